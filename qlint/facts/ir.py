@@ -1,0 +1,160 @@
+"""The plain-data facts qlint extracts from one translation unit.
+
+Nothing here refers to libclang: the front end fills these records, the cache stores them, and
+every later stage (call graph, analyses, rules, replay) reads only them. That keeps the analysis
+testable without clang and makes the cache "just the IR".
+
+A function body is a control-flow graph: block 0 is the entry, block 1 the exit. Blocks hold
+events in evaluation order; edges carry the branch decision that takes them, so rules can report
+the path ("if (ret < 0) taken at line 40") and correlate branches that test the same condition.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ENTRY = 0
+EXIT = 1
+
+
+@dataclass(slots=True)
+class Arg:
+    """One argument of a call, as the analyses see it.
+
+    text: normalized spelling ("&s->lock", "iohandler_get_aio_context()"), printed from the AST
+          so it is the same whether the call was written directly or inside a macro.
+    key:  identity of the object the argument designates: "Record.field" for a field of a
+          struct (through &, casts and parentheses), the name of a global, or "" if unknown.
+    funcs: keys of functions named in the argument (a callback being registered).
+    """
+    text: str
+    key: str = ""
+    funcs: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Call:
+    """A call. `callee` is the resolved function key of a direct call, or "".
+
+    name:  the called name: the function for a direct call, the field for a call through a
+           struct field, the variable (or the function pointer global it was loaded from) for a
+           call through a pointer variable.
+    via:   "" for a direct call, "Record.field" for `p->field(...)`, "*name" for a pointer var.
+    macro: the outermost macro whose body spelled this call ("qemu_mutex_lock" for the
+           statement expression it expands to), or "".
+    result: the local variable the call's value is stored into, or "".
+    cleanup: True for the implicit call of a cleanup function when a variable declared with
+           __attribute__((cleanup)) goes out of scope (lock guards).
+    """
+    name: str
+    line: int
+    col: int
+    callee: str = ""
+    via: str = ""
+    args: tuple[Arg, ...] = ()
+    macro: str = ""
+    result: str = ""
+    cleanup: bool = False
+
+
+@dataclass(slots=True)
+class Access:
+    """A read or write of a record field.
+
+    field: "Record.field" of the immediately enclosing record ("LaioQueue.in_flight").
+    path:  the access path from the root variable's type ("LinuxAioState.io_q.in_flight").
+    mode:  "r", "w", "inc", "dec" or "addr" (address taken, e.g. `&s->lock`).
+    text:  the spelled expression ("s->io_q.in_flight").
+    """
+    field: str
+    path: str
+    mode: str
+    line: int
+    col: int
+    text: str = ""
+
+
+@dataclass(slots=True)
+class Assign:
+    """Local variables (by name) written here: invalidates branch conditions that read them.
+    `null` when the value is a null constant (`var = NULL`): ends a lock guard's loop."""
+    names: tuple[str, ...]
+    line: int
+    null: bool = False
+
+
+@dataclass(slots=True)
+class Return:
+    line: int
+    col: int
+
+
+Event = Call | Access | Assign | Return
+
+
+@dataclass(slots=True)
+class Edge:
+    """A control-flow edge. `cond` is the normalized condition of a branch ("" if none) and
+    `value` the decision that takes this edge: "true", "false", "case 3", "default"."""
+    target: int
+    cond: str = ""
+    value: str = ""
+    line: int = 0
+    names: tuple[str, ...] = ()   # identifiers the condition reads
+
+
+@dataclass(slots=True)
+class Block:
+    events: list = field(default_factory=list)
+    succs: list = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Function:
+    key: str                 # unique program-wide: name, or name@file for static functions
+    name: str
+    file: str
+    line: int
+    col: int
+    end_line: int
+    static: bool
+    attrs: tuple[str, ...] = ()          # "annotate:coroutine_fn", "requires_capability(...)"
+    params: tuple[str, ...] = ()         # parameter names, in order
+    param_types: tuple[str, ...] = ()
+    blocks: list = field(default_factory=list)
+    header: bool = False                 # a static inline definition from a header
+
+
+@dataclass(slots=True)
+class FieldStore:
+    """A function stored into a struct field: `.bdrv_open = raw_open` or `s->cb = my_cb`."""
+    field: str               # "BlockDriver.bdrv_open"
+    func: str                # function key
+    file: str
+    line: int
+    where: str = ""          # the enclosing function key, or the global variable's name
+
+
+@dataclass(slots=True)
+class Diagnostic:
+    severity: str            # "error" | "fatal" | "warning"
+    file: str
+    line: int
+    col: int
+    message: str
+
+
+@dataclass(slots=True)
+class TUFacts:
+    path: str                                    # the main file, absolute
+    functions: list = field(default_factory=list)
+    field_stores: list = field(default_factory=list)
+    decl_attrs: dict = field(default_factory=dict)   # function key -> attrs, from declarations
+    declared: tuple[str, ...] = ()               # every function name the TU declares
+    includes: tuple[str, ...] = ()               # files included (for the cache)
+    diagnostics: list = field(default_factory=list)
+    degraded: bool = False                       # parsed without a compile command
+    problem: str = ""                            # why the TU could not be analysed, if it could not
+
+    @property
+    def errors(self) -> list:
+        return [d for d in self.diagnostics if d.severity in ("error", "fatal")]
