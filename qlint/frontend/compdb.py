@@ -1,0 +1,182 @@
+"""Read a build's compile_commands.json into parse jobs.
+
+The database is read directly rather than through libclang's CompilationDatabase, which invents
+commands for files it does not list. Nothing from it is ever executed: the compiler named in a
+command is dropped and only its flags are kept, minus those that write files (-o, -MD, -MF ...).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from dataclasses import dataclass, field
+
+from ..errors import QlintError
+
+# Flags that take a separate value and only concern outputs or dependency files.
+_DROP_WITH_VALUE = {"-o", "-MF", "-MT", "-MQ", "-MJ", "--serialize-diagnostics"}
+_DROP = {"-c", "-MD", "-MMD", "-M", "-MM", "-MG", "-MP", "-E", "-S", "-pipe", "-save-temps"}
+# Flags whose value is a path that must be absolute once the working directory is gone.
+_PATH_VALUE = {"-I", "-iquote", "-isystem", "-idirafter", "-include", "-imacros", "-iprefix",
+               "-include-pch", "-isysroot", "--sysroot"}
+
+
+@dataclass(slots=True)
+class CompileJob:
+    """One translation unit to parse: its absolute path and the flags to parse it with."""
+    file: str
+    args: tuple[str, ...]
+    directory: str
+    degraded: bool = False
+    notes: list = field(default_factory=list)
+
+
+class CompileDatabase:
+    """Entries by the absolute normalized path of their source. Every entry is validated when
+    loaded; its command is split and cleaned only when the file is analysed."""
+
+    def __init__(self, path: str, entries: dict[str, tuple[int, dict, str]], duplicates: list[str]):
+        self.path = path
+        self._entries = entries           # source path -> (index, entry, directory)
+        self._jobs: dict[str, CompileJob] = {}
+        self.duplicates = duplicates      # files listed more than once (the first entry wins)
+
+    def lookup(self, path: str) -> str | None:
+        """The database's key for `path`, trying it as given and with symlinks resolved."""
+        for candidate in (os.path.abspath(path), os.path.realpath(path)):
+            if candidate in self._entries:
+                return candidate
+        return None
+
+    def __contains__(self, path: str) -> bool:
+        return self.lookup(path) is not None
+
+    def job(self, key: str) -> CompileJob:
+        job = self._jobs.get(key)
+        if job is None:
+            index, entry, directory = self._entries[key]
+            job = self._jobs[key] = _job_from_entry(self.path, index, entry, directory, key)
+        return job
+
+    def files_under(self, directory: str) -> list[str]:
+        out = []
+        for d in {os.path.abspath(directory), os.path.realpath(directory)}:
+            prefix = d.rstrip(os.sep) + os.sep
+            out += [f for f in self._entries if f.startswith(prefix)]
+        return sorted(set(out))
+
+
+def load(path: str) -> CompileDatabase:
+    """Parse and validate compile_commands.json; any defect is a one-line QlintError."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise QlintError(f"{path}: compile database not found") from None
+    except OSError as e:
+        raise QlintError(f"{path}: cannot read compile database: {e.strerror}") from None
+    if not raw.strip():
+        raise QlintError(f"{path}: compile database is empty")
+    try:
+        entries = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        where = f"line {e.lineno}: " if isinstance(e, json.JSONDecodeError) else ""
+        raise QlintError(f"{path}: not valid JSON: {where}{getattr(e, 'msg', e)}") from None
+    if not isinstance(entries, list):
+        raise QlintError(f"{path}: expected a JSON array of compile commands")
+    db_dir = os.path.dirname(os.path.abspath(path))
+    table: dict[str, tuple[int, dict, str]] = {}
+    duplicates: list[str] = []
+    for index, entry in enumerate(entries):
+        _validate(path, index, entry)
+        directory = entry["directory"]
+        if not os.path.isabs(directory):
+            # Not defined by the format; taken relative to the database, where it was written.
+            directory = os.path.normpath(os.path.join(db_dir, directory))
+        source = os.path.normpath(os.path.join(directory, entry["file"]))
+        if source in table:
+            duplicates.append(source)
+            continue
+        table[source] = (index, entry, directory)
+    return CompileDatabase(path, table, sorted(set(duplicates)))
+
+
+def _validate(path: str, index: int, entry) -> None:
+    where = f"{path}: entry {index}"
+    if not isinstance(entry, dict):
+        raise QlintError(f"{where}: expected an object")
+    for key in ("directory", "file"):
+        if not isinstance(entry.get(key), str) or not entry[key]:
+            raise QlintError(f"{where}: missing or invalid '{key}'")
+    if "arguments" in entry:
+        argv = entry["arguments"]
+        if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+            raise QlintError(f"{where}: 'arguments' must be a non-empty list of strings")
+    elif not isinstance(entry.get("command"), str) or not entry["command"].strip():
+        raise QlintError(f"{where}: needs 'arguments' or 'command'")
+
+
+def _job_from_entry(path: str, index: int, entry: dict, directory: str, source: str) -> CompileJob:
+    if "arguments" in entry:
+        argv = entry["arguments"]
+    else:
+        try:
+            argv = shlex.split(entry["command"])
+        except ValueError as e:
+            raise QlintError(f"{path}: entry {index}: cannot split 'command': {e}") from None
+    notes = [] if os.path.isabs(entry["directory"]) else \
+        [f"relative directory taken relative to {os.path.dirname(os.path.abspath(path))}"]
+    return CompileJob(file=source, args=tuple(clean_args(argv[1:], directory, entry["file"])),
+                      directory=directory, notes=notes)
+
+
+def clean_args(argv: list[str], directory: str, source: str) -> list[str]:
+    """Flags to parse with: outputs dropped, the source itself dropped, paths made absolute."""
+    out: list[str] = []
+    source_abs = os.path.normpath(os.path.join(directory, source))
+    it = iter(argv)
+    for arg in it:
+        if arg in _DROP_WITH_VALUE:
+            next(it, None)
+            continue
+        if arg in _DROP or arg[:3] in ("-MF", "-MT", "-MQ") or arg.startswith("-o"):
+            continue
+        if os.path.normpath(os.path.join(directory, arg)) == source_abs:
+            continue
+        if arg in _PATH_VALUE:
+            value = next(it, "")
+            out += [arg, _absolute(directory, value)]
+            continue
+        flag = next((p for p in ("-I", "-isystem", "-iquote", "-idirafter") if
+                     arg.startswith(p) and len(arg) > len(p)), None)
+        if flag:
+            out.append(flag + _absolute(directory, arg[len(flag):]))
+            continue
+        out.append(arg)
+    return out
+
+
+def _absolute(directory: str, value: str) -> str:
+    return value if os.path.isabs(value) else os.path.normpath(os.path.join(directory, value))
+
+
+def find(start: str, build_dir: str | None) -> str | None:
+    """The compile database for `start`: in BUILD_DIR if given, else build/ or the directory
+    itself, searched upward from the checked path."""
+    if build_dir:
+        candidate = os.path.join(build_dir, "compile_commands.json")
+        if os.path.isfile(build_dir) and build_dir.endswith(".json"):
+            return build_dir
+        if not os.path.exists(candidate):
+            raise QlintError(f"{build_dir}: no compile_commands.json in build directory")
+        return candidate
+    current = os.path.abspath(start if os.path.isdir(start) else os.path.dirname(start) or ".")
+    while True:
+        for sub in ("build", "."):
+            candidate = os.path.join(current, sub, "compile_commands.json")
+            if os.path.isfile(candidate):
+                return os.path.normpath(candidate)
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent

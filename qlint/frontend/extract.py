@@ -1,0 +1,1156 @@
+"""Turn one parsed libclang translation unit into plain-data TUFacts.
+
+Cost matters here more than anywhere: on a QEMU TU a naive cursor walk through the Python
+bindings costs more than the parse. So the extractor
+  * visits only the TU's top-level cursors, and descends only into definitions of the main file
+    (and of the .c/.inc files it includes, plus header inline functions that it calls);
+  * descends each definition with one C-driven clang_visitChildren pass that records (kind,
+    cursor) per node and rebuilds the tree in Python from the parent hashes;
+  * asks libclang for details (locations, spellings, referenced declarations) only for the
+    nodes that become events, caching per declaration.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+
+from ..facts.ir import (EXIT, Access, Arg, Assign, Block, Call, Diagnostic, Edge, FieldStore,
+                        Function, Return, TUFacts)
+from .clangenv import raw
+
+# CXCursorKind values used below (stable parts of libclang's C API).
+STRUCT_DECL, UNION_DECL, FIELD_DECL, FUNCTION_DECL, VAR_DECL, PARM_DECL = 2, 3, 6, 8, 9, 10
+TYPE_REF, MEMBER_REF, LABEL_REF = 43, 47, 48
+UNEXPOSED_EXPR, DECL_REF_EXPR, MEMBER_REF_EXPR, CALL_EXPR = 100, 101, 102, 103
+INTEGER_LITERAL, FLOATING_LITERAL, STRING_LITERAL, CHARACTER_LITERAL = 106, 107, 109, 110
+PAREN_EXPR, UNARY_OPERATOR, ARRAY_SUBSCRIPT_EXPR, BINARY_OPERATOR = 111, 112, 113, 114
+COMPOUND_ASSIGNMENT_OPERATOR, CONDITIONAL_OPERATOR, CSTYLE_CAST_EXPR = 115, 116, 117
+COMPOUND_LITERAL_EXPR, INIT_LIST_EXPR, STMT_EXPR, GENERIC_SELECTION_EXPR = 118, 119, 121, 122
+UNARY_EXPR = 136
+LABEL_STMT, COMPOUND_STMT, CASE_STMT, DEFAULT_STMT, IF_STMT, SWITCH_STMT = 201, 202, 203, 204, 205, 206
+WHILE_STMT, DO_STMT, FOR_STMT, GOTO_STMT, INDIRECT_GOTO_STMT = 207, 208, 209, 210, 211
+CONTINUE_STMT, BREAK_STMT, RETURN_STMT, ASM_STMT, NULL_STMT, DECL_STMT = 212, 213, 214, 215, 230, 231
+UNEXPOSED_ATTR, ANNOTATE_ATTR = 400, 406
+FIRST_ATTR, LAST_ATTR = 400, 441
+FIRST_EXPR, LAST_EXPR = 100, 199
+
+LINKAGE_INTERNAL = 2
+TYPE_POINTER, TYPE_FUNCTIONPROTO, TYPE_FUNCTIONNOPROTO = 101, 111, 110
+
+# CXBinaryOperatorKind / CXUnaryOperatorKind (libclang >= 17).
+BO_SPELLING = {3: "*", 4: "/", 5: "%", 6: "+", 7: "-", 8: "<<", 9: ">>", 11: "<", 12: ">",
+               13: "<=", 14: ">=", 15: "==", 16: "!=", 17: "&", 18: "^", 19: "|", 20: "&&",
+               21: "||", 22: "=", 23: "*=", 24: "/=", 25: "%=", 26: "+=", 27: "-=", 28: "<<=",
+               29: ">>=", 30: "&=", 31: "^=", 32: "|=", 33: ","}
+BO_COMPARE = {11, 12, 13, 14, 15, 16}
+BO_LAND, BO_LOR, BO_ASSIGN, BO_ADD_ASSIGN, BO_SUB_ASSIGN, BO_COMMA = 20, 21, 22, 26, 27, 33
+UO_POSTINC, UO_POSTDEC, UO_PREINC, UO_PREDEC, UO_ADDROF, UO_DEREF = 1, 2, 3, 4, 5, 6
+UO_MINUS, UO_NOT, UO_LNOT = 8, 9, 10
+UO_SPELLING = {5: "&", 6: "*", 7: "+", 8: "-", 9: "~", 10: "!"}
+
+_WRAPPERS = {UNEXPOSED_EXPR, PAREN_EXPR, CSTYLE_CAST_EXPR}
+_PRIMARY = {DECL_REF_EXPR, MEMBER_REF_EXPR, CALL_EXPR, INTEGER_LITERAL, STRING_LITERAL,
+            CHARACTER_LITERAL, FLOATING_LITERAL, ARRAY_SUBSCRIPT_EXPR}
+_CLEANUP_RE = re.compile(r"cleanup\s*\(\s*(\w+)\s*\)")
+_IDENT_RE = re.compile(rb"[A-Za-z_]\w*")
+_LITERAL_RE = re.compile(rb'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|[\w.+-]+')
+_MAX_TEXT = 160
+
+
+class Node:
+    """A cursor with its kind and children, rebuilt from one flat visit."""
+    __slots__ = ("kind", "cur", "kids", "_text", "_names")
+
+    def __init__(self, kind, cur):
+        self.kind = kind
+        self.cur = cur
+        self.kids = []
+        self._text = None
+        self._names = None
+
+
+def _unwrap(n: Node) -> Node:
+    """Strip implicit casts, parentheses and explicit casts around an expression."""
+    while n.kind in _WRAPPERS and n.kids:
+        n = n.kids[-1]
+    return n
+
+
+def _function_operand(n: Node, lib) -> Node:
+    """`f`, `&f`, `(f)` and casts of them all name the function f."""
+    n = _unwrap(n)
+    while n.kind == UNARY_OPERATOR and n.kids and \
+            lib.clang_getCursorUnaryOperatorKind(n.cur) == UO_ADDROF:
+        n = _unwrap(n.kids[0])
+    return n
+
+
+def _contains(n: Node, kind: int) -> bool:
+    stack = [n]
+    while stack:
+        m = stack.pop()
+        if m.kind == kind:
+            return True
+        stack.extend(m.kids)
+    return False
+
+
+def _is_attr(kind: int) -> bool:
+    return FIRST_ATTR <= kind <= LAST_ATTR
+
+
+def _is_expr(kind: int) -> bool:
+    return FIRST_EXPR <= kind <= LAST_EXPR
+
+
+def _type_name(spelling: str) -> str:
+    """`const struct BlockDriverState *` -> `BlockDriverState`; "?" for an anonymous type
+    (whose spelling would carry an absolute path)."""
+    if "(unnamed" in spelling or "(anonymous" in spelling:
+        return "?"
+    s = spelling.replace("*", " ").replace("const ", " ").replace("volatile ", " ")
+    s = s.replace("struct ", " ").replace("union ", " ").replace("enum ", " ")
+    return " ".join(s.split())
+
+
+class Extractor:
+    def __init__(self, tu, main_file: str):
+        self.lib = raw()
+        self.tu = tu
+        self.tu_ptr = tu.obj if hasattr(tu, "obj") else tu._as_parameter_
+        self.main_file = main_file
+        self.functions: list[Function] = []
+        self.field_stores: list[FieldStore] = []
+        self.decl_attrs: dict[str, tuple] = {}
+        self.declared: set[str] = set()
+        self._callee_cache: dict[int, tuple] = {}
+        self._field_cache: dict[int, str | None] = {}
+        self._type_cache: dict[int, str] = {}
+        self._file_names: dict[int, str] = {}
+        self._macro_cache: dict[tuple, str] = {}
+        self._file_bytes: dict[str, bytes] = {}
+        self._queued: set[str] = set()
+        self._pending: list = []
+
+    # ---- small libclang helpers -------------------------------------------------------
+
+    def spelling(self, cur) -> str:
+        return self.lib.string(self.lib.clang_getCursorSpelling(cur))
+
+    def _file_name(self, file_ptr) -> str:
+        if not file_ptr:
+            return ""
+        name = self._file_names.get(file_ptr)
+        if name is None:
+            name = os.path.normpath(self.lib.string(self.lib.clang_getFileName(file_ptr)))
+            self._file_names[file_ptr] = name
+        return name
+
+    def expansion(self, cur) -> tuple[str, int, int, int]:
+        """(file, line, column, offset) where the cursor's code was written or expanded."""
+        f, line, col, off = ctypes.c_void_p(), ctypes.c_uint(), ctypes.c_uint(), ctypes.c_uint()
+        loc = self.lib.clang_getCursorLocation(cur)
+        self.lib.clang_getExpansionLocation(loc, ctypes.byref(f), ctypes.byref(line),
+                                            ctypes.byref(col), ctypes.byref(off))
+        return self._file_name(f.value), line.value, col.value, off.value
+
+    def line_col(self, cur) -> tuple[int, int]:
+        line, col = ctypes.c_uint(), ctypes.c_uint()
+        loc = self.lib.clang_getCursorLocation(cur)
+        self.lib.clang_getExpansionLocation(loc, None, ctypes.byref(line), ctypes.byref(col), None)
+        return line.value, col.value
+
+    def spelling_location(self, cur) -> tuple[str, int]:
+        f, off = ctypes.c_void_p(), ctypes.c_uint()
+        loc = self.lib.clang_getCursorLocation(cur)
+        self.lib.clang_getSpellingLocation(loc, ctypes.byref(f), None, None, ctypes.byref(off))
+        return self._file_name(f.value), off.value
+
+    def token_at(self, loc) -> str:
+        tok = self.lib.clang_getToken(self.tu_ptr, loc)
+        if not tok:
+            return ""
+        text = self.lib.string(self.lib.clang_getTokenSpelling(self.tu_ptr, tok[0]))
+        self.lib.clang_disposeTokens(self.tu_ptr, tok, 1)
+        return text
+
+    def macro_of(self, cur, written: str) -> str:
+        """The outermost macro whose body wrote this cursor, or "".
+
+        libclang's spelling location of macro-body code is the expansion site (its
+        clang_getSpellingLocation is getFileLoc), so the macro is recognized by the token at
+        that site: code written there directly starts with `written` (a call's callee), code
+        from a macro body starts with the macro's name. Code from a macro argument has a file
+        location that differs from the expansion site and belongs to no macro."""
+        exp_file, _, _, exp_off = self.expansion(cur)
+        file, off = self.spelling_location(cur)
+        if (file, off) != (exp_file, exp_off):
+            return ""
+        key = (exp_file, exp_off)
+        name = self._macro_cache.get(key)
+        if name is None:
+            m = _IDENT_RE.match(self.file_bytes(exp_file)[exp_off:exp_off + 128])
+            name = m.group().decode() if m else ""
+            self._macro_cache[key] = name
+        return name if name and name != written else ""
+
+    def _location(self, file_ptr, offset):
+        loc = self.lib.clang_getLocationForOffset(self.tu_ptr, file_ptr, offset)
+        return loc
+
+    def referenced(self, cur):
+        ref = self.lib.clang_getCursorReferenced(cur)
+        return None if self.lib.clang_Cursor_isNull(ref) else ref
+
+    def kind(self, cur) -> int:
+        return self.lib.clang_getCursorKind(cur)
+
+    def children(self, cur) -> list:
+        out = []
+
+        def visit(c, _parent, _data):
+            out.append(c)
+            return 1  # CXChildVisit_Continue
+        self.lib.clang_visitChildren(cur, self.lib.visitor_type(visit), None)
+        return out
+
+    def tree(self, cur) -> Node:
+        """The whole subtree of `cur`, from one C-driven recursive visit."""
+        lib = self.lib
+        hash_ = lib.clang_hashCursor
+        kind_ = lib.clang_getCursorKind
+        root = Node(kind_(cur), cur)
+        stack = [(hash_(cur), root)]
+
+        def visit(c, parent, _data):
+            ph = hash_(parent)
+            while stack[-1][0] != ph:
+                stack.pop()
+                if not stack:      # hash mismatch: should not happen; keep the tree usable
+                    stack.append((ph, root))
+                    break
+            node = Node(kind_(c), c)
+            stack[-1][1].kids.append(node)
+            stack.append((hash_(c), node))
+            return 2  # CXChildVisit_Recurse
+        lib.clang_visitChildren(cur, lib.visitor_type(visit), None)
+        return root
+
+    def file_bytes(self, path: str) -> bytes:
+        data = self._file_bytes.get(path)
+        if data is None:
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
+            except OSError:
+                data = b""
+            self._file_bytes[path] = data
+        return data
+
+    # ---- declarations -------------------------------------------------------------------
+
+    def attrs_of(self, decl) -> tuple[str, ...]:
+        """Attributes of a declaration, as qlint names them: "annotate:coroutine_fn" for
+        annotate attributes, the attribute's spelled name for the others
+        ("requires_shared_capability", "noreturn"), plus "macro:NAME" for the macro that wrote
+        it ("macro:GRAPH_RDLOCK")."""
+        out = []
+        for c in self.children(decl):
+            kind = self.kind(c)
+            if kind == ANNOTATE_ATTR:
+                out.append("annotate:" + self.spelling(c))
+            elif _is_attr(kind):
+                out.extend(self._attr_names(c))
+        return tuple(dict.fromkeys(out))
+
+    def _attr_names(self, attr) -> list[str]:
+        """The word where an attribute is written: its name (`noreturn`, `__noreturn__`) or
+        the macro that expands to it (`GRAPH_RDLOCK`, `G_NORETURN`)."""
+        file, off = self.spelling_location(attr)
+        m = _IDENT_RE.match(self.file_bytes(file)[off:off + 128]) if file else None
+        return [m.group().decode().strip("_")] if m else []
+
+    def pretty(self, cur) -> str:
+        return self.lib.string(self.lib.clang_getCursorPrettyPrinted(cur, None))
+
+    def is_noreturn(self, decl, attrs) -> bool:
+        if any("noreturn" in a.lower() for a in attrs):
+            return True
+        spelling = self.lib.string(self.lib.clang_getTypeSpelling(self.lib.clang_getCursorType(decl)))
+        return "noreturn" in spelling
+
+    def callee_info(self, decl) -> tuple[str, str, bool, tuple]:
+        """(key, name, static, attrs) of a function declaration, cached per declaration."""
+        h = self.lib.clang_hashCursor(decl)
+        info = self._callee_cache.get(h)
+        if info is not None:
+            return info
+        name = self.spelling(decl)
+        static = self.lib.clang_getCursorLinkage(decl) == LINKAGE_INTERNAL
+        definition = self.lib.clang_getCursorDefinition(decl)
+        has_def = not self.lib.clang_Cursor_isNull(definition)
+        where = definition if has_def else decl
+        key = name
+        if static:
+            key = f"{name}@{self.expansion(where)[0]}"
+        attrs = self.attrs_of(where)
+        if has_def:
+            attrs = tuple(dict.fromkeys(attrs + self.attrs_of(decl)))
+        if "noreturn" not in attrs and self.is_noreturn(decl, attrs):
+            attrs += ("noreturn",)
+        info = (key, name, static, attrs)
+        self._callee_cache[h] = info
+        if attrs:
+            self.decl_attrs[key] = attrs
+        if has_def and static and key not in self._queued:
+            self._maybe_queue_header(definition, key)
+        return info
+
+    def _maybe_queue_header(self, definition, key):
+        """Static functions defined outside the main file (header inline functions, .c.inc
+        files) are extracted when the TU calls or references them."""
+        loc = self.lib.clang_getCursorLocation(definition)
+        if self.lib.clang_Location_isFromMainFile(loc) or self.lib.clang_Location_isInSystemHeader(loc):
+            return
+        self._queued.add(key)
+        self._pending.append(definition)
+
+    # ---- the TU -------------------------------------------------------------------------
+
+    def run(self) -> TUFacts:
+        lib = self.lib
+        definitions, globals_ = [], []
+
+        def visit(c, _parent, _data):
+            kind = lib.clang_getCursorKind(c)
+            if kind == FUNCTION_DECL:
+                self.declared.add(lib.string(lib.clang_getCursorSpelling(c)))
+                if lib.clang_isCursorDefinition(c):
+                    loc = lib.clang_getCursorLocation(c)
+                    if lib.clang_Location_isFromMainFile(loc) or self._is_included_source(c):
+                        definitions.append(c)
+            elif kind == VAR_DECL and lib.clang_Location_isFromMainFile(lib.clang_getCursorLocation(c)):
+                globals_.append(c)
+            return 1
+        lib.clang_visitChildren(self.tu.cursor, lib.visitor_type(visit), None)
+
+        for var in globals_:
+            self._global_initializer(var)
+        for cur in definitions:
+            key = self.callee_info(cur)[0]
+            self._queued.add(key)
+            self.functions.append(self.function(cur, header=False))
+        while self._pending:
+            cur = self._pending.pop()
+            self.functions.append(self.function(cur, header=True))
+        self.functions.sort(key=lambda f: (f.file, f.line, f.key))
+        return TUFacts(path=self.main_file, functions=self.functions,
+                       field_stores=self.field_stores, decl_attrs=self.decl_attrs,
+                       declared=tuple(sorted(self.declared)))
+
+    def _is_included_source(self, cur) -> bool:
+        name = self.expansion(cur)[0]
+        return name.endswith((".c", ".inc"))
+
+    def _global_initializer(self, var):
+        init = self.lib.clang_Cursor_getVarDeclInitializer(var)
+        if self.lib.clang_Cursor_isNull(init):
+            return
+        where = self.spelling(var)
+        self._field_stores_in(self.tree(init), where)
+
+    def _field_stores_in(self, node: Node, where: str):
+        """Functions stored into struct fields by an initializer, designated or positional."""
+        if node.kind == INIT_LIST_EXPR:
+            record = self.record_of_type(self.lib.clang_getCursorType(node.cur))
+            fields = None
+            for index, kid in enumerate(node.kids):
+                value, field = kid, None
+                if kid.kind == UNEXPOSED_EXPR and kid.kids and kid.kids[0].kind == MEMBER_REF:
+                    field = self.spelling(kid.kids[0].cur)       # designated: .field = value
+                    value = kid.kids[-1]
+                elif record:
+                    if fields is None:
+                        fields = self.record_fields(node.cur)
+                    field = fields[index] if index < len(fields) else None
+                target = _function_operand(value, self.lib)
+                if target.kind == DECL_REF_EXPR and record and field:
+                    func = self.function_ref(target)
+                    if func:
+                        line, _ = self.line_col(target.cur)
+                        self.field_stores.append(FieldStore(
+                            field=f"{record}.{field}", func=func,
+                            file=self.expansion(target.cur)[0], line=line, where=where))
+                        continue
+                self._field_stores_in(value, where)
+            return
+        for kid in node.kids:
+            self._field_stores_in(kid, where)
+
+    def record_of_type(self, ctype) -> str:
+        decl = self.lib.clang_getTypeDeclaration(self.lib.clang_getCanonicalType(ctype))
+        if self.lib.clang_Cursor_isNull(decl) or self.kind(decl) not in (STRUCT_DECL, UNION_DECL):
+            return ""
+        return self._record_name(decl)
+
+    def record_fields(self, init_list) -> list[str]:
+        ctype = self.lib.clang_getCanonicalType(self.lib.clang_getCursorType(init_list))
+        decl = self.lib.clang_getTypeDeclaration(ctype)
+        return [self.spelling(c) for c in self.children(decl) if self.kind(c) == FIELD_DECL]
+
+    def _record_name(self, decl) -> str:
+        name = self.spelling(decl)
+        if not name or "(" in name or " " in name:
+            name = _type_name(self.lib.string(self.lib.clang_getTypeSpelling(
+                self.lib.clang_getCursorType(decl))))
+            if "(" in name or " " in name:
+                return ""
+        return name
+
+    def function_ref(self, node: Node) -> str:
+        """Key of the function a DECL_REF_EXPR names, or ""."""
+        ref = self.referenced(node.cur)
+        if ref is None or self.kind(ref) != FUNCTION_DECL:
+            return ""
+        return self.callee_info(ref)[0]
+
+    # ---- functions ----------------------------------------------------------------------
+
+    def function(self, cur, header: bool) -> Function:
+        key, name, static, _ = self.callee_info(cur)
+        file, line, col, _ = self.expansion(cur)
+        end = self.lib.clang_getRangeEnd(self.lib.clang_getCursorExtent(cur))
+        end_line = ctypes.c_uint()
+        self.lib.clang_getExpansionLocation(end, None, ctypes.byref(end_line), None, None)
+        root = self.tree(cur)
+        params, types, attrs, body = [], [], [], None
+        for kid in root.kids:
+            if kid.kind == PARM_DECL:
+                params.append(self.spelling(kid.cur))
+                types.append(self.lib.string(self.lib.clang_getTypeSpelling(
+                    self.lib.clang_getCursorType(kid.cur))))
+            elif kid.kind == ANNOTATE_ATTR:
+                attrs.append("annotate:" + self.spelling(kid.cur))
+            elif _is_attr(kid.kind):
+                attrs.extend(self._attr_names(kid.cur))
+            elif kid.kind == COMPOUND_STMT:
+                body = kid
+        attrs = tuple(dict.fromkeys(attrs + list(self.decl_attrs.get(key, ()))))
+        blocks = BodyBuilder(self, key).build(body) if body is not None else [Block(), Block()]
+        return Function(key=key, name=name, file=file, line=line, col=col,
+                        end_line=end_line.value, static=static, attrs=attrs,
+                        params=tuple(params), param_types=tuple(types), blocks=blocks,
+                        header=header)
+
+    # ---- expressions as text --------------------------------------------------------------
+
+    def text(self, n: Node) -> str:
+        """Normalized spelling of an expression, printed from the AST."""
+        if n._text is None:
+            names: set[str] = set()
+            t = self._print(n, names)
+            n._text = t if len(t) <= _MAX_TEXT else t[:_MAX_TEXT] + "…"
+            n._names = tuple(sorted(names))
+        return n._text
+
+    def names(self, n: Node) -> tuple[str, ...]:
+        self.text(n)
+        return n._names
+
+    def _print(self, n: Node, names: set) -> str:
+        k = n.kind
+        kids = n.kids
+        if k == DECL_REF_EXPR:
+            s = self.spelling(n.cur)
+            names.add(s)
+            return s
+        if k == MEMBER_REF_EXPR:
+            field = self.spelling(n.cur)
+            if not kids:
+                return field
+            base = kids[0]
+            return self._print(base, names) + ("->" if self.is_pointer(base) else ".") + field
+        if k in _WRAPPERS or k == GENERIC_SELECTION_EXPR:
+            if not kids:
+                return self.spelling(n.cur) or "?"
+            if k == UNEXPOSED_EXPR and kids[-1].kind == STRING_LITERAL:
+                value = self.evaluate(n)       # a string literal evaluates through its decay
+                if isinstance(value, str):
+                    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+            if k == PAREN_EXPR:
+                inner = _unwrap(kids[-1])
+                s = self._print(kids[-1], names)
+                return s if inner.kind in _PRIMARY else f"({s})"
+            return self._print(kids[0] if k == GENERIC_SELECTION_EXPR else kids[-1], names)
+        if k == CALL_EXPR:
+            callee = self._print(kids[0], names) if kids else self.spelling(n.cur)
+            return callee + "(" + ", ".join(self._print(a, names) for a in kids[1:]) + ")"
+        if k == UNARY_OPERATOR and kids:
+            op = self.lib.clang_getCursorUnaryOperatorKind(n.cur)
+            inner = self._print(kids[0], names)
+            if op in (UO_POSTINC, UO_POSTDEC):
+                return inner + ("++" if op == UO_POSTINC else "--")
+            if op in (UO_PREINC, UO_PREDEC):
+                return ("++" if op == UO_PREINC else "--") + inner
+            return UO_SPELLING.get(op, "") + inner
+        if k in (BINARY_OPERATOR, COMPOUND_ASSIGNMENT_OPERATOR) and len(kids) == 2:
+            op = BO_SPELLING.get(self.lib.clang_getCursorBinaryOperatorKind(n.cur), "?")
+            return f"{self._print(kids[0], names)} {op} {self._print(kids[1], names)}"
+        if k in (INTEGER_LITERAL, FLOATING_LITERAL, STRING_LITERAL, CHARACTER_LITERAL):
+            return self.literal_text(n)
+        if k == ARRAY_SUBSCRIPT_EXPR and len(kids) == 2:
+            return f"{self._print(kids[0], names)}[{self._print(kids[1], names)}]"
+        if k == CONDITIONAL_OPERATOR and len(kids) == 3:
+            a, b, c = (self._print(x, names) for x in kids)
+            return f"{a} ? {b} : {c}"
+        if k == UNARY_EXPR:
+            return "sizeof(…)"
+        if k == STMT_EXPR:
+            return "({…})"
+        return self.spelling(n.cur) or "…"
+
+    def is_pointer(self, n: Node) -> bool:
+        return self.lib.clang_getCursorType(n.cur)._kind_id == TYPE_POINTER
+
+    def evaluate(self, n: Node):
+        """The value of a literal (an int or a str), also when a macro wrote it (`false`,
+        `NULL`, `__FILE__`), or None."""
+        result = self.lib.clang_Cursor_Evaluate(n.cur)
+        if not result:
+            return None
+        try:
+            kind = self.lib.clang_EvalResult_getKind(result)
+            if kind == 1:                                        # CXEval_Int
+                return self.lib.clang_EvalResult_getAsLongLong(result)
+            if kind == 4:                                        # CXEval_StrLiteral
+                raw = self.lib.clang_EvalResult_getAsStr(result)
+                return raw.decode("utf-8", "replace") if raw is not None else None
+            return None
+        finally:
+            self.lib.clang_EvalResult_dispose(result)
+
+    def int_value(self, n: Node):
+        value = self.evaluate(n)
+        return value if isinstance(value, int) else None
+
+    def literal_text(self, n: Node) -> str:
+        if n.kind == INTEGER_LITERAL:
+            value = self.int_value(n)
+            if value is not None:
+                return str(value)
+        file, offset = self.spelling_location(n.cur)
+        data = self.file_bytes(file)[offset:offset + _MAX_TEXT] if file else b""
+        m = _LITERAL_RE.match(data)
+        return m.group().decode("utf-8", "replace") if m else "?"
+
+    # ---- record fields --------------------------------------------------------------------
+
+    def field_key(self, member: Node) -> str:
+        """"Record.field" for a MEMBER_REF_EXPR; for an anonymous record, the enclosing
+        field's key stands in for the record ("S.io_q.in_flight")."""
+        field = self.spelling(member.cur)
+        ref = self.referenced(member.cur)
+        record = None
+        if ref is not None:
+            h = self.lib.clang_hashCursor(ref)
+            if h in self._field_cache:
+                record = self._field_cache[h]
+            else:
+                parent = self.lib.clang_getCursorSemanticParent(ref)
+                record = None if self.lib.clang_Cursor_isNull(parent) else self._record_name(parent)
+                self._field_cache[h] = record
+        if not record and member.kids:
+            base = _unwrap(member.kids[0])
+            if base.kind == MEMBER_REF_EXPR:
+                return self.field_key(base) + "." + field
+            return "?." + field
+        return f"{record}.{field}"
+
+    def access_path(self, member: Node) -> str:
+        """The field chain from the root variable's type: "LinuxAioState.io_q.in_flight"."""
+        chain = []
+        n = member
+        while n.kind == MEMBER_REF_EXPR:
+            chain.append(self.spelling(n.cur))
+            if not n.kids:
+                break
+            n = _unwrap(n.kids[0])
+        if n.kind == MEMBER_REF_EXPR:
+            root = "?"
+        else:
+            h = self.lib.clang_hashCursor(n.cur)
+            root = self._type_cache.get(h)
+            if root is None:
+                root = _type_name(self.lib.string(self.lib.clang_getTypeSpelling(
+                    self.lib.clang_getCursorType(n.cur)))) or "?"
+                self._type_cache[h] = root
+        return ".".join([root] + chain[::-1])
+
+    def arg_key(self, n: Node) -> str:
+        """Identity of the object an argument designates (see Arg.key)."""
+        n = _unwrap(n)
+        while True:
+            if n.kind == UNARY_OPERATOR and n.kids and \
+                    self.lib.clang_getCursorUnaryOperatorKind(n.cur) in (UO_ADDROF, UO_DEREF):
+                n = _unwrap(n.kids[0])
+            elif n.kind == GENERIC_SELECTION_EXPR and n.kids:
+                n = _unwrap(n.kids[0])
+            else:
+                break
+        if n.kind == MEMBER_REF_EXPR:
+            return self.field_key(n)
+        if n.kind == DECL_REF_EXPR:
+            ref = self.referenced(n.cur)
+            if ref is not None and self.kind(ref) == VAR_DECL and \
+                    self.lib.clang_Cursor_hasVarDeclGlobalStorage(ref):
+                return self.spelling(n.cur)
+        return ""
+
+
+class _Scope:
+    __slots__ = ("cleanups",)
+
+    def __init__(self):
+        self.cleanups: list[tuple[str, str, int, int]] = []   # (function key, var, line, col)
+
+
+class BodyBuilder:
+    """Builds the control-flow graph of one function body."""
+
+    def __init__(self, ex: Extractor, func_key: str):
+        self.ex = ex
+        self.lib = ex.lib
+        self.func_key = func_key
+        self.blocks: list[Block] = [Block(), Block()]     # entry, exit
+        self.scopes: list[_Scope] = []
+        self.loops: list[tuple[int, int, int]] = []        # (break target, continue target, depth)
+        self.switches: list[dict] = []
+        self.labels: dict[str, int] = {}
+        self.label_depth: dict[str, int] = {}
+        self.indirect_gotos: list[int] = []
+        self.fp_source: dict[str, str] = {}               # pointer var -> function it holds
+        self.last_call: Call | None = None
+
+    # ---- blocks and edges ---------------------------------------------------------------
+
+    def new(self) -> int:
+        self.blocks.append(Block())
+        return len(self.blocks) - 1
+
+    def edge(self, a, b, cond="", value="", line=0, names=()):
+        if a is not None and b is not None:
+            self.blocks[a].succs.append(Edge(b, cond, value, line, names))
+
+    def emit(self, b, event):
+        if b is not None:
+            self.blocks[b].events.append(event)
+
+    def label_block(self, name: str) -> int:
+        if name not in self.labels:
+            self.labels[name] = self.new()
+        return self.labels[name]
+
+    def build(self, body: Node) -> list[Block]:
+        start = self.new()
+        self.edge(0, start)
+        end = self.stmt(body, start)
+        if end is not None:
+            self.edge(end, EXIT)
+        for b in self.indirect_gotos:
+            for target in self.labels.values():
+                self.edge(b, target, "goto *", "", 0)
+        return self.blocks
+
+    # ---- cleanups (lock guards) -----------------------------------------------------------
+
+    def run_cleanups(self, b, down_to: int):
+        """Emit the cleanup calls of the scopes being left, innermost first."""
+        for scope in reversed(self.scopes[down_to:]):
+            for func, var, line, col in reversed(scope.cleanups):
+                name = func.split("@")[0]
+                self.emit(b, Call(name=name, callee=func, line=line, col=col,
+                                  args=(Arg(text="&" + var),), cleanup=True))
+
+    # ---- statements -----------------------------------------------------------------------
+
+    def stmt(self, n: Node, b):
+        if b is None:
+            b = self.new()          # unreachable code: a block without predecessors
+        k = n.kind
+        if k == COMPOUND_STMT:
+            self.scopes.append(_Scope())
+            for kid in n.kids:
+                b = self.stmt(kid, b)
+            if b is not None:
+                self.run_cleanups(b, len(self.scopes) - 1)
+            self.scopes.pop()
+            return b
+        if k == DECL_STMT:
+            for kid in n.kids:
+                if kid.kind == VAR_DECL:
+                    b = self.var_decl(kid, b)
+            return b
+        if k == IF_STMT:
+            return self.if_stmt(n, b)
+        if k == WHILE_STMT and len(n.kids) == 2:
+            return self.loop(b, None, n.kids[0], None, n.kids[1])
+        if k == DO_STMT and len(n.kids) == 2:
+            return self.do_loop(n, b)
+        if k == FOR_STMT and n.kids:
+            init, cond, inc = self.for_parts(n.kids[:-1])
+            return self.loop(b, init, cond, inc, n.kids[-1])
+        if k == SWITCH_STMT and len(n.kids) >= 2:
+            return self.switch(n, b)
+        if k in (CASE_STMT, DEFAULT_STMT):
+            return self.case(n, b)
+        if k == BREAK_STMT and self.loops:
+            target, _, depth = self.loops[-1]
+            self.run_cleanups(b, depth)
+            self.edge(b, target)
+            return None
+        if k == CONTINUE_STMT:
+            for brk, cont, depth in reversed(self.loops):
+                if cont is not None:
+                    self.run_cleanups(b, depth)
+                    self.edge(b, cont)
+                    break
+            return None
+        if k == RETURN_STMT:
+            for kid in n.kids:
+                b = self.expr(kid, b)
+            if b is None:
+                return None
+            self.run_cleanups(b, 0)
+            line, col = self.ex.line_col(n.cur)
+            self.emit(b, Return(line, col))
+            self.edge(b, EXIT)
+            return None
+        if k == GOTO_STMT:
+            name = next((self.ex.spelling(kid.cur) for kid in n.kids if kid.kind == LABEL_REF), "")
+            self.run_cleanups(b, self.label_depth.get(name, 1))
+            self.edge(b, self.label_block(name))
+            return None
+        if k == INDIRECT_GOTO_STMT:
+            for kid in n.kids:
+                b = self.expr(kid, b)
+            self.indirect_gotos.append(b)
+            return None
+        if k == LABEL_STMT:
+            name = self.ex.spelling(n.cur)
+            target = self.label_block(name)
+            self.label_depth[name] = len(self.scopes)
+            self.edge(b, target)
+            return self.stmt(n.kids[0], target) if n.kids else target
+        if k == NULL_STMT:
+            return b
+        if k == ASM_STMT:
+            for kid in n.kids:
+                if kid.kind == LABEL_REF:       # asm goto
+                    self.edge(b, self.label_block(self.ex.spelling(kid.cur)), "asm goto")
+                elif _is_expr(kid.kind):
+                    b = self.expr(kid, b)
+            return b
+        return self.expr(n, b)
+
+    def var_decl(self, n: Node, b):
+        name = self.ex.spelling(n.cur)
+        init = None
+        cleanup = None
+        for kid in n.kids:
+            if kid.kind == UNEXPOSED_ATTR:
+                cleanup = cleanup or self.cleanup_function(n)
+            elif _is_expr(kid.kind):
+                init = kid
+        if init is not None:
+            self.last_call = None
+            b = self.expr(init, b)
+            call = self.last_call
+            if call is not None and _unwrap(init).kind == CALL_EXPR:
+                call.result = name
+            self.note_pointer_source(name, init)
+            if b is not None:
+                self.emit(b, Assign((name,), self.ex.line_col(n.cur)[0], null=self.is_null(init)))
+        if cleanup and self.scopes:
+            line, col = self.ex.line_col(n.cur)
+            self.scopes[-1].cleanups.append((cleanup, name, line, col))
+        return b
+
+    def cleanup_function(self, var: Node) -> str | None:
+        """The function named by the variable's __attribute__((cleanup(f))). Macros hide the
+        attribute's spelling (g_autoptr, QEMU_LOCK_GUARD), so it is read from the declaration
+        as clang prints it."""
+        m = _CLEANUP_RE.search(self.ex.pretty(var.cur)[:400])
+        if not m:
+            return None
+        name = m.group(1)
+        return next((k for k in self.ex._queued if k.split("@")[0] == name), name)
+
+    def note_pointer_source(self, var: str, value: Node):
+        """Remember which function (or function-pointer global) a local pointer holds, so a
+        call through it is named after that function (`_f = qatomic_read(&qemu_mutex_lock_func)`)."""
+        stack = [value]
+        found = set()
+        while stack:
+            m = stack.pop()
+            if m.kind == DECL_REF_EXPR:
+                ref = self.ex.referenced(m.cur)
+                if ref is None:
+                    continue
+                rk = self.ex.kind(ref)
+                if rk == FUNCTION_DECL or (rk == VAR_DECL and
+                                           self.lib.clang_Cursor_hasVarDeclGlobalStorage(ref) and
+                                           self.lib.clang_getCanonicalType(
+                                               self.lib.clang_getCursorType(ref))._kind_id == TYPE_POINTER):
+                    found.add(self.ex.spelling(m.cur))
+            elif m.kind != CALL_EXPR or m is value:
+                stack.extend(m.kids)
+        if len(found) == 1:
+            self.fp_source[var] = found.pop()
+
+    def is_null(self, n: Node) -> bool:
+        n = _unwrap(n)
+        return n.kind == INTEGER_LITERAL and self.ex.int_value(n) == 0
+
+    def const_value(self, n: Node):
+        """The truth of a literal condition (`while (1)`, `do ... while (0)`), else None."""
+        n = _unwrap(n)
+        negate = False
+        while n.kind == UNARY_OPERATOR and n.kids and \
+                self.lib.clang_getCursorUnaryOperatorKind(n.cur) == UO_LNOT:
+            negate = not negate
+            n = _unwrap(n.kids[0])
+        if n.kind not in (INTEGER_LITERAL, CHARACTER_LITERAL):
+            return None
+        value = self.ex.int_value(n)
+        return None if value is None else (value != 0) != negate
+
+    def branch(self, b, cond: Node, on_true, on_false):
+        """Edges from b for `cond`; a literal condition keeps only its live edge."""
+        value = self.const_value(cond)
+        text, names = self.ex.text(cond), self.ex.names(cond)
+        line = self.ex.line_col(cond.cur)[0]
+        if value is not False:
+            self.edge(b, on_true, text if value is None else "", "true" if value is None else "", line, names)
+        if value is not True:
+            self.edge(b, on_false, text if value is None else "", "false" if value is None else "", line, names)
+
+    def if_stmt(self, n: Node, b):
+        kids = [k for k in n.kids if k.kind != VAR_DECL]
+        cond, then = kids[0], kids[1]
+        other = kids[2] if len(kids) > 2 else None
+        b = self.expr(cond, b)
+        if b is None:
+            return None
+        t, join = self.new(), self.new()
+        f = self.new() if other is not None else join
+        self.branch(b, cond, t, f)
+        self.edge(self.stmt(then, t), join)
+        if other is not None:
+            self.edge(self.stmt(other, f), join)
+        return join
+
+    def for_parts(self, parts: list[Node]):
+        """Which children of a for statement are init, condition and increment.
+
+        libclang omits absent parts, so with one or two parts present the roles are inferred:
+        a declaration is the init; a comparison, negation or plain value is the condition; an
+        assignment, increment or call is init before a condition and increment after one."""
+        if len(parts) >= 3:
+            return parts[0], parts[1], parts[2]
+        init = cond = inc = None
+        rest = list(parts)
+        if rest and rest[0].kind == DECL_STMT:
+            init = rest.pop(0)
+        for p in rest:
+            if cond is None and self.looks_like_condition(p):
+                cond = p
+            elif init is None and cond is None and inc is None and len(rest) == 2:
+                init = p
+            else:
+                inc = p
+        return init, cond, inc
+
+    def looks_like_condition(self, n: Node) -> bool:
+        n = _unwrap(n)
+        if n.kind == BINARY_OPERATOR:
+            op = self.lib.clang_getCursorBinaryOperatorKind(n.cur)
+            return op in BO_COMPARE or op in (BO_LAND, BO_LOR)
+        if n.kind == UNARY_OPERATOR:
+            return self.lib.clang_getCursorUnaryOperatorKind(n.cur) == UO_LNOT
+        return n.kind in (DECL_REF_EXPR, MEMBER_REF_EXPR, INTEGER_LITERAL)
+
+    def loop(self, b, init, cond, inc, body):
+        # A for statement's declarations are scoped to it: their cleanups (lock guards) run
+        # where the loop exits.
+        self.scopes.append(_Scope())
+        try:
+            exit_b = self._loop(b, init, cond, inc, body)
+            self.run_cleanups(exit_b, len(self.scopes) - 1)
+            return exit_b
+        finally:
+            self.scopes.pop()
+
+    def _loop(self, b, init, cond, inc, body):
+        if init is not None:
+            b = self.stmt(init, b)
+        head = self.new()
+        self.edge(b, head)
+        exit_b, body_b = self.new(), self.new()
+        h = head
+        if cond is not None:
+            h = self.expr(cond, head)
+            self.branch(h, cond, body_b, exit_b)
+        else:
+            self.edge(h, body_b)
+        cont = self.new() if inc is not None else head
+        self.loops.append((exit_b, cont, len(self.scopes)))
+        end = self.stmt(body, body_b)
+        self.loops.pop()
+        self.edge(end, cont)
+        if inc is not None:
+            self.edge(self.expr(inc, cont), head)
+        return exit_b
+
+    def do_loop(self, n: Node, b):
+        body, cond = n.kids
+        body_b, cont, exit_b = self.new(), self.new(), self.new()
+        self.edge(b, body_b)
+        self.loops.append((exit_b, cont, len(self.scopes)))
+        end = self.stmt(body, body_b)
+        self.loops.pop()
+        self.edge(end, cont)
+        c = self.expr(cond, cont)
+        self.branch(c, cond, body_b, exit_b)
+        return exit_b
+
+    def switch(self, n: Node, b):
+        cond, body = n.kids[-2], n.kids[-1]
+        b = self.expr(cond, b)
+        exit_b = self.new()
+        ctx = {"head": b, "text": self.ex.text(cond), "names": self.ex.names(cond),
+               "line": self.ex.line_col(cond.cur)[0], "default": False}
+        self.switches.append(ctx)
+        self.loops.append((exit_b, None, len(self.scopes)))
+        end = self.stmt(body, self.new())
+        self.loops.pop()
+        self.switches.pop()
+        self.edge(end, exit_b)
+        if not ctx["default"]:
+            self.edge(b, exit_b, ctx["text"], "default", ctx["line"], ctx["names"])
+        return exit_b
+
+    def case(self, n: Node, b):
+        target = self.new()
+        self.edge(b, target)
+        if self.switches:
+            ctx = self.switches[-1]
+            if n.kind == DEFAULT_STMT:
+                value = "default"
+                ctx["default"] = True
+            else:
+                value = "case " + self.ex.text(n.kids[0])
+            self.edge(ctx["head"], target, ctx["text"], value, ctx["line"], ctx["names"])
+        return self.stmt(n.kids[-1], target) if n.kids else target
+
+    # ---- expressions ----------------------------------------------------------------------
+
+    def expr(self, n: Node, b, mode: str = "r"):
+        """Append the events of evaluating `n` to block b; returns the block where evaluation
+        continues (None if it cannot: a noreturn call)."""
+        if b is None:
+            return None
+        k = n.kind
+        kids = n.kids
+        if k == CALL_EXPR:
+            return self.call(n, b)
+        if k == MEMBER_REF_EXPR:
+            return self.member(n, b, mode)
+        if k == DECL_REF_EXPR:
+            if mode != "r":
+                self.emit(b, Assign((self.ex.spelling(n.cur),), self.ex.line_col(n.cur)[0]))
+            return b
+        if k == BINARY_OPERATOR and len(kids) == 2:
+            return self.binary(n, b)
+        if k == COMPOUND_ASSIGNMENT_OPERATOR and len(kids) == 2:
+            op = self.lib.clang_getCursorBinaryOperatorKind(n.cur)
+            b = self.expr(kids[1], b)
+            lhs_mode = "inc" if op == BO_ADD_ASSIGN else "dec" if op == BO_SUB_ASSIGN else "w"
+            return self.expr(kids[0], b, lhs_mode)
+        if k == UNARY_OPERATOR and kids:
+            op = self.lib.clang_getCursorUnaryOperatorKind(n.cur)
+            if op in (UO_POSTINC, UO_PREINC):
+                return self.expr(kids[0], b, "inc")
+            if op in (UO_POSTDEC, UO_PREDEC):
+                return self.expr(kids[0], b, "dec")
+            if op == UO_ADDROF:
+                return self.expr(kids[0], b, "addr")
+            return self.expr(kids[0], b)
+        if k == CONDITIONAL_OPERATOR and len(kids) in (2, 3):
+            return self.conditional(n, b)
+        if k == STMT_EXPR:
+            for kid in kids:
+                b = self.stmt(kid, b)
+            return b
+        if k == GENERIC_SELECTION_EXPR:
+            # Only the controlling expression is certain to be evaluated; the associations
+            # are alternatives of which clang picked one.
+            return self.expr(kids[0], b, mode) if kids else b
+        if k in (UNARY_EXPR, TYPE_REF):          # sizeof/alignof: not evaluated
+            return b
+        if k == INIT_LIST_EXPR:
+            self.ex._field_stores_in(n, self.func_key)
+        for kid in kids:
+            b = self.expr(kid, b, mode if k in _WRAPPERS else "r")
+        return b
+
+    def binary(self, n: Node, b):
+        lhs, rhs = n.kids
+        op = self.lib.clang_getCursorBinaryOperatorKind(n.cur)
+        if op == BO_ASSIGN:
+            self.last_call = None
+            b = self.expr(rhs, b)
+            call = self.last_call
+            target = _unwrap(lhs)
+            value = _function_operand(rhs, self.lib)
+            if target.kind == DECL_REF_EXPR:
+                name = self.ex.spelling(target.cur)
+                if call is not None and value.kind == CALL_EXPR:
+                    call.result = name
+                self.note_pointer_source(name, rhs)
+                if self.is_null(rhs):
+                    self.emit(b, Assign((name,), self.ex.line_col(target.cur)[0], null=True))
+                    return b
+            elif target.kind == MEMBER_REF_EXPR and value.kind == DECL_REF_EXPR:
+                func = self.ex.function_ref(value)
+                if func:
+                    line, _ = self.ex.line_col(value.cur)
+                    self.ex.field_stores.append(FieldStore(
+                        field=self.ex.field_key(target), func=func,
+                        file=self.ex.expansion(value.cur)[0], line=line, where=self.func_key))
+            return self.expr(lhs, b, "w")
+        if op in (BO_LAND, BO_LOR) and _contains(rhs, CALL_EXPR):
+            b = self.expr(lhs, b)
+            if b is None:
+                return None
+            rhs_b, join = self.new(), self.new()
+            if op == BO_LAND:
+                self.branch(b, lhs, rhs_b, join)
+            else:
+                self.branch(b, lhs, join, rhs_b)
+            self.edge(self.expr(rhs, rhs_b), join)
+            return join
+        b = self.expr(lhs, b)
+        return self.expr(rhs, b)
+
+    def conditional(self, n: Node, b):
+        kids = n.kids
+        cond = kids[0]
+        then = kids[1] if len(kids) == 3 else None
+        other = kids[-1]
+        b = self.expr(cond, b)
+        if b is None:
+            return None
+        if not (_contains(other, CALL_EXPR) or (then is not None and _contains(then, CALL_EXPR))):
+            for kid in kids[1:]:
+                b = self.expr(kid, b)
+            return b
+        t, f, join = self.new(), self.new(), self.new()
+        self.branch(b, cond, t, f)
+        self.edge(self.expr(then, t) if then is not None else t, join)
+        self.edge(self.expr(other, f), join)
+        return join
+
+    def member(self, n: Node, b, mode: str):
+        kids = n.kids
+        if kids:
+            base = _unwrap(kids[0])
+            # s->a.b is one access of path s->a.b; s->a->b reads s->a first.
+            if not (base.kind == MEMBER_REF_EXPR and not self.ex.is_pointer(kids[0])):
+                b = self.expr(kids[0], b)
+            elif base.kind == MEMBER_REF_EXPR:
+                b = self.expr_inner_bases(base, b)
+        if b is None or mode == "addr":
+            return b
+        line, col = self.ex.line_col(n.cur)
+        self.emit(b, Access(field=self.ex.field_key(n), path=self.ex.access_path(n), mode=mode,
+                            line=line, col=col, text=self.ex.text(n)))
+        return b
+
+    def expr_inner_bases(self, member: Node, b):
+        """For s->a.b: evaluate what s->a's own base needs (s), without an access of s->a."""
+        if not member.kids:
+            return b
+        base = _unwrap(member.kids[0])
+        if base.kind == MEMBER_REF_EXPR and not self.ex.is_pointer(member.kids[0]):
+            return self.expr_inner_bases(base, b)
+        return self.expr(member.kids[0], b)
+
+    def call(self, n: Node, b):
+        kids = n.kids
+        args = kids[1:]
+        for a in args:
+            b = self.expr(a, b)
+            if b is None:
+                return None
+        ex = self.ex
+        callee_node = _unwrap(kids[0]) if kids else None
+        name, callee, via, noreturn = ex.spelling(n.cur), "", "", False
+        if callee_node is not None and callee_node.kind == DECL_REF_EXPR:
+            ref = ex.referenced(callee_node.cur)
+            if ref is not None and ex.kind(ref) == FUNCTION_DECL:
+                callee, name, _static, attrs = ex.callee_info(ref)
+                noreturn = "noreturn" in attrs
+            else:
+                var = ex.spelling(callee_node.cur)
+                name, via = self.fp_source.get(var, var), "*" + var
+        elif callee_node is not None:
+            target = callee_node
+            while target.kind == UNARY_OPERATOR and target.kids:
+                target = _unwrap(target.kids[0])
+            if target.kind == MEMBER_REF_EXPR:
+                b = self.expr(target.kids[0], b) if target.kids else b
+                via = ex.field_key(target)
+                name = ex.spelling(target.cur)
+            else:
+                b = self.expr(callee_node, b)
+                via = "*?"
+        if b is None:
+            return None
+        line, col = ex.line_col(n.cur)
+        call_args = tuple(self.arg(a) for a in args)
+        written = _IDENT_RE.match(ex.text(kids[0]).encode()) if kids else None
+        event = Call(name=name, line=line, col=col, callee=callee, via=via, args=call_args,
+                     macro=ex.macro_of(n.cur, written.group().decode() if written else ""))
+        self.emit(b, event)
+        self.last_call = event
+        return None if noreturn else b
+
+    def arg(self, a: Node) -> Arg:
+        funcs = []
+        stack = [a]
+        while stack:
+            m = stack.pop()
+            if m.kind == DECL_REF_EXPR:
+                key = self.ex.function_ref(m)
+                if key:
+                    funcs.append(key)
+            elif m.kind != CALL_EXPR:
+                stack.extend(reversed(m.kids))
+        return Arg(text=self.ex.text(a), key=self.ex.arg_key(a), funcs=tuple(dict.fromkeys(funcs)))
+
+
+def diagnostics_of(tu, limit: int = 50) -> list[Diagnostic]:
+    """Errors and fatal errors of a parse (warnings are not our business)."""
+    out = []
+    for d in tu.diagnostics:
+        if d.severity < 3:
+            continue
+        loc = d.location
+        out.append(Diagnostic(severity="fatal" if d.severity >= 4 else "error",
+                              file=os.path.normpath(loc.file.name) if loc.file else "",
+                              line=loc.line, col=loc.column, message=d.spelling))
+        if len(out) >= limit:
+            break
+    return out
