@@ -1,0 +1,311 @@
+"""Inter-procedural lock analysis.
+
+Each function gets a summary, computed bottom-up over the call graph's strongly connected
+components (iterated to a fixpoint inside a component, so recursion is handled):
+
+  requires[L]  calls in this function that need lock L and, on some path, run without this
+               function having taken L: so L must be held by whoever calls this function.
+               Each is a Witness: the call, and the callee whose requirement it inherits (or the
+               pack's [[requires]] entry that names the callee: a terminal witness).
+  excludes[L]  likewise for locks that must NOT be held ([[excludes]]).
+  effect       what the function leaves changed for its caller on every path (a lock wrapper
+               takes or drops a lock), applied at its call sites.
+  local        definite violations inside the function: a lock this function released is
+               required, or a lock it holds is excluded.
+
+The lock state at a function's entry is unknown and never invented. Entry points (registered
+callbacks, functions named by [[entry]]) start with the locks their kind holds; a requirement
+that is not satisfied there is a finding, reported at the violating call with the chain of calls
+from the entry point. A function with no known caller that is not an entry point (an exported
+API) keeps its requirements: its callers are checked where they are known, and the unsatisfied
+requirement is listed by `qlint graph requirements` and counted in the JSON stats.
+"""
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+
+from ..facts.ir import Call
+from .paths import (Explorer, State, ambient_effect, begin, calls_in, correlated_conditions, end,
+                    hand_over, net_effect, normalize_cond, switch)
+from .semantics import Semantics
+
+
+@dataclass(slots=True)
+class Witness:
+    caller: str          # the function whose body holds the call
+    call: Call
+    target: str          # the callee whose own requirement this inherits ("" if terminal)
+    required: str        # the function named by the pack's requirement (terminal witnesses)
+    lock: str
+
+    @property
+    def terminal(self) -> bool:
+        return not self.target
+
+
+@dataclass(slots=True)
+class Local:
+    """A definite violation inside one function."""
+    kind: str            # "released" (required lock released here) | "held" (excluded lock held)
+    witness: Witness
+
+
+@dataclass
+class Summary:
+    requires: dict = field(default_factory=dict)     # lock -> [Witness]
+    excludes: dict = field(default_factory=dict)
+    effect: tuple = ()
+    ambient: tuple = ()                              # locks held by context after it returns
+    consistent: bool = True
+    local: list = field(default_factory=list)
+    exits: list = field(default_factory=list)        # [(node, State)] of the explored paths
+    explorer: Explorer | None = None
+    problems: list = field(default_factory=list)     # (kind, node, call, section) for section rules
+    handoffs: list = field(default_factory=list)     # (node, call, State before, callbacks)
+
+    def signature(self):
+        return ({k: tuple(sorted((id(w.call), w.target) for w in v)) for k, v in self.requires.items()},
+                {k: tuple(sorted((id(w.call), w.target) for w in v)) for k, v in self.excludes.items()},
+                self.effect, self.ambient, self.consistent)
+
+
+@dataclass(slots=True)
+class EntryPoint:
+    func: str
+    kind: str                 # entry kind, or "entry" for roots named by [[entry]] functions
+    holds: tuple
+    registration: object = None   # graph.Registration, or the pack Entry for named roots
+
+
+class LockAnalysis:
+    def __init__(self, program, graph, pack):
+        self.program = program
+        self.graph = graph
+        self.pack = pack
+        self.sem = Semantics(pack, program)
+        self.assumptions = pack.assumptions()
+        self.summaries: dict[str, Summary] = {}
+        self.truncated: list[str] = []
+        self._run()
+
+    # ---- driver -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        for scc in strongly_connected(self.program, self.graph):
+            for _ in range(8):
+                before = [self.summaries[k].signature() if k in self.summaries else None
+                          for k in scc]
+                for key in scc:
+                    self.summaries[key] = self.analyze(key)
+                if before == [self.summaries[k].signature() for k in scc]:
+                    break
+        self.truncated = sorted(k for k, s in self.summaries.items()
+                                if s.explorer is not None and s.explorer.truncated)
+
+    def summary(self, key: str) -> Summary:
+        return self.summaries.get(key) or Summary()
+
+    def analyze(self, key: str) -> Summary:
+        fn = self.program.functions[key]
+        summary = Summary()
+        seen: set = set()
+
+        def step(state, event, node):
+            if isinstance(event, Call):
+                return self.apply_call(fn, state, event, node, summary, seen)
+            return state
+
+        if self._needs_paths(fn):
+            explorer = Explorer(fn, step, correlated_conditions(fn),
+                                assumptions=self.assumptions)
+            summary.exits = explorer.run(State())
+            summary.explorer = explorer
+            effects = {net_effect(st) for _n, st in summary.exits}
+            summary.consistent = len(effects) <= 1
+            summary.effect = effects.pop() if len(effects) == 1 else ()
+            summary.ambient = ambient_effect(summary.exits)
+        else:
+            empty = State()
+            for _b, _i, call in calls_in(fn):
+                step(empty, call, -1)
+        return summary
+
+    def _needs_paths(self, fn) -> bool:
+        if self.assumptions and any(
+                normalize_cond(e.cond)[0].replace(" ", "") in self.assumptions
+                for b in fn.blocks for e in b.succs if e.cond):
+            return True
+        sem = self.sem
+        for _b, _i, call in calls_in(fn):
+            if sem.section_ops(call) or sem.deferral(call):
+                return True
+            if any(self.summary(t).effect or self.summary(t).ambient
+                   for t in self.graph.callees(call)):
+                return True
+        return False
+
+    # ---- one call -----------------------------------------------------------------------
+
+    def apply_call(self, fn, state: State, call: Call, node: int, summary: Summary, seen: set):
+        targets = self.graph.callees(call)
+        self._check_requirements(fn, state, call, targets, summary, seen)
+        ops = self.sem.section_ops(call)
+        for op in ops:
+            if op.op == "switch":
+                state = switch(state, op.section)
+            elif op.op == "begin":
+                state = begin(state, op.section, op.ident, call.line, call.result)
+            else:
+                state, problem = end(state, op.section, op.ident, op.handle, op.handle_only)
+                if problem == "double":
+                    summary.problems.append(("double", node, call, op.section))
+        deferral = self.sem.deferral(call)
+        if deferral is not None:
+            callbacks = tuple(f for a in call.args[deferral.callback_arg:deferral.callback_arg + 1]
+                              for f in a.funcs)
+            summary.handoffs.append((node, call, state, callbacks))
+            state = hand_over(state, state.open_sections(), call.line, callbacks)
+        if not ops and targets:
+            state = self._apply_effects(state, call, targets)
+        return state
+
+    def _apply_effects(self, state: State, call: Call, targets) -> State:
+        ambient = set.intersection(*(set(self.summary(t).ambient) for t in targets))
+        for section in sorted(ambient):
+            state = switch(state, section)
+        effects = {self.summary(t).effect for t in targets}
+        if len(effects) != 1:
+            return state          # callees disagree: no effect is certain
+        for section, delta in effects.pop():
+            for _ in range(abs(delta)):
+                if delta > 0:
+                    state = begin(state, section, "", call.line)
+                else:
+                    state, _problem = end(state, section, "")
+        return state
+
+    def _check_requirements(self, fn, state, call, targets, summary, seen) -> None:
+        # A requirement names a function, or "Record.field" for calls through that field.
+        field = [call.via] if call.via and not call.via.startswith("*") else []
+        names = dict.fromkeys([call.name] + field + [self.program.name_of(t) for t in targets])
+        for name in names:
+            for r in self.sem.pack_requirements(name, "requires"):
+                self._need(fn, state, call, "", name, r.lock, summary, seen, "requires")
+            for r in self.sem.pack_requirements(name, "excludes"):
+                self._need(fn, state, call, "", name, r.lock, summary, seen, "excludes")
+        for t in targets:
+            callee = self.summary(t)
+            for lock in callee.requires:
+                self._need(fn, state, call, t, "", lock, summary, seen, "requires")
+            for lock in callee.excludes:
+                self._need(fn, state, call, t, "", lock, summary, seen, "excludes")
+
+    def _need(self, fn, state, call, target, required, lock, summary, seen, kind) -> None:
+        held = state.holds(lock)
+        if kind == "requires":
+            if held:
+                return
+            local = state.is_below(lock)
+        else:
+            local = held
+        ident = (kind, id(call), target, lock, local)
+        if ident in seen:
+            return
+        seen.add(ident)
+        witness = Witness(fn.key, call, target, required, lock)
+        if local:
+            summary.local.append(Local("released" if kind == "requires" else "held", witness))
+        elif kind == "requires" or not held:
+            table = summary.requires if kind == "requires" else summary.excludes
+            table.setdefault(lock, []).append(witness)
+
+    # ---- entry points -----------------------------------------------------------------------
+
+    def entry_points(self) -> list[EntryPoint]:
+        out = []
+        for reg in self.graph.registrations:
+            out.append(EntryPoint(reg.func, reg.kind, self.pack.entry_holds(reg.kind), reg))
+        named = [e for e in self.pack.entries if e.functions]
+        for key, fn in sorted(self.program.functions.items()):
+            matches = [e for e in named if e.names(fn.name, self.program.attrs(key))]
+            if matches:
+                # Every matching [[entry]] applies: a coroutine QMP command is a QMP command too.
+                holds = tuple(sorted({h for e in matches for h in e.holds}))
+                most_specific = max(matches, key=lambda e: len(e.attrs))
+                out.append(EntryPoint(key, "entry", holds, most_specific))
+        return out
+
+    def chains(self, start: str, lock: str, kind: str = "requires"):
+        """Shortest witness chains from `start` to each terminal witness, breadth first."""
+        table = "requires" if kind == "requires" else "excludes"
+        best: dict[tuple, list] = {}
+        queue = deque([(start, [])])
+        visited = {start}
+        while queue:
+            key, chain = queue.popleft()
+            for w in getattr(self.summary(key), table).get(lock, ()):
+                path = chain + [w]
+                if w.terminal:
+                    best.setdefault((w.caller, id(w.call), w.required), path)
+                elif w.target not in visited:
+                    visited.add(w.target)
+                    queue.append((w.target, path))
+        return list(best.values())
+
+    def unknown_callers(self) -> list[tuple[str, str]]:
+        """(function, lock) requirements that stay unsatisfied at a function nobody is known to
+        call and that is no entry point: the model's open ends (exported APIs)."""
+        entries = {e.func for e in self.entry_points()}
+        out = []
+        for key, s in sorted(self.summaries.items()):
+            if key in entries or self.graph.callers_of(key):
+                continue
+            for lock in sorted(s.requires):
+                out.append((key, lock))
+        return out
+
+
+def strongly_connected(program, graph) -> list[list[str]]:
+    """SCCs of the synchronous call graph, callees before callers (iterative Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    out: list[list[str]] = []
+    counter = 0
+    succ = {k: sorted({e.callee for e in graph.edges_from.get(k, ()) if e.callee in program.functions})
+            for k in program.functions}
+    for root in sorted(program.functions):
+        if root in index:
+            continue
+        work = [(root, 0)]
+        while work:
+            node, i = work.pop()
+            if i == 0:
+                index[node] = low[node] = counter
+                counter += 1
+                stack.append(node)
+                on_stack.add(node)
+            children = succ[node]
+            if i < len(children):
+                work.append((node, i + 1))
+                child = children[i]
+                if child not in index:
+                    work.append((child, 0))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            if low[node] == index[node]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    comp.append(w)
+                    if w == node:
+                        break
+                out.append(sorted(comp))
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return out

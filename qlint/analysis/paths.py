@@ -1,0 +1,360 @@
+"""Path-sensitive exploration of one function's control-flow graph.
+
+The state of a path is which section instances it has opened (held), which it has closed that a
+caller opened (below), which guard variables hold which instance, and the branch conditions it
+has taken, so that `if (ctx) acquire(ctx); ... if (ctx) release(ctx);` is two paths, not four.
+A condition is remembered only if the function tests it at two branch sites or more (otherwise it
+cannot correlate anything), and is forgotten when a variable it reads is assigned or a field it
+reads is written. A call does not invalidate a condition on a field: callees rarely change the
+flag their caller branches on, and assuming so removes a large class of false paths (the same
+choice as Smatch).
+
+States are deduplicated per block, so loops terminate; counts saturate at 2. A function whose
+paths exceed STATE_LIMIT states in a block is explored partially and counted in the run's stats.
+"""
+from __future__ import annotations
+
+from collections import Counter, deque
+from typing import NamedTuple
+
+from ..facts.ir import ENTRY, EXIT, Access, Assign, Call, Edge
+
+STATE_LIMIT = 64
+MAX_CONDS = 8
+
+
+class State(NamedTuple):
+    held: tuple = ()       # (section, ident, count, line of begin)
+    below: tuple = ()      # (section, ident, count): closed here, opened by a caller
+    conds: tuple = ()      # (cond, value, names)
+    handles: tuple = ()    # (variable, section, ident); section "" once the guard is NULL
+    touched: tuple = ()    # sections this path has begun
+    handed: tuple = ()     # (section, ident, line of begin, line of deferral, callback keys)
+    ambient: tuple = ()    # locks held by execution context since a switch (not counted)
+    nulls: tuple = ()      # local variables known to be NULL on this path
+
+    def holds(self, lock: str) -> bool:
+        return lock in self.ambient or any(s == lock or ident == lock
+                                           for s, ident, _c, _l in self.held)
+
+    def is_below(self, lock: str) -> bool:
+        return any(s == lock for s, _i, _c in self.below)
+
+    def open_sections(self) -> set[str]:
+        return {s for s, _i, _c, _l in self.held}
+
+
+def begin(st: State, section: str, ident: str, line: int, handle: str = "") -> State:
+    handles = st.handles + ((handle, section, ident),) if handle else st.handles
+    touched = st.touched if section in st.touched else tuple(sorted(st.touched + (section,)))
+    index = _find_below(st.below, section, ident)
+    if index is not None:                      # re-taking what this path released
+        s, i, c = st.below[index]
+        below = st.below[:index] + (((s, i, c - 1),) if c > 1 else ()) + st.below[index + 1:]
+        return st._replace(below=below, handles=tuple(sorted(handles)), touched=touched)
+    held = list(st.held)
+    for k, (s, i, c, l) in enumerate(held):
+        if s == section and i == ident:
+            held[k] = (s, i, min(c + 1, 2), l)
+            break
+    else:
+        held.append((section, ident, 1, line))
+    return st._replace(held=tuple(sorted(held)), handles=tuple(sorted(handles)), touched=touched)
+
+
+def end(st: State, section: str, ident: str, handle: str = "",
+        handle_only: bool = False) -> tuple[State, str]:
+    """Close an instance. Returns the new state and "" or "double" (closed again what this
+    path had already closed) or "below" (closed what a caller opened). With `handle_only`,
+    only a guard variable bound to this section closes anything."""
+    handles = st.handles
+    mine = [h for h in st.handles if h[0] == handle] if handle else []
+    if mine and all(not h[1] for h in mine):
+        return st, ""                          # cleanup of a guard already set to NULL
+    bound = next((h for h in mine if h[1] == section), None)
+    if bound is not None:
+        var, section, ident = bound
+        # The guard is spent: its cleanup at scope exit, or the guard loop's next test, must
+        # not see it holding the lock again.
+        handles = tuple(sorted((var, "", "") if h is bound else h for h in st.handles))
+    elif handle_only:
+        return st, ""
+    index = _find_held(st.held, section, ident)
+    if index is not None:
+        s, i, c, l = st.held[index]
+        held = st.held[:index] + (((s, i, c - 1, l),) if c > 1 else ()) + st.held[index + 1:]
+        return st._replace(held=held, handles=handles), ""
+    if section in st.touched:
+        return st._replace(handles=handles), "double"
+    below = list(st.below)
+    for k, (s, i, c) in enumerate(below):
+        if s == section and i == ident:
+            below[k] = (s, i, min(c + 1, 2))
+            break
+    else:
+        below.append((section, ident, 1))
+    return st._replace(below=tuple(sorted(below)), handles=handles), "below"
+
+
+def switch(st: State, section: str) -> State:
+    """After a context switch (a coroutine rescheduled into a context) the lock is held by the
+    code's execution context until it returns; it is not a begin that needs an end."""
+    if section in st.ambient:
+        return st
+    return st._replace(ambient=tuple(sorted(st.ambient + (section,))))
+
+
+def hand_over(st: State, sections: set[str], line: int, callbacks: tuple) -> State:
+    """Move the open instances of `sections` to a deferred callback that will close them."""
+    keep, moved = [], []
+    for s, i, c, l in st.held:
+        (moved if s in sections else keep).append((s, i, c, l))
+    if not moved:
+        return st
+    handed = st.handed + tuple((s, i, l, line, callbacks) for s, i, _c, l in moved)
+    return st._replace(held=tuple(keep), handed=tuple(sorted(handed)))
+
+
+def _find_held(held, section, ident):
+    exact = [k for k, h in enumerate(held) if h[0] == section and h[1] == ident]
+    if exact:
+        return exact[0]
+    same = [k for k, h in enumerate(held) if h[0] == section]
+    # Spellings differ (`s->aio_context` vs `ctx`): close the most recently opened instance.
+    return max(same, key=lambda k: held[k][3]) if same else None
+
+
+def _find_below(below, section, ident):
+    """Re-taking cancels a release only for the same instance: `release(old); acquire(new)`
+    leaves a lock held (net effect still balances per section, see net_effect)."""
+    exact = [k for k, b in enumerate(below) if b[0] == section and b[1] == ident]
+    return exact[0] if exact else None
+
+
+def ambient_effect(exits) -> tuple:
+    """Locks every path leaves held by execution context (a context switch wrapper)."""
+    sets = [set(st.ambient) for _n, st in exits]
+    return tuple(sorted(set.intersection(*sets))) if sets else ()
+
+
+def net_effect(st: State) -> tuple:
+    """What a path leaves changed for its caller: +n per section it leaves open, -n per
+    section it closed for its caller. Instances are compared by section only."""
+    count = Counter()
+    for s, _i, c, _l in st.held:
+        count[s] += c
+    for s, _i, c in st.below:
+        count[s] -= c
+    return tuple(sorted((s, n) for s, n in count.items() if n))
+
+
+# ---- conditions ------------------------------------------------------------------------
+
+def normalize_cond(text: str) -> tuple[str, bool]:
+    """"!(x)" -> ("x", False); "x == 0" / "x == NULL" -> ("x", False); "x != 0" -> ("x", True)."""
+    positive = True
+    t = text.strip()
+    while True:
+        if t.startswith("!") and not t.startswith("!="):
+            positive = not positive
+            t = t[1:].strip()
+        elif t.startswith("(") and t.endswith(")") and _balanced(t[1:-1]):
+            t = t[1:-1].strip()
+        else:
+            break
+    for null in (" == 0", " == (0)", " == NULL"):
+        if t.endswith(null):
+            return t[: -len(null)].strip(), not positive
+    for nonnull in (" != 0", " != (0)", " != NULL"):
+        if t.endswith(nonnull):
+            return t[: -len(nonnull)].strip(), positive
+    return t, positive
+
+
+def _balanced(t: str) -> bool:
+    depth = 0
+    for ch in t:
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def tested_variables(fn) -> frozenset:
+    """Plain variables that the function's branches test (`if (ctx)`, `while (!p)`)."""
+    out = set()
+    for block in fn.blocks:
+        for edge in block.succs:
+            if edge.cond and edge.value in ("true", "false"):
+                base = normalize_cond(edge.cond)[0]
+                if base.isidentifier():
+                    out.add(base)
+    return frozenset(out)
+
+
+def correlated_conditions(fn) -> set[str]:
+    """Conditions (normalized) that the function tests at two branch sites or more."""
+    sites: dict[str, set] = {}
+    for index, block in enumerate(fn.blocks):
+        for edge in block.succs:
+            if edge.cond and edge.value in ("true", "false") and "(" not in edge.cond.replace(
+                    "(0)", ""):
+                sites.setdefault(normalize_cond(edge.cond)[0], set()).add((index, edge.line))
+    return {c for c, s in sites.items() if len(s) >= 2}
+
+
+def take_edge(st: State, edge: Edge, tracked: set[str], assumptions=None) -> State | None:
+    """The state after taking `edge`, or None if the path contradicts itself. `assumptions`
+    maps a condition to the locks held where it is true ([[assume]])."""
+    if not edge.cond or edge.value not in ("true", "false"):
+        return st
+    base, positive = normalize_cond(edge.cond)
+    value = positive == (edge.value == "true")
+    if value and assumptions:
+        for lock in assumptions.get("".join(base.split()), ()):
+            st = switch(st, lock)
+    if value and (base in st.nulls or any(h[0] == base and not h[1] for h in st.handles)):
+        return None                            # a variable known NULL tested as non-NULL
+    if base not in tracked:
+        return st
+    for c, v, _n in st.conds:
+        if c == base:
+            return st if v == value else None
+    if len(st.conds) >= MAX_CONDS:
+        return st
+    return st._replace(conds=tuple(sorted(st.conds + ((base, value, edge.names),))))
+
+
+def forget(st: State, event, null_tested=frozenset()) -> State:
+    if isinstance(event, Assign):
+        if st.handles:
+            st = _assign_handles(st, event)
+        st = _assign_nulls(st, event, null_tested)
+    if not st.conds:
+        return st
+    if isinstance(event, Assign):
+        names = set(event.names)
+        conds = tuple(c for c in st.conds if not names.intersection(c[2]))
+    elif isinstance(event, Access) and event.mode in ("w", "inc", "dec"):
+        conds = tuple(c for c in st.conds if event.text not in c[0])
+    else:
+        return st
+    return st if len(conds) == len(st.conds) else st._replace(conds=conds)
+
+
+def _assign_nulls(st: State, event: Assign, null_tested) -> State:
+    """Remember which tested variables are NULL: `ctx = NULL; if (x) ctx = f(); ... if (ctx)`."""
+    names = [n for n in event.names if n in null_tested]
+    if not names:
+        return st
+    nulls = set(st.nulls)
+    if event.null:
+        nulls.update(names)
+    else:
+        nulls.difference_update(names)
+    return st if nulls == set(st.nulls) else st._replace(nulls=tuple(sorted(nulls)))
+
+
+def _assign_handles(st: State, event: Assign) -> State:
+    """A guard variable set to NULL no longer holds its lock (WITH_QEMU_LOCK_GUARD's loop
+    increment). Any other assignment keeps the binding: the guard's own initialization is one."""
+    if not event.null:
+        return st
+    names = set(event.names)
+    if not any(h[0] in names for h in st.handles):
+        return st
+    handles = [(var, "" if var in names else section, "" if var in names else ident)
+               for var, section, ident in st.handles]
+    return st._replace(handles=tuple(sorted(handles)))
+
+
+# ---- exploration ---------------------------------------------------------------------------
+
+class Explorer:
+    """Breadth-first exploration of (block, state) pairs with parent links for witness paths.
+
+    `step(state, event, node)` returns the state after the event, or None to end the path."""
+
+    def __init__(self, fn, step, tracked: set[str], limit: int = STATE_LIMIT, assumptions=None):
+        self.fn = fn
+        self.step = step
+        self.tracked = tracked
+        self.assumptions = assumptions or {}
+        self.null_tested = tested_variables(fn)
+        self.limit = limit
+        self.nodes: list[tuple] = []          # (block, state, parent node, edge)
+        self.exits: list[tuple[int, State]] = []
+        self.truncated = False
+
+    def run(self, init: State) -> list[tuple[int, State]]:
+        blocks = self.fn.blocks
+        seen: dict[tuple, int] = {}
+        per_block = Counter()
+        queue = deque()
+
+        def push(block, state, parent, edge):
+            if per_block[block] >= self.limit:
+                # Widen: past the limit, paths forget their branch conditions and what they
+                # have touched, which merges them (more paths are kept, never fewer).
+                state = state._replace(conds=(), touched=(), nulls=())
+                if per_block[block] >= self.limit * 4:
+                    self.truncated = True
+                    return
+            key = (block, state)
+            if key in seen:
+                return
+            per_block[block] += 1
+            seen[key] = len(self.nodes)
+            self.nodes.append((block, state, parent, edge))
+            queue.append(len(self.nodes) - 1)
+
+        push(ENTRY, init, -1, None)
+        while queue:
+            node = queue.popleft()
+            block, state, _parent, _edge = self.nodes[node]
+            for event in blocks[block].events:
+                state = forget(state, event, self.null_tested)
+                state = self.step(state, event, node)
+                if state is None:
+                    break
+            if state is None:
+                continue
+            if block == EXIT:
+                self.exits.append((node, state))
+                continue
+            for edge in blocks[block].succs:
+                nxt = take_edge(state, edge, self.tracked, self.assumptions)
+                if nxt is not None:
+                    push(edge.target, nxt, node, edge)
+        return self.exits
+
+    def path(self, node: int) -> list[Edge]:
+        """The edges from the entry to `node`."""
+        edges = []
+        while node >= 0:
+            _block, _state, parent, edge = self.nodes[node]
+            if edge is not None:
+                edges.append(edge)
+            node = parent
+        return edges[::-1]
+
+
+def reachable_blocks(fn) -> list[int]:
+    seen = {ENTRY}
+    stack = [ENTRY]
+    while stack:
+        b = stack.pop()
+        for e in fn.blocks[b].succs:
+            if e.target not in seen:
+                seen.add(e.target)
+                stack.append(e.target)
+    return sorted(seen)
+
+
+def calls_in(fn):
+    """(block, index, call) of every call in reachable blocks, in block order."""
+    for b in reachable_blocks(fn):
+        for i, ev in enumerate(fn.blocks[b].events):
+            if isinstance(ev, Call):
+                yield b, i, ev

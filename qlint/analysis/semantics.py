@@ -1,0 +1,85 @@
+"""What the active rule pack says each call does: begin or end a section (locks are sections),
+hand sections to a deferred callback, require or exclude a lock."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..facts.ir import Call
+
+
+@dataclass(frozen=True, slots=True)
+class SectionOp:
+    op: str              # "begin" | "end" | "switch" (held from now on by execution context)
+    section: str
+    ident: str           # the instance: the argument's identity or spelling ("" if none)
+    handle: str = ""     # for "end": the guard variable whose acquire it undoes
+    handle_only: bool = False   # closes only through a guard bound to this section
+
+
+@dataclass(frozen=True, slots=True)
+class DeferralOp:
+    callback_arg: int
+    api: str
+
+
+def instance_of(call: Call, arg_index: int) -> str:
+    if arg_index >= len(call.args):
+        return ""
+    arg = call.args[arg_index]
+    return arg.key or "".join(arg.text.split())
+
+
+class Semantics:
+    def __init__(self, pack, program):
+        self.pack = pack
+        self.program = program
+        self.kinds = {s.name: s.kind for s in pack.sections}
+        self.recursive = {s.name for s in pack.sections if s.recursive}
+        self._ops: dict[int, tuple] = {}
+        self._by_name: dict[str, list] = {}
+        for s in pack.sections:
+            for m in s.begin:
+                self._by_name.setdefault(m.name, []).append(("begin", s, m))
+            for m in s.end:
+                self._by_name.setdefault(m.name, []).append(("end", s, m))
+            for m in s.switch:
+                self._by_name.setdefault(m.name, []).append(("switch", s, m))
+        self.requires: dict[str, list] = {}
+        self.excludes: dict[str, list] = {}
+        for r in pack.requirements:
+            (self.requires if r.kind == "requires" else self.excludes).setdefault(
+                r.function, []).append(r)
+        self.lock_names = {s.name for s in pack.sections}
+
+    def section_ops(self, call: Call) -> tuple[SectionOp, ...]:
+        cached = self._ops.get(id(call))
+        if cached is not None:
+            return cached
+        ops = []
+        candidates = self._by_name.get(call.name, []) + \
+            (self._by_name.get(call.macro, []) if call.macro else [])
+        for op, section, matcher in candidates:
+            if not matcher.matches(call):
+                continue
+            ident = instance_of(call, section.arg)
+            handle = call.args[0].text.lstrip("&") if op == "end" and call.args else ""
+            handle_only = False
+            if section.field and ident != section.field:
+                # A release through a guard variable (`cleanup(&guard)`) names no field; it
+                # closes this section if the guard was bound to it.
+                if op != "end" or not handle.isidentifier():
+                    continue
+                handle_only = True
+            ops.append(SectionOp(op, section.name, ident, handle, handle_only))
+        result = tuple(dict.fromkeys(ops))
+        self._ops[id(call)] = result
+        return result
+
+    def deferral(self, call: Call) -> DeferralOp | None:
+        for d in self.pack.deferrals:
+            if d.api.matches(call):
+                return DeferralOp(d.callback_arg, d.api.name)
+        return None
+
+    def pack_requirements(self, name: str, kind: str) -> list:
+        return (self.requires if kind == "requires" else self.excludes).get(name, [])

@@ -1,0 +1,66 @@
+"""The analysed program: every TU's facts merged.
+
+Function keys are unique program-wide. A static function is "name@file" (two TUs' statics of
+the same name stay apart; a header inline function has one key however many TUs include it).
+An external function is "name"; if two TUs both define it (QEMU's stubs/ do), the second
+definition gets "name@file" and calls of `name` reach both.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from ..facts.ir import Function, TUFacts
+
+
+class Program:
+    def __init__(self, tus: list[TUFacts]):
+        self.tus = sorted(tus, key=lambda t: t.path)
+        self.functions: dict[str, Function] = {}
+        self.definitions: dict[str, list[str]] = defaultdict(list)   # external name -> keys
+        self.by_name: dict[str, list[str]] = defaultdict(list)       # any name -> keys
+        self.field_funcs: dict[str, list] = defaultdict(list)        # Record.field -> stores
+        self.decl_attrs: dict[str, tuple] = {}
+        self.declared: set[str] = set()
+        self._stores_seen: set[tuple] = set()
+        for tu in self.tus:
+            self._add(tu)
+        for stores in self.field_funcs.values():
+            stores.sort(key=lambda s: (s.func, s.file, s.line))
+
+    def _add(self, tu: TUFacts) -> None:
+        self.declared.update(tu.declared)
+        for key, attrs in tu.decl_attrs.items():
+            old = self.decl_attrs.get(key, ())
+            self.decl_attrs[key] = tuple(dict.fromkeys(old + attrs))
+        for fn in tu.functions:
+            if fn.key in self.functions:
+                if fn.static or self.functions[fn.key].file == fn.file:
+                    continue            # the same header inline function seen again
+                fn.key = f"{fn.name}@{fn.file}"
+                if fn.key in self.functions:
+                    continue
+            self.functions[fn.key] = fn
+            self.by_name[fn.name].append(fn.key)
+            if not fn.static:
+                self.definitions[fn.name].append(fn.key)
+            self.declared.add(fn.name)
+        for store in tu.field_stores:
+            ident = (store.field, store.func, store.file, store.line)
+            if ident not in self._stores_seen:     # header functions repeat across TUs
+                self._stores_seen.add(ident)
+                self.field_funcs[store.field].append(store)
+
+    def targets_of_key(self, key: str) -> list[str]:
+        """Definitions a direct call of `key` may reach."""
+        if "@" in key:
+            return [key] if key in self.functions else []
+        return self.definitions.get(key, [])
+
+    def attrs(self, key: str) -> tuple[str, ...]:
+        fn = self.functions.get(key)
+        own = fn.attrs if fn else ()
+        return tuple(dict.fromkeys(own + self.decl_attrs.get(key, ())))
+
+    def name_of(self, key: str) -> str:
+        fn = self.functions.get(key)
+        return fn.name if fn else key.split("@")[0]

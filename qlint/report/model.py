@@ -1,0 +1,73 @@
+"""Findings as every output format sees them."""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Step:
+    """One step of a finding's path: a function, where, and what happens there."""
+    function: str
+    path: str
+    line: int
+    note: str
+    column: int = 0
+
+
+@dataclass(slots=True)
+class Related:
+    """A location that explains a finding (a section's begin, where a callback was registered)."""
+    path: str
+    line: int
+    message: str
+    column: int = 0
+
+
+@dataclass(slots=True)
+class Finding:
+    rule: str
+    name: str
+    path: str
+    line: int
+    column: int
+    function: str
+    message: str
+    detail: str = ""                     # stable, line-free text that tells findings apart
+    trace: list = field(default_factory=list)
+    related: list = field(default_factory=list)
+    fingerprint: str = ""
+    confirmation: dict | None = None
+    level: str = "warning"
+
+    def sort_key(self):
+        return (self.path, self.line, self.column, self.rule, self.function, self.message)
+
+
+def relative(path: str, base: str) -> str:
+    """`path` relative to `base` when it lies below it, else as given (never machine-specific
+    when the analysed tree lies below the working directory)."""
+    if not path:
+        return path
+    rel = os.path.relpath(path, base)
+    return path if rel.startswith("..") else rel
+
+
+def finalize(findings: list[Finding], base: str) -> list[Finding]:
+    """Make paths relative, sort, and give each finding a fingerprint that survives unrelated
+    line shifts: rule + function + path + detail, with an ordinal among equals."""
+    for f in findings:
+        f.path = relative(f.path, base)
+        for step in f.trace:
+            step.path = relative(step.path, base)
+        for r in f.related:
+            r.path = relative(r.path, base)
+    findings.sort(key=Finding.sort_key)
+    counts: dict[str, int] = {}
+    for f in findings:
+        basis = "\0".join((f.rule, f.path, f.function, f.detail or f.message))
+        n = counts.get(basis, 0)
+        counts[basis] = n + 1
+        f.fingerprint = hashlib.sha256(f"{basis}\0{n}".encode()).hexdigest()[:32]
+    return findings

@@ -1,0 +1,449 @@
+"""Rule packs: QEMU's locking and event-loop knowledge as data.
+
+A pack is a TOML file in rules/ (shipped) or the tables of a user's configuration; both have the
+same schema (docs/configuration.md). Loading validates every entry and reports the first defect
+as a one-line error naming the file, the line and the key.
+
+Names in acquire/release/begin/end/api lists are matchers:
+  "aio_context_acquire"                                   a call of that function
+  "aio_disable_external(iohandler_get_aio_context())"     ... with those argument spellings
+  "aio_bh_schedule_oneshot(qemu_get_aio_context(), *)"    '*' matches any argument
+  "macro:WITH_QEMU_LOCK_GUARD"                            a call written by that macro
+"""
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from dataclasses import dataclass, field
+
+from ..errors import QlintError
+from ..facts.ir import Call
+
+try:
+    import tomllib
+except ImportError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+_MATCHER_RE = re.compile(r"^(macro:)?([A-Za-z_]\w*)\s*(?:\((.*)\))?$", re.S)
+
+
+def _squash(text: str) -> str:
+    return "".join(text.split())
+
+
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    name: str
+    macro: bool = False
+    args: tuple | None = None      # squashed argument patterns, None for '*'
+
+    def matches(self, call: Call) -> bool:
+        if self.macro:
+            if call.macro != self.name:
+                return False
+        elif call.name != self.name:
+            return False
+        if self.args is None:
+            return True
+        for index, pattern in enumerate(self.args):
+            if pattern is None:
+                continue
+            if index >= len(call.args) or _squash(call.args[index].text) != pattern:
+                return False
+        return True
+
+    def __str__(self) -> str:
+        prefix = "macro:" if self.macro else ""
+        if self.args is None:
+            return prefix + self.name
+        return f"{prefix}{self.name}({', '.join(a or '*' for a in self.args)})"
+
+
+def parse_matcher(spec: str) -> Matcher:
+    m = _MATCHER_RE.match(spec.strip()) if isinstance(spec, str) else None
+    if not m:
+        raise ValueError(f"not a function matcher: {spec!r}")
+    args = None
+    if m.group(3) is not None:
+        args = tuple(None if a == "*" else a for a in (_squash(x) for x in _split_args(m.group(3))))
+    return Matcher(name=m.group(2), macro=bool(m.group(1)), args=args)
+
+
+def _split_args(text: str) -> list[str]:
+    out, depth, cur = [], 0, []
+    for ch in text:
+        if ch == "," and depth == 0:
+            out.append("".join(cur))
+            cur = []
+            continue
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        cur.append(ch)
+    if "".join(cur).strip() or out:
+        out.append("".join(cur))
+    return out
+
+
+@dataclass(slots=True)
+class Origin:
+    file: str
+    line: int
+    pack: str           # pack name, or "config"
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(slots=True)
+class Section:
+    """A begin/end pair. Locks are sections of kind "lock" (acquire/release)."""
+    name: str
+    kind: str                        # "lock" | "section"
+    begin: tuple[Matcher, ...]
+    end: tuple[Matcher, ...]
+    recursive: bool = False
+    switch: tuple[Matcher, ...] = ()  # calls after which the lock is held by execution context
+    arg: int = 0                     # the argument that designates the instance
+    field: str = ""                  # only instances whose argument is this Record.field
+    origin: Origin | None = None
+    needs: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Callback:
+    api: Matcher
+    args: tuple[int, ...]
+    entry: str
+    origin: Origin | None = None
+    needs: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Entry:
+    kind: str = ""                   # an entry kind created by callbacks ...
+    functions: tuple[str, ...] = ()  # ... or roots named by glob
+    attrs: tuple[str, ...] = ()      # ... that carry these attributes ("annotate:coroutine_fn")
+    holds: tuple[str, ...] = ()
+    description: str = ""
+    origin: Origin | None = None
+
+    def names(self, function: str, attrs=()) -> bool:
+        return any(fnmatch.fnmatchcase(function, g) for g in self.functions) and \
+            all(a in attrs for a in self.attrs)
+
+
+@dataclass(slots=True)
+class Requirement:
+    function: str
+    lock: str
+    kind: str                        # "requires" | "excludes"
+    origin: Origin | None = None
+    needs: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Deferral:
+    api: Matcher
+    callback_arg: int
+    entry: str = "deferred"
+    origin: Origin | None = None
+    needs: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Inside:
+    function: str
+    section: str
+    origin: Origin | None = None
+    needs: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class AcrossDeferral:
+    section: str
+    requires: str
+    origin: Origin | None = None
+    needs: tuple[str, ...] = ()
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class Assume:
+    """Where `condition` is true, `holds` are held (`qemu_in_coroutine()`: coroutine context)."""
+    condition: str
+    holds: tuple[str, ...]
+    origin: Origin | None = None
+    needs: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class PackInfo:
+    name: str
+    description: str
+    file: str
+    needs: tuple[str, ...] = ()
+    user: bool = False
+
+
+@dataclass
+class RulePack:
+    """The merged knowledge of every pack and the user's configuration."""
+    packs: list[PackInfo] = field(default_factory=list)
+    sections: list[Section] = field(default_factory=list)
+    callbacks: list[Callback] = field(default_factory=list)
+    entries: list[Entry] = field(default_factory=list)
+    requirements: list[Requirement] = field(default_factory=list)
+    deferrals: list[Deferral] = field(default_factory=list)
+    inside: list[Inside] = field(default_factory=list)
+    across_deferral: list[AcrossDeferral] = field(default_factory=list)
+    assume: list[Assume] = field(default_factory=list)
+
+    def section(self, name: str) -> Section | None:
+        return next((s for s in self.sections if s.name == name), None)
+
+    def entry_holds(self, kind: str) -> tuple[str, ...]:
+        """Locks held when a callback of this kind starts (the union of its [[entry]] tables)."""
+        return tuple(sorted({h for e in self.entries if e.kind == kind for h in e.holds}))
+
+    def active(self, declared) -> "RulePack":
+        """The entries whose pack and own `needs` are met by the analysed tree."""
+        dead = {p.name for p in self.packs if not needs_met(p.needs, declared)}
+
+        def live(item) -> bool:
+            o = item.origin
+            return (o is None or o.pack not in dead) and needs_met(item.needs, declared)
+        return RulePack(
+            packs=self.packs,
+            sections=[s for s in self.sections if live(s)],
+            callbacks=[c for c in self.callbacks if live(c)],
+            entries=[e for e in self.entries if e.origin is None or e.origin.pack not in dead],
+            requirements=[r for r in self.requirements if live(r)],
+            deferrals=[d for d in self.deferrals if live(d)],
+            inside=[i for i in self.inside if live(i)],
+            across_deferral=[a for a in self.across_deferral if live(a)],
+            assume=[a for a in self.assume if live(a)])
+
+    def assumptions(self) -> dict[str, tuple[str, ...]]:
+        out: dict[str, set] = {}
+        for a in self.assume:
+            out.setdefault(_squash(a.condition), set()).update(a.holds)
+        return {k: tuple(sorted(v)) for k, v in out.items()}
+
+
+def needs_met(needs, declared) -> bool:
+    """`needs` lists names the tree must declare; "!name" one it must not."""
+    return all((n[1:] not in declared) if n.startswith("!") else (n in declared) for n in needs)
+
+
+def unmet_needs(needs, declared) -> list[str]:
+    return [n for n in needs if not needs_met((n,), declared)]
+
+
+# ---- loading -----------------------------------------------------------------------------
+
+_TABLE_KEYS = {
+    "lock": {"name", "acquire", "release", "switch", "recursive", "arg", "field", "needs"},
+    "section": {"name", "begin", "end", "recursive", "arg", "field", "needs"},
+    "callback": {"api", "args", "entry", "needs"},
+    "entry": {"kind", "functions", "attrs", "holds", "description"},
+    "requires": {"function", "lock", "needs"},
+    "excludes": {"function", "lock", "needs"},
+    "deferral": {"api", "callback_arg", "entry", "needs"},
+    "inside": {"function", "section", "needs"},
+    "across-deferral": {"section", "requires", "needs", "reason"},
+    "assume": {"condition", "holds", "needs"},
+}
+PACK_TABLES = tuple(_TABLE_KEYS)
+
+
+def builtin_pack_dir() -> str:
+    """rules/ of a source checkout, or the copy the wheel carries as qlint/packs."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for candidate in (os.path.join(os.path.dirname(here), "rules"), os.path.join(here, "packs")):
+        if os.path.isdir(candidate):
+            return candidate
+    raise QlintError("built-in rule packs not found (expected rules/*.toml)")
+
+
+def load_builtin() -> RulePack:
+    pack = RulePack()
+    directory = builtin_pack_dir()
+    for name in sorted(os.listdir(directory)):
+        if name.endswith(".toml"):
+            add_file(pack, os.path.join(directory, name))
+    check_references(pack)
+    return pack
+
+
+def read_toml(path: str) -> tuple[dict, str]:
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise QlintError(f"{path}: cannot read: {e.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+        return tomllib.loads(text), text
+    except UnicodeDecodeError:
+        raise QlintError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as e:
+        raise QlintError(f"{path}: invalid TOML: {e}") from None
+
+
+def add_file(pack: RulePack, path: str) -> None:
+    data, text = read_toml(path)
+    info = data.get("pack")
+    if not isinstance(info, dict) or not isinstance(info.get("name"), str):
+        raise QlintError(f"{path}: a rule pack needs a [pack] table with a name")
+    unknown = set(data) - set(PACK_TABLES) - {"pack"}
+    if unknown:
+        key = sorted(unknown)[0]
+        raise QlintError(f"{path}:{line_of(text, key)}: unknown table '{key}'")
+    name = info["name"]
+    needs = _strings(info.get("needs", []), path, text, "pack", "needs")
+    pack.packs.append(PackInfo(name=name, description=str(info.get("description", "")),
+                               file=path, needs=tuple(needs)))
+    add_tables(pack, data, path, text, name)
+
+
+def add_tables(pack: RulePack, data: dict, path: str, text: str, pack_name: str) -> None:
+    """Add the [[lock]], [[requires]] ... arrays of one file (a pack or a user config)."""
+    for table in PACK_TABLES:
+        items = data.get(table, [])
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise QlintError(f"{path}:{line_of(text, table)}: '{table}' must be an array of tables "
+                             f"([[{table}]])")
+        occurrences = _table_lines(text, table)
+        for index, item in enumerate(items):
+            line = occurrences[index] if index < len(occurrences) else line_of(text, table)
+            origin = Origin(path, line, pack_name)
+            _add_item(pack, table, item, origin, text)
+
+
+def _add_item(pack: RulePack, table: str, item: dict, origin: Origin, text: str) -> None:
+    where = f"{origin.file}:{origin.line}"
+    unknown = set(item) - _TABLE_KEYS[table]
+    if unknown:
+        raise QlintError(f"{where}: [[{table}]] unknown key '{sorted(unknown)[0]}'")
+
+    def need(key, kind):
+        if key not in item:
+            raise QlintError(f"{where}: [[{table}]] missing key '{key}'")
+        return get(key, kind)
+
+    def get(key, kind, default=None):
+        value = item.get(key, default)
+        if kind == "str" and not (isinstance(value, str) and value):
+            raise QlintError(f"{where}: [[{table}]] '{key}' must be a non-empty string")
+        if kind == "strs":
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise QlintError(f"{where}: [[{table}]] '{key}' must be a list of strings")
+        if kind == "int" and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise QlintError(f"{where}: [[{table}]] '{key}' must be a non-negative integer")
+        if kind == "ints" and (not isinstance(value, list) or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)):
+            raise QlintError(f"{where}: [[{table}]] '{key}' must be a list of non-negative integers")
+        if kind == "bool" and not isinstance(value, bool):
+            raise QlintError(f"{where}: [[{table}]] '{key}' must be true or false")
+        return value
+
+    def matchers(key, optional=False):
+        if optional and key not in item:
+            return ()
+        try:
+            return tuple(parse_matcher(s) for s in need(key, "strs"))
+        except ValueError as e:
+            raise QlintError(f"{where}: [[{table}]] '{key}': {e}") from None
+
+    needs = tuple(get("needs", "strs", []))
+    if table in ("lock", "section"):
+        begin, end = ("acquire", "release") if table == "lock" else ("begin", "end")
+        pack.sections.append(Section(
+            name=need("name", "str"), kind=table, begin=matchers(begin), end=matchers(end),
+            recursive=get("recursive", "bool", False), switch=matchers("switch", optional=True),
+            arg=get("arg", "int", 0),
+            field=get("field", "str", None) if "field" in item else "", origin=origin, needs=needs))
+    elif table == "callback":
+        for m in matchers("api"):
+            pack.callbacks.append(Callback(api=m, args=tuple(need("args", "ints")),
+                                           entry=need("entry", "str"), origin=origin, needs=needs))
+    elif table == "entry":
+        if "kind" not in item and "functions" not in item:
+            raise QlintError(f"{where}: [[entry]] needs 'kind' or 'functions'")
+        pack.entries.append(Entry(
+            kind=get("kind", "str") if "kind" in item else "",
+            functions=tuple(get("functions", "strs", [])), attrs=tuple(get("attrs", "strs", [])),
+            holds=tuple(get("holds", "strs", [])),
+            description=str(item.get("description", "")), origin=origin))
+    elif table in ("requires", "excludes"):
+        for function in need("function", "strs"):
+            pack.requirements.append(Requirement(function=function, lock=need("lock", "str"),
+                                                 kind=table, origin=origin, needs=needs))
+    elif table == "deferral":
+        for m in matchers("api"):
+            pack.deferrals.append(Deferral(api=m, callback_arg=need("callback_arg", "int"),
+                                           entry=get("entry", "str", "deferred") if "entry" in item
+                                           else "deferred", origin=origin, needs=needs))
+    elif table == "inside":
+        for function in need("function", "strs"):
+            pack.inside.append(Inside(function=function, section=need("section", "str"),
+                                      origin=origin, needs=needs))
+    elif table == "assume":
+        pack.assume.append(Assume(condition=need("condition", "str"),
+                                  holds=tuple(need("holds", "strs")), origin=origin, needs=needs))
+    elif table == "across-deferral":
+        pack.across_deferral.append(AcrossDeferral(
+            section=need("section", "str"), requires=need("requires", "str"), origin=origin,
+            needs=needs, reason=str(item.get("reason", ""))))
+
+
+def check_references(pack: RulePack) -> None:
+    """Every lock, section and entry kind an entry names must be declared somewhere."""
+    names = {s.name for s in pack.sections}
+    kinds = {e.kind for e in pack.entries if e.kind}
+    for r in pack.requirements:
+        if r.lock not in names:
+            raise QlintError(f"{r.origin}: [[{r.kind}]] names unknown lock '{r.lock}'")
+    for i in pack.inside:
+        if i.section not in names:
+            raise QlintError(f"{i.origin}: [[inside]] names unknown section '{i.section}'")
+    for a in pack.across_deferral:
+        for name in (a.section, a.requires):
+            if name not in names:
+                raise QlintError(f"{a.origin}: [[across-deferral]] names unknown section '{name}'")
+    for e in pack.entries:
+        for lock in e.holds:
+            if lock not in names:
+                raise QlintError(f"{e.origin}: [[entry]] holds unknown lock '{lock}'")
+    for a in pack.assume:
+        for lock in a.holds:
+            if lock not in names:
+                raise QlintError(f"{a.origin}: [[assume]] holds unknown lock '{lock}'")
+    for c in pack.callbacks:
+        if c.entry not in kinds:
+            raise QlintError(f"{c.origin}: [[callback]] names unknown entry kind '{c.entry}' "
+                             f"(declare it with [[entry]] kind = \"{c.entry}\")")
+
+
+def _strings(value, path, text, table, key) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise QlintError(f"{path}:{line_of(text, key)}: [{table}] '{key}' must be a list of strings")
+    return value
+
+
+def _table_lines(text: str, table: str) -> list[int]:
+    pattern = re.compile(r"^\s*\[\[\s*(?:tool\.qlint\.)?" + re.escape(table) + r"\s*\]\]", re.M)
+    return [text.count("\n", 0, m.start()) + 1 for m in pattern.finditer(text)]
+
+
+def line_of(text: str, key: str) -> int:
+    """The line where `key` first appears as a key or table name (1 if not found)."""
+    pattern = re.compile(r"^\s*(?:\[\[?\s*(?:tool\.qlint\.)?" + re.escape(key) + r"\s*\]\]?|"
+                         + re.escape(key) + r"\s*=)", re.M)
+    m = pattern.search(text)
+    return text.count("\n", 0, m.start()) + 1 if m else 1

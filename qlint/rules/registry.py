@@ -1,0 +1,84 @@
+"""The registry of rules (flake8-style): each rule is a class with a code, a name, its
+documentation, and a check that yields findings from the analysis context."""
+from __future__ import annotations
+
+import os
+import re
+from functools import cached_property
+
+from ..errors import QlintError
+
+RULES: dict[str, type] = {}
+
+
+def rule(cls):
+    RULES[cls.code] = cls
+    return cls
+
+
+class Rule:
+    code = ""
+    name = ""
+    summary = ""
+    level = "warning"
+    tags: tuple = ()
+    precision = "high"
+    pack_needs: tuple = ()      # pack tables the rule reads; inactive if none of them is active
+
+    def check(self, ctx):       # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def doc(cls) -> str:
+        """The rule's documentation (docs/rules/QLxxx.md): what, why, example, fix."""
+        path = os.path.join(docs_dir(), "rules", f"{cls.code}.md")
+        try:
+            with open(path, encoding="utf-8") as f:
+                return f.read()
+        except OSError:
+            return f"# {cls.code} {cls.name}\n\n{cls.summary}\n"
+
+    @classmethod
+    def inactive_reason(cls, pack) -> str:
+        """Why the rule cannot report anything with this pack, or ""."""
+        return ""
+
+
+def docs_dir() -> str:
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for candidate in (os.path.join(os.path.dirname(here), "docs"), os.path.join(here, "docs")):
+        if os.path.isdir(os.path.join(candidate, "rules")):
+            return candidate
+    return os.path.join(os.path.dirname(here), "docs")
+
+
+def all_rules() -> dict[str, type]:
+    from . import lock_rules  # noqa: F401  (registers the rules)
+    return dict(sorted(RULES.items()))
+
+
+def select(select: list[str] | None, ignore: list[str] | None,
+           extend: list[str] | None = None) -> list[type]:
+    """flake8-style selection by code prefix: --select QL1,QL202 --ignore QL103."""
+    rules = all_rules()
+    for code in (select or []) + (ignore or []) + (extend or []):
+        if not re.fullmatch(r"QL\d{0,3}", code) or not any(c.startswith(code) for c in rules):
+            raise QlintError(f"unknown rule code '{code}' (see `qlint rules`)")
+    chosen = [c for c in rules if not select or any(c.startswith(s) for s in select)]
+    chosen += [c for c in rules if extend and any(c.startswith(s) for s in extend) and c not in chosen]
+    chosen = [c for c in chosen if not any(c.startswith(i) for i in (ignore or []))]
+    return [rules[c] for c in sorted(chosen)]
+
+
+class Context:
+    """What rules read: the program, its call graph, the active pack, and shared analyses."""
+
+    def __init__(self, program, graph, pack):
+        self.program = program
+        self.graph = graph
+        self.pack = pack
+
+    @cached_property
+    def locks(self):
+        from ..analysis.locks import LockAnalysis
+        return LockAnalysis(self.program, self.graph, self.pack)
