@@ -1,0 +1,105 @@
+"""User configuration: `.qlint.toml`, or `[tool.qlint]` in pyproject.toml, found upward from the
+checked path; or --config FILE. The command line overrides it.
+
+Options (all optional):
+  select, ignore, extend-select   rule code prefixes, as on the command line
+  build-dir                       where compile_commands.json lives
+  include, define                 -I / -D for files parsed in degraded mode
+  exclude                         globs of paths not to analyse
+  jobs                            worker processes
+plus the rule-pack tables ([[lock]], [[requires]], [[callback]], [[entry]], [[section]] ...),
+which add to the built-in packs (docs/configuration.md).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from .errors import QlintError
+from .rules import pack as packmod
+
+OPTIONS = {
+    "select": "codes", "ignore": "codes", "extend-select": "codes", "build-dir": "str",
+    "include": "strs", "define": "strs", "exclude": "strs", "jobs": "int",
+}
+
+
+@dataclass
+class Config:
+    path: str | None = None
+    options: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)    # the raw table (for the pack entries)
+    text: str = ""
+
+    def get(self, key, default=None):
+        return self.options.get(key, default)
+
+
+def find(start: str) -> str | None:
+    current = os.path.abspath(start if os.path.isdir(start) else os.path.dirname(start) or ".")
+    while True:
+        candidate = os.path.join(current, ".qlint.toml")
+        if os.path.isfile(candidate):
+            return candidate
+        pyproject = os.path.join(current, "pyproject.toml")
+        if os.path.isfile(pyproject) and _has_tool_qlint(pyproject):
+            return pyproject
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+
+
+def _has_tool_qlint(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return b"[tool.qlint" in f.read()
+    except OSError:
+        return False
+
+
+def load(path: str | None) -> Config:
+    if path is None:
+        return Config()
+    data, text = packmod.read_toml(path)
+    if os.path.basename(path) == "pyproject.toml":
+        data = data.get("tool", {}).get("qlint", {})
+        if not isinstance(data, dict):
+            raise QlintError(f"{path}: [tool.qlint] must be a table")
+    config = Config(path=path, data=data, text=text)
+    for key, value in data.items():
+        if key in packmod.PACK_TABLES:
+            continue
+        kind = OPTIONS.get(key)
+        line = packmod.line_of(text, key)
+        if kind is None:
+            raise QlintError(f"{path}:{line}: unknown key '{key}'")
+        config.options[key] = _check(value, kind, f"{path}:{line}: '{key}'")
+    return config
+
+
+def _check(value, kind: str, where: str):
+    if kind == "int":
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise QlintError(f"{where} must be a positive integer")
+        return value
+    if kind == "str":
+        if not isinstance(value, str) or not value:
+            raise QlintError(f"{where} must be a non-empty string")
+        return value
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise QlintError(f"{where} must be a list of strings")
+    return value
+
+
+def build_pack(config: Config) -> packmod.RulePack:
+    """The built-in packs plus the configuration's own tables, cross-checked."""
+    pack = packmod.load_builtin()
+    if config.path and config.data:
+        packmod.add_tables(pack, config.data, config.path, config.text, "config")
+        pack.packs.append(packmod.PackInfo(name="config", description="user configuration",
+                                           file=config.path, user=True))
+        packmod.check_references(pack)
+    return pack
