@@ -1,0 +1,73 @@
+"""The analysis runs on plain IR: no libclang here."""
+from __future__ import annotations
+
+from qlint.analysis.locks import LockAnalysis
+from qlint.analysis.paths import normalize_cond
+from qlint.config import Config, build_pack
+from qlint.facts.codec import decode_tu, encode_tu
+from qlint.facts.ir import Arg, Assign, Block, Call, Edge, Function, TUFacts
+from qlint.graph.callgraph import CallGraph
+from qlint.graph.program import Program
+from qlint.rules.lock_rules import LockRequired
+from qlint.rules.registry import Context
+
+
+def fn(key, blocks, params=("s",), file="/src/x.c", line=1):
+    return Function(key=key, name=key.split("@")[0], file=file, line=line, col=1, end_line=line + 9,
+                    static="@" in key, params=params, blocks=blocks)
+
+
+def straight(*events):
+    """entry -> one block with the events -> exit."""
+    return [Block(succs=[Edge(2)]), Block(), Block(events=list(events), succs=[Edge(1)])]
+
+
+def call(name, line, *args, funcs=()):
+    return Call(name=name, line=line, col=5, callee=name,
+                args=tuple(Arg(a, funcs=funcs if i == 1 else ()) for i, a in enumerate(args)))
+
+
+def analyse(functions):
+    tu = TUFacts(path="/src/x.c", functions=functions,
+                 declared=("qemu_bh_schedule", "aio_context_acquire"))
+    program = Program([decode_tu(encode_tu(tu))])           # through the cache format
+    pack = build_pack(Config()).active(program.declared)
+    graph = CallGraph(program, pack)
+    return Context(program, graph, pack)
+
+
+def test_requirement_reaches_a_bh_through_a_helper():
+    helper = fn("helper", straight(call("qemu_laio_process_completions", 3, "s")))
+    bh = fn("bh", straight(call("helper", 12, "opaque")), params=("opaque",), line=10)
+    init = fn("init", straight(call("aio_bh_new_full", 22, "ctx", "bh", "s", '"bh"', funcs=("bh",))),
+              line=20)
+    ctx = analyse([helper, bh, init])
+    found = list(LockRequired().check(ctx))
+    assert [(f.function, f.line, [(s.function, s.line) for s in f.trace]) for f in found] == [
+        ("helper", 3, [("bh", 10), ("bh", 12), ("helper", 3)])]
+
+
+def test_branch_correlation_removes_the_impossible_path():
+    # if (ctx) acquire; if (ctx) required; -- the path "false then true" cannot happen.
+    blocks = [Block(succs=[Edge(2)]), Block(),
+              Block(succs=[Edge(3, "ctx", "true", 2, ("ctx",)), Edge(4, "ctx", "false", 2, ("ctx",))]),
+              Block(events=[call("aio_context_acquire", 3, "ctx")], succs=[Edge(4)]),
+              Block(succs=[Edge(5, "ctx", "true", 4, ("ctx",)), Edge(6, "ctx", "false", 4, ("ctx",))]),
+              Block(events=[call("qemu_laio_process_completions", 5, "s")], succs=[Edge(6)]),
+              Block(succs=[Edge(1)])]
+    handler = fn("handler", blocks, params=("opaque",))
+    init = fn("init", straight(call("aio_bh_new_full", 22, "ctx", "handler", "s", '"h"',
+                                    funcs=("handler",))), line=20)
+    ctx = analyse([handler, init])
+    assert list(LockRequired().check(ctx)) == []
+    # Reassigning ctx in between breaks the correlation: now the path exists.
+    blocks[4].events.insert(0, Assign(("ctx",), 4))
+    ctx = analyse([fn("handler", blocks, params=("opaque",)), init])
+    assert [f.line for f in LockRequired().check(ctx)] == [5]
+
+
+def test_condition_normalization():
+    assert normalize_cond("!(s->ctx)") == ("s->ctx", False)
+    assert normalize_cond("ret == 0") == ("ret", False)
+    assert normalize_cond("bs != NULL") == ("bs", True)
+    assert normalize_cond("!!x") == ("x", True)

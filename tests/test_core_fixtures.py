@@ -1,0 +1,134 @@
+"""QL101/QL103 on the core fixtures: exact findings, traces and exit codes."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import findings, qlint, trace
+
+SEED = "fixtures/seed000"
+CORE = "fixtures/core"
+
+
+def check(path: str, *extra):
+    return qlint("check", path, "--format", "json", "--jobs", "1", *extra)
+
+
+def test_seed000_before_is_flagged_with_the_path_from_the_handlers():
+    run = check(f"{SEED}/before")
+    assert run.code == 1
+    assert findings(run) == [("QL101", f"{SEED}/before/linux-aio.c", 49,
+                              "qemu_laio_process_completions_and_submit")]
+    f = run.json["findings"][0]
+    assert f["message"] == ("qemu_laio_process_completions() requires AioContext, which is not "
+                            "held on this path from bh qemu_laio_completion_bh()")
+    assert trace(f) == [("qemu_laio_completion_bh", 57), ("qemu_laio_completion_bh", 61),
+                        ("qemu_laio_process_completions_and_submit", 49)]
+    assert f["trace"][0]["note"] == ("entry point: bh registered by aio_bh_new() in "
+                                     "laio_attach_aio_context(), line 89 (holds no lock)")
+    assert [(r["line"], r["message"]) for r in f["related"]] == [
+        (89, "qemu_laio_completion_bh() registered as bh by aio_bh_new()"),
+        (90, "also reached from qemu_laio_completion_cb() registered as fd-handler by "
+             "aio_set_event_notifier()"),
+        (90, "also reached from qemu_laio_poll_cb() registered as fd-handler by "
+             "aio_set_event_notifier()"),
+    ]
+
+
+def test_seed000_after_is_clean():
+    run = check(f"{SEED}/after")
+    assert run.code == 0
+    assert run.json["findings"] == []
+    assert run.json["stats"]["tus_with_errors"] == 0
+
+
+def test_callback_stored_by_designated_initializer_is_called_through_the_field():
+    run = check(f"{CORE}/designated")
+    assert findings(run) == [("QL101", f"{CORE}/designated/driver.c", 22, "raw_flush")]
+    f = run.json["findings"][0]
+    assert trace(f) == [("flush_bh", 36), ("flush_bh", 40), ("raw_flush", 22)]
+    assert f["trace"][1]["note"] == "calls raw_flush() through BlockDriver.bdrv_flush"
+
+
+def test_lock_taken_two_callers_up_is_clean():
+    run = check(f"{CORE}/lock-two-up")
+    assert run.code == 0 and run.json["findings"] == []
+
+
+def test_only_the_entry_path_without_the_lock_is_flagged():
+    run = check(f"{CORE}/two-entries")
+    assert findings(run) == [("QL101", f"{CORE}/two-entries/entries.c", 7, "process")]
+    f = run.json["findings"][0]
+    assert trace(f) == [("unlocked_read", 19), ("unlocked_read", 24), ("process", 7)]
+    assert f["related"] == [{"path": f"{CORE}/two-entries/entries.c", "line": 31,
+                             "message": "unlocked_read() registered as fd-handler by "
+                                        "aio_set_event_notifier()"}]
+
+
+def test_goto_error_path_that_skips_the_lock():
+    run = check(f"{CORE}/goto-error")
+    assert findings(run) == [("QL101", f"{CORE}/goto-error/goto.c", 21, "fd_read")]
+
+
+def test_recursion_terminates_and_the_requirement_flows_through_the_cycle():
+    run = check(f"{CORE}/recursion")
+    assert findings(run) == [("QL101", f"{CORE}/recursion/recursion.c", 16, "walk_node")]
+    assert trace(run.json["findings"][0]) == [("walk_bh", 21), ("walk_bh", 23),
+                                              ("walk_tree", 9), ("walk_node", 16)]
+
+
+def test_same_named_statics_in_two_tus_stay_apart():
+    run = check(f"{CORE}/statics")
+    assert findings(run) == [("QL101", f"{CORE}/statics/a.c", 6, "helper")]
+    assert run.json["stats"]["functions"] == 6
+
+
+def test_lock_guards_and_mutex_macros():
+    run = check(f"{CORE}/guards")
+    # Inside WITH_QEMU_LOCK_GUARD, under QEMU_LOCK_GUARD and between qemu_mutex_lock/unlock
+    # the lock is held; after the guarded loop and after the unlock it is not.
+    assert findings(run) == [("QL101", f"{CORE}/guards/guards.c", 11, "with_guard"),
+                             ("QL101", f"{CORE}/guards/guards.c", 25, "plain_mutex")]
+
+
+def test_excluded_lock_held_locally_and_at_a_coroutine_entry():
+    run = check(f"{CORE}/excludes")
+    assert findings(run) == [("QL103", f"{CORE}/excludes/excludes.c", 9, "drain_locked"),
+                             ("QL103", f"{CORE}/excludes/excludes.c", 15, "drain_unlocked")]
+    assert run.json["findings"][1]["trace"][0]["note"] == (
+        "entry point: coroutine registered by qemu_coroutine_create() in excludes_init(), "
+        "line 31 (holds AioContext)")
+
+
+def test_registration_through_a_wrapper_and_a_lock_taking_wrapper():
+    run = check(f"{CORE}/wrappers")
+    assert findings(run) == [("QL101", f"{CORE}/wrappers/wrappers.c", 30, "unlocked_cb")]
+    assert run.json["findings"][0]["trace"][0]["note"] == (
+        "entry point: bh registered by aio_bh_schedule_oneshot() through defer() in "
+        "wrappers_init(), line 36 (holds no lock)")
+
+
+def test_lock_released_by_the_function_itself_is_flagged_without_callers():
+    run = check(f"{CORE}/local-release")
+    assert findings(run) == [("QL101", f"{CORE}/local-release/release.c", 7, "poll_released")]
+    assert run.json["findings"][0]["message"] == (
+        "qemu_laio_process_completions() requires AioContext, but AioContext was released by "
+        "poll_released() before this call")
+
+
+def test_exported_api_gets_no_invented_lock_state():
+    run = check(f"{CORE}/unknown-caller")
+    assert run.code == 0 and run.json["findings"] == []
+    assert run.json["stats"]["requirements_at_unknown_callers"] == 1
+    graph = qlint("graph", "requirements", "--in", f"{CORE}/unknown-caller")
+    assert graph.code == 0
+    assert graph.out == f"laio_api_flush  {CORE}/unknown-caller/api.c:4  requires AioContext\n"
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_whole_fixture_tree_is_deterministic_across_jobs(jobs):
+    first = qlint("check", "fixtures", "--format", "json", "--jobs", jobs)
+    second = qlint("check", "fixtures", "--format", "json", "--jobs", "2")
+    strip = lambda r: {k: v for k, v in r.json.items() if k != "stats"}  # noqa: E731
+    assert strip(first) == strip(second)
+    assert first.json["stats"]["tus"] == 14
+    assert first.json["stats"]["tus_with_errors"] == 0

@@ -1,0 +1,114 @@
+"""What the libclang front end extracts from C."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from qlint.facts.ir import Access, Assign, Call
+from qlint.frontend.compdb import CompileJob
+from qlint.frontend.parse import parse_job
+
+INCLUDE = "fixtures/include"
+
+
+@pytest.fixture
+def extract(tmp_path):
+    import os
+
+    def run(source: str):
+        path = tmp_path / "t.c"
+        path.write_text('#include "qemu/qemu-like.h"\n' + textwrap.dedent(source))
+        job = CompileJob(file=str(path), args=("-I", os.path.abspath(INCLUDE), "-std=gnu11"),
+                         directory=str(tmp_path))
+        tu = parse_job(job)
+        assert tu.errors == [], tu.errors
+        return tu
+    return run
+
+
+def events(tu, name):
+    fn = next(f for f in tu.functions if f.name == name)
+    return [e for b in fn.blocks for e in b.events]
+
+
+def test_field_accesses_with_modes_and_paths(extract):
+    tu = extract("""
+        typedef struct Q { unsigned in_flight; } Q;
+        typedef struct St { Q io_q; int idx; int *p; } St;
+        void f(St *s) { s->io_q.in_flight--; s->idx += 2; s->idx = *s->p; }
+    """)
+    acc = [(e.field, e.path, e.mode, e.text) for e in events(tu, "f") if isinstance(e, Access)]
+    assert acc == [("Q.in_flight", "St.io_q.in_flight", "dec", "s->io_q.in_flight"),
+                   ("St.idx", "St.idx", "inc", "s->idx"),
+                   ("St.p", "St.p", "r", "s->p"),
+                   ("St.idx", "St.idx", "w", "s->idx")]
+
+
+def test_calls_through_macros_fields_and_pointers(extract):
+    tu = extract("""
+        typedef struct S { QemuMutex lock; void (*cb)(int); } S;
+        int g(int);
+        void f(S *s) {
+            qemu_mutex_lock(&s->lock);
+            s->cb(g(1));
+            aio_bh_new(qemu_get_aio_context(), (QEMUBHFunc *)f, s);
+        }
+    """)
+    calls = [(e.name, e.via, e.macro, tuple(a.text for a in e.args), tuple(a.key for a in e.args))
+             for e in events(tu, "f") if isinstance(e, Call)]
+    assert calls[0] == ("qemu_mutex_lock_func", "*_f", "qemu_mutex_lock",
+                        ("&s->lock", '"' + tu.path + '"', "6"), ("S.lock", "", ""))
+    assert calls[1][:3] == ("g", "", "")
+    assert calls[2][:3] == ("cb", "S.cb", "")
+    assert calls[3][0] == "qemu_get_aio_context"
+    bh = next(e for e in events(tu, "f") if isinstance(e, Call) and e.name == "aio_bh_new_full")
+    assert bh.macro == "aio_bh_new"
+    assert bh.args[1].funcs == ("f",)
+
+
+def test_designated_and_positional_initializers(extract):
+    tu = extract("""
+        typedef struct Ops { const char *name; void (*run)(void); void (*stop)(void); } Ops;
+        static void r(void) {}
+        static void s(void) {}
+        static Ops a = { .run = r, .stop = &s };
+        Ops b = { "b", r, s };
+    """)
+    stores = sorted((st.field, st.func.split("@")[0], st.where) for st in tu.field_stores)
+    assert stores == [("Ops.run", "r", "a"), ("Ops.run", "r", "b"),
+                      ("Ops.stop", "s", "a"), ("Ops.stop", "s", "b")]
+
+
+def test_cleanup_guard_and_null_assignment(extract):
+    tu = extract("""
+        typedef struct S { QemuMutex lock; } S;
+        void f(S *s) { WITH_QEMU_LOCK_GUARD(&s->lock) { } }
+    """)
+    ev = events(tu, "f")
+    acquire = next(e for e in ev if isinstance(e, Call) and e.name == "qemu_lockable_auto_lock")
+    assert acquire.macro == "WITH_QEMU_LOCK_GUARD" and acquire.args[0].key == "S.lock"
+    assert acquire.result.startswith("qemu_lockable_auto")
+    assert any(isinstance(e, Assign) and e.null and e.names == (acquire.result,) for e in ev)
+    cleanup = [e for e in ev if isinstance(e, Call) and e.cleanup]
+    assert [(c.name, c.args[0].text) for c in cleanup] == [
+        ("glib_autoptr_cleanup_QemuLockable", "&" + acquire.result)]
+
+
+def test_noreturn_ends_the_path_and_constant_loops(extract):
+    tu = extract("""
+        void g(void);
+        void f(int x) { if (x) { abort(); g(); } do { g(); } while (0); }
+    """)
+    fn = next(f for f in tu.functions if f.name == "f")
+    reach = {0}
+    stack = [0]
+    while stack:
+        for e in fn.blocks[stack.pop()].succs:
+            if e.target not in reach:
+                reach.add(e.target)
+                stack.append(e.target)
+    live = [e.name for i in sorted(reach) for e in fn.blocks[i].events if isinstance(e, Call)]
+    assert live == ["abort", "g"]          # g() after abort() is dead; do-while(0) runs once
+    back_edges = [e for b in fn.blocks for e in b.succs if e.cond == "0"]
+    assert back_edges == []

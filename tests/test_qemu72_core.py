@@ -1,0 +1,71 @@
+"""The core analyzer on real QEMU 7.2 (Debian bookworm source package, configured)."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import qlint, trace
+from qemu_trees import patch_file, qemu_tree, scratch_copy
+
+pytestmark = pytest.mark.qemu
+
+
+@pytest.fixture(scope="module")
+def tree():
+    return qemu_tree("7.2")
+
+
+@pytest.fixture(scope="module")
+def block_report(tree):
+    return qlint("check", "block/", "--format", "json", cwd=tree)
+
+
+def test_block_parses_without_errors_through_the_compile_database(block_report):
+    stats = block_report.json["stats"]
+    assert stats["tus"] == 71
+    assert stats["tus_with_errors"] == 0 and stats["tus_failed"] == 0
+    assert stats["degraded_tus"] == 0
+    assert block_report.json["problems"] == []
+
+
+def test_block_shipped_code_has_no_ql101(block_report):
+    assert block_report.code == 0
+    assert [f for f in block_report.json["findings"] if f["rule"] == "QL101"] == []
+
+
+def test_block_registers_the_linux_aio_handlers(block_report, tree):
+    run = qlint("graph", "callers", "qemu_laio_process_completions_and_submit", "--in",
+                "block/linux-aio.c", cwd=tree)
+    assert run.code == 0
+    assert run.out.splitlines() == [
+        "qemu_laio_completion_bh  block/linux-aio.c:248  [call]",
+        "qemu_laio_completion_cb  block/linux-aio.c:256  [call]",
+        "qemu_laio_poll_ready  block/linux-aio.c:274  [call]",
+    ]
+    run = qlint("graph", "callees", "laio_attach_aio_context", "--in", "block/linux-aio.c", cwd=tree)
+    assert run.out.splitlines() == [
+        "qemu_laio_completion_bh  block/linux-aio.c:449  [bh via aio_bh_new]",
+        "qemu_laio_completion_cb  block/linux-aio.c:450  [fd-handler via aio_set_event_notifier]",
+        "qemu_laio_poll_cb  block/linux-aio.c:450  [fd-handler via aio_set_event_notifier]",
+        "qemu_laio_poll_ready  block/linux-aio.c:450  [fd-handler via aio_set_event_notifier]",
+    ]
+
+
+def test_seed000_bug_put_back_is_flagged_with_the_handler_path(tree, tmp_path):
+    copy = scratch_copy(tree, str(tmp_path))
+    patch_file(f"{copy}/block/linux-aio.c",
+               "    aio_context_acquire(s->aio_context);\n    qemu_laio_process_completions(s);\n",
+               "    qemu_laio_process_completions(s);\n    aio_context_acquire(s->aio_context);\n")
+    run = qlint("check", "block/linux-aio.c", "--format", "json", cwd=copy)
+    assert run.code == 1
+    found = [(f["rule"], f["path"], f["line"], f["function"]) for f in run.json["findings"]]
+    assert found == [("QL101", "block/linux-aio.c", 235, "qemu_laio_process_completions_and_submit")]
+    f = run.json["findings"][0]
+    assert trace(f) == [("qemu_laio_completion_bh", 244), ("qemu_laio_completion_bh", 248),
+                        ("qemu_laio_process_completions_and_submit", 235)]
+    assert f["trace"][0]["note"] == ("entry point: bh registered by aio_bh_new() in "
+                                     "laio_attach_aio_context(), line 449 (holds no lock)")
+    assert sorted(r["message"] for r in f["related"]) == [
+        "also reached from qemu_laio_completion_cb() registered as fd-handler by aio_set_event_notifier()",
+        "also reached from qemu_laio_poll_ready() registered as fd-handler by aio_set_event_notifier()",
+        "qemu_laio_completion_bh() registered as bh by aio_bh_new()",
+    ]
