@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from ..facts.ir import Call
 from .paths import (Explorer, State, ambient_effect, begin, calls_in, correlated_conditions, end,
-                    hand_over, net_effect, normalize_cond, switch)
+                    hand_over, net_effect, normalize_cond, switch, tested_variables)
 from .semantics import Semantics
 
 
@@ -38,10 +38,28 @@ class Witness:
     target: str          # the callee whose own requirement this inherits ("" if terminal)
     required: str        # the function named by the pack's requirement (terminal witnesses)
     lock: str
+    guards: tuple = ()   # (parameter index, truth) the path to the call assumed
 
     @property
     def terminal(self) -> bool:
         return not self.target
+
+    def feasible_for(self, call: Call) -> bool:
+        """False if `call` passes a constant that contradicts one of the guards, as
+        `blk_do_set_aio_context(blk, ctx, false, ...)` does for `if (update_root_node)`."""
+        for index, truth in self.guards:
+            if index < len(call.args):
+                value = constant(call.args[index].text)
+                if value is not None and bool(value) != truth:
+                    return False
+        return True
+
+
+def constant(text: str):
+    try:
+        return int(text, 0)
+    except ValueError:
+        return {"true": 1, "false": 0, "NULL": 0}.get(text)
 
 
 @dataclass(slots=True)
@@ -65,8 +83,10 @@ class Summary:
     handoffs: list = field(default_factory=list)     # (node, call, State before, callbacks)
 
     def signature(self):
-        return ({k: tuple(sorted((id(w.call), w.target) for w in v)) for k, v in self.requires.items()},
-                {k: tuple(sorted((id(w.call), w.target) for w in v)) for k, v in self.excludes.items()},
+        return ({k: tuple(sorted((id(w.call), w.target, w.guards) for w in v))
+                 for k, v in self.requires.items()},
+                {k: tuple(sorted((id(w.call), w.target, w.guards) for w in v))
+                 for k, v in self.excludes.items()},
                 self.effect, self.ambient, self.consistent)
 
 
@@ -86,6 +106,7 @@ class LockAnalysis:
         self.sem = Semantics(pack, program)
         self.assumptions = pack.assumptions()
         self.summaries: dict[str, Summary] = {}
+        self._calls: dict[str, tuple] = {}
         self.truncated: list[str] = []
         self._run()
 
@@ -103,6 +124,13 @@ class LockAnalysis:
         self.truncated = sorted(k for k, s in self.summaries.items()
                                 if s.explorer is not None and s.explorer.truncated)
 
+    def calls(self, fn) -> tuple:
+        """The reachable calls of a function, computed once per run."""
+        calls = self._calls.get(fn.key)
+        if calls is None:
+            calls = self._calls[fn.key] = calls_in(fn)
+        return calls
+
     def summary(self, key: str) -> Summary:
         return self.summaries.get(key) or Summary()
 
@@ -117,8 +145,8 @@ class LockAnalysis:
             return state
 
         if self._needs_paths(fn):
-            explorer = Explorer(fn, step, correlated_conditions(fn),
-                                assumptions=self.assumptions)
+            tracked = correlated_conditions(fn) | (tested_variables(fn) & set(fn.params))
+            explorer = Explorer(fn, step, tracked, assumptions=self.assumptions)
             summary.exits = explorer.run(State())
             summary.explorer = explorer
             effects = {net_effect(st) for _n, st in summary.exits}
@@ -127,23 +155,33 @@ class LockAnalysis:
             summary.ambient = ambient_effect(summary.exits)
         else:
             empty = State()
-            for _b, _i, call in calls_in(fn):
+            for _b, _i, call in self.calls(fn):
                 step(empty, call, -1)
         return summary
 
     def _needs_paths(self, fn) -> bool:
+        if tested_variables(fn) & set(fn.params) and any(
+                self._has_requirement(call) for _b, _i, call in self.calls(fn)):
+            return True
         if self.assumptions and any(
                 normalize_cond(e.cond)[0].replace(" ", "") in self.assumptions
                 for b in fn.blocks for e in b.succs if e.cond):
             return True
         sem = self.sem
-        for _b, _i, call in calls_in(fn):
+        for _b, _i, call in self.calls(fn):
             if sem.section_ops(call) or sem.deferral(call):
                 return True
             if any(self.summary(t).effect or self.summary(t).ambient
                    for t in self.graph.callees(call)):
                 return True
         return False
+
+    def _has_requirement(self, call: Call) -> bool:
+        names = [call.name, call.via] + [self.program.name_of(t) for t in self.graph.callees(call)]
+        if any(self.sem.pack_requirements(n, k) for n in names for k in ("requires", "excludes")):
+            return True
+        return any(self.summary(t).requires or self.summary(t).excludes
+                   for t in self.graph.callees(call))
 
     # ---- one call -----------------------------------------------------------------------
 
@@ -196,10 +234,10 @@ class LockAnalysis:
                 self._need(fn, state, call, "", name, r.lock, summary, seen, "excludes")
         for t in targets:
             callee = self.summary(t)
-            for lock in callee.requires:
-                self._need(fn, state, call, t, "", lock, summary, seen, "requires")
-            for lock in callee.excludes:
-                self._need(fn, state, call, t, "", lock, summary, seen, "excludes")
+            for kind, table in (("requires", callee.requires), ("excludes", callee.excludes)):
+                for lock, witnesses in table.items():
+                    if any(w.feasible_for(call) for w in witnesses):
+                        self._need(fn, state, call, t, "", lock, summary, seen, kind)
 
     def _need(self, fn, state, call, target, required, lock, summary, seen, kind) -> None:
         held = state.holds(lock)
@@ -209,11 +247,13 @@ class LockAnalysis:
             local = state.is_below(lock)
         else:
             local = held
-        ident = (kind, id(call), target, lock, local)
+        guards = () if local else tuple(sorted((fn.params.index(c), v) for c, v, _n in state.conds
+                                               if c in fn.params))
+        ident = (kind, id(call), target, lock, local, guards)
         if ident in seen:
             return
         seen.add(ident)
-        witness = Witness(fn.key, call, target, required, lock)
+        witness = Witness(fn.key, call, target, required, lock, guards)
         if local:
             summary.local.append(Local("released" if kind == "requires" else "held", witness))
         elif kind == "requires" or not held:
@@ -245,6 +285,8 @@ class LockAnalysis:
         while queue:
             key, chain = queue.popleft()
             for w in getattr(self.summary(key), table).get(lock, ()):
+                if chain and not w.feasible_for(chain[-1].call):
+                    continue
                 path = chain + [w]
                 if w.terminal:
                     best.setdefault((w.caller, id(w.call), w.required), path)

@@ -15,6 +15,7 @@ paths exceed STATE_LIMIT states in a block is explored partially and counted in 
 from __future__ import annotations
 
 from collections import Counter, deque
+from functools import lru_cache
 from typing import NamedTuple
 
 from ..facts.ir import ENTRY, EXIT, Access, Assign, Call, Edge
@@ -150,6 +151,7 @@ def net_effect(st: State) -> tuple:
 
 # ---- conditions ------------------------------------------------------------------------
 
+@lru_cache(maxsize=1 << 16)
 def normalize_cond(text: str) -> tuple[str, bool]:
     """"!(x)" -> ("x", False); "x == 0" / "x == NULL" -> ("x", False); "x != 0" -> ("x", True)."""
     positive = True
@@ -352,9 +354,7 @@ def reachable_blocks(fn) -> list[int]:
     return sorted(seen)
 
 
-def calls_in(fn):
+def calls_in(fn) -> tuple:
     """(block, index, call) of every call in reachable blocks, in block order."""
-    for b in reachable_blocks(fn):
-        for i, ev in enumerate(fn.blocks[b].events):
-            if isinstance(ev, Call):
-                yield b, i, ev
+    return tuple((b, i, ev) for b in reachable_blocks(fn)
+                 for i, ev in enumerate(fn.blocks[b].events) if isinstance(ev, Call))
