@@ -124,11 +124,21 @@ def test_exported_api_gets_no_invented_lock_state():
     assert graph.out == f"laio_api_flush  {CORE}/unknown-caller/api.c:4  requires AioContext\n"
 
 
+def test_coroutine_entered_at_once_runs_in_the_callers_lock_state():
+    run = check(f"{CORE}/coroutines")
+    # enter_now_bh: qemu_coroutine_enter() runs process_co at once, without the lock.
+    # enter_later_bh: aio_co_enter() runs flush_co as a coroutine entry, with the lock.
+    assert findings(run) == [("QL101", f"{CORE}/coroutines/coroutines.c", 9, "process_co")]
+    f = run.json["findings"][0]
+    assert trace(f) == [("enter_now_bh", 17), ("enter_now_bh", 21), ("process_co", 9)]
+    assert f["trace"][1]["note"] == "calls process_co() through qemu_coroutine_enter()"
+
+
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_whole_fixture_tree_is_deterministic_across_jobs(jobs):
     first = qlint("check", "fixtures", "--format", "json", "--jobs", jobs)
     second = qlint("check", "fixtures", "--format", "json", "--jobs", "2")
     strip = lambda r: {k: v for k, v in r.json.items() if k != "stats"}  # noqa: E731
     assert strip(first) == strip(second)
-    assert first.json["stats"]["tus"] == 14
+    assert first.json["stats"]["tus"] == 15
     assert first.json["stats"]["tus_with_errors"] == 0

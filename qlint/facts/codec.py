@@ -12,7 +12,7 @@ from dataclasses import fields
 from .ir import (Access, Arg, Assign, Block, Call, Diagnostic, Edge, FieldStore, Function,
                  Return, TUFacts)
 
-FORMAT = 4
+FORMAT = 5
 
 _EVENT_TAGS = {Call: "C", Access: "A", Assign: "S", Return: "R"}
 _EVENT_TYPES = {tag: cls for cls, tag in _EVENT_TAGS.items()}
@@ -20,7 +20,7 @@ _EVENT_TYPES = {tag: cls for cls, tag in _EVENT_TAGS.items()}
 # How to rebuild each field that is not a plain value.
 _NESTED = {
     Call: {"args": ("tuple", Arg)},
-    Arg: {"funcs": ("tuple", None)},
+    Arg: {"funcs": ("tuple", None), "source_funcs": ("tuple", None)},
     Assign: {"names": ("tuple", None)},
     Edge: {"names": ("tuple", None)},
     Block: {"events": ("events", None), "succs": ("list", Edge)},

@@ -25,10 +25,16 @@ class Arg:
     key:  identity of the object the argument designates: "Record.field" for a field of a
           struct (through &, casts and parentheses), the name of a global, or "" if unknown.
     funcs: keys of functions named in the argument (a callback being registered).
+    source: the function whose call produced the argument's value, directly
+          (`aio_co_enter(ctx, qemu_coroutine_create(f, x))`) or through a local variable
+          (`co = qemu_coroutine_create(f, x); ...; aio_co_enter(ctx, co)`), or "".
+    source_funcs: the functions named in that producing call's arguments (f).
     """
     text: str
     key: str = ""
     funcs: tuple[str, ...] = ()
+    source: str = ""
+    source_funcs: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)

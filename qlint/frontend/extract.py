@@ -631,6 +631,8 @@ class BodyBuilder:
         self.label_depth: dict[str, int] = {}
         self.indirect_gotos: list[int] = []
         self.fp_source: dict[str, str] = {}               # pointer var -> function it holds
+        self.value_source: dict[str, tuple] = {}           # local var -> (producer, funcs)
+        self.call_events: dict[int, Call] = {}             # id(CALL_EXPR node) -> its event
         self.last_call: Call | None = None
 
     # ---- blocks and edges ---------------------------------------------------------------
@@ -769,6 +771,7 @@ class BodyBuilder:
             call = self.last_call
             if call is not None and _unwrap(init).kind == CALL_EXPR:
                 call.result = name
+            self.note_value_source(name, init)
             self.note_pointer_source(name, init)
             if b is not None:
                 self.emit(b, Assign((name,), self.ex.line_col(n.cur)[0], null=self.is_null(init)))
@@ -1018,6 +1021,7 @@ class BodyBuilder:
                 name = self.ex.spelling(target.cur)
                 if call is not None and value.kind == CALL_EXPR:
                     call.result = name
+                self.note_value_source(name, rhs)
                 self.note_pointer_source(name, rhs)
                 if self.is_null(rhs):
                     self.emit(b, Assign((name,), self.ex.line_col(target.cur)[0], null=True))
@@ -1125,7 +1129,27 @@ class BodyBuilder:
                      macro=ex.macro_of(n.cur, written.group().decode() if written else ""))
         self.emit(b, event)
         self.last_call = event
+        self.call_events[id(n)] = event
         return None if noreturn else b
+
+    def producer(self, n: Node) -> tuple:
+        """(producing call's name, functions named in its arguments) for a value that a call
+        produced here, directly or through a local variable."""
+        n = _unwrap(n)
+        if n.kind == CALL_EXPR:
+            event = self.call_events.get(id(n))
+            if event is not None:
+                return event.name, tuple(dict.fromkeys(f for a in event.args for f in a.funcs))
+        elif n.kind == DECL_REF_EXPR:
+            return self.value_source.get(self.ex.spelling(n.cur), ("", ()))
+        return "", ()
+
+    def note_value_source(self, var: str, value: Node) -> None:
+        source = self.producer(value)
+        if source[0]:
+            self.value_source[var] = source
+        else:
+            self.value_source.pop(var, None)
 
     def arg(self, a: Node) -> Arg:
         funcs = []
@@ -1138,7 +1162,9 @@ class BodyBuilder:
                     funcs.append(key)
             elif m.kind != CALL_EXPR:
                 stack.extend(reversed(m.kids))
-        return Arg(text=self.ex.text(a), key=self.ex.arg_key(a), funcs=tuple(dict.fromkeys(funcs)))
+        source, source_funcs = self.producer(a)
+        return Arg(text=self.ex.text(a), key=self.ex.arg_key(a), funcs=tuple(dict.fromkeys(funcs)),
+                   source=source, source_funcs=source_funcs)
 
 
 def diagnostics_of(tu, limit: int = 50) -> list[Diagnostic]:

@@ -41,6 +41,14 @@ class CallEdge:
     call: Call
 
 
+def _callback_funcs(arg, source: str) -> tuple:
+    """The functions an argument hands over: named in it, or, for an object produced by
+    `source` (a coroutine), given to the call that produced it."""
+    if source:
+        return arg.source_funcs if arg.source == source else ()
+    return arg.funcs
+
+
 def _spelled(call: Call, matcher) -> str:
     """The API as the code spells it: the macro (aio_bh_new) when the call is its expansion."""
     return call.macro if call.macro and call.macro.startswith(matcher.name.rsplit("_full", 1)[0]) \
@@ -98,8 +106,16 @@ class CallGraph:
             kind, label, targets = "call", "", []
         self._set_targets(fn.key, call, targets, kind, label)
         for cb in self.pack.callbacks:
-            if cb.api.matches(call):
-                self._register_args(fn, call, cb.args, cb.entry, _spelled(call, cb.api), False)
+            if not cb.api.matches(call):
+                continue
+            if cb.invoke:
+                funcs = [t for pos in cb.args if pos < len(call.args)
+                         for f in _callback_funcs(call.args[pos], cb.source)
+                         for t in self._function_keys(f)]
+                self._set_targets(fn.key, call, funcs, "invoke", _spelled(call, cb.api))
+            else:
+                self._register_args(fn, call, cb.args, cb.entry, _spelled(call, cb.api), False,
+                                    source=cb.source)
         for d in self.pack.deferrals:
             if d.api.matches(call):
                 self._register_args(fn, call, (d.callback_arg,), d.entry, _spelled(call, d.api), True)
@@ -123,13 +139,13 @@ class CallGraph:
         return self.program.definitions.get(name, [])
 
     def _register_args(self, fn, call: Call, positions, kind: str, api: str, deferral: bool,
-                       wrapper: str = "") -> bool:
+                       wrapper: str = "", source: str = "") -> bool:
         added = False
         for pos in positions:
             if pos >= len(call.args):
                 continue
             arg = call.args[pos]
-            for func in arg.funcs:
+            for func in _callback_funcs(arg, source):
                 for target in self._function_keys(func):
                     self.registrations.append(Registration(
                         func=target, kind=kind, api=api, caller=fn.key, call=call, file=fn.file,

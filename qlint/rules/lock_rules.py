@@ -46,10 +46,20 @@ def call_steps(ctx, chain, last_note: str) -> list[Step]:
     for i, w in enumerate(chain):
         fn = ctx.program.functions[w.caller]
         callee = w.required if w.terminal else ctx.program.name_of(w.target)
-        how = f" through {w.call.via}" if w.call.via and not w.call.via.startswith("*") else ""
+        how = _through(w.call, callee)
         note = last_note if i == len(chain) - 1 else f"calls {callee}(){how}"
         steps.append(Step(fn.name, fn.file, w.call.line, note, w.call.col))
     return steps
+
+
+def _through(call, callee: str) -> str:
+    """How a call reaches `callee` when it does not name it: a struct field, a pointer, or an
+    API that runs it (qemu_coroutine_enter)."""
+    if call.via.startswith("*"):
+        return f" through pointer {call.via[1:]}" if call.name != callee else ""
+    if call.via:
+        return f" through {call.via}"
+    return f" through {call.name}()" if call.name != callee else ""
 
 
 def _locks(names) -> str:

@@ -112,11 +112,17 @@ class Section:
 
 @dataclass(slots=True)
 class Callback:
+    """A call of `api` registers the functions in `args` as entry points of kind `entry`. With
+    `source`, the arguments are objects that call produced (a Coroutine * made by
+    qemu_coroutine_create) and the functions are those it was given. With `invoke`, the
+    functions run right away, in the caller's lock state (qemu_coroutine_enter)."""
     api: Matcher
     args: tuple[int, ...]
     entry: str
     origin: Origin | None = None
     needs: tuple[str, ...] = ()
+    source: str = ""
+    invoke: bool = False
 
 
 @dataclass(slots=True)
@@ -245,7 +251,7 @@ def unmet_needs(needs, declared) -> list[str]:
 _TABLE_KEYS = {
     "lock": {"name", "acquire", "release", "switch", "recursive", "arg", "field", "needs"},
     "section": {"name", "begin", "end", "recursive", "arg", "field", "needs"},
-    "callback": {"api", "args", "entry", "needs"},
+    "callback": {"api", "args", "entry", "source", "invoke", "needs"},
     "entry": {"kind", "functions", "attrs", "holds", "description"},
     "requires": {"function", "lock", "needs"},
     "excludes": {"function", "lock", "needs"},
@@ -367,9 +373,12 @@ def _add_item(pack: RulePack, table: str, item: dict, origin: Origin, text: str)
             arg=get("arg", "int", 0),
             field=get("field", "str", None) if "field" in item else "", origin=origin, needs=needs))
     elif table == "callback":
+        invoke = get("invoke", "bool", False)
+        entry = get("entry", "str", "") if "entry" in item or not invoke else ""
         for m in matchers("api"):
-            pack.callbacks.append(Callback(api=m, args=tuple(need("args", "ints")),
-                                           entry=need("entry", "str"), origin=origin, needs=needs))
+            pack.callbacks.append(Callback(
+                api=m, args=tuple(need("args", "ints")), entry=entry, origin=origin, needs=needs,
+                source=get("source", "str", "") if "source" in item else "", invoke=invoke))
     elif table == "entry":
         if "kind" not in item and "functions" not in item:
             raise QlintError(f"{where}: [[entry]] needs 'kind' or 'functions'")
@@ -423,6 +432,8 @@ def check_references(pack: RulePack) -> None:
             if lock not in names:
                 raise QlintError(f"{a.origin}: [[assume]] holds unknown lock '{lock}'")
     for c in pack.callbacks:
+        if c.invoke and not c.entry:
+            continue
         if c.entry not in kinds:
             raise QlintError(f"{c.origin}: [[callback]] names unknown entry kind '{c.entry}' "
                              f"(declare it with [[entry]] kind = \"{c.entry}\")")
