@@ -129,47 +129,32 @@ def explain(code):
 @click.argument("paths", nargs=-1)
 @click.option("-p", "--build-dir", metavar="DIR")
 @click.option("--config", "config_file", metavar="FILE")
-def rules_cmd(paths, build_dir, config_file):
-    """List the rules; with PATHS, whether each is active for that tree and why not."""
+@click.option("-j", "--jobs", type=click.IntRange(min=1))
+def rules_cmd(paths, build_dir, config_file, jobs):
+    """List the rules; with PATHS, which packs and rules are active for that tree, and why
+    not (the same decision `qlint check PATHS` makes)."""
+    from . import config as configmod
     from . import pipeline
     from .rules.pack import unmet_needs
     from .rules.registry import all_rules
     options = pipeline.Options(paths=list(paths) or ["."], build_dir=build_dir,
-                               config_file=config_file)
-    cfg = pipeline.load_config(options)
-    from . import config as configmod
-    pack = configmod.build_pack(cfg)
-    declared = None
+                               config_file=config_file, jobs=jobs)
     if paths:
-        declared = _declared_names(options, cfg)
+        _cfg, pack, _plan, _tus, program = pipeline.load(options)
         for info in pack.packs:
-            missing = unmet_needs(info.needs, declared)
-            state = "active" if not missing else "inactive: tree lacks " + ", ".join(missing)
+            missing = unmet_needs(info.needs, program.declared)
+            state = "active" if not missing else "inactive: " + ", ".join(missing)
             click.echo(f"pack {info.name:<18} {state}")
-        pack = pack.active(declared)
+        pack = pack.active(program.declared)
+    else:
+        pack = None
+        configmod.build_pack(pipeline.load_config(options))     # reports a broken config
     for code, cls in all_rules().items():
         status = ""
-        if declared is not None:
+        if pack is not None:
             reason = cls.inactive_reason(pack)
             status = "  active" if not reason else f"  inactive: {reason}"
         click.echo(f"{code} {cls.name:<32} {cls.summary}{status}")
-
-
-def _declared_names(options, cfg) -> set:
-    """Names the tree declares, from one TU of the paths (every TU includes the same core
-    headers: declarations are what packs need)."""
-    from .frontend import discover
-    from .frontend.workers import parse_all
-    plan = discover.plan(options.paths, options.build_dir or cfg.get("build-dir"),
-                         includes=cfg.get("include", []), defines=cfg.get("define", []))
-    if not plan.jobs:
-        raise QlintError("no translation unit found under the given paths")
-    facts = parse_all(plan.jobs[:1], 1)
-    declared = set()
-    for tu in facts.values():
-        declared.update(tu.declared)
-        declared.update(f.name for f in tu.functions)
-    return declared
 
 
 @cli.group()

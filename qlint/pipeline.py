@@ -45,11 +45,9 @@ def load_config(options: Options) -> configmod.Config:
     return configmod.load(path)
 
 
-def analyse(options: Options, progress=None) -> Result:
-    started = time.monotonic()
+def load(options: Options, progress=None):
+    """Configuration, built-in and configured packs, and the program's facts."""
     cfg = load_config(options)
-    rules = select(options.select or cfg.get("select"), options.ignore or cfg.get("ignore"),
-                   options.extend_select or cfg.get("extend-select"))
     pack = configmod.build_pack(cfg)
     plan = discover.plan(options.paths, options.build_dir or cfg.get("build-dir"),
                          includes=list(cfg.get("include", [])) + list(options.includes),
@@ -63,7 +61,15 @@ def analyse(options: Options, progress=None) -> Result:
     if progress:
         progress.stop()
     tus = [facts[job.file] for job in plan.jobs]
-    program = Program(tus)
+    return cfg, pack, plan, tus, Program(tus)
+
+
+def analyse(options: Options, progress=None) -> Result:
+    started = time.monotonic()
+    cfg = load_config(options)
+    rules = select(options.select or cfg.get("select"), options.ignore or cfg.get("ignore"),
+                   options.extend_select or cfg.get("extend-select"))
+    _cfg, pack, plan, tus, program = load(options, progress)
     active = pack.active(program.declared)
     graph = CallGraph(program, active)
     ctx = Context(program, graph, active)

@@ -22,12 +22,15 @@ requirement is listed by `qlint graph requirements` and counted in the JSON stat
 """
 from __future__ import annotations
 
+import fnmatch
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
 from ..facts.ir import Call
-from .paths import (Explorer, State, ambient_effect, begin, calls_in, correlated_conditions, end,
-                    hand_over, net_effect, normalize_cond, switch, tested_variables)
+from .paths import (Explorer, State, all_conditions, ambient_effect, begin, calls_in,
+                    correlated_conditions, end, hand_over, known_nonnull, net_effect,
+                    normalize_cond, switch, tested_variables)
+from .scc import sccs
 from .semantics import Semantics
 
 
@@ -105,6 +108,7 @@ class LockAnalysis:
         self.pack = pack
         self.sem = Semantics(pack, program)
         self.assumptions = pack.assumptions()
+        self.deferred = {r.func for r in graph.registrations if r.deferral}
         self.summaries: dict[str, Summary] = {}
         self._calls: dict[str, tuple] = {}
         self.truncated: list[str] = []
@@ -145,13 +149,17 @@ class LockAnalysis:
             return state
 
         if self._needs_paths(fn):
-            tracked = correlated_conditions(fn) | (tested_variables(fn) & set(fn.params))
+            tracked = correlated_conditions(fn) | (tested_variables(fn) & set(fn.params)) | \
+                self._exemption_conditions(fn)
+            if key in self.deferred or any(self.sem.deferral(c) for _b, _i, c in self.calls(fn)):
+                # Handoffs compare the deferring path's conditions with the callback's paths.
+                tracked |= all_conditions(fn)
             explorer = Explorer(fn, step, tracked, assumptions=self.assumptions)
             summary.exits = explorer.run(State())
             summary.explorer = explorer
             effects = {net_effect(st) for _n, st in summary.exits}
             summary.consistent = len(effects) <= 1
-            summary.effect = effects.pop() if len(effects) == 1 else ()
+            summary.effect = effects.pop() if len(effects) == 1 else _conditional(effects)
             summary.ambient = ambient_effect(summary.exits)
         else:
             empty = State()
@@ -160,6 +168,8 @@ class LockAnalysis:
         return summary
 
     def _needs_paths(self, fn) -> bool:
+        if fn.key in self.deferred:
+            return True
         if tested_variables(fn) & set(fn.params) and any(
                 self._has_requirement(call) for _b, _i, call in self.calls(fn)):
             return True
@@ -175,6 +185,21 @@ class LockAnalysis:
                    for t in self.graph.callees(call)):
                 return True
         return False
+
+    def _exemption_conditions(self, fn) -> set[str]:
+        """Branch conditions of `fn` that an [[across-deferral]] `unless` names: kept on the
+        path so the deferral check can see them."""
+        patterns = [p for a in self.pack.across_deferral for p in a.patterns()]
+        if not patterns:
+            return set()
+        out = set()
+        for block in fn.blocks:
+            for edge in block.succs:
+                if edge.cond:
+                    base = normalize_cond(edge.cond)[0]
+                    if any(fnmatch.fnmatchcase("".join(base.split()), p) for p in patterns):
+                        out.add(base)
+        return out
 
     def _has_requirement(self, call: Call) -> bool:
         names = [call.name, call.via] + [self.program.name_of(t) for t in self.graph.callees(call)]
@@ -192,12 +217,17 @@ class LockAnalysis:
         for op in ops:
             if op.op == "switch":
                 state = switch(state, op.section)
-            elif op.op == "begin":
+                continue
+            if op.arg:
+                state = known_nonnull(state, op.arg)
+            if op.op == "begin":
                 state = begin(state, op.section, op.ident, call.line, call.result)
             else:
-                state, problem = end(state, op.section, op.ident, op.handle, op.handle_only)
+                first = state.ended_at(op.section)
+                state, problem = end(state, op.section, op.ident, call.line, op.handle,
+                                     op.handle_only, self.sem.kinds.get(op.section) == "lock")
                 if problem == "double":
-                    summary.problems.append(("double", node, call, op.section))
+                    summary.problems.append(("double", node, call, op.section, first))
         deferral = self.sem.deferral(call)
         if deferral is not None:
             callbacks = tuple(f for a in call.args[deferral.callback_arg:deferral.callback_arg + 1]
@@ -220,7 +250,8 @@ class LockAnalysis:
                 if delta > 0:
                     state = begin(state, section, "", call.line)
                 else:
-                    state, _problem = end(state, section, "")
+                    state, _problem = end(state, section, "", call.line,
+                                          fallback=self.sem.kinds.get(section) == "lock")
         return state
 
     def _check_requirements(self, fn, state, call, targets, summary, seen) -> None:
@@ -308,46 +339,15 @@ class LockAnalysis:
         return out
 
 
+def _conditional(effects: set) -> tuple:
+    """A wrapper that opens or closes only under a condition (`if (s->ctx) acquire`): its
+    effect is the non-empty one, as callers pair it with the matching conditional wrapper."""
+    nonempty = [e for e in effects if e]
+    return nonempty[0] if len(nonempty) == 1 and () in effects else ()
+
+
 def strongly_connected(program, graph) -> list[list[str]]:
-    """SCCs of the synchronous call graph, callees before callers (iterative Tarjan)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    on_stack: set[str] = set()
-    stack: list[str] = []
-    out: list[list[str]] = []
-    counter = 0
+    """SCCs of the synchronous call graph, callees before callers."""
     succ = {k: sorted({e.callee for e in graph.edges_from.get(k, ()) if e.callee in program.functions})
             for k in program.functions}
-    for root in sorted(program.functions):
-        if root in index:
-            continue
-        work = [(root, 0)]
-        while work:
-            node, i = work.pop()
-            if i == 0:
-                index[node] = low[node] = counter
-                counter += 1
-                stack.append(node)
-                on_stack.add(node)
-            children = succ[node]
-            if i < len(children):
-                work.append((node, i + 1))
-                child = children[i]
-                if child not in index:
-                    work.append((child, 0))
-                elif child in on_stack:
-                    low[node] = min(low[node], index[child])
-                continue
-            if low[node] == index[node]:
-                comp = []
-                while True:
-                    w = stack.pop()
-                    on_stack.discard(w)
-                    comp.append(w)
-                    if w == node:
-                        break
-                out.append(sorted(comp))
-            if work:
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[node])
-    return out
+    return sccs(sorted(program.functions), succ.__getitem__)

@@ -14,11 +14,13 @@ paths exceed STATE_LIMIT states in a block is explored partially and counted in 
 """
 from __future__ import annotations
 
+import re
 from collections import Counter, deque
 from functools import lru_cache
 from typing import NamedTuple
 
 from ..facts.ir import ENTRY, EXIT, Access, Assign, Call, Edge
+from .scc import sccs
 
 STATE_LIMIT = 64
 MAX_CONDS = 8
@@ -26,33 +28,39 @@ MAX_CONDS = 8
 
 class State(NamedTuple):
     held: tuple = ()       # (section, ident, count, line of begin)
-    below: tuple = ()      # (section, ident, count): closed here, opened by a caller
+    below: tuple = ()      # (section, ident, count, line): closed here, opened by a caller
     conds: tuple = ()      # (cond, value, names)
     handles: tuple = ()    # (variable, section, ident); section "" once the guard is NULL
-    touched: tuple = ()    # sections this path has begun
+    touched: tuple = ()    # (section, ident, line of the last end) of instances this path began
     handed: tuple = ()     # (section, ident, line of begin, line of deferral, callback keys)
     ambient: tuple = ()    # locks held by execution context since a switch (not counted)
-    nulls: tuple = ()      # local variables known to be NULL on this path
+    known: tuple = ()      # (variable, truth) of tested locals last assigned a constant
+    widened: bool = False  # this path has forgotten its conditions (see Explorer.run)
 
     def holds(self, lock: str) -> bool:
         return lock in self.ambient or any(s == lock or ident == lock
                                            for s, ident, _c, _l in self.held)
 
     def is_below(self, lock: str) -> bool:
-        return any(s == lock for s, _i, _c in self.below)
+        return any(b[0] == lock for b in self.below)
 
     def open_sections(self) -> set[str]:
         return {s for s, _i, _c, _l in self.held}
 
+    def ended_at(self, section: str) -> int | None:
+        """Where this path last ended `section` after having begun it, if it did."""
+        return next((line for s, _i, line in self.touched if s == section and line), None)
+
 
 def begin(st: State, section: str, ident: str, line: int, handle: str = "") -> State:
-    handles = st.handles + ((handle, section, ident),) if handle else st.handles
-    touched = st.touched if section in st.touched else tuple(sorted(st.touched + (section,)))
+    handles = tuple(sorted(st.handles + ((handle, section, ident),))) if handle else st.handles
     index = _find_below(st.below, section, ident)
-    if index is not None:                      # re-taking what this path released
-        s, i, c = st.below[index]
-        below = st.below[:index] + (((s, i, c - 1),) if c > 1 else ()) + st.below[index + 1:]
-        return st._replace(below=below, handles=tuple(sorted(handles)), touched=touched)
+    if index is not None:
+        # Re-taking what this path released for its caller (AIO_WAIT_WHILE's release, poll,
+        # acquire): the caller's hold is back; this path has not begun anything.
+        s, i, c, l = st.below[index]
+        below = st.below[:index] + (((s, i, c - 1, l),) if c > 1 else ()) + st.below[index + 1:]
+        return st._replace(below=below, handles=handles)
     held = list(st.held)
     for k, (s, i, c, l) in enumerate(held):
         if s == section and i == ident:
@@ -60,14 +68,20 @@ def begin(st: State, section: str, ident: str, line: int, handle: str = "") -> S
             break
     else:
         held.append((section, ident, 1, line))
-    return st._replace(held=tuple(sorted(held)), handles=tuple(sorted(handles)), touched=touched)
+    touched = st.touched
+    if not any(t[:2] == (section, ident) for t in touched):
+        touched = tuple(sorted(touched + ((section, ident, 0),)))
+    return st._replace(held=tuple(sorted(held)), handles=handles, touched=touched)
 
 
-def end(st: State, section: str, ident: str, handle: str = "",
-        handle_only: bool = False) -> tuple[State, str]:
+def end(st: State, section: str, ident: str, line: int, handle: str = "",
+        handle_only: bool = False, fallback: bool = False) -> tuple[State, str]:
     """Close an instance. Returns the new state and "" or "double" (closed again what this
     path had already closed) or "below" (closed what a caller opened). With `handle_only`,
-    only a guard variable bound to this section closes anything."""
+    only a guard variable bound to this section closes anything. With `fallback` (locks, whose
+    spellings vary: `s->aio_context` and `ctx`), a spelling that matches no open instance closes
+    the most recently opened one; sections have several instances open at once (drained `src`
+    and `target`), so theirs must match."""
     handles = st.handles
     mine = [h for h in st.handles if h[0] == handle] if handle else []
     if mine and all(not h[1] for h in mine):
@@ -80,20 +94,24 @@ def end(st: State, section: str, ident: str, handle: str = "",
         handles = tuple(sorted((var, "", "") if h is bound else h for h in st.handles))
     elif handle_only:
         return st, ""
-    index = _find_held(st.held, section, ident)
+    index = _find_held(st.held, section, ident, fallback)
     if index is not None:
         s, i, c, l = st.held[index]
         held = st.held[:index] + (((s, i, c - 1, l),) if c > 1 else ()) + st.held[index + 1:]
-        return st._replace(held=held, handles=handles), ""
-    if section in st.touched:
+        touched = st.touched
+        if not any(h[:2] == (s, i) for h in held):
+            touched = tuple(sorted((t[0], t[1], t[2] or line) if t[:2] == (s, i) else t
+                                   for t in st.touched))
+        return st._replace(held=held, handles=handles, touched=touched), ""
+    if any(t[0] == section and (t[1] == ident or fallback) for t in st.touched):
         return st._replace(handles=handles), "double"
     below = list(st.below)
-    for k, (s, i, c) in enumerate(below):
+    for k, (s, i, c, l) in enumerate(below):
         if s == section and i == ident:
-            below[k] = (s, i, min(c + 1, 2))
+            below[k] = (s, i, min(c + 1, 2), l)
             break
     else:
-        below.append((section, ident, 1))
+        below.append((section, ident, 1, line))
     return st._replace(below=tuple(sorted(below)), handles=handles), "below"
 
 
@@ -116,12 +134,11 @@ def hand_over(st: State, sections: set[str], line: int, callbacks: tuple) -> Sta
     return st._replace(held=tuple(keep), handed=tuple(sorted(handed)))
 
 
-def _find_held(held, section, ident):
+def _find_held(held, section, ident, fallback):
     exact = [k for k, h in enumerate(held) if h[0] == section and h[1] == ident]
     if exact:
         return exact[0]
-    same = [k for k, h in enumerate(held) if h[0] == section]
-    # Spellings differ (`s->aio_context` vs `ctx`): close the most recently opened instance.
+    same = [k for k, h in enumerate(held) if h[0] == section] if fallback else []
     return max(same, key=lambda k: held[k][3]) if same else None
 
 
@@ -132,10 +149,39 @@ def _find_below(below, section, ident):
     return exact[0] if exact else None
 
 
+def known_nonnull(st: State, var: str) -> State:
+    """A variable passed as a lock's argument is dereferenced, so not NULL from here on
+    (`ctx = NULL; if (blk) { ctx = ...; aio_context_acquire(ctx); } ... if (ctx) release`)."""
+    if not var.isidentifier() or (var, True) in st.known:
+        return st
+    known = tuple(sorted({k for k in st.known if k[0] != var} | {(var, True)}))
+    return st._replace(known=known)
+
+
+def loop_blocks(fn) -> set[int]:
+    """Blocks that lie on a cycle of the control-flow graph."""
+    succ = [[e.target for e in b.succs] for b in fn.blocks]
+    out = set()
+    for comp in sccs(range(len(fn.blocks)), succ.__getitem__):
+        if len(comp) > 1 or comp[0] in succ[comp[0]]:
+            out.update(comp)
+    return out
+
+
 def ambient_effect(exits) -> tuple:
     """Locks every path leaves held by execution context (a context switch wrapper)."""
     sets = [set(st.ambient) for _n, st in exits]
     return tuple(sorted(set.intersection(*sets))) if sets else ()
+
+
+def instance_effect(st: State) -> dict:
+    """Like net_effect, per (section, instance): sections have several instances at once."""
+    count = Counter()
+    for s, i, c, _l in st.held:
+        count[(s, i)] += c
+    for s, i, c, _l in st.below:
+        count[(s, i)] -= c
+    return {k: n for k, n in count.items() if n}
 
 
 def net_effect(st: State) -> tuple:
@@ -144,7 +190,7 @@ def net_effect(st: State) -> tuple:
     count = Counter()
     for s, _i, c, _l in st.held:
         count[s] += c
-    for s, _i, c in st.below:
+    for s, _i, c, _l in st.below:
         count[s] -= c
     return tuple(sorted((s, n) for s, n in count.items() if n))
 
@@ -195,13 +241,42 @@ def tested_variables(fn) -> frozenset:
     return frozenset(out)
 
 
+def all_conditions(fn) -> set[str]:
+    """Every true/false branch condition of the function, normalized."""
+    return {normalize_cond(e.cond)[0] for b in fn.blocks for e in b.succs
+            if e.cond and e.value in ("true", "false")}
+
+
+_CALL_ARGS_RE = re.compile(r"\(([^()]+)\)")
+
+
+def abstract_cond(cond: str) -> str:
+    """A condition with call arguments abstracted, for comparing conditions of two functions
+    that name the same object differently: `bdrv_get_aio_context(s->bs)` ~ `(...(src))`."""
+    previous = None
+    text = "".join(cond.split())
+    while previous != text:
+        previous = text
+        text = _CALL_ARGS_RE.sub(lambda m: "(*)" if m.start() > 0 and
+                                 (text[m.start() - 1].isalnum() or text[m.start() - 1] == "_")
+                                 else m.group(0), text)
+    return text
+
+
+def contradicts(conds, other) -> bool:
+    """Do two paths' conditions contradict each other (compared with abstract_cond)?"""
+    mine = {abstract_cond(c): v for c, v, *_ in conds}
+    return any(mine.get(abstract_cond(c), v) != v for c, v, *_ in other)
+
+
 def correlated_conditions(fn) -> set[str]:
     """Conditions (normalized) that the function tests at two branch sites or more."""
     sites: dict[str, set] = {}
     for index, block in enumerate(fn.blocks):
         for edge in block.succs:
-            if edge.cond and edge.value in ("true", "false") and "(" not in edge.cond.replace(
-                    "(0)", ""):
+            # Conditions that call functions are included: QEMU repeats stable queries
+            # (`if (qemu_in_coroutine()) lock ... if (qemu_in_coroutine()) unlock`).
+            if edge.cond and edge.value in ("true", "false"):
                 sites.setdefault(normalize_cond(edge.cond)[0], set()).add((index, edge.line))
     return {c for c, s in sites.items() if len(s) >= 2}
 
@@ -216,8 +291,11 @@ def take_edge(st: State, edge: Edge, tracked: set[str], assumptions=None) -> Sta
     if value and assumptions:
         for lock in assumptions.get("".join(base.split()), ()):
             st = switch(st, lock)
-    if value and (base in st.nulls or any(h[0] == base and not h[1] for h in st.handles)):
-        return None                            # a variable known NULL tested as non-NULL
+    if value and any(h[0] == base and not h[1] for h in st.handles):
+        return None                            # a NULL guard tested as non-NULL
+    for var, truth in st.known:
+        if var == base:
+            return st if truth == value else None
     if base not in tracked:
         return st
     for c, v, _n in st.conds:
@@ -228,11 +306,11 @@ def take_edge(st: State, edge: Edge, tracked: set[str], assumptions=None) -> Sta
     return st._replace(conds=tuple(sorted(st.conds + ((base, value, edge.names),))))
 
 
-def forget(st: State, event, null_tested=frozenset()) -> State:
+def forget(st: State, event, tested=frozenset()) -> State:
     if isinstance(event, Assign):
         if st.handles:
             st = _assign_handles(st, event)
-        st = _assign_nulls(st, event, null_tested)
+        st = _assign_known(st, event, tested)
     if not st.conds:
         return st
     if isinstance(event, Assign):
@@ -245,17 +323,17 @@ def forget(st: State, event, null_tested=frozenset()) -> State:
     return st if len(conds) == len(st.conds) else st._replace(conds=conds)
 
 
-def _assign_nulls(st: State, event: Assign, null_tested) -> State:
-    """Remember which tested variables are NULL: `ctx = NULL; if (x) ctx = f(); ... if (ctx)`."""
-    names = [n for n in event.names if n in null_tested]
-    if not names:
+def _assign_known(st: State, event: Assign, tested) -> State:
+    """Remember the truth of tested locals assigned a constant: `ctx = NULL; if (x) ctx = f();
+    ... if (ctx)`, `need_drain = false; ... if (need_drain)`."""
+    names = [n for n in event.names if n in tested]
+    if not names and not st.known:
         return st
-    nulls = set(st.nulls)
-    if event.null:
-        nulls.update(names)
-    else:
-        nulls.difference_update(names)
-    return st if nulls == set(st.nulls) else st._replace(nulls=tuple(sorted(nulls)))
+    known = [k for k in st.known if k[0] not in event.names]
+    if event.value is not None:
+        known += [(n, bool(event.value)) for n in names]
+    known = tuple(sorted(known))
+    return st if known == st.known else st._replace(known=known)
 
 
 def _assign_handles(st: State, event: Assign) -> State:
@@ -283,7 +361,7 @@ class Explorer:
         self.step = step
         self.tracked = tracked
         self.assumptions = assumptions or {}
-        self.null_tested = tested_variables(fn)
+        self.tested = tested_variables(fn)
         self.limit = limit
         self.nodes: list[tuple] = []          # (block, state, parent node, edge)
         self.exits: list[tuple[int, State]] = []
@@ -299,7 +377,7 @@ class Explorer:
             if per_block[block] >= self.limit:
                 # Widen: past the limit, paths forget their branch conditions and what they
                 # have touched, which merges them (more paths are kept, never fewer).
-                state = state._replace(conds=(), touched=(), nulls=())
+                state = state._replace(conds=(), touched=(), known=(), widened=True)
                 if per_block[block] >= self.limit * 4:
                     self.truncated = True
                     return
@@ -316,7 +394,7 @@ class Explorer:
             node = queue.popleft()
             block, state, _parent, _edge = self.nodes[node]
             for event in blocks[block].events:
-                state = forget(state, event, self.null_tested)
+                state = forget(state, event, self.tested)
                 state = self.step(state, event, node)
                 if state is None:
                     break

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..facts.ir import Call
+from ..rules.pack import Requirement
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,6 +15,7 @@ class SectionOp:
     ident: str           # the instance: the argument's identity or spelling ("" if none)
     handle: str = ""     # for "end": the guard variable whose acquire it undoes
     handle_only: bool = False   # closes only through a guard bound to this section
+    arg: str = ""        # the argument's spelling (dereferenced: known non-NULL afterwards)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,10 @@ class Semantics:
         for r in pack.requirements:
             (self.requires if r.kind == "requires" else self.excludes).setdefault(
                 r.function, []).append(r)
+        # [[inside]]: a function that must run inside a section requires that section.
+        for i in pack.inside:
+            self.requires.setdefault(i.function, []).append(
+                Requirement(function=i.function, lock=i.section, kind="requires", origin=i.origin))
         self.lock_names = {s.name for s in pack.sections}
 
     def section_ops(self, call: Call) -> tuple[SectionOp, ...]:
@@ -70,7 +76,8 @@ class Semantics:
                 if op != "end" or not handle.isidentifier():
                     continue
                 handle_only = True
-            ops.append(SectionOp(op, section.name, ident, handle, handle_only))
+            arg = call.args[section.arg].text if section.arg < len(call.args) else ""
+            ops.append(SectionOp(op, section.name, ident, handle, handle_only, arg))
         result = tuple(dict.fromkeys(ops))
         self._ops[id(call)] = result
         return result

@@ -82,10 +82,15 @@ class Access:
 @dataclass(slots=True)
 class Assign:
     """Local variables (by name) written here: invalidates branch conditions that read them.
-    `null` when the value is a null constant (`var = NULL`): ends a lock guard's loop."""
+    `value` is the integer constant stored, if it is one (`var = NULL`, `need_drain = false`):
+    later tests of the variable are decided (and a NULL lock guard ends its loop)."""
     names: tuple[str, ...]
     line: int
-    null: bool = False
+    value: int | None = None
+
+    @property
+    def null(self) -> bool:
+        return self.value == 0
 
 
 @dataclass(slots=True)

@@ -774,7 +774,7 @@ class BodyBuilder:
             self.note_value_source(name, init)
             self.note_pointer_source(name, init)
             if b is not None:
-                self.emit(b, Assign((name,), self.ex.line_col(n.cur)[0], null=self.is_null(init)))
+                self.emit(b, Assign((name,), self.ex.line_col(n.cur)[0], self.constant(init)))
         if cleanup and self.scopes:
             line, col = self.ex.line_col(n.cur)
             self.scopes[-1].cleanups.append((cleanup, name, line, col))
@@ -812,9 +812,10 @@ class BodyBuilder:
         if len(found) == 1:
             self.fp_source[var] = found.pop()
 
-    def is_null(self, n: Node) -> bool:
+    def constant(self, n: Node):
+        """The integer a literal expression stands for (`NULL`, `false`, `1`), else None."""
         n = _unwrap(n)
-        return n.kind == INTEGER_LITERAL and self.ex.int_value(n) == 0
+        return self.ex.int_value(n) if n.kind in (INTEGER_LITERAL, CHARACTER_LITERAL) else None
 
     def const_value(self, n: Node):
         """The truth of a literal condition (`while (1)`, `do ... while (0)`), else None."""
@@ -1023,8 +1024,9 @@ class BodyBuilder:
                     call.result = name
                 self.note_value_source(name, rhs)
                 self.note_pointer_source(name, rhs)
-                if self.is_null(rhs):
-                    self.emit(b, Assign((name,), self.ex.line_col(target.cur)[0], null=True))
+                value = self.constant(rhs)
+                if value is not None:
+                    self.emit(b, Assign((name,), self.ex.line_col(target.cur)[0], value))
                     return b
             elif target.kind == MEMBER_REF_EXPR and value.kind == DECL_REF_EXPR:
                 func = self.ex.function_ref(value)

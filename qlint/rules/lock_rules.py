@@ -1,4 +1,5 @@
-"""QL101 lock-required and QL103 lock-excluded."""
+"""QL101 lock-required, QL103 lock-excluded and QL203 outside-section: a requirement (a lock
+held, a lock not held, a section open) unmet on a path from an entry point."""
 from __future__ import annotations
 
 from ..report.model import Finding, Related, Step
@@ -81,12 +82,39 @@ class LockRequired(Rule):
         return ""
 
     def check(self, ctx):
-        yield from _entry_findings(self, ctx, "requires")
-        for key, summary in sorted(ctx.locks.summaries.items()):
-            for local in summary.local:
-                if local.kind == "released":
-                    yield _local_finding(self, ctx, local.witness,
-                                         f"{local.witness.lock} was released by {ctx.program.name_of(key)}()")
+        yield from _requirement_findings(self, ctx, "lock")
+
+
+@rule
+class OutsideSection(Rule):
+    code = "QL203"
+    name = "outside-section"
+    summary = "a function that must run inside a section is reached where the section is not open"
+    level = "error"
+    tags = ("concurrency", "sections")
+
+    @classmethod
+    def inactive_reason(cls, pack) -> str:
+        if not pack.inside:
+            why = [w for t, _i, w in pack.inactive if t == "inside"]
+            return "no active [[inside]] entry" + (f": {why[0]}" if why else "")
+        return ""
+
+    def check(self, ctx):
+        yield from _requirement_findings(self, ctx, "section")
+
+
+def _requirement_findings(rule_, ctx, section_kind: str):
+    """Unmet requirements on locks (QL101) or sections (QL203)."""
+    kinds = {s.name: s.kind for s in ctx.pack.sections}
+    for f in _entry_findings(rule_, ctx, "requires", lambda lock: kinds.get(lock) == section_kind):
+        yield f
+    for key, summary in sorted(ctx.locks.summaries.items()):
+        for local in summary.local:
+            if local.kind == "released" and kinds.get(local.witness.lock) == section_kind:
+                verb = "released" if section_kind == "lock" else "ended"
+                yield _local_finding(rule_, ctx, local.witness,
+                                     f"{local.witness.lock} was {verb} by {ctx.program.name_of(key)}()")
 
 
 @rule
@@ -112,7 +140,7 @@ class LockExcluded(Rule):
                                          f"{local.witness.lock} is held by {ctx.program.name_of(key)}()")
 
 
-def _entry_findings(rule_, ctx, kind: str):
+def _entry_findings(rule_, ctx, kind: str, wanted=lambda lock: True):
     """One finding per violating call; its trace is the best entry point's chain, the other
     entry points that reach the same call are related locations."""
     analysis = ctx.locks
@@ -120,7 +148,7 @@ def _entry_findings(rule_, ctx, kind: str):
     for entry in analysis.entry_points():
         summary = analysis.summary(entry.func)
         table = summary.requires if kind == "requires" else summary.excludes
-        for lock in sorted(table):
+        for lock in sorted(l for l in table if wanted(l)):
             holding = lock in entry.holds
             if (kind == "requires") == holding:
                 continue
@@ -147,7 +175,11 @@ def _chain_finding(rule_, ctx, kind, entry, chain, required, lock) -> Finding:
     last = chain[-1]
     fn = ctx.program.functions[last.caller]
     entry_name = ctx.program.name_of(entry.func)
-    if kind == "requires":
+    if kind == "requires" and rule_.code == "QL203":
+        message = (f"{required}() must run inside the {lock} section, which is not open on this "
+                   f"path from {entry.kind} {entry_name}()")
+        last_note = f"calls {required}() outside {lock}"
+    elif kind == "requires":
         message = (f"{required}() requires {lock}, which is not held on this path from "
                    f"{entry.kind} {entry_name}()")
         last_note = f"calls {required}() without {lock}"
@@ -169,11 +201,14 @@ def _local_finding(rule_, ctx, witness, why: str) -> Finding:
     chain = [witness]
     if not witness.terminal:
         tails = analysis.chains(witness.target, witness.lock,
-                                "requires" if rule_.code == "QL101" else "excludes")
+                                "excludes" if rule_.code == "QL103" else "requires")
         if tails:
             chain += min(tails, key=len)
     required = chain[-1].required
-    if rule_.code == "QL101":
+    if rule_.code == "QL203":
+        message = f"{required}() must run inside the {witness.lock} section, but {why} before this call"
+        last_note = f"calls {required}() outside {witness.lock}"
+    elif rule_.code == "QL101":
         message = f"{required}() requires {witness.lock}, but {why} before this call"
         last_note = f"calls {required}() without {witness.lock}"
     else:

@@ -167,11 +167,26 @@ class Inside:
 
 @dataclass(slots=True)
 class AcrossDeferral:
+    """`section` open across a deferral needs `requires` open for the same span, unless the
+    path took one of the `unless` branches ("cond" true, "!cond" false; `*` matches any text)."""
     section: str
     requires: str
     origin: Origin | None = None
     needs: tuple[str, ...] = ()
     reason: str = ""
+    unless: tuple[str, ...] = ()
+
+    def exempt(self, conds) -> bool:
+        """Does a path with these (condition, truth) pairs satisfy an `unless`?"""
+        for pattern in self.unless:
+            truth = not pattern.startswith("!")
+            glob = _squash(pattern.lstrip("!"))
+            if any(v == truth and fnmatch.fnmatchcase(_squash(c), glob) for c, v, *_ in conds):
+                return True
+        return False
+
+    def patterns(self) -> list[str]:
+        return [_squash(p.lstrip("!")) for p in self.unless]
 
 
 @dataclass(slots=True)
@@ -204,6 +219,7 @@ class RulePack:
     inside: list[Inside] = field(default_factory=list)
     across_deferral: list[AcrossDeferral] = field(default_factory=list)
     assume: list[Assume] = field(default_factory=list)
+    inactive: list = field(default_factory=list)     # (table, entry, why) dropped by active()
 
     def section(self, name: str) -> Section | None:
         return next((s for s in self.sections if s.name == name), None)
@@ -213,22 +229,38 @@ class RulePack:
         return tuple(sorted({h for e in self.entries if e.kind == kind for h in e.holds}))
 
     def active(self, declared) -> "RulePack":
-        """The entries whose pack and own `needs` are met by the analysed tree."""
-        dead = {p.name for p in self.packs if not needs_met(p.needs, declared)}
+        """The entries whose pack and own `needs` are met by the analysed tree; the others
+        are kept in `inactive` with the reason."""
+        dead = {p.name: unmet_needs(p.needs, declared) for p in self.packs
+                if not needs_met(p.needs, declared)}
+        inactive = []
 
-        def live(item) -> bool:
-            o = item.origin
-            return (o is None or o.pack not in dead) and needs_met(item.needs, declared)
+        def live(table: str, items: list) -> list:
+            kept = []
+            for item in items:
+                o = item.origin
+                if o is not None and o.pack in dead:
+                    why = f"pack {o.pack} is inactive ({', '.join(dead[o.pack])})"
+                elif not needs_met(getattr(item, "needs", ()), declared):
+                    why = ", ".join(unmet_needs(item.needs, declared))
+                else:
+                    kept.append(item)
+                    continue
+                if getattr(item, "reason", ""):
+                    why += f" ({item.reason})"
+                inactive.append((table, item, why))
+            return kept
         return RulePack(
             packs=self.packs,
-            sections=[s for s in self.sections if live(s)],
-            callbacks=[c for c in self.callbacks if live(c)],
+            sections=live("section", self.sections),
+            callbacks=live("callback", self.callbacks),
             entries=[e for e in self.entries if e.origin is None or e.origin.pack not in dead],
-            requirements=[r for r in self.requirements if live(r)],
-            deferrals=[d for d in self.deferrals if live(d)],
-            inside=[i for i in self.inside if live(i)],
-            across_deferral=[a for a in self.across_deferral if live(a)],
-            assume=[a for a in self.assume if live(a)])
+            requirements=live("requires", self.requirements),
+            deferrals=live("deferral", self.deferrals),
+            inside=live("inside", self.inside),
+            across_deferral=live("across-deferral", self.across_deferral),
+            assume=live("assume", self.assume),
+            inactive=inactive)
 
     def assumptions(self) -> dict[str, tuple[str, ...]]:
         out: dict[str, set] = {}
@@ -243,7 +275,9 @@ def needs_met(needs, declared) -> bool:
 
 
 def unmet_needs(needs, declared) -> list[str]:
-    return [n for n in needs if not needs_met((n,), declared)]
+    """The unmet needs, in words: "aio_disable_external is not declared"."""
+    return [f"{n[1:]} is declared" if n.startswith("!") else f"{n} is not declared"
+            for n in needs if not needs_met((n,), declared)]
 
 
 # ---- loading -----------------------------------------------------------------------------
@@ -257,7 +291,7 @@ _TABLE_KEYS = {
     "excludes": {"function", "lock", "needs"},
     "deferral": {"api", "callback_arg", "entry", "needs"},
     "inside": {"function", "section", "needs"},
-    "across-deferral": {"section", "requires", "needs", "reason"},
+    "across-deferral": {"section", "requires", "needs", "reason", "unless"},
     "assume": {"condition", "holds", "needs"},
 }
 PACK_TABLES = tuple(_TABLE_KEYS)
@@ -406,7 +440,8 @@ def _add_item(pack: RulePack, table: str, item: dict, origin: Origin, text: str)
     elif table == "across-deferral":
         pack.across_deferral.append(AcrossDeferral(
             section=need("section", "str"), requires=need("requires", "str"), origin=origin,
-            needs=needs, reason=str(item.get("reason", ""))))
+            needs=needs, reason=str(item.get("reason", "")),
+            unless=tuple(get("unless", "strs", []))))
 
 
 def check_references(pack: RulePack) -> None:

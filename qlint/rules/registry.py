@@ -53,7 +53,7 @@ def docs_dir() -> str:
 
 
 def all_rules() -> dict[str, type]:
-    from . import lock_rules  # noqa: F401  (registers the rules)
+    from . import lock_rules, section_rules  # noqa: F401  (registers the rules)
     return dict(sorted(RULES.items()))
 
 

@@ -1,0 +1,100 @@
+"""QL102/QL201/QL202/QL203 on the section fixtures: exact findings and paths."""
+from __future__ import annotations
+
+from conftest import findings, qlint, trace
+
+SEED = "fixtures/seed003"
+SEC = "fixtures/sections"
+
+
+def check(path: str, *extra):
+    return qlint("check", path, "--format", "json", "--jobs", "1", *extra)
+
+
+def notes(finding):
+    return [(s["function"], s["line"], s["note"]) for s in finding["trace"]]
+
+
+def test_seed003_before_is_flagged_at_the_deferral_with_begin_and_end():
+    run = check(f"{SEED}/before")
+    assert run.code == 1
+    assert findings(run) == [("QL202", f"{SEED}/before/mirror.c", 32, "mirror_run")]
+    f = run.json["findings"][0]
+    assert f["message"] == ("drained is open across the deferral of mirror_exit() without "
+                            "iohandler-external-disabled")
+    assert f["related"] == [
+        {"path": f"{SEED}/before/mirror.c", "line": 31, "message": "drained begins here"},
+        {"path": f"{SEED}/before/mirror.c", "line": 21,
+         "message": "drained ends here, in mirror_exit()"}]
+    assert notes(f) == [
+        ("mirror_run", 31, "drained begins here"),
+        ("mirror_run", 32, "defers mirror_exit() to the main loop with drained open"),
+        ("mirror_exit", 21, "drained ends here")]
+
+
+def test_seed003_after_is_clean():
+    run = check(f"{SEED}/after")
+    assert run.code == 0 and run.json["findings"] == []
+
+
+def test_drained_section_leaked_on_goto_out():
+    run = check(f"{SEC}/goto-leak")
+    # resize_node_fixed ends the section after the label: clean.
+    assert findings(run) == [("QL201", f"{SEC}/goto-leak/resize.c", 18, "resize_node")]
+    f = run.json["findings"][0]
+    assert f["message"] == ("drained section begun at line 10 is still open when resize_node() "
+                            "returns on this path")
+    assert notes(f) == [("resize_node", 10, "drained begun here"),
+                        ("resize_node", 12, "takes ret < 0 → true"),
+                        ("resize_node", 18, "returns with drained open")]
+
+
+def test_lock_released_twice_on_one_path():
+    run = check(f"{SEC}/double-release")
+    assert findings(run) == [("QL102", f"{SEC}/double-release/release.c", 15, "flush_locked")]
+    f = run.json["findings"][0]
+    assert f["message"] == "AioContext lock released twice on this path (already released at line 13)"
+    assert trace(f) == [("flush_locked", 12), ("flush_locked", 13), ("flush_locked", 15)]
+
+
+def test_section_ended_on_only_one_path_of_the_deferred_callback():
+    run = check(f"{SEC}/deferred-one-path")
+    assert findings(run) == [
+        ("QL201", f"{SEC}/deferred-one-path/job.c", 15, "commit_complete"),
+        # The same deferral also lacks the iohandler section that QEMU <= 4.1 needs.
+        ("QL202", f"{SEC}/deferred-one-path/job.c", 25, "commit_run")]
+    f = run.json["findings"][0]
+    assert f["message"] == ("the drained section that commit_run() hands to deferred "
+                            "commit_complete() (line 25) is not ended on some of its paths")
+    assert notes(f) == [("commit_run", 24, "drained begun here"),
+                        ("commit_run", 25, "defers commit_complete() with drained open"),
+                        ("commit_complete", 14, "takes s->cancelled → true"),
+                        ("commit_complete", 15, "returns with drained open")]
+
+
+def test_nested_sections_of_the_same_kind():
+    run = check(f"{SEC}/nested")
+    # replace_balanced nests two drained sections correctly; replace_early_return leaks the
+    # outer one when swap_nodes() fails.
+    assert findings(run) == [("QL201", f"{SEC}/nested/nested.c", 27, "replace_early_return")]
+    assert run.json["findings"][0]["message"] == (
+        "drained section begun at line 22 is still open when replace_early_return() returns on "
+        "this path")
+
+
+def test_inside_violation_two_calls_deep():
+    run = check(f"{SEC}/inside")
+    assert findings(run) == [("QL203", f"{SEC}/inside/truncate.c", 7, "shrink")]
+    f = run.json["findings"][0]
+    assert f["message"] == ("blk_truncate() must run inside the drained section, which is not "
+                            "open on this path from bh shrink_bh()")
+    assert trace(f) == [("shrink_bh", 15), ("shrink_bh", 17), ("shrink_image", 12), ("shrink", 7)]
+
+
+def test_rules_reports_the_sections_pack_state_for_a_tree():
+    run = qlint("rules", f"{SEED}/before")
+    assert run.code == 0
+    lines = run.out.splitlines()
+    assert "pack qemu-sections      active" in lines
+    assert any(l.startswith("QL202 section-across-deferral") and l.endswith("  active")
+               for l in lines)
