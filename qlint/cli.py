@@ -17,23 +17,12 @@ def _codes(value: str | None) -> list[str] | None:
     return [c.strip() for c in value.split(",") if c.strip()]
 
 
-def _problems(tus, base: str) -> list[dict]:
-    out = []
-    for tu in tus:
-        if not (tu.problem or tu.errors):
-            continue
-        first = tu.errors[0] if tu.errors else None
-        item = {"path": relative(tu.path, base),
-                "kind": "failed" if tu.problem else "parse-errors",
-                "errors": len(tu.errors),
-                "message": tu.problem or (f"{relative(first.file, base)}:{first.line}:{first.col}: "
-                                          f"{first.message}" if first else "")}
-        out.append(item)
-    return out
-
-
 def _warn(message: str) -> None:
     click.echo(f"qlint: warning: {message}", err=True)
+
+
+def _note(message: str) -> None:
+    click.echo(f"qlint: {message}", err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -61,8 +50,12 @@ def cli():
 @click.option("-D", "defines", multiple=True, metavar="NAME[=V]", help="Define (degraded mode).")
 @click.option("--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
               help="Seconds one translation unit may take to parse.")
+@click.option("--no-cache", is_flag=True, help="Parse every file; neither read nor write the cache.")
+@click.option("--cache-dir", metavar="DIR", help="Cache directory (default: BUILD/qlint-cache).")
+@click.option("-v", "--verbose", is_flag=True, help="Say on stderr what was parsed and cached.")
 def check(paths, build_dir, fmt, output, select, ignore, extend_select, show_path, statistics,
-          exit_zero, quiet, jobs, config_file, includes, defines, timeout):
+          exit_zero, quiet, jobs, config_file, includes, defines, timeout, no_cache, cache_dir,
+          verbose):
     """Analyse PATHS (files or directories) and report findings."""
     from .pipeline import Options, analyse
     from .report import jsonfmt, text
@@ -70,10 +63,18 @@ def check(paths, build_dir, fmt, output, select, ignore, extend_select, show_pat
     options = Options(paths=list(paths), build_dir=build_dir, config_file=config_file,
                       select=_codes(select), ignore=_codes(ignore),
                       extend_select=_codes(extend_select), includes=list(includes),
-                      defines=list(defines), jobs=jobs, timeout=timeout)
+                      defines=list(defines), jobs=jobs, timeout=timeout,
+                      cache_dir=cache_dir, no_cache=no_cache)
     result = analyse(options)
-    base = os.getcwd()
-    problems = _problems(result.tus, base)
+    if verbose and result.program is None:
+        _note("nothing changed: the previous result is reused")
+    if verbose:
+        c = result.collected
+        _note(f"{result.stats['tus']} translation unit(s): {c.cached} from the cache, {c.parsed} parsed, "
+              f"{c.prefixes} prefix header(s) precompiled, {c.prefixes_reused} reused")
+        for note in c.notes:
+            _note(note)
+    problems = result.problems
     if not quiet:
         plan = result.plan
         if plan.degraded:
@@ -89,7 +90,7 @@ def check(paths, build_dir, fmt, output, select, ignore, extend_select, show_pat
                 else p["message"]
             _warn(f"{p['path']}: {what}")
         if problems:
-            _warn(f"{len(problems)} of {len(result.tus)} translation unit(s) had parse errors or failed")
+            _warn(f"{len(problems)} of {result.stats['tus']} translation unit(s) had parse errors or failed")
     if fmt == "json":
         report = jsonfmt.render(result.findings, result.stats, problems)
     else:
@@ -165,7 +166,7 @@ def graph():
 def _graph_context(paths, build_dir, config_file, jobs):
     from .pipeline import Options, analyse
     return analyse(Options(paths=list(paths), build_dir=build_dir, config_file=config_file,
-                           jobs=jobs, select=["QL101"]))
+                           jobs=jobs, select=["QL101"]), reuse=False)
 
 
 def _graph_options(f):

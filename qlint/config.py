@@ -7,6 +7,7 @@ Options (all optional):
   include, define                 -I / -D for files parsed in degraded mode
   exclude                         globs of paths not to analyse
   jobs                            worker processes
+  cache-dir                       where parsed facts are cached
 plus the rule-pack tables ([[lock]], [[requires]], [[callback]], [[entry]], [[section]] ...),
 which add to the built-in packs (docs/configuration.md).
 """
@@ -20,7 +21,7 @@ from .rules import pack as packmod
 
 OPTIONS = {
     "select": "codes", "ignore": "codes", "extend-select": "codes", "build-dir": "str",
-    "include": "strs", "define": "strs", "exclude": "strs", "jobs": "int",
+    "include": "strs", "define": "strs", "exclude": "strs", "jobs": "int", "cache-dir": "str",
 }
 
 

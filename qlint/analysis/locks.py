@@ -111,6 +111,7 @@ class LockAnalysis:
         self.deferred = {r.func for r in graph.registrations if r.deferral}
         self.summaries: dict[str, Summary] = {}
         self._calls: dict[str, tuple] = {}
+        self._needs_cache: dict[int, tuple] = {}
         self.truncated: list[str] = []
         self._run()
 
@@ -118,6 +119,9 @@ class LockAnalysis:
 
     def _run(self) -> None:
         for scc in strongly_connected(self.program, self.graph):
+            if len(scc) == 1 and not self._calls_itself(scc[0]):
+                self.summaries[scc[0]] = self.analyze(scc[0])   # callees are final: one pass
+                continue
             for _ in range(8):
                 before = [self.summaries[k].signature() if k in self.summaries else None
                           for k in scc]
@@ -127,6 +131,9 @@ class LockAnalysis:
                     break
         self.truncated = sorted(k for k, s in self.summaries.items()
                                 if s.explorer is not None and s.explorer.truncated)
+
+    def _calls_itself(self, key: str) -> bool:
+        return any(e.callee == key for e in self.graph.edges_from.get(key, ()))
 
     def calls(self, fn) -> tuple:
         """The reachable calls of a function, computed once per run."""
@@ -254,15 +261,22 @@ class LockAnalysis:
                                           fallback=self.sem.kinds.get(section) == "lock")
         return state
 
+    def _pack_needs(self, call: Call, targets) -> tuple:
+        """(kind, name, lock) of the pack requirements a call meets, computed once per call.
+        A requirement names a function, or "Record.field" for calls through that field."""
+        needs = self._needs_cache.get(id(call))
+        if needs is None:
+            field = [call.via] if call.via and not call.via.startswith("*") else []
+            names = dict.fromkeys([call.name] + field + [self.program.name_of(t) for t in targets])
+            needs = tuple((kind, name, r.lock) for name in names
+                          for kind in ("requires", "excludes")
+                          for r in self.sem.pack_requirements(name, kind))
+            self._needs_cache[id(call)] = needs
+        return needs
+
     def _check_requirements(self, fn, state, call, targets, summary, seen) -> None:
-        # A requirement names a function, or "Record.field" for calls through that field.
-        field = [call.via] if call.via and not call.via.startswith("*") else []
-        names = dict.fromkeys([call.name] + field + [self.program.name_of(t) for t in targets])
-        for name in names:
-            for r in self.sem.pack_requirements(name, "requires"):
-                self._need(fn, state, call, "", name, r.lock, summary, seen, "requires")
-            for r in self.sem.pack_requirements(name, "excludes"):
-                self._need(fn, state, call, "", name, r.lock, summary, seen, "excludes")
+        for kind, name, lock in self._pack_needs(call, targets):
+            self._need(fn, state, call, "", name, lock, summary, seen, kind)
         for t in targets:
             callee = self.summary(t)
             for kind, table in (("requires", callee.requires), ("excludes", callee.excludes)):

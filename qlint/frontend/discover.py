@@ -156,4 +156,4 @@ def degraded_job(path: str, includes=(), defines=()) -> CompileJob:
         args += ["-I", os.path.abspath(inc)]
     for d in defines:
         args.append("-D" + d)
-    return CompileJob(file=path, args=tuple(args), directory=os.path.dirname(path), degraded=True)
+    return CompileJob(file=path, args=args, directory=os.path.dirname(path), degraded=True)
