@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from . import config as configmod
 from .frontend import discover
-from .frontend.cache import FactsCache, default_dir
+from .frontend.cache import FactsCache, code_digest, default_dir
 from .frontend.collect import CollectStats, collect
 from .graph.callgraph import CallGraph
 from .graph.program import Program
@@ -127,7 +127,7 @@ def _result_key(cache, plan, cfg, rules, base) -> str | None:
     if not all(sums):
         return None
     packs = [_text(os.path.join(builtin_pack_dir(), n)) for n in sorted(os.listdir(builtin_pack_dir()))]
-    return cache.key("result", base, sums, [j.file for j in plan.jobs], packs,
+    return cache.key("result", code_digest(), base, sums, [j.file for j in plan.jobs], packs,
                      cfg.path or "", cfg.text, [r.code for r in rules],
                      sorted(plan.not_in_database), plan.warnings)
 

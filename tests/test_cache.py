@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import FIXTURES, REPO, qlint
+from conftest import FIXTURES, qlint
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ import json
 import os
 import stat
 import tempfile
+from functools import lru_cache
 from importlib import metadata
 
 from .. import __version__
@@ -40,6 +41,25 @@ def tool_versions() -> str:
         except metadata.PackageNotFoundError:
             parts.append(f"{dist} ?")
     return ", ".join(parts)
+
+
+@lru_cache(maxsize=None)
+def code_digest(*packages: str) -> str:
+    """A digest of qlint's own source in the given subpackages (all of qlint if none): facts
+    and results cached by a different qlint, even of the same version, are not reused."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    h = hashlib.sha256()
+    for sub in packages or ("",):
+        base = os.path.join(root, sub)
+        for directory, dirs, names in os.walk(base):
+            dirs.sort()
+            for name in sorted(names):
+                if name.endswith(".py"):
+                    path = os.path.join(directory, name)
+                    h.update(os.path.relpath(path, root).encode())
+                    with open(path, "rb") as f:
+                        h.update(f.read())
+    return h.hexdigest()
 
 
 def default_dir(database: str | None) -> str:
@@ -65,7 +85,8 @@ def check_directory(path: str) -> None:
 
 
 class Files:
-    """Stat and content hash of files, each looked up once per run."""
+    """Stat and content hash of files, each looked up once per run. Shared by the decoding
+    thread and the main thread: a lookup done twice is harmless, dict updates are atomic."""
 
     def __init__(self):
         self._stat: dict[str, tuple | None] = {}
@@ -186,7 +207,7 @@ class FactsCache:
     # ---- TU facts -------------------------------------------------------------------------
 
     def tu_key(self, job) -> str:
-        return self.key("tu", job.file, job.identity, job.degraded)
+        return self.key("tu", code_digest("frontend", "facts"), job.file, job.identity, job.degraded)
 
     def load(self, job) -> TUFacts | None:
         body = self._read("tu", self.tu_key(job))
