@@ -45,8 +45,10 @@ def cli():
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option("-p", "--build-dir", metavar="DIR", help="Directory holding compile_commands.json.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif", "github"]),
+              default="text", show_default=True,
+              help="Report format: flake8-style text, JSON, SARIF 2.1.0 (GitHub code scanning) "
+                   "or GitHub Actions annotations.")
 @click.option("-o", "--output", metavar="FILE", help="Write the report here instead of stdout.")
 @click.option("--select", metavar="CODES", help="Only these rule codes (prefixes), e.g. QL1,QL202.")
 @click.option("--ignore", metavar="CODES", help="Skip these rule codes (prefixes).")
@@ -61,11 +63,12 @@ def cli():
 @click.option("-D", "defines", multiple=True, metavar="NAME[=V]", help="Define (degraded mode).")
 @click.option("--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
               help="Seconds one translation unit may take to parse.")
+@click.option("--sarif-category", metavar="NAME",
+              help="SARIF automationDetails.id category (default: qlint/ and the PATHS).")
 def check(paths, build_dir, fmt, output, select, ignore, extend_select, show_path, statistics,
-          exit_zero, quiet, jobs, config_file, includes, defines, timeout):
+          exit_zero, quiet, jobs, config_file, includes, defines, timeout, sarif_category):
     """Analyse PATHS (files or directories) and report findings."""
     from .pipeline import Options, analyse
-    from .report import jsonfmt, text
 
     options = Options(paths=list(paths), build_dir=build_dir, config_file=config_file,
                       select=_codes(select), ignore=_codes(ignore),
@@ -90,15 +93,31 @@ def check(paths, build_dir, fmt, output, select, ignore, extend_select, show_pat
             _warn(f"{p['path']}: {what}")
         if problems:
             _warn(f"{len(problems)} of {len(result.tus)} translation unit(s) had parse errors or failed")
-    if fmt == "json":
-        report = jsonfmt.render(result.findings, result.stats, problems)
-    else:
-        color = output is None and sys.stdout.isatty()
-        report = text.render(result.findings, show_path=show_path, color=color)
-        if statistics:
-            report += text.statistics(result.findings)
+    report = _render(fmt, result, problems, base, show_path=show_path, statistics=statistics,
+                     color=output is None and _color(sys.stdout),
+                     category=sarif_category, paths=paths)
     _write(report, output)
     sys.exit(EXIT_FINDINGS if result.findings and not exit_zero else EXIT_CLEAN)
+
+
+def _color(stream) -> bool:
+    """Colors on a terminal only, and never with NO_COLOR set (https://no-color.org)."""
+    return stream.isatty() and not os.environ.get("NO_COLOR")
+
+
+def _render(fmt: str, result, problems: list, base: str, show_path: bool, statistics: bool,
+            color: bool, category: str | None, paths) -> str:
+    from .report import github, jsonfmt, sarif, text
+    from .rules.registry import all_rules
+    if fmt == "json":
+        return jsonfmt.render(result.findings, result.stats, problems)
+    if fmt == "sarif":
+        return sarif.render(result.findings, all_rules(), problems,
+                            category or sarif.default_category(paths, base), base)
+    if fmt == "github":
+        return github.render(result.findings)
+    report = text.render(result.findings, show_path=show_path, color=color)
+    return report + text.statistics(result.findings) if statistics else report
 
 
 def _write(report: str, output: str | None) -> None:
