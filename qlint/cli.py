@@ -65,39 +65,81 @@ def cli():
               help="Seconds one translation unit may take to parse.")
 @click.option("--sarif-category", metavar="NAME",
               help="SARIF automationDetails.id category (default: qlint/ and the PATHS).")
+@click.option("--report-unused-suppressions", is_flag=True, default=None,
+              help="Report inline suppressions that silence nothing (QL002).")
+@click.option("--baseline", "baseline_file", metavar="FILE",
+              help="Report only findings not recorded in this baseline.")
+@click.option("--write-baseline", metavar="FILE",
+              help="Record the current findings in FILE (for --baseline) and exit 0.")
+@click.option("--force-exclude", is_flag=True, default=None,
+              help="Apply the configured excludes to paths named on the command line too.")
+@click.option("--degraded/--no-degraded", default=True, show_default=True,
+              help="Without compile_commands.json, guess include paths / fail.")
+@click.option("--dot", is_flag=True, help="Print the findings' paths as a Graphviz digraph.")
 def check(paths, build_dir, fmt, output, select, ignore, extend_select, show_path, statistics,
-          exit_zero, quiet, jobs, config_file, includes, defines, timeout, sarif_category):
+          exit_zero, quiet, jobs, config_file, includes, defines, timeout, sarif_category,
+          report_unused_suppressions, baseline_file, write_baseline, force_exclude, degraded,
+          dot):
     """Analyse PATHS (files or directories) and report findings."""
-    from .pipeline import Options, analyse
+    from . import baseline
+    from .pipeline import Options, analyse, load_config
 
     options = Options(paths=list(paths), build_dir=build_dir, config_file=config_file,
                       select=_codes(select), ignore=_codes(ignore),
                       extend_select=_codes(extend_select), includes=list(includes),
-                      defines=list(defines), jobs=jobs, timeout=timeout)
-    result = analyse(options)
+                      defines=list(defines), jobs=jobs, timeout=timeout,
+                      report_unused_suppressions=report_unused_suppressions,
+                      force_exclude=force_exclude, degraded=degraded)
+    baseline_file = baseline_file or load_config(options).get("baseline")
+    known = baseline.load(baseline_file) if baseline_file and not write_baseline else None
+    result = analyse(options, progress=None if quiet else _progress_bar())
     base = os.getcwd()
     problems = _problems(result.tus, base)
     if not quiet:
-        plan = result.plan
-        if plan.degraded:
-            _warn("no compile_commands.json found: degraded mode, include paths guessed "
-                  "(-p BUILD_DIR points at a configured build)")
-        for w in plan.warnings:
-            _warn(w)
-        if plan.not_in_database:
-            _warn(f"{len(plan.not_in_database)} C file(s) not in the compile database were skipped "
-                  f"(not built in this configuration)")
-        for p in problems:
-            what = f"{p['errors']} parse error(s), first: {p['message']}" if p["kind"] == "parse-errors" \
-                else p["message"]
-            _warn(f"{p['path']}: {what}")
-        if problems:
-            _warn(f"{len(problems)} of {len(result.tus)} translation unit(s) had parse errors or failed")
-    report = _render(fmt, result, problems, base, show_path=show_path, statistics=statistics,
-                     color=output is None and _color(sys.stdout),
-                     category=sarif_category, paths=paths)
+        _warn_about_inputs(result, problems)
+    if write_baseline:
+        _write(baseline.render(result.findings), write_baseline, "baseline")
+        if not quiet:
+            click.echo(f"qlint: {len(result.findings)} finding(s) recorded in {write_baseline}",
+                       err=True)
+        sys.exit(EXIT_CLEAN)
+    if known is not None:
+        result.findings, result.stats["baselined"] = baseline.split(result.findings, known)
+    if dot:
+        from .report import dot as dotfmt
+        report = dotfmt.findings(result.findings)
+    else:
+        report = _render(fmt, result, problems, base, show_path=show_path, statistics=statistics,
+                         color=output is None and _color(sys.stdout),
+                         category=sarif_category, paths=paths)
     _write(report, output)
     sys.exit(EXIT_FINDINGS if result.findings and not exit_zero else EXIT_CLEAN)
+
+
+def _warn_about_inputs(result, problems: list) -> None:
+    plan = result.plan
+    if plan.degraded:
+        _warn("no compile_commands.json found: degraded mode, include paths guessed "
+              "(-p BUILD_DIR points at a configured build)")
+    for w in plan.warnings:
+        _warn(w)
+    if plan.not_in_database:
+        _warn(f"{len(plan.not_in_database)} C file(s) not in the compile database were skipped "
+              f"(not built in this configuration)")
+    for p in problems:
+        what = f"{p['errors']} parse error(s), first: {p['message']}" if p["kind"] == "parse-errors" \
+            else p["message"]
+        _warn(f"{p['path']}: {what}")
+    if problems:
+        _warn(f"{len(problems)} of {len(result.tus)} translation unit(s) had parse errors or failed")
+
+
+def _progress_bar():
+    """A progress bar on a terminal's stderr; none in CI or when stderr is redirected."""
+    if not sys.stderr.isatty() or os.environ.get("CI"):
+        return None
+    from .progress import ParseProgress
+    return ParseProgress()
 
 
 def _color(stream) -> bool:
@@ -120,7 +162,7 @@ def _render(fmt: str, result, problems: list, base: str, show_path: bool, statis
     return report + text.statistics(result.findings) if statistics else report
 
 
-def _write(report: str, output: str | None) -> None:
+def _write(report: str, output: str | None, what: str = "report") -> None:
     if output is None:
         sys.stdout.write(report)
         return
@@ -130,7 +172,7 @@ def _write(report: str, output: str | None) -> None:
             f.write(report)
         os.replace(tmp, output)
     except OSError as e:
-        raise QlintError(f"{output}: cannot write report: {e.strerror}") from None
+        raise QlintError(f"{output}: cannot write {what}: {e.strerror}") from None
 
 
 @cli.command()
