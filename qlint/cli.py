@@ -248,51 +248,83 @@ def _graph_options(f):
     f = click.option("-p", "--build-dir", metavar="DIR")(f)
     f = click.option("--config", "config_file", metavar="FILE")(f)
     f = click.option("-j", "--jobs", type=click.IntRange(min=1))(f)
-    return click.option("--in", "paths", multiple=True, required=True, metavar="PATH",
-                        help="Files or directories to build the graph from.")(f)
+    return click.option("--in", "paths", multiple=True, default=["."], show_default=True,
+                        metavar="PATH", help="Files or directories to build the graph from.")(f)
 
 
-def _find_keys(result, name: str) -> list[str]:
-    keys = result.program.by_name.get(name, [])
-    if not keys:
-        raise QlintError(f"no function named '{name}' in the analysed files")
-    return keys
+_dot_option = click.option("--dot", is_flag=True, help="Print a Graphviz digraph instead.")
+
+
+def _hop_line(program, hop, subject: str, base: str) -> str:
+    return f"{program.name_of(subject)}  {relative(hop.file, base)}:{hop.line}  [{hop.label}]"
+
+
+def _print_hops(result, hops, subject_of, highlight, dot: bool) -> None:
+    from .report import dot as dotfmt
+    base = os.getcwd()
+    if dot:
+        click.echo(dotfmt.hops(result.program, hops, highlight, lambda p: relative(p, base)),
+                   nl=False)
+        return
+    for hop in hops:
+        click.echo(_hop_line(result.program, hop, subject_of(hop), base))
 
 
 @graph.command()
 @click.argument("function")
 @_graph_options
-def callers(function, paths, build_dir, config_file, jobs):
+@_dot_option
+def callers(function, paths, build_dir, config_file, jobs, dot):
     """Who calls or registers FUNCTION."""
+    from .graph import query
     result = _graph_context(paths, build_dir, config_file, jobs)
-    base = os.getcwd()
-    for key in _find_keys(result, function):
-        for e in result.graph.callers_of(key):
-            fn = result.program.functions[e.caller]
-            label = e.kind + (f" {e.label}" if e.label else "")
-            click.echo(f"{fn.name}  {relative(fn.file, base)}:{e.call.line}  [{label}]")
-        for r in result.graph.registered.get(key, []):
-            fn = result.program.functions[r.caller]
-            click.echo(f"{fn.name}  {relative(r.file, base)}:{r.line}  [{r.kind} via {r.api}]")
+    keys = query.keys_named(result.program, function)
+    hops = [h for key in keys for h in query.into(result.program, result.graph, key)]
+    _print_hops(result, hops, lambda h: h.caller, keys, dot)
 
 
 @graph.command()
 @click.argument("function")
 @_graph_options
-def callees(function, paths, build_dir, config_file, jobs):
+@_dot_option
+def callees(function, paths, build_dir, config_file, jobs, dot):
     """What FUNCTION calls or registers."""
+    from .graph import query
     result = _graph_context(paths, build_dir, config_file, jobs)
+    keys = query.keys_named(result.program, function)
+    hops = [h for key in keys for h in query.out_of(result.program, result.graph, key)]
+    _print_hops(result, hops, lambda h: h.callee, keys, dot)
+
+
+@graph.command(name="paths")
+@click.argument("source", metavar="FROM")
+@click.argument("target", metavar="TO")
+@_graph_options
+@_dot_option
+@click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True,
+              help="At most this many paths.")
+@click.option("--max-hops", type=click.IntRange(min=1), default=12, show_default=True,
+              help="Longest path considered.")
+def paths_cmd(source, target, paths, build_dir, config_file, jobs, dot, limit, max_hops):
+    """Paths from FROM to TO over calls and callback registrations, shortest first."""
+    from .graph import query
+    result = _graph_context(paths, build_dir, config_file, jobs)
+    program = result.program
+    sources, targets = query.keys_named(program, source), query.keys_named(program, target)
+    found = query.paths(program, result.graph, sources, targets, limit, max_hops)
+    if not found:
+        click.echo(f"qlint: no path from {source}() to {target}() within {max_hops} hops",
+                   err=True)
+        sys.exit(EXIT_FINDINGS)
+    if dot:
+        _print_hops(result, [h for p in found for h in p], None, sources + targets, True)
+        return
     base = os.getcwd()
-    for key in _find_keys(result, function):
-        fn = result.program.functions[key]
-        for e in result.graph.edges_from.get(key, []):
-            label = e.kind + (f" {e.label}" if e.label else "")
-            callee = result.program.functions[e.callee]
-            click.echo(f"{callee.name}  {relative(fn.file, base)}:{e.call.line}  [{label}]")
-        for r in result.graph.registrations:
-            if r.caller == key:
-                click.echo(f"{result.program.name_of(r.func)}  {relative(r.file, base)}:{r.line}  "
-                           f"[{r.kind} via {r.api}]")
+    for n, path in enumerate(found, 1):
+        names = [program.name_of(h.caller) for h in path] + [program.name_of(path[-1].callee)]
+        click.echo(f"{n}. " + " -> ".join(names))
+        for hop in path:
+            click.echo("   " + _hop_line(program, hop, hop.caller, base))
 
 
 @graph.command()
