@@ -276,11 +276,7 @@ def _print_hops(result, hops, subject_of, highlight, dot: bool) -> None:
 @_dot_option
 def callers(function, paths, build_dir, config_file, jobs, dot):
     """Who calls or registers FUNCTION."""
-    from .graph import query
-    result = _graph_context(paths, build_dir, config_file, jobs)
-    keys = query.keys_named(result.program, function)
-    hops = [h for key in keys for h in query.into(result.program, result.graph, key)]
-    _print_hops(result, hops, lambda h: h.caller, keys, dot)
+    _neighbours(function, paths, build_dir, config_file, jobs, dot, incoming=True)
 
 
 @graph.command()
@@ -289,11 +285,16 @@ def callers(function, paths, build_dir, config_file, jobs, dot):
 @_dot_option
 def callees(function, paths, build_dir, config_file, jobs, dot):
     """What FUNCTION calls or registers."""
+    _neighbours(function, paths, build_dir, config_file, jobs, dot, incoming=False)
+
+
+def _neighbours(function, paths, build_dir, config_file, jobs, dot, incoming: bool) -> None:
     from .graph import query
     result = _graph_context(paths, build_dir, config_file, jobs)
     keys = query.keys_named(result.program, function)
-    hops = [h for key in keys for h in query.out_of(result.program, result.graph, key)]
-    _print_hops(result, hops, lambda h: h.callee, keys, dot)
+    hops_of = query.into if incoming else query.out_of
+    hops = [h for key in keys for h in hops_of(result.program, result.graph, key)]
+    _print_hops(result, hops, (lambda h: h.caller) if incoming else (lambda h: h.callee), keys, dot)
 
 
 @graph.command(name="paths")

@@ -19,40 +19,24 @@ def found(run) -> list[tuple]:
     return [(f["rule"], f["line"], f["message"]) for f in run.json["findings"]]
 
 
-@pytest.mark.parametrize("body", [
-    "    qemu_laio_process_completions(s); /* qlint: ignore[QL101] drained under the BQL */\n",
-    "    /* qlint: ignore[QL101] drained under the BQL */\n" + CALL,
-    "    /*\n     * qlint: ignore[QL101]\n     * drained under the BQL\n     */\n" + CALL,
-    "    // qlint: ignore[QL101] drained under the BQL\n" + CALL,
-    "    /* qlint:ignore[QL103,QL101] */\n" + CALL,
+@pytest.mark.parametrize("body, suppressed", [
+    ("    qemu_laio_process_completions(s); /* qlint: ignore[QL101] drained under the BQL */\n",
+     True),
+    ("    /* qlint: ignore[QL101] drained under the BQL */\n" + CALL, True),
+    ("    /*\n     * qlint: ignore[QL101]\n     * drained under the BQL\n     */\n" + CALL, True),
+    ("    // qlint: ignore[QL101] drained under the BQL\n" + CALL, True),
+    ("    /* qlint:ignore[QL103,QL101] */\n" + CALL, True),
+    (CALL, False),
+    ("    /* qlint: ignore[QL101] */\n\n" + CALL, False),              # two lines above
+    ("    /* qlint: ignore[QL103] */\n" + CALL, False),                # another rule
+    ('    const char *t = "/* qlint: ignore[QL101] */"; (void)t;\n' + CALL, False),  # a string
 ])
-def test_suppression_on_the_line_or_the_line_before(tmp_path, body):
+def test_suppression_on_the_line_or_the_line_before(tmp_path, body, suppressed):
     root = make_tree(tmp_path, {"a.c": bh_source(body)})
     run = check(root)
-    assert (run.code, found(run)) == (0, [])
-    assert run.json["stats"]["suppressed"] == 1
-
-
-def test_unsuppressed_finding_is_reported(tmp_path):
-    root = make_tree(tmp_path, {"a.c": bh_source(CALL)})
-    run = check(root)
-    assert run.code == 1
-    assert [(r, line) for r, line, _m in found(run)] == [("QL101", 6)]
-    assert run.json["stats"]["suppressed"] == 0
-
-
-@pytest.mark.parametrize("body", [
-    # two lines above: too far
-    "    /* qlint: ignore[QL101] */\n\n" + CALL,
-    # another rule
-    "    /* qlint: ignore[QL103] */\n" + CALL,
-    # inside a string literal, not a comment
-    '    const char *t = "/* qlint: ignore[QL101] */"; (void)t;\n' + CALL,
-])
-def test_what_does_not_suppress(tmp_path, body):
-    root = make_tree(tmp_path, {"a.c": bh_source(body)})
-    run = check(root)
-    assert [r for r, _l, _m in found(run)] == ["QL101"]
+    assert run.code == (0 if suppressed else 1)
+    assert [r for r, _l, _m in found(run)] == ([] if suppressed else ["QL101"])
+    assert run.json["stats"]["suppressed"] == int(suppressed)
 
 
 def test_a_suppression_on_a_step_of_the_path_does_not_count(tmp_path):
