@@ -81,22 +81,25 @@ def check(paths, build_dir, fmt, output, select, ignore, extend_select, show_pat
           report_unused_suppressions, baseline_file, write_baseline, force_exclude, degraded,
           dot):
     """Analyse PATHS (files or directories) and report findings."""
-    from . import baseline
+    from . import baseline, suppressions
     from .pipeline import Options, analyse, load_config
 
     options = Options(paths=list(paths), build_dir=build_dir, config_file=config_file,
                       select=_codes(select), ignore=_codes(ignore),
                       extend_select=_codes(extend_select), includes=list(includes),
                       defines=list(defines), jobs=jobs, timeout=timeout,
-                      report_unused_suppressions=report_unused_suppressions,
                       force_exclude=force_exclude, degraded=degraded)
-    baseline_file = baseline_file or load_config(options).get("baseline")
+    cfg = load_config(options)
+    baseline_file = baseline_file or cfg.get("baseline")
     known = baseline.load(baseline_file) if baseline_file and not write_baseline else None
     result = analyse(options, progress=None if quiet else _progress_bar())
     base = os.getcwd()
     problems = _problems(result.tus, base)
     if not quiet:
         _warn_about_inputs(result, problems)
+    result.findings, result.stats["suppressed"] = suppressions.apply(
+        result.findings, {r.code for r in result.rules}, _suppression_files(result.plan, paths),
+        cfg.flag("report-unused-suppressions", report_unused_suppressions), base)
     if write_baseline:
         _write(baseline.render(result.findings), write_baseline, "baseline")
         if not quiet:
@@ -114,6 +117,12 @@ def check(paths, build_dir, fmt, output, select, ignore, extend_select, show_pat
                          category=sarif_category, paths=paths)
     _write(report, output)
     sys.exit(EXIT_FINDINGS if result.findings and not exit_zero else EXIT_CLEAN)
+
+
+def _suppression_files(plan, paths) -> list[str]:
+    """Where suppressions are looked for besides the findings' files: the analysed C files and
+    the files named on the command line (a pre-commit hook names changed .c.inc files)."""
+    return [job.file for job in plan.jobs] + [p for p in paths if os.path.isfile(p)]
 
 
 def _warn_about_inputs(result, problems: list) -> None:

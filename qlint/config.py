@@ -40,6 +40,10 @@ class Config:
     def get(self, key, default=None):
         return self.options.get(key, default)
 
+    def flag(self, key: str, given: bool | None) -> bool:
+        """A boolean option: the command line's when given (not None), else the configuration's."""
+        return self.options.get(key, False) if given is None else given
+
 
 def find(start: str) -> str | None:
     current = os.path.abspath(start if os.path.isdir(start) else os.path.dirname(start) or ".")

@@ -6,7 +6,6 @@ import time
 from dataclasses import dataclass, field
 
 from . import config as configmod
-from . import suppressions
 from .frontend import discover
 from .frontend.workers import parse_all
 from .graph.callgraph import CallGraph
@@ -27,8 +26,7 @@ class Options:
     defines: list = field(default_factory=list)
     jobs: int | None = None
     timeout: float = 300.0
-    report_unused_suppressions: bool | None = None    # None: as configured
-    force_exclude: bool | None = None
+    force_exclude: bool | None = None      # None: as configured
     degraded: bool = True
 
 
@@ -59,7 +57,7 @@ def analyse(options: Options, progress=None) -> Result:
                          includes=list(cfg.get("include", [])) + list(options.includes),
                          defines=list(cfg.get("define", [])) + list(options.defines),
                          excludes=cfg.get("exclude", []),
-                         force_exclude=_option(options.force_exclude, cfg, "force-exclude"),
+                         force_exclude=cfg.flag("force-exclude", options.force_exclude),
                          degraded=options.degraded)
     jobs = options.jobs or cfg.get("jobs") or os.cpu_count() or 1
     if progress:
@@ -77,24 +75,8 @@ def analyse(options: Options, progress=None) -> Result:
     for rule_cls in rules:
         findings.extend(rule_cls().check(ctx))
     findings = finalize(findings, os.getcwd())
-    findings, suppressed = suppressions.apply(
-        findings, {r.code for r in rules}, _source_files(tus, program),
-        _option(options.report_unused_suppressions, cfg, "report-unused-suppressions"),
-        os.getcwd())
     stats = _stats(plan, tus, program, graph, ctx, started)
-    stats["suppressed"] = suppressed
     return Result(findings, stats, plan, tus, program, graph, ctx, rules)
-
-
-def _option(value, cfg, key: str):
-    """A command-line flag given (not None) overrides the configuration."""
-    return cfg.get(key, False) if value is None else value
-
-
-def _source_files(tus, program) -> set:
-    """The analysed C files, and the .c.inc files they include: where suppressions are read."""
-    files = {tu.path for tu in tus}
-    return files | {fn.file for fn in program.functions.values() if fn.file.endswith(".inc")}
 
 
 def _stats(plan, tus, program, graph, ctx, started) -> dict:
