@@ -1,6 +1,6 @@
 """The pre-commit hook, run by real pre-commit: it installs qlint from a snapshot of this
-repository into its own environment (pip, from PyPI: libclang and clang-tidy wheels) once per
-session. Skip locally with -m "not precommit"; CI runs it."""
+repository into its own environment (pip, from PyPI: libclang and clang-tidy wheels) once for
+these tests. Skip locally with -m "not precommit"; CI runs it."""
 from __future__ import annotations
 
 import os
