@@ -30,6 +30,8 @@ class Options:
     timeout: float = 300.0
     cache_dir: str | None = None
     no_cache: bool = False
+    force_exclude: bool | None = None      # None: as configured
+    degraded: bool = True
 
 
 @dataclass
@@ -57,7 +59,9 @@ def _setup(options: Options):
     plan = discover.plan(options.paths, options.build_dir or cfg.get("build-dir"),
                          includes=list(cfg.get("include", [])) + list(options.includes),
                          defines=list(cfg.get("define", [])) + list(options.defines),
-                         excludes=cfg.get("exclude", []))
+                         excludes=cfg.get("exclude", []),
+                         force_exclude=cfg.flag("force-exclude", options.force_exclude),
+                         degraded=options.degraded)
     cache = None
     if not options.no_cache:
         cache = FactsCache(options.cache_dir or cfg.get("cache-dir") or default_dir(plan.database))
