@@ -12,7 +12,7 @@ from dataclasses import fields
 from .ir import (Access, Arg, Assign, Block, Call, Diagnostic, Edge, FieldStore, Function,
                  Return, TUFacts)
 
-FORMAT = 6
+FORMAT = 7
 
 _EVENT_TAGS = {Call: "C", Access: "A", Assign: "S", Return: "R"}
 _EVENT_TYPES = {tag: cls for cls, tag in _EVENT_TAGS.items()}
@@ -27,7 +27,8 @@ _NESTED = {
     Function: {"attrs": ("tuple", None), "params": ("tuple", None),
                "param_types": ("tuple", None), "blocks": ("list", Block)},
     TUFacts: {"functions": ("list", Function), "field_stores": ("list", FieldStore),
-              "decl_attrs": ("dict-tuple", None), "declared": ("tuple", None),
+              "decl_attrs": ("dict-tuple", None), "field_attrs": ("dict-tuple", None),
+              "declared": ("tuple", None),
               "includes": ("tuple", None), "diagnostics": ("list", Diagnostic)},
 }
 _FIELD_NAMES = {cls: tuple(f.name for f in fields(cls))

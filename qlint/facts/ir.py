@@ -160,6 +160,7 @@ class TUFacts:
     functions: list = field(default_factory=list)
     field_stores: list = field(default_factory=list)
     decl_attrs: dict = field(default_factory=dict)   # function key -> attrs, from declarations
+    field_attrs: dict = field(default_factory=dict)  # "Record.field" called through -> attrs
     declared: tuple[str, ...] = ()               # every function name the TU declares
     includes: tuple[str, ...] = ()               # files included (for the cache)
     diagnostics: list = field(default_factory=list)

@@ -255,7 +255,8 @@ class FactsCache:
     def store_prefix(self, key: str, result) -> None:
         deps = self.files.record(result.includes)
         self._write("pch", key, deps, {"output": result.output, "declared": list(result.declared),
-                                       "includes": list(result.includes)})
+                                       "includes": list(result.includes),
+                                       "statics": [list(s) for s in result.statics]})
 
     # ---- size bound ---------------------------------------------------------------------------
 

@@ -136,8 +136,9 @@ def _prefixes(todo, workers, timeout, cache, scratch, stats) -> dict:
         reused = cache.load_prefix(key) if cache is not None else None
         if reused is not None:
             stats.prefixes_reused += 1
-            plans.append((key, members, PrefixResult(reused["output"], tuple(reused["declared"]),
-                                                     tuple(reused["includes"]))))
+            plans.append((key, members, PrefixResult(
+                reused["output"], tuple(reused["declared"]), tuple(reused["includes"]),
+                statics=tuple(tuple(s) for s in reused.get("statics", ())))))
         elif len(members) >= 2:
             output = cache.pch_path(key) if cache is not None else os.path.join(scratch, key + ".pch")
             task = PrefixTask(header, args, directory, output)

@@ -120,7 +120,9 @@ def _jobs_for(p: str, db, result: Plan, includes, defines):
 def _c_files(directory: str) -> list[str]:
     out = []
     for root, dirs, files in os.walk(directory):      # does not follow symlinked dirs
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        # A directory with its own compile_commands.json is another tree, built on its own.
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and
+                         not os.path.isfile(os.path.join(root, d, "compile_commands.json")))
         for name in sorted(files):
             path = os.path.join(root, name)
             if name.endswith(SOURCE_SUFFIXES) and os.path.isfile(path):

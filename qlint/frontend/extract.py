@@ -54,6 +54,9 @@ _PRIMARY = {DECL_REF_EXPR, MEMBER_REF_EXPR, CALL_EXPR, INTEGER_LITERAL, STRING_L
             CHARACTER_LITERAL, FLOATING_LITERAL, ARRAY_SUBSCRIPT_EXPR}
 _CLEANUP_RE = re.compile(r"cleanup\s*\(\s*(\w+)\s*\)")
 _IDENT_RE = re.compile(rb"[A-Za-z_]\w*")
+# An attribute's argument follows its word directly (`TSA_REQUIRES(graph_lock)`); what follows
+# after a space is the declarator (`GRAPH_RDLOCK_PTR (*bdrv_co_preadv)(...)`).
+_ATTR_RE = re.compile(rb"([A-Za-z_]\w*)(?:\(([^()\n*][^()\n]*)\))?")
 _LITERAL_RE = re.compile(rb'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|[\w.+-]+')
 _MAX_TEXT = 160
 
@@ -115,14 +118,16 @@ def _type_name(spelling: str) -> str:
 
 
 class Extractor:
-    def __init__(self, tu, main_file: str):
+    def __init__(self, tu, main_file: str, prefix_statics: tuple = ()):
         self.lib = raw()
+        self.prefix_statics = {name: where for name, *where in prefix_statics}
         self.tu = tu
         self.tu_ptr = tu.obj if hasattr(tu, "obj") else tu._as_parameter_
         self.main_file = main_file
         self.functions: list[Function] = []
         self.field_stores: list[FieldStore] = []
         self.decl_attrs: dict[str, tuple] = {}
+        self.field_attrs: dict[str, tuple] = {}
         self.declared: set[str] = set()
         self._callee_cache: dict[int, tuple] = {}
         self._field_cache: dict[int, str | None] = {}
@@ -132,6 +137,7 @@ class Extractor:
         self._file_bytes: dict[str, bytes] = {}
         self._queued: set[str] = set()
         self._pending: list = []
+        self._function_decls: dict[str, object] = {}   # name -> a declaration (cleanups)
 
     # ---- small libclang helpers -------------------------------------------------------
 
@@ -266,10 +272,16 @@ class Extractor:
 
     def _attr_names(self, attr) -> list[str]:
         """The word where an attribute is written: its name (`noreturn`, `__noreturn__`) or
-        the macro that expands to it (`GRAPH_RDLOCK`, `G_NORETURN`)."""
+        the macro that expands to it (`GRAPH_RDLOCK`, `G_NORETURN`), and with its argument
+        when it has one (`TSA_ACQUIRE_SHARED(graph_lock)`)."""
         file, off = self.spelling_location(attr)
-        m = _IDENT_RE.match(self.file_bytes(file)[off:off + 128]) if file else None
-        return [m.group().decode().strip("_")] if m else []
+        m = _ATTR_RE.match(self.file_bytes(file)[off:off + 256]) if file else None
+        if not m:
+            return []
+        word = m.group(1).decode().strip("_")
+        if m.group(2) is None:
+            return [word]
+        return [word, word + "(" + "".join(m.group(2).decode("utf-8", "replace").split()) + ")"]
 
     def pretty(self, cur) -> str:
         return self.lib.string(self.lib.clang_getCursorPrettyPrinted(cur, None))
@@ -318,14 +330,20 @@ class Extractor:
 
     # ---- the TU -------------------------------------------------------------------------
 
-    def run(self) -> TUFacts:
+    def scan(self) -> tuple[list, list]:
+        """One pass over the TU's top-level declarations: the names (and "attr:X" for the
+        attributes) the tree declares, and the function definitions and globals to extract."""
         lib = self.lib
-        definitions, globals_ = [], []
+        definitions, globals_, attributed = [], [], []
 
         def visit(c, _parent, _data):
             kind = lib.clang_getCursorKind(c)
             if kind == FUNCTION_DECL:
-                self.declared.add(lib.string(lib.clang_getCursorSpelling(c)))
+                name = lib.string(lib.clang_getCursorSpelling(c))
+                self.declared.add(name)
+                self._function_decls.setdefault(name, c)
+                if lib.clang_Cursor_hasAttrs(c):
+                    attributed.append(c)
                 if lib.clang_isCursorDefinition(c):
                     loc = lib.clang_getCursorLocation(c)
                     if lib.clang_Location_isFromMainFile(loc) or self._is_included_source(c):
@@ -334,7 +352,41 @@ class Extractor:
                 globals_.append(c)
             return 1
         lib.clang_visitChildren(self.tu.cursor, lib.visitor_type(visit), None)
+        # Attributes the tree declares, for packs that need them ("attr:annotate:coroutine_fn").
+        for decl in attributed:
+            self.declared.update("attr:" + a for a in self.attrs_of(decl))
+        return definitions, globals_
 
+    def function_decl(self, name: str):
+        """A declaration of the function `name`: from the TU's own declarations, or, for a
+        static function of the precompiled header (not visited), found at its location."""
+        decl = self._function_decls.get(name)
+        if decl is None and name in self.prefix_statics:
+            file, line, col = self.prefix_statics[name]
+            lib = self.lib
+            handle = lib.clang_getFile(self.tu_ptr, file.encode())
+            if handle:
+                cur = lib.clang_getCursor(self.tu_ptr, lib.clang_getLocation(self.tu_ptr, handle, line, col))
+                if lib.clang_getCursorKind(cur) == FUNCTION_DECL:
+                    decl = self._function_decls[name] = cur
+        return decl
+
+    def static_definitions(self) -> tuple:
+        """(name, file, line, column) of the static functions the TU defines: a precompiled
+        header records them, so TUs built on it can find the ones only a cleanup names."""
+        out = []
+        lib = self.lib
+        for name, cur in sorted(self._function_decls.items()):
+            definition = lib.clang_getCursorDefinition(cur)
+            if lib.clang_Cursor_isNull(definition) or \
+                    lib.clang_getCursorLinkage(definition) != LINKAGE_INTERNAL:
+                continue
+            file, line, col, _off = self.expansion(definition)
+            out.append((name, file, line, col))
+        return tuple(out)
+
+    def run(self) -> TUFacts:
+        definitions, globals_ = self.scan()
         for var in globals_:
             self._global_initializer(var)
         for cur in definitions:
@@ -347,6 +399,7 @@ class Extractor:
         self.functions.sort(key=lambda f: (f.file, f.line, f.key))
         return TUFacts(path=self.main_file, functions=self.functions,
                        field_stores=self.field_stores, decl_attrs=self.decl_attrs,
+                       field_attrs=self.field_attrs,
                        declared=tuple(sorted(self.declared)))
 
     def _is_included_source(self, cur) -> bool:
@@ -546,6 +599,15 @@ class Extractor:
         return m.group().decode("utf-8", "replace") if m else "?"
 
     # ---- record fields --------------------------------------------------------------------
+
+    def note_field_attrs(self, key: str, member: Node) -> None:
+        """Attributes of a struct field called through (`int coroutine_fn GRAPH_RDLOCK_PTR
+        (*bdrv_co_preadv)(...)`), once per field."""
+        if key in self.field_attrs:
+            return
+        ref = self.referenced(member.cur)
+        attrs = self.attrs_of(ref) if ref is not None and self.kind(ref) == FIELD_DECL else ()
+        self.field_attrs[key] = attrs
 
     def field_key(self, member: Node) -> str:
         """"Record.field" for a MEMBER_REF_EXPR; for an anonymous record, the enclosing
@@ -788,7 +850,8 @@ class BodyBuilder:
         if not m:
             return None
         name = m.group(1)
-        return next((k for k in self.ex._queued if k.split("@")[0] == name), name)
+        decl = self.ex.function_decl(name)
+        return self.ex.callee_info(decl)[0] if decl is not None else name
 
     def note_pointer_source(self, var: str, value: Node):
         """Remember which function (or function-pointer global) a local pointer holds, so a
@@ -1119,6 +1182,7 @@ class BodyBuilder:
                 b = self.expr(target.kids[0], b) if target.kids else b
                 via = ex.field_key(target)
                 name = ex.spelling(target.cur)
+                ex.note_field_attrs(via, target)
             else:
                 b = self.expr(callee_node, b)
                 via = "*?"

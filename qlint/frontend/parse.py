@@ -7,9 +7,9 @@ import os
 from dataclasses import dataclass
 
 from ..facts.ir import Diagnostic, TUFacts
-from .clangenv import clang_module, raw, resource_dir
+from .clangenv import clang_module, resource_dir
 from .compdb import CompileJob
-from .extract import FUNCTION_DECL, Extractor, diagnostics_of
+from .extract import Extractor, diagnostics_of
 
 # Flags every parse gets: clang's own headers, and quiet about gcc-only warning flags.
 _EXTRA = ("-Wno-unknown-warning-option", "-Wno-unused-command-line-argument",
@@ -77,7 +77,8 @@ class TUTask:
         cwd = os.getcwd()
         try:
             os.chdir(self.job.directory) if os.path.isdir(self.job.directory) else None
-            facts = Extractor(tu, self.job.file).run()
+            statics = self.pch.statics if used_pch else ()
+            facts = Extractor(tu, self.job.file, statics).run()
         finally:
             os.chdir(cwd)
         facts.diagnostics = diagnostics_of(tu)
@@ -96,9 +97,10 @@ class TUTask:
 @dataclass
 class PrefixResult:
     output: str                       # the .pch file
-    declared: tuple[str, ...] = ()    # function names the prefix header declares
+    declared: tuple[str, ...] = ()    # function names (and "attr:X") the prefix declares
     includes: tuple[str, ...] = ()    # files it consists of
     problem: str = ""
+    statics: tuple = ()               # (name, file, line, column) of its static functions
 
 
 @dataclass
@@ -127,19 +129,12 @@ class PrefixTask:
             os.replace(tmp, self.output)
         except Exception as e:  # libclang reports save errors as TranslationUnitSaveError
             return self.failed(f"cannot save precompiled header: {e}")
-        return PrefixResult(self.output, _declared_names(tu), _includes(tu) + (self.header,))
+        scan = Extractor(tu, self.header)
+        scan.scan()
+        return PrefixResult(self.output, tuple(sorted(scan.declared)), _includes(tu) + (self.header,),
+                            statics=scan.static_definitions())
 
     def failed(self, reason: str) -> PrefixResult:
         return PrefixResult(self.output, problem=reason)
 
 
-def _declared_names(tu) -> tuple[str, ...]:
-    lib = raw()
-    names = set()
-
-    def visit(c, _parent, _data):
-        if lib.clang_getCursorKind(c) == FUNCTION_DECL:
-            names.add(lib.string(lib.clang_getCursorSpelling(c)))
-        return 1
-    lib.clang_visitChildren(tu.cursor, lib.visitor_type(visit), None)
-    return tuple(sorted(names))

@@ -20,18 +20,27 @@ class Program:
         self.by_name: dict[str, list[str]] = defaultdict(list)       # any name -> keys
         self.field_funcs: dict[str, list] = defaultdict(list)        # Record.field -> stores
         self.decl_attrs: dict[str, tuple] = {}
+        self.field_attrs: dict[str, tuple] = {}
         self.declared: set[str] = set()
         self._stores_seen: set[tuple] = set()
         for tu in self.tus:
             self._add(tu)
         for stores in self.field_funcs.values():
             stores.sort(key=lambda s: (s.func, s.file, s.line))
+        # Attributes some declaration carries, for packs that need them ("attr:GRAPH_RDLOCK").
+        attrs = {a for fn in self.functions.values() for a in fn.attrs}
+        attrs |= {a for v in self.decl_attrs.values() for a in v}
+        attrs |= {a for v in self.field_attrs.values() for a in v}
+        self.declared |= {"attr:" + a for a in attrs}
 
     def _add(self, tu: TUFacts) -> None:
         self.declared.update(tu.declared)
         for key, attrs in tu.decl_attrs.items():
             old = self.decl_attrs.get(key, ())
             self.decl_attrs[key] = tuple(dict.fromkeys(old + attrs))
+        for key, attrs in tu.field_attrs.items():
+            old = self.field_attrs.get(key, ())
+            self.field_attrs[key] = tuple(dict.fromkeys(old + attrs))
         for fn in tu.functions:
             if fn.key in self.functions:
                 if fn.static or self.functions[fn.key].file == fn.file:
