@@ -211,16 +211,13 @@ def rules_cmd(paths, build_dir, config_file, jobs):
     not (the same decision `qlint check PATHS` makes)."""
     from . import config as configmod
     from . import pipeline
-    from .rules.pack import unmet_needs
     from .rules.registry import all_rules
     options = pipeline.Options(paths=list(paths) or ["."], build_dir=build_dir,
                                config_file=config_file, jobs=jobs)
     if paths:
         _cfg, pack, _plan, _tus, program = pipeline.load(options)
-        for info in pack.packs:
-            missing = unmet_needs(info.needs, program.declared)
-            state = "active" if not missing else "inactive: " + ", ".join(missing)
-            click.echo(f"pack {info.name:<18} {state}")
+        for name, state in pack.status(program.declared):
+            click.echo(f"pack {name:<18} {state}")
         pack = pack.active(program.declared)
     else:
         pack = None

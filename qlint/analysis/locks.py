@@ -42,6 +42,7 @@ class Witness:
     required: str        # the function named by the pack's requirement (terminal witnesses)
     lock: str
     guards: tuple = ()   # (parameter index, truth) the path to the call assumed
+    by_attribute: bool = False   # terminal: the requirement comes from the callee's attributes
 
     @property
     def terminal(self) -> bool:
@@ -181,7 +182,7 @@ class LockAnalysis:
         fn = self.program.functions[key]
         summary = Summary()
         seen: set = set()
-        needs = {id(call): self._needs(call) for _b, _i, call in self.calls(fn)}
+        needs = {id(call): self._needs(fn, call) for _b, _i, call in self.calls(fn)}
         effects = {id(call): self._callee_effects(call) for _b, _i, call in self.calls(fn)}
 
         def step(state, event, node):
@@ -190,19 +191,22 @@ class LockAnalysis:
                                        effects[id(event)])
             return state
 
-        if self._needs_paths(fn):
+        contract = self.sem.contract_holds(self.program.attrs(key))
+        if contract or self._needs_paths(fn):
             tracked = correlated_conditions(fn) | (self.tested(fn) & set(fn.params)) | \
                 self._exemption_conditions(fn)
             if key in self.deferred or any(self.sem.deferral(c) for _b, _i, c in self.calls(fn)):
                 # Handoffs compare the deferring path's conditions with the callback's paths.
                 tracked |= all_conditions(fn)
             explorer = Explorer(fn, step, tracked, assumptions=self.assumptions)
-            summary.exits = explorer.run(State())
+            summary.exits = explorer.run(State(ambient=contract))
             summary.explorer = explorer
             effects = {net_effect(st) for _n, st in summary.exits}
             summary.consistent = len(effects) <= 1
             summary.effect = effects.pop() if len(effects) == 1 else _conditional(effects)
-            summary.ambient = ambient_effect(summary.exits)
+            # What the contract let it assume at entry is its callers' to provide, not an
+            # effect of calling it.
+            summary.ambient = tuple(a for a in ambient_effect(summary.exits) if a not in contract)
         else:
             empty = State()
             for _b, _i, call in self.calls(fn):
@@ -254,9 +258,16 @@ class LockAnalysis:
 
     def apply_call(self, fn, state: State, call: Call, node: int, summary: Summary, seen: set,
                    needs: tuple, effects: tuple):
-        for kind, target, required, lock in needs:
-            self._need(fn, state, call, target, required, lock, summary, seen, kind)
+        for kind, target, required, lock, by_attr, forwarded in needs:
+            self._need(fn, state, call, target, required, lock, summary, seen, kind, by_attr,
+                       forwarded)
         ops = self.sem.section_ops(call)
+        if effects and any(op.op == "switch" for op in ops):
+            # A callee that asserts a lock but really takes it (GRAPH_RDLOCK_GUARD_MAINLOOP's
+            # TSA_ASSERT_SHARED, there because TSA cannot see the cleanup that releases it):
+            # its body is the truth, and the release at scope exit pairs with it.
+            taken = {section for section, delta in effects[1] if delta > 0}
+            ops = tuple(op for op in ops if not (op.op == "switch" and op.section in taken))
         for op in ops:
             if op.op == "switch":
                 state = switch(state, op.section)
@@ -304,7 +315,7 @@ class LockAnalysis:
                                           fallback=self.sem.kinds.get(section) == "lock")
         return state
 
-    def _needs(self, call: Call) -> tuple:
+    def _needs(self, fn, call: Call) -> tuple:
         """(kind, target, required, lock) of every requirement the call meets: the pack's on
         what it calls (a function, or "Record.field" for calls through that field), and those
         its callees' summaries inherit, for the witnesses this call's constant arguments do
@@ -313,31 +324,54 @@ class LockAnalysis:
         targets = self.graph.callees(call)
         field = [call.via] if call.via and not call.via.startswith("*") else []
         names = dict.fromkeys([call.name] + field + [self.program.name_of(t) for t in targets])
-        out = [(kind, "", name, r.lock) for name in names for kind in ("requires", "excludes")
-               for r in self.sem.pack_requirements(name, kind)]
+        out = [(kind, "", name, r.lock, False, ()) for name in names
+               for kind in ("requires", "excludes") for r in self.sem.pack_requirements(name, kind)]
+        for name, attrs, target in self._declared_attrs(call, targets):
+            provided = self.graph.provided(call, target) if target else ()
+            for kind in ("requires", "excludes"):
+                out += [(kind, "", name, r.lock, True, ())
+                        for r in self.sem.attribute_requirements(attrs, kind)
+                        if not (kind == "requires" and r.lock in provided)]
         for t in targets:
             callee = self.summary(t)
+            provided = self.graph.provided(call, t)
             for kind, table in (("requires", callee.requires), ("excludes", callee.excludes)):
                 for lock, witnesses in table.items():
-                    if any(w.feasible_for(call) for w in witnesses):
-                        out.append((kind, t, "", lock))
-        return tuple(out)
+                    if kind == "requires" and lock in provided:
+                        continue
+                    feasible = [w for w in witnesses if w.feasible_for(call)]
+                    if feasible:
+                        out.append((kind, t, "", lock, False, _forwarded(fn, call, feasible)))
+        return tuple(dict.fromkeys(out))
 
-    def _need(self, fn, state, call, target, required, lock, summary, seen, kind) -> None:
+    def _declared_attrs(self, call: Call, targets) -> list:
+        """(name, attributes, function key or "") of what the call reaches: the field it calls
+        through (`GRAPH_RDLOCK_PTR`), the declared callee, the functions it may reach."""
+        out = []
+        if field_attrs := (self.program.field_attrs.get(call.via) if call.via else None):
+            out.append((call.via, field_attrs, ""))
+        if call.callee and not targets:
+            out.append((call.name, self.program.attrs(call.callee), ""))
+        out += [(self.program.name_of(t), self.program.attrs(t), t) for t in targets]
+        return [(n, a, t) for n, a, t in out if a]
+
+    def _need(self, fn, state, call, target, required, lock, summary, seen, kind,
+              by_attr=False, forwarded=()) -> None:
         held = state.holds(lock)
         if kind == "requires":
-            if held:
+            if held or lock in self.sem.contract_accepts(self.program.attrs(fn.key)):
                 return
             local = state.is_below(lock)
         else:
             local = held
-        guards = () if local else tuple(sorted((fn.params.index(c), v) for c, v, _n in state.conds
-                                               if c in fn.params))
+        guards = () if local else tuple(sorted(
+            {(fn.params.index(c), v) for c, v, _n in state.conds if c in fn.params} |
+            set(forwarded)))
         ident = (kind, id(call), target, lock, local, guards)
         if ident in seen:
             return
         seen.add(ident)
-        witness = Witness(fn.key, call, target, required, lock, guards)
+        witness = Witness(fn.key, call, target, required, lock, guards, by_attr)
         if local:
             summary.local.append(Local("released" if kind == "requires" else "held", witness))
         elif kind == "requires" or not held:
@@ -390,6 +424,18 @@ class LockAnalysis:
             for lock in sorted(s.requires):
                 out.append((key, lock))
         return out
+
+
+def _forwarded(fn, call: Call, witnesses) -> tuple:
+    """The callee's guards on parameters this call passes its own parameters to, as guards on
+    those (`blk_dev_change_media_cb(blk, load)` forwards fd_change_cb's `if (!load)`); only
+    if every witness agrees, since one guard-free witness makes the requirement unconditional."""
+    found = set()
+    for w in witnesses:
+        mine = frozenset((fn.params.index(call.args[i].text), truth) for i, truth in w.guards
+                         if i < len(call.args) and call.args[i].text in fn.params)
+        found.add(mine)
+    return tuple(sorted(found.pop())) if len(found) == 1 else ()
 
 
 def _conditional(effects: set) -> tuple:

@@ -123,6 +123,12 @@ def switch(st: State, section: str) -> State:
     return st._replace(ambient=tuple(sorted(st.ambient + (section,))))
 
 
+def unswitch(st: State, section: str) -> State:
+    if section not in st.ambient:
+        return st
+    return st._replace(ambient=tuple(a for a in st.ambient if a != section))
+
+
 def hand_over(st: State, sections: set[str], line: int, callbacks: tuple) -> State:
     """Move the open instances of `sections` to a deferred callback that will close them."""
     keep, moved = [], []
@@ -288,9 +294,10 @@ def take_edge(st: State, edge: Edge, tracked: set[str], assumptions=None) -> Sta
         return st
     base, positive = normalize_cond(edge.cond)
     value = positive == (edge.value == "true")
-    if value and assumptions:
+    if assumptions:
+        # Where an assumed condition is true its locks are held, where false they are not.
         for lock in assumptions.get("".join(base.split()), ()):
-            st = switch(st, lock)
+            st = switch(st, lock) if value else unswitch(st, lock)
     if value and any(h[0] == base and not h[1] for h in st.handles):
         return None                            # a NULL guard tested as non-NULL
     for var, truth in st.known:

@@ -48,9 +48,26 @@ class Semantics:
                 self._by_name.setdefault(m.name, []).append(("switch", s, m))
         self.requires: dict[str, list] = {}
         self.excludes: dict[str, list] = {}
+        self.attr_requires: dict[str, list] = {}
+        self.attr_excludes: dict[str, list] = {}
         for r in pack.requirements:
-            (self.requires if r.kind == "requires" else self.excludes).setdefault(
-                r.function, []).append(r)
+            if r.attribute:
+                (self.attr_requires if r.kind == "requires" else self.attr_excludes).setdefault(
+                    r.attribute, []).append(r)
+            else:
+                (self.requires if r.kind == "requires" else self.excludes).setdefault(
+                    r.function, []).append(r)
+        self.contracts: dict[str, set] = {}
+        self.accepts: dict[str, set] = {}
+        for c in pack.contracts:
+            self.contracts.setdefault(c.attribute, set()).update(c.holds)
+            self.accepts.setdefault(c.attribute, set()).update(c.accepts)
+        self._by_attr: dict[str, list] = {}
+        for sec in pack.sections:
+            for op, attrs in (("begin", sec.begin_attrs), ("end", sec.end_attrs),
+                              ("switch", sec.switch_attrs)):
+                for a in attrs:
+                    self._by_attr.setdefault(a, []).append((op, sec))
         # [[inside]]: a function that must run inside a section requires that section.
         for i in pack.inside:
             self.requires.setdefault(i.function, []).append(
@@ -82,6 +99,10 @@ class Semantics:
                 handle_only = True
             arg = call.args[section.arg].text if section.arg < len(call.args) else ""
             ops.append(SectionOp(op, section.name, ident, handle, handle_only, arg))
+        if call.callee and self._by_attr:
+            for attr in self.program.attrs(call.callee):
+                for op, section in self._by_attr.get(attr, ()):
+                    ops.append(SectionOp(op, section.name, instance_of(call, section.arg)))
         result = tuple(dict.fromkeys(ops))
         self._ops[id(call)] = result
         return result
@@ -98,3 +119,16 @@ class Semantics:
 
     def pack_requirements(self, name: str, kind: str) -> list:
         return (self.requires if kind == "requires" else self.excludes).get(name, [])
+
+    def attribute_requirements(self, attrs, kind: str) -> list:
+        """Requirements a declaration with these attributes carries ([[requires]] attribute)."""
+        table = self.attr_requires if kind == "requires" else self.attr_excludes
+        return [r for a in attrs for r in table.get(a, ())]
+
+    def contract_holds(self, attrs) -> tuple:
+        """What a function with these attributes may assume held at its entry ([[contract]])."""
+        return tuple(sorted({h for a in attrs for h in self.contracts.get(a, ())}))
+
+    def contract_accepts(self, attrs) -> frozenset:
+        """What a function with these attributes answers for itself ([[contract]] accepts)."""
+        return frozenset(h for a in attrs for h in self.accepts.get(a, ()))

@@ -81,6 +81,8 @@ class CallGraph:
         self._apis = _by_name(pack.callbacks, lambda c: c.api)
         self._deferrals = _by_name(pack.deferrals, lambda d: d.api)
         self._param_calls: dict[str, list[tuple[int, Call]]] = defaultdict(list)
+        self._entered: set[tuple[str, str]] = set()   # (source API, function) entered here
+        self._provided: dict[tuple[int, str], set] = {}  # (call, invoked function) -> holds
         self._build()
 
     # ---- construction -------------------------------------------------------------------
@@ -89,10 +91,18 @@ class CallGraph:
         program = self.program
         for key in sorted(program.functions):
             fn = program.functions[key]
+            start, self._entered = len(self.registrations), set()
             for block in fn.blocks:
                 for event in block.events:
                     if isinstance(event, Call):
                         self._call(fn, event)
+            if self._entered:
+                # A coroutine this function creates and enters itself starts at the entering
+                # call (qemu_coroutine_enter: in the caller's state; aio_co_enter: as an entry
+                # point), not as a separate entry point from its creation.
+                self.registrations[start:] = [
+                    r for r in self.registrations[start:]
+                    if (r.call.name, r.func) not in self._entered]
         self._resolve_wrappers()
         self._resolve_param_calls()
         for key in self.edges_from:
@@ -123,11 +133,18 @@ class CallGraph:
         for cb in _candidates(self._apis, call):
             if not cb.api.matches(call):
                 continue
+            if cb.source:
+                self._entered.update((cb.source, t) for pos in cb.args if pos < len(call.args)
+                                     for f in _callback_funcs(call.args[pos], cb.source)
+                                     for t in self._function_keys(f))
             if cb.invoke:
                 funcs = [t for pos in cb.args if pos < len(call.args)
                          for f in _callback_funcs(call.args[pos], cb.source)
                          for t in self._function_keys(f)]
                 self._set_targets(fn.key, call, funcs, "invoke", _spelled(call, cb.api))
+                for t in funcs:
+                    held = self._provided.setdefault((id(call), t), set())
+                    held.update(cb.holds)
             else:
                 self._register_args(fn, call, cb.args, cb.entry, _spelled(call, cb.api), False,
                                     source=cb.source)
@@ -218,6 +235,10 @@ class CallGraph:
 
     def callees(self, call: Call) -> list[str]:
         return self.targets.get(id(call), [])
+
+    def provided(self, call: Call, target: str) -> set:
+        """What an invoking call provides the function it runs ([[callback]] holds)."""
+        return self._provided.get((id(call), target), set()) if self._provided else set()
 
     def callers_of(self, key: str) -> list[CallEdge]:
         return self.edges_to.get(key, [])

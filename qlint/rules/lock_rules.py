@@ -105,13 +105,16 @@ class OutsideSection(Rule):
 
 
 def _requirement_findings(rule_, ctx, section_kind: str):
-    """Unmet requirements on locks (QL101) or sections (QL203)."""
+    """Unmet requirements on locks (QL101) or sections (QL203) that rule packs name by
+    function; those that annotations declare are QL301..QL303's."""
     kinds = {s.name: s.kind for s in ctx.pack.sections}
-    for f in _entry_findings(rule_, ctx, "requires", lambda lock: kinds.get(lock) == section_kind):
+    for f in _entry_findings(rule_, ctx, "requires", lambda lock: kinds.get(lock) == section_kind,
+                             by_attribute=False):
         yield f
     for key, summary in sorted(ctx.locks.summaries.items()):
         for local in summary.local:
-            if local.kind == "released" and kinds.get(local.witness.lock) == section_kind:
+            if local.kind == "released" and kinds.get(local.witness.lock) == section_kind \
+                    and not local.witness.by_attribute:
                 verb = "released" if section_kind == "lock" else "ended"
                 yield _local_finding(rule_, ctx, local.witness,
                                      f"{local.witness.lock} was {verb} by {ctx.program.name_of(key)}()")
@@ -132,15 +135,16 @@ class LockExcluded(Rule):
         return ""
 
     def check(self, ctx):
-        yield from _entry_findings(self, ctx, "excludes")
+        kinds = {s.name: s.kind for s in ctx.pack.sections}
+        yield from _entry_findings(self, ctx, "excludes", lambda lock: kinds.get(lock) == "lock")
         for key, summary in sorted(ctx.locks.summaries.items()):
             for local in summary.local:
-                if local.kind == "held":
+                if local.kind == "held" and kinds.get(local.witness.lock) == "lock":
                     yield _local_finding(self, ctx, local.witness,
                                          f"{local.witness.lock} is held by {ctx.program.name_of(key)}()")
 
 
-def _entry_findings(rule_, ctx, kind: str, wanted=lambda lock: True):
+def _entry_findings(rule_, ctx, kind: str, wanted=lambda lock: True, by_attribute=None):
     """One finding per violating call; its trace is the best entry point's chain, the other
     entry points that reach the same call are related locations."""
     analysis = ctx.locks
@@ -154,6 +158,8 @@ def _entry_findings(rule_, ctx, kind: str, wanted=lambda lock: True):
                 continue
             for chain in analysis.chains(entry.func, lock, kind):
                 last = chain[-1]
+                if by_attribute is not None and last.by_attribute != by_attribute:
+                    continue
                 key = (last.caller, id(last.call), last.required, lock)
                 candidates.setdefault(key, []).append((entry, chain))
     for (_caller, _call, required, lock), found in candidates.items():

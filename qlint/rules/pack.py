@@ -15,7 +15,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..errors import QlintError
 from ..facts.ir import Call
@@ -104,6 +104,9 @@ class Section:
     end: tuple[Matcher, ...]
     recursive: bool = False
     switch: tuple[Matcher, ...] = ()  # calls after which the lock is held by execution context
+    begin_attrs: tuple[str, ...] = ()   # ... and the same by the callee's attributes
+    end_attrs: tuple[str, ...] = ()
+    switch_attrs: tuple[str, ...] = ()
     arg: int = 0                     # the argument that designates the instance
     field: str = ""                  # only instances whose argument is this Record.field
     origin: Origin | None = None
@@ -115,7 +118,8 @@ class Callback:
     """A call of `api` registers the functions in `args` as entry points of kind `entry`. With
     `source`, the arguments are objects that call produced (a Coroutine * made by
     qemu_coroutine_create) and the functions are those it was given. With `invoke`, the
-    functions run right away, in the caller's lock state (qemu_coroutine_enter)."""
+    functions run right away, in the caller's lock state (qemu_coroutine_enter), plus what
+    `holds` names (entering a coroutine provides coroutine context)."""
     api: Matcher
     args: tuple[int, ...]
     entry: str
@@ -123,6 +127,7 @@ class Callback:
     needs: tuple[str, ...] = ()
     source: str = ""
     invoke: bool = False
+    holds: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -141,11 +146,14 @@ class Entry:
 
 @dataclass(slots=True)
 class Requirement:
+    """`function` (or calls through "Record.field") requires / excludes `lock`; or, with
+    `attribute`, every function or field declared with that attribute does."""
     function: str
     lock: str
     kind: str                        # "requires" | "excludes"
     origin: Origin | None = None
     needs: tuple[str, ...] = ()
+    attribute: str = ""
 
 
 @dataclass(slots=True)
@@ -199,6 +207,19 @@ class Assume:
 
 
 @dataclass(slots=True)
+class Contract:
+    """A function declared with `attribute` may assume `holds` at its entry: its callers
+    are checked for them instead (coroutine_fn: coroutine context; GRAPH_RDLOCK: the lock).
+    What it `accepts` it answers for itself: its calls that need it are not checked, nor
+    passed on to its callers (coroutine_mixed_fn tests qemu_in_coroutine() as it sees fit)."""
+    attribute: str
+    holds: tuple[str, ...] = ()
+    accepts: tuple[str, ...] = ()
+    origin: Origin | None = None
+    needs: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
 class PackInfo:
     name: str
     description: str
@@ -219,6 +240,7 @@ class RulePack:
     inside: list[Inside] = field(default_factory=list)
     across_deferral: list[AcrossDeferral] = field(default_factory=list)
     assume: list[Assume] = field(default_factory=list)
+    contracts: list[Contract] = field(default_factory=list)
     inactive: list = field(default_factory=list)     # (table, entry, why) dropped by active()
 
     def section(self, name: str) -> Section | None:
@@ -250,17 +272,56 @@ class RulePack:
                     why += f" ({item.reason})"
                 inactive.append((table, item, why))
             return kept
+        sections = live("section", self.sections)
+        alive = {s.name for s in sections}
+        # An entry keeps only the live locks it holds: an inactive context is nobody's. One
+        # that existed only to hold inactive locks is inactive itself.
+        entries = []
+        for e in live("entry", self.entries):
+            held = tuple(h for h in e.holds if h in alive)
+            if e.holds and not held and not e.functions:
+                inactive.append(("entry", e, f"holds only inactive locks ({', '.join(e.holds)})"))
+            else:
+                entries.append(replace(e, holds=held))
         return RulePack(
             packs=self.packs,
-            sections=live("section", self.sections),
+            sections=sections,
             callbacks=live("callback", self.callbacks),
-            entries=[e for e in self.entries if e.origin is None or e.origin.pack not in dead],
+            entries=entries,
             requirements=live("requires", self.requirements),
             deferrals=live("deferral", self.deferrals),
             inside=live("inside", self.inside),
             across_deferral=live("across-deferral", self.across_deferral),
             assume=live("assume", self.assume),
+            contracts=live("contract", self.contracts),
             inactive=inactive)
+
+    def status(self, declared) -> list[tuple[str, str]]:
+        """Per pack, whether the analysed tree activates it: "active", "inactive: why", or
+        "partially active: K of N entries (inactive: why)"."""
+        dropped = self.active(declared).inactive
+        out = []
+        for info in self.packs:
+            missing = unmet_needs(info.needs, declared)
+            if missing:
+                out.append((info.name, "inactive: " + ", ".join(missing)))
+                continue
+            mine = lambda item: item.origin is not None and item.origin.pack == info.name  # noqa: E731
+            total = sum(1 for item in self._items() if mine(item))
+            reasons = list(dict.fromkeys(why for _t, item, why in dropped if mine(item)))
+            dead = sum(1 for _t, item, _why in dropped if mine(item))
+            if not dead:
+                out.append((info.name, "active"))
+            elif dead == total:
+                out.append((info.name, "inactive: " + "; ".join(reasons)))
+            else:
+                out.append((info.name, f"partially active: {total - dead} of {total} entries "
+                                       f"(inactive: {'; '.join(reasons)})"))
+        return out
+
+    def _items(self):
+        return (self.sections + self.callbacks + self.entries + self.requirements +
+                self.deferrals + self.inside + self.across_deferral + self.assume + self.contracts)
 
     def assumptions(self) -> dict[str, tuple[str, ...]]:
         out: dict[str, set] = {}
@@ -270,29 +331,35 @@ class RulePack:
 
 
 def needs_met(needs, declared) -> bool:
-    """`needs` lists names the tree must declare; "!name" one it must not."""
+    """`needs` lists names the tree must declare; "!name" one it must not. A name
+    "attr:ATTRIBUTE" is declared when some declaration carries that attribute."""
     return all((n[1:] not in declared) if n.startswith("!") else (n in declared) for n in needs)
 
 
 def unmet_needs(needs, declared) -> list[str]:
     """The unmet needs, in words: "aio_disable_external is not declared"."""
-    return [f"{n[1:]} is declared" if n.startswith("!") else f"{n} is not declared"
+    def words(n: str) -> str:
+        return f"no declaration has attribute {n[5:]}" if n.startswith("attr:") else f"{n} is not declared"
+    return [(f"{n[1:]} is declared" if n.startswith("!") else words(n))
             for n in needs if not needs_met((n,), declared)]
 
 
 # ---- loading -----------------------------------------------------------------------------
 
 _TABLE_KEYS = {
-    "lock": {"name", "acquire", "release", "switch", "recursive", "arg", "field", "needs"},
+    "lock": {"name", "acquire", "release", "switch", "acquire_attribute", "release_attribute",
+             "switch_attribute", "recursive", "arg", "field", "needs"},
+    "context": {"name", "description", "needs"},
     "section": {"name", "begin", "end", "recursive", "arg", "field", "needs"},
-    "callback": {"api", "args", "entry", "source", "invoke", "needs"},
+    "callback": {"api", "args", "entry", "source", "invoke", "holds", "needs"},
     "entry": {"kind", "functions", "attrs", "holds", "description"},
-    "requires": {"function", "lock", "needs"},
-    "excludes": {"function", "lock", "needs"},
+    "requires": {"function", "attribute", "lock", "needs"},
+    "excludes": {"function", "attribute", "lock", "needs"},
     "deferral": {"api", "callback_arg", "entry", "needs"},
     "inside": {"function", "section", "needs"},
     "across-deferral": {"section", "requires", "needs", "reason", "unless"},
     "assume": {"condition", "holds", "needs"},
+    "contract": {"attribute", "holds", "accepts", "needs"},
 }
 PACK_TABLES = tuple(_TABLE_KEYS)
 
@@ -399,20 +466,33 @@ def _add_item(pack: RulePack, table: str, item: dict, origin: Origin, text: str)
             raise QlintError(f"{where}: [[{table}]] '{key}': {e}") from None
 
     needs = tuple(get("needs", "strs", []))
-    if table in ("lock", "section"):
+    if table == "context":
+        pack.sections.append(Section(name=need("name", "str"), kind="context", begin=(), end=(),
+                                     origin=origin, needs=needs))
+    elif table in ("lock", "section"):
         begin, end = ("acquire", "release") if table == "lock" else ("begin", "end")
+        attrs = {k: tuple(get(k, "strs", [])) for k in
+                 ("acquire_attribute", "release_attribute", "switch_attribute")}
+        by_attribute = table == "lock" and (attrs["acquire_attribute"] or attrs["release_attribute"])
         pack.sections.append(Section(
-            name=need("name", "str"), kind=table, begin=matchers(begin), end=matchers(end),
+            name=need("name", "str"), kind=table,
+            begin=matchers(begin, optional=bool(by_attribute)),
+            end=matchers(end, optional=bool(by_attribute)),
             recursive=get("recursive", "bool", False), switch=matchers("switch", optional=True),
-            arg=get("arg", "int", 0),
+            begin_attrs=attrs["acquire_attribute"], end_attrs=attrs["release_attribute"],
+            switch_attrs=attrs["switch_attribute"], arg=get("arg", "int", 0),
             field=get("field", "str", None) if "field" in item else "", origin=origin, needs=needs))
     elif table == "callback":
         invoke = get("invoke", "bool", False)
         entry = get("entry", "str", "") if "entry" in item or not invoke else ""
+        if "holds" in item and not invoke:
+            raise QlintError(f"{where}: [[callback]] 'holds' needs invoke = true (an entry "
+                             f"point's locks are its [[entry]] kind's)")
         for m in matchers("api"):
             pack.callbacks.append(Callback(
                 api=m, args=tuple(need("args", "ints")), entry=entry, origin=origin, needs=needs,
-                source=get("source", "str", "") if "source" in item else "", invoke=invoke))
+                source=get("source", "str", "") if "source" in item else "", invoke=invoke,
+                holds=tuple(get("holds", "strs", []))))
     elif table == "entry":
         if "kind" not in item and "functions" not in item:
             raise QlintError(f"{where}: [[entry]] needs 'kind' or 'functions'")
@@ -422,9 +502,22 @@ def _add_item(pack: RulePack, table: str, item: dict, origin: Origin, text: str)
             holds=tuple(get("holds", "strs", [])),
             description=str(item.get("description", "")), origin=origin))
     elif table in ("requires", "excludes"):
-        for function in need("function", "strs"):
+        if ("function" in item) == ("attribute" in item):
+            raise QlintError(f"{where}: [[{table}]] needs 'function' or 'attribute' (one of them)")
+        for function in get("function", "strs", []):
             pack.requirements.append(Requirement(function=function, lock=need("lock", "str"),
                                                  kind=table, origin=origin, needs=needs))
+        for attribute in get("attribute", "strs", []):
+            pack.requirements.append(Requirement(function="", lock=need("lock", "str"),
+                                                 kind=table, origin=origin, needs=needs,
+                                                 attribute=attribute))
+    elif table == "contract":
+        if "holds" not in item and "accepts" not in item:
+            raise QlintError(f"{where}: [[contract]] needs 'holds' or 'accepts'")
+        for attribute in need("attribute", "strs"):
+            pack.contracts.append(Contract(attribute=attribute, holds=tuple(get("holds", "strs", [])),
+                                           accepts=tuple(get("accepts", "strs", [])),
+                                           origin=origin, needs=needs))
     elif table == "deferral":
         for m in matchers("api"):
             pack.deferrals.append(Deferral(api=m, callback_arg=need("callback_arg", "int"),
@@ -466,7 +559,15 @@ def check_references(pack: RulePack) -> None:
         for lock in a.holds:
             if lock not in names:
                 raise QlintError(f"{a.origin}: [[assume]] holds unknown lock '{lock}'")
+    for c in pack.contracts:
+        for key in ("holds", "accepts"):
+            for lock in getattr(c, key):
+                if lock not in names:
+                    raise QlintError(f"{c.origin}: [[contract]] {key} unknown lock '{lock}'")
     for c in pack.callbacks:
+        for lock in c.holds:
+            if lock not in names:
+                raise QlintError(f"{c.origin}: [[callback]] holds unknown lock '{lock}'")
         if c.invoke and not c.entry:
             continue
         if c.entry not in kinds:

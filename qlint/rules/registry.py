@@ -53,7 +53,7 @@ def docs_dir() -> str:
 
 
 def all_rules() -> dict[str, type]:
-    from . import lock_rules, section_rules, suppression_rules  # noqa: F401  (registers)
+    from . import lock_rules, modern_rules, section_rules, suppression_rules  # noqa: F401
     return dict(sorted(RULES.items()))
 
 

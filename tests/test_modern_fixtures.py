@@ -1,0 +1,109 @@
+"""The qemu-modern pack (QL301..QL304, and QL103 on GRAPH_UNLOCKED) on its fixtures: a
+separate tree with its own compile database, written against QEMU 10-like headers."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import findings, qlint, trace
+
+MODERN = "fixtures/modern"
+
+
+def check(path: str, *extra):
+    return qlint("check", path, "--format", "json", "--jobs", "1", *extra)
+
+
+@pytest.mark.parametrize("case", ["coroutine-fn", "no-coroutine-fn", "graph-lock", "guards",
+                                  "annotation"])
+def test_after_is_clean(case):
+    run = check(f"{MODERN}/{case}/after")
+    assert (run.code, run.json["findings"]) == (0, [])
+
+
+def test_ql301_direct_and_through_a_struct_field():
+    run = check(f"{MODERN}/coroutine-fn/before")
+    path = f"{MODERN}/coroutine-fn/before/requests.c"
+    assert run.code == 1
+    assert findings(run) == [("QL301", path, 28, "request_sync"),
+                             ("QL301", path, 33, "request_through_ops")]
+    assert [f["message"] for f in run.json["findings"]] == [
+        "request_run() (coroutine_fn) needs coroutine context, but request_sync() is neither "
+        "coroutine_fn nor coroutine_mixed_fn and may run outside a coroutine",
+        "a call through RequestOps.run (coroutine_fn) needs coroutine context, but "
+        "request_through_ops() is neither coroutine_fn nor coroutine_mixed_fn and may run "
+        "outside a coroutine"]
+    assert trace(run.json["findings"][0]) == [("request_sync", 26), ("request_sync", 28)]
+
+
+def test_ql302_co_wrapper_and_aio_poll_in_a_coroutine_fn():
+    run = check(f"{MODERN}/no-coroutine-fn/before")
+    path = f"{MODERN}/no-coroutine-fn/before/flush.c"
+    assert findings(run) == [("QL302", path, 9, "image_co_commit"),
+                             ("QL302", path, 11, "image_co_commit")]
+    assert run.json["findings"][0]["message"] == (
+        "bdrv_flush() (no_coroutine_fn) must not run in a coroutine, but image_co_commit() "
+        "calls it in coroutine context (call its coroutine_fn counterpart)")
+
+
+def test_ql303_field_direct_function_pointer_bh_and_writer_lock():
+    run = check(f"{MODERN}/graph-lock/before")
+    path = f"{MODERN}/graph-lock/before/driver.c"
+    assert findings(run) == [("QL303", path, 11, "image_refresh"),
+                             ("QL303", path, 16, "image_co_size"),
+                             ("QL303", path, 34, "filter_apply"),
+                             ("QL303", path, 46, "image_schedule_refresh"),
+                             ("QL303", path, 52, "image_replace")]
+    assert [f["message"] for f in run.json["findings"]] == [
+        "a call through BlockDriver.bdrv_refresh_limits (GRAPH_RDLOCK_PTR) requires graph_lock, "
+        "which image_refresh() neither holds nor declares (GRAPH_RDLOCK)",
+        "bdrv_co_getlength() (GRAPH_RDLOCK) requires graph_lock, which image_co_size() neither "
+        "holds nor declares (GRAPH_RDLOCK)",
+        "filter_check_children() (GRAPH_RDLOCK), called through Filter.check, requires "
+        "graph_lock, which filter_apply() neither holds nor declares (GRAPH_RDLOCK)",
+        "image_refresh_bh() requires graph_lock but is registered as a bh by "
+        "aio_bh_schedule_oneshot(): nothing holds graph_lock when it runs",
+        "bdrv_replace_child() (GRAPH_WRLOCK) requires graph_wrlock, which image_replace() "
+        "neither holds nor declares (GRAPH_WRLOCK)"]
+
+
+def test_graph_unlocked_callee_under_a_guard_is_ql103():
+    run = check(f"{MODERN}/guards/before")
+    path = f"{MODERN}/guards/before/guards.c"
+    assert findings(run) == [("QL103", path, 12, "image_drain_locked"),
+                             ("QL103", path, 21, "image_co_settle")]
+    assert run.json["findings"][0]["message"] == (
+        "bdrv_drain_all() must not be called with graph_lock held, but graph_lock is held by "
+        "image_drain_locked() here")
+
+
+def test_ql304_suggests_both_annotations_with_the_caller_as_witness():
+    run = check(f"{MODERN}/annotation/before")
+    path = f"{MODERN}/annotation/before/copy.c"
+    assert run.code == 1                        # a note is a finding like any other
+    assert findings(run) == [("QL304", path, 8, "copy_chunk"), ("QL304", path, 8, "copy_chunk")]
+    assert [f["message"] for f in run.json["findings"]] == [
+        "copy_chunk() calls bdrv_co_getlength(), which needs coroutine-context, and its callers "
+        "provide it (e.g. copy_co_run()): declare copy_chunk() coroutine_fn",
+        "copy_chunk() calls bdrv_co_getlength(), which needs graph_lock, and its callers "
+        "provide it (e.g. copy_co_run()): declare copy_chunk() GRAPH_RDLOCK"]
+    assert trace(run.json["findings"][1]) == [("copy_co_run", 15), ("copy_chunk", 10)]
+
+
+def test_pack_status_on_the_modern_and_the_7_2_like_trees():
+    modern = qlint("rules", f"{MODERN}/graph-lock/before")
+    packs = [line for line in modern.out.splitlines() if line.startswith("pack ")]
+    assert packs == [
+        "pack qemu-aiocontext    inactive: aio_context_acquire is not declared",
+        "pack qemu-core          partially active: 46 of 50 entries (inactive: "
+        "aio_disable_external is not declared; aio_set_fd_handler is not declared; "
+        "aio_set_event_notifier is not declared)",
+        "pack qemu-modern        active",
+        "pack qemu-sections      inactive: bdrv_drained_begin is not declared"]
+    older = qlint("rules", "fixtures/core/excludes")
+    assert ("pack qemu-modern        inactive: bdrv_graph_co_rdlock is not declared; no "
+            "declaration has attribute annotate:coroutine_fn; holds only inactive locks "
+            "(coroutine-context); no declaration has attribute annotate:no_coroutine_fn"
+            in older.out.splitlines())
+    assert ("QL303 graph-lock-required              a GRAPH_RDLOCK/GRAPH_WRLOCK function is "
+            "reached without the graph lock  inactive: no active [[requires]] attribute entry: "
+            "bdrv_graph_co_rdlock is not declared" in older.out.splitlines())
