@@ -1,0 +1,710 @@
+"""The reference AIO engine: QEMU's event-loop primitives, executable (docs/replay.md lists each
+one with the QEMU source it mirrors).
+
+The analysed code supplies what happens; the engine supplies only what QEMU's primitives do:
+AioContext locks, bottom halves, fd / event-notifier handlers and external events, aio_poll()
+and the main loop, drained sections, deferral to the main loop, coroutines, linux-aio's
+completion ring, and a guest that kicks a virtio host notifier. Its state lives in the
+machine's `eng` table as immutable values keyed by tuples:
+
+    ("lock", (class, instance))  (owner, count, where acquired)
+    ("bhs", ctx)                 BH ids of a context, in creation order
+    ("bh", id)                   BH(ctx, cb, opaque, scheduled, oneshot, deleted, lock, label)
+    ("handlers", ctx)            Handler records of a context, in registration order
+    ("notifier", value)          1 if the notifier is set
+    ("ext", ctx)                 external_disable_cnt
+    ("ring",)                    (slots, head, tail) of linux-aio's completion ring
+    ("done",)                    requests whose completion has been processed
+    ("drained",)                 where the open drained sections began (a stack)
+    ("co", id), ("cosched", ctx) coroutines created; coroutines scheduled on a context
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .expr import parse
+from .machine import Env, Frame
+from .values import UNKNOWN, show, truth
+
+# Primitive ops that touch state another thread can see: scheduling points.
+VISIBLE_OPS = frozenset({
+    "bh_schedule", "bh_cancel", "bh_delete", "bh_oneshot", "notifier_set",
+    "notifier_test_and_clear", "external_disable", "external_enable", "drained_begin",
+    "drained_end", "defer", "co_enter", "co_wake", "co_yield", "ring_peek", "ring_commit",
+    "ring_advance_and_peek", "io_submit"})
+PUSHED = object()                 # the primitive pushed a frame; its result comes on return
+GUEST = "@guest"                  # the guest device's notifier handler (not analysed code)
+
+
+class BH(NamedTuple):
+    ctx: str
+    cb: str | None
+    opaque: tuple
+    scheduled: int = 0
+    oneshot: int = 0
+    deleted: int = 0
+    lock: str = ""                # a context whose lock the BH takes around its callback
+    label: str = "bh"
+
+
+class Handler(NamedTuple):
+    notifier: object
+    io_read: str | None
+    io_poll: str | None
+    io_poll_ready: str | None
+    opaque: object
+    external: int
+
+
+class Item(NamedTuple):
+    """Something aio_poll() runs: a callback with its arguments, under a context's lock or
+    not, and how the timeline names it."""
+    func: str | None
+    args: tuple
+    lock: str
+    label: str
+
+
+class Engine:
+    def __init__(self, world):
+        self.world = world
+
+    # ---- calls from the analysed code ---------------------------------------------------
+
+    def lock_ops(self, m, frame, call):
+        """(begin|end, lock id, recursive) of a call the pack calls a lock operation."""
+        out = []
+        for op in self.world.sem.section_ops(call):
+            section = self.world.pack.section(op.section)
+            if section is None or section.kind != "lock" or op.op not in ("begin", "end"):
+                continue
+            arg = call.args[section.arg] if section.arg < len(call.args) else None
+            value = Env(m, frame).evaluate(parse(arg.text)) if arg is not None and parse(arg.text) else UNKNOWN
+            if isinstance(value, tuple) and value[0] == "ctx":
+                instance = value[1]
+            elif op.section == "AioContext":
+                instance = self.world.node_ctx          # an AioContext the model cannot tell
+            else:
+                instance = op.ident or (arg.text if arg is not None else "")
+            out.append((op.op, (op.section, instance), section.recursive))
+        return out
+
+    def classify(self, m, frame, call):
+        ops = self.lock_ops(m, frame, call)
+        if ops:
+            kind, lock, _rec = ops[0]
+            return ("acquire" if kind == "begin" else "release", lock)
+        prim = self.world.primitive(call)
+        if prim is not None and prim.op in VISIBLE_OPS:
+            return ("prim", prim.op)
+        return None
+
+    def call(self, m, frame, call) -> None:
+        ops = self.lock_ops(m, frame, call)
+        if ops:
+            for kind, lock, recursive in ops:
+                (self.acquire if kind == "begin" else self.release)(m, lock, recursive, call)
+            return m.returned(m.frame, None)
+        args = [self.arg_value(m, frame, a) for a in call.args]
+        prim = self.world.primitive(call)
+        if prim is not None:
+            result = getattr(self, "op_" + prim.op)(m, frame, call, prim, args)
+            if result is not PUSHED:
+                m.returned(m.frame, result)
+            return
+        target = self.world.target(call)
+        if target is not None:
+            return m.push(m.c_frame(target, args))
+        for a in call.args:                            # an out-parameter of unknown code
+            if a.text.startswith("&") and a.text[1:].isidentifier():
+                m.set_local(a.text[1:], UNKNOWN)
+        m.returned(m.frame, UNKNOWN)
+
+    @staticmethod
+    def arg_value(m, frame, arg):
+        node = parse(arg.text)
+        return Env(m, frame).evaluate(node) if node is not None else UNKNOWN
+
+    def role(self, prim, call, args, role: str, default=UNKNOWN):
+        pos = prim.args.get(role)
+        return args[pos] if pos is not None and pos < len(args) else default
+
+    def func_of(self, prim, call, role: str) -> str | None:
+        """The analysed function passed as `role` (a callback), or None."""
+        arg = prim.arg(call, role)
+        if arg is None:
+            return None
+        for f in arg.funcs:
+            for key in self.world.program.targets_of_key(f):
+                return key
+        return None
+
+    def context_of(self, m, value) -> str:
+        if isinstance(value, tuple) and value[0] == "ctx":
+            return value[1]
+        return self.world.node_ctx
+
+    @staticmethod
+    def spelled(call) -> str:
+        return getattr(call, "text", "") or f"{call.macro or call.name}({', '.join(a.text for a in call.args)})"
+
+    # ---- locks --------------------------------------------------------------------------
+
+    def can_acquire(self, m, lock) -> bool:
+        owner, count, _where = m.eng.get(("lock", lock), ("", 0, None))
+        return count == 0 or owner == m.thread.name
+
+    def acquire(self, m, lock, recursive: bool, call) -> None:
+        owner, count, where = m.eng.get(("lock", lock), ("", 0, None))
+        if count and not recursive:
+            return m.fail("deadlock", f"{m.thread.name} acquires {self.lock_name(lock)} again, "
+                          f"which it holds and which is not recursive")
+        where = where if count else m.location()
+        m.eng[("lock", lock)] = (m.thread.name, count + 1, where)
+        m.note(f"{self.spelled(call)}: takes {self.lock_name(lock)} (count {count + 1})")
+
+    def release(self, m, lock, _recursive: bool, call) -> None:
+        owner, count, where = m.eng.get(("lock", lock), ("", 0, None))
+        if count == 0 or owner != m.thread.name:
+            return m.fail("unlock-not-held", f"{self.spelled(call)} releases {self.lock_name(lock)}, "
+                          f"which {m.thread.name} does not hold",
+                          ((self.lock_name(lock), count),))
+        m.eng[("lock", lock)] = (owner, count - 1, where if count > 1 else None)
+        m.note(f"{self.spelled(call)}: releases {self.lock_name(lock)} (count {count - 1})")
+
+    def holds(self, m, lock_class: str) -> bool:
+        me = m.thread.name
+        return any(k[0] == "lock" and k[1][0] == lock_class and v[0] == me and v[1] > 0
+                   for k, v in m.eng.items())
+
+    @staticmethod
+    def lock_name(lock) -> str:
+        cls, instance = lock
+        return f"{cls} lock of {instance}" if cls == "AioContext" else f"{cls} {instance}"
+
+    # ---- bottom halves ------------------------------------------------------------------
+
+    def new_bh(self, m, bh: BH) -> tuple:
+        n = m.eng.get(("next",), 0)
+        m.eng[("next",)] = n + 1
+        m.eng[("bh", n)] = bh
+        m.eng[("bhs", bh.ctx)] = m.eng.get(("bhs", bh.ctx), ()) + (n,)
+        return "bh", n
+
+    def op_bh_new(self, m, frame, call, prim, args):
+        ctx = prim.context or self.context_of(m, self.role(prim, call, args, "ctx"))
+        func = self.func_of(prim, call, "cb")
+        return self.new_bh(m, BH(ctx, func, (self.role(prim, call, args, "opaque"),),
+                                 label=f"bh {self.world.name_of(func)}"))
+
+    def _bh(self, m, value):
+        if isinstance(value, tuple) and value[0] == "bh" and ("bh", value[1]) in m.eng:
+            return ("bh", value[1]), m.eng[("bh", value[1])]
+        return None, None
+
+    def op_bh_schedule(self, m, frame, call, prim, args):
+        key, bh = self._bh(m, args[0] if args else UNKNOWN)
+        if bh is not None and not bh.deleted:
+            m.eng[key] = bh._replace(scheduled=1)
+        m.note(f"{self.spelled(call)}" + (f": schedules {bh.label} on {bh.ctx}" if bh else ""))
+
+    def op_bh_cancel(self, m, frame, call, prim, args):
+        key, bh = self._bh(m, args[0] if args else UNKNOWN)
+        if bh is not None:
+            m.eng[key] = bh._replace(scheduled=0)
+        m.note(f"{self.spelled(call)}" + (f": cancels {bh.label}" if bh else ""))
+
+    def op_bh_delete(self, m, frame, call, prim, args):
+        key, bh = self._bh(m, args[0] if args else UNKNOWN)
+        if bh is not None:
+            m.eng[key] = bh._replace(scheduled=0, deleted=1)
+        m.note(self.spelled(call))
+
+    def op_bh_oneshot(self, m, frame, call, prim, args):
+        ctx = self.context_of(m, self.role(prim, call, args, "ctx"))
+        func = self.func_of(prim, call, "cb")
+        self.new_bh(m, BH(ctx, func, (self.role(prim, call, args, "opaque"),), scheduled=1,
+                          oneshot=1, label=f"oneshot bh {self.world.name_of(func)}"))
+        m.note(f"{self.spelled(call)}: schedules {self.world.name_of(func)}() on {ctx}")
+
+    def op_defer(self, m, frame, call, prim, args):
+        func = self.func_of(prim, call, "cb")
+        values = tuple(self.role(prim, call, args, r) for r in prim.callback)
+        self.new_bh(m, BH("main", func, values, scheduled=1, oneshot=1, lock=self.world.node_ctx,
+                          label=f"deferred {self.world.name_of(func)}"))
+        m.note(f"{self.spelled(call)}: defers {self.world.name_of(func)}() to the main loop")
+
+    # ---- handlers, notifiers, external events -------------------------------------------
+
+    def op_set_handler(self, m, frame, call, prim, args):
+        ctx = self.context_of(m, self.role(prim, call, args, "ctx"))
+        notifier = self.role(prim, call, args, "notifier")
+        roles = {r: self.func_of(prim, call, r) for r in ("io_read", "io_poll", "io_poll_ready")}
+        handlers = tuple(h for h in m.eng.get(("handlers", ctx), ()) if h.notifier != notifier)
+        if any(roles.values()):
+            external = truth(self.role(prim, call, args, "external", 0))
+            handlers += (Handler(notifier, roles["io_read"], roles["io_poll"],
+                                 roles["io_poll_ready"], self.role(prim, call, args, "opaque"),
+                                 int(external is True)),)
+        m.eng[("handlers", ctx)] = handlers
+
+    def op_notifier_set(self, m, frame, call, prim, args):
+        m.eng[("notifier", args[0] if args else UNKNOWN)] = 1
+        m.note(self.spelled(call))
+
+    def op_notifier_test_and_clear(self, m, frame, call, prim, args):
+        key = ("notifier", args[0] if args else UNKNOWN)
+        was = m.eng.get(key, 0)
+        m.eng[key] = 0
+        m.note(f"{self.spelled(call)} = {was}")
+        return was
+
+    def op_external_disable(self, m, frame, call, prim, args):
+        ctx = self.context_of(m, self.role(prim, call, args, "ctx"))
+        self.external(m, ctx, +1, self.spelled(call))
+
+    def op_external_enable(self, m, frame, call, prim, args):
+        ctx = self.context_of(m, self.role(prim, call, args, "ctx"))
+        self.external(m, ctx, -1, self.spelled(call))
+
+    def external(self, m, ctx: str, delta: int, what: str) -> None:
+        count = m.eng.get(("ext", ctx), 0) + delta
+        if count < 0:
+            return m.fail("counter-wrap", f"{what}: external_disable_cnt of {ctx} would drop "
+                          f"below 0 (enabled more often than disabled)", ((f"{ctx}.external_disable_cnt", -1),))
+        m.eng[("ext", ctx)] = count
+        where = m.eng.get(("ext-at", ctx), ())
+        m.eng[("ext-at", ctx)] = where + (m.location(),) if delta > 0 else where[:-1]
+        m.note(f"{what}: external events of {ctx} {'disabled' if count else 'enabled'} "
+               f"(count {count})")
+
+    def op_context(self, m, frame, call, prim, args):
+        which = prim.context
+        if which == "node":
+            return "ctx", self.world.node_ctx
+        if which == "current":
+            return "ctx", self.world.home_ctx(m.thread.name)
+        return "ctx", which
+
+    def op_aio_poll(self, m, frame, call, prim, args):
+        ctx = self.context_of(m, self.role(prim, call, args, "ctx"))
+        m.push(poll_frame(ctx, dispatch_only=False))
+        return PUSHED
+
+    # ---- drained sections ---------------------------------------------------------------
+
+    def op_drained_begin(self, m, frame, call, prim, args):
+        m.eng[("drained",)] = m.eng.get(("drained",), ()) + (m.location(),)
+        m.note(f"{self.spelled(call)}: the node is drained (quiesce_counter "
+               f"{len(m.eng[('drained',)])})")
+        # block/io.c (2.x-8.1): bdrv_do_drained_begin() disables the node's context's external
+        # handlers while the node is drained.
+        self.external(m, self.world.node_ctx, +1, "bdrv_drained_begin")
+
+    def op_drained_end(self, m, frame, call, prim, args):
+        open_ = m.eng.get(("drained",), ())
+        if not open_:
+            return m.fail("counter-wrap", f"{self.spelled(call)}: quiesce_counter would drop below 0 "
+                          f"(drained end without begin)", (("BlockDriverState.quiesce_counter", -1),))
+        m.eng[("drained",)] = open_[:-1]
+        m.note(f"{self.spelled(call)}: quiesce_counter {len(open_) - 1}")
+        self.external(m, self.world.node_ctx, -1, "bdrv_drained_end")
+
+    # ---- coroutines ---------------------------------------------------------------------
+
+    def op_co_create(self, m, frame, call, prim, args):
+        n = m.eng.get(("next",), 0)
+        m.eng[("next",)] = n + 1
+        m.eng[("co", n)] = (self.func_of(prim, call, "cb"), (self.role(prim, call, args, "opaque"),))
+        return "co", n
+
+    def _scenario_co(self, m, value):
+        if isinstance(value, tuple) and value[0] == "co" and isinstance(value[1], int):
+            return value[1], m.eng.get(("co", value[1]))
+        return None, None
+
+    def op_co_enter(self, m, frame, call, prim, args):
+        co = self.role(prim, call, args, "co")
+        if self.request_of(co) is not None:
+            return self.op_co_wake(m, frame, call, prim, [co])
+        n, record = self._scenario_co(m, co)
+        if record is None:
+            return None
+        ctx = self.context_of(m, self.role(prim, call, args, "ctx"))
+        if self.world.home_ctx(m.thread.name) == ctx:   # in its own context: entered at once
+            m.push(run_frame(Item(record[0], record[1], ctx, f"coroutine {self.world.name_of(record[0])}")))
+            return PUSHED
+        m.eng[("cosched", ctx)] = m.eng.get(("cosched", ctx), ()) + (n,)
+        m.note(f"{self.spelled(call)}: coroutine {self.world.name_of(record[0])}() scheduled on {ctx}")
+
+    def op_co_enter_now(self, m, frame, call, prim, args):
+        n, record = self._scenario_co(m, self.role(prim, call, args, "co"))
+        if record is None:
+            return None
+        m.push(run_frame(Item(record[0], record[1], "", f"coroutine {self.world.name_of(record[0])}")))
+        return PUSHED
+
+    def op_co_yield(self, m, frame, call, prim, args):
+        m.note("qemu_coroutine_yield(): re-entered at once (what wakes it is not modelled)")
+
+    def op_co_entered(self, m, frame, call, prim, args):
+        return 0
+
+    def op_co_wake(self, m, frame, call, prim, args):
+        co = args[0] if args else UNKNOWN
+        request = self.request_of(co)
+        if request is None:
+            n, record = self._scenario_co(m, co)
+            if record is not None:
+                m.eng[("cosched", self.world.node_ctx)] = m.eng.get(("cosched", self.world.node_ctx), ()) + (n,)
+            m.note(self.spelled(call))
+            return None
+        done = m.eng.get(("done",), frozenset())
+        if request[0] == "stale":
+            return m.fail("completion-twice", f"{self.spelled(call)} completes ring slot {request[1]}, "
+                          f"which holds no completion of this round (the ring's head moved past "
+                          f"its tail)", (("ring slot", request[1]),))
+        if request in done:
+            return m.fail("completion-twice", f"{self.spelled(call)}: request {request[1]}'s completion "
+                          f"is processed a second time", (("request", request[1]),))
+        m.eng[("done",)] = done | {request}
+        m.note(f"{self.spelled(call)}: completes request {request[1]}")
+
+    @staticmethod
+    def request_of(value):
+        """The request a coroutine or request pointer stands for: ("req", n), ("stale", slot)."""
+        if isinstance(value, tuple) and value[0] in ("co", "obj") and isinstance(value[1], tuple) \
+                and value[1][0] in ("req", "stale"):
+            return value[1]
+        return None
+
+    # ---- linux-aio's completion ring ----------------------------------------------------
+
+    def ring(self, m):
+        return m.eng.get(("ring",), ((), 0, 0))
+
+    def peek_ring(self, m, events_arg) -> int:
+        slots, head, tail = self.ring(m)
+        size = self.world.linux_aio.ring_size
+        count = tail - head if tail >= head else size - head
+        name = events_arg.text[1:] if events_arg is not None and events_arg.text.startswith("&") else ""
+        if name:
+            m.set_local(name, ("ring", head))
+        return count
+
+    def commit_ring(self, m, nr) -> None:
+        slots, head, tail = self.ring(m)
+        if isinstance(nr, int) and nr:
+            m.eng[("ring",)] = (slots, (head + nr) % self.world.linux_aio.ring_size, tail)
+
+    def op_ring_peek(self, m, frame, call, prim, args):
+        count = self.peek_ring(m, prim.arg(call, "events"))
+        m.note(f"{self.spelled(call)} = {count} (ring head {self.ring(m)[1]}, tail {self.ring(m)[2]})")
+        return count
+
+    def op_ring_commit(self, m, frame, call, prim, args):
+        self.commit_ring(m, self.role(prim, call, args, "nr"))
+        m.note(f"{self.spelled(call)}: ring head {self.ring(m)[1]}")
+
+    def op_ring_advance_and_peek(self, m, frame, call, prim, args):
+        nr = self.role(prim, call, args, "nr")
+        self.commit_ring(m, nr)
+        count = self.peek_ring(m, prim.arg(call, "events"))
+        m.note(f"{self.spelled(call)} = {count} (advanced by {show(nr)}: ring head "
+               f"{self.ring(m)[1]}, tail {self.ring(m)[2]})")
+        return count
+
+    def op_io_submit(self, m, frame, call, prim, args):
+        nr = self.role(prim, call, args, "nr")
+        m.note(f"{self.spelled(call)} = {show(nr)} (the kernel accepts them; they complete after "
+               f"the scenario)")
+        return nr
+
+    def event_field(self, m, event, name: str):
+        slots, _head, _tail = self.ring(m)
+        slot = event[1]
+        request = slots[slot] if slot < len(slots) and slots[slot] is not None else ("stale", slot)
+        la = self.world.linux_aio
+        if name == la.event["request"]:
+            return "obj", request
+        if name == la.event["result"]:
+            return la.request.get("nbytes", 0) if request[0] == "req" else 0
+        return 0 if name == la.event["result_high"] else UNKNOWN
+
+    def index(self, m, base, index):
+        if isinstance(base, tuple) and base[0] == "ring" and isinstance(index, int):
+            return "ev", (base[1] + index) % self.world.linux_aio.ring_size
+        return UNKNOWN
+
+    # ---- drivers ------------------------------------------------------------------------
+
+    def peek(self, m, frame):
+        return getattr(self, "peek_" + frame.kind)(m, frame)
+
+    def run(self, m, frame):
+        return getattr(self, "run_" + frame.kind)(m, frame)
+
+    def resume(self, m, frame, result):
+        if frame.kind == "c":
+            return m.returned(frame, result)
+        return getattr(self, "resume_" + frame.kind)(m, frame, result)
+
+    # run: one callback, under a context's lock or not (aio_co_enter, a deferred BH, ...).
+    def peek_run(self, m, frame):
+        item = frame.data[0]
+        if item.lock and frame.pc in (0, 2):
+            return ("acquire" if frame.pc == 0 else "release", ("AioContext", item.lock))
+        if item.func == GUEST and frame.pc == 1:
+            return ("guest-request",)
+        return None
+
+    def run_run(self, m, frame):
+        item = frame.data[0]
+        lock = ("AioContext", item.lock)
+        if frame.pc == 0:
+            if item.lock:
+                self.acquire(m, lock, True, _Spelled(f"aio_context_acquire({item.lock})"))
+            return m.set_frame(frame._replace(pc=1))
+        if frame.pc == 1:
+            m.set_frame(frame._replace(pc=2))
+            if item.func == GUEST:
+                return self.guest_request(m, item)
+            if item.func is None:
+                return None
+            fn = self.world.program.functions[item.func]
+            m.note(f"{item.label}(): runs", where=(self.world.rel(fn.file), fn.line, fn.name))
+            return m.push(m.c_frame(item.func, item.args))
+        if frame.pc == 2:
+            if item.lock:
+                self.release(m, lock, True, _Spelled(f"aio_context_release({item.lock})"))
+            return m.set_frame(frame._replace(pc=3))
+        if len(frame.data) > 2:                        # an io_poll handler: aio_poll wants which
+            return m.pop(("polled", frame.data[2], frame.data[1]))
+        return m.pop(frame.data[1] if len(frame.data) > 1 else None)
+
+    def resume_run(self, m, frame, result):
+        m.set_frame(frame._replace(data=(frame.data[0], result) + frame.data[2:]))
+
+    # seq: callbacks one after the other (the scenario's setup).
+    def peek_seq(self, m, frame):
+        return None
+
+    def run_seq(self, m, frame):
+        items, = frame.data
+        if frame.pc >= len(items):
+            return m.pop(None)
+        m.set_frame(frame._replace(pc=frame.pc + 1))
+        m.push(run_frame(items[frame.pc]))
+
+    def resume_seq(self, m, frame, result):
+        return None
+
+    # aio_poll(ctx): poll handlers, then (if none made progress) wait for ready fds, then the
+    # BHs, then the ready handlers (util/aio-posix.c). The main loop's dispatch of a context's
+    # GSource (aio_ctx_dispatch) is the same without the poll handlers.
+    def peek_aio_poll(self, m, frame):
+        return ("poll", frame.pc) if frame.pc in (WAIT, BHS) else None
+
+    def run_aio_poll(self, m, frame):
+        ctx, dispatch_only, progress, ready, queue, i = frame.data
+        if frame.pc == POLL:
+            handlers = [h for h in m.eng.get(("handlers", ctx), ()) if h.io_poll and
+                        self.node_ok(m, ctx, h)] if ctx in self.world.polling and not dispatch_only else []
+            if i < len(handlers):
+                h = handlers[i]
+                m.set_frame(frame._replace(data=(ctx, dispatch_only, progress, ready, queue, i + 1)))
+                return m.push(run_frame(Item(h.io_poll, (h.opaque,), "", f"io_poll {self.world.name_of(h.io_poll)}"),
+                                        poll_handler=h))
+            return m.set_frame(frame._replace(pc=BHS if progress else WAIT, data=(ctx, dispatch_only, progress, ready, queue, 0)))
+        if frame.pc == WAIT:
+            found = tuple(Item(h.io_read, (h.opaque,), "", f"io_read {self.world.name_of(h.io_read)}"
+                               if h.io_read != GUEST else "virtio host notifier (guest)")
+                          for h in m.eng.get(("handlers", ctx), ())
+                          if h.io_read and m.eng.get(("notifier", h.notifier)) and self.node_ok(m, ctx, h))
+            if found:
+                m.note(f"aio_poll({ctx}): ready: " + ", ".join(it.label for it in found))
+            return m.set_frame(frame._replace(pc=BHS, data=(ctx, dispatch_only, progress or bool(found),
+                                                            ready + found, queue, 0)))
+        if frame.pc == BHS:
+            items = self.take_bhs(m, ctx)
+            if items:
+                m.note(f"aio_bh_poll({ctx}): runs " + ", ".join(it.label for it in items))
+            return m.set_frame(frame._replace(pc=RUN, data=(ctx, dispatch_only, progress or bool(items),
+                                                            ready, items + ready, 0)))
+        if frame.pc == RUN:
+            if i < len(queue):
+                m.set_frame(frame._replace(data=(ctx, dispatch_only, progress, ready, queue, i + 1)))
+                return m.push(run_frame(queue[i]))
+            return m.pop(int(progress))
+
+    def resume_aio_poll(self, m, frame, result):
+        ctx, dispatch_only, progress, ready, queue, i = frame.data
+        if frame.pc == POLL and isinstance(result, tuple) and result[0] == "polled":
+            handler, value = result[1], result[2]
+            if truth(value) is True:
+                progress = True
+                if handler.io_poll_ready:
+                    ready += (Item(handler.io_poll_ready, (handler.opaque,), "",
+                                   f"io_poll_ready {self.world.name_of(handler.io_poll_ready)}"),)
+            m.set_frame(frame._replace(data=(ctx, dispatch_only, progress, ready, queue, i)))
+
+    def node_ok(self, m, ctx: str, handler: Handler) -> bool:
+        """aio_node_check(): external handlers do not run while external events are disabled."""
+        return not (handler.external and m.eng.get(("ext", ctx), 0) > 0)
+
+    def take_bhs(self, m, ctx: str) -> tuple:
+        """aio_bh_poll(): the scheduled BHs (and the coroutines aio_co_schedule() queued, run by
+        co_schedule_bh_cb under the context's lock), all taken at once."""
+        items = []
+        for n in m.eng.get(("bhs", ctx), ()):
+            bh = m.eng[("bh", n)]
+            if bh.scheduled and not bh.deleted:
+                items.append(Item(bh.cb, bh.opaque, bh.lock, bh.label))
+                m.eng[("bh", n)] = bh._replace(scheduled=0, deleted=bh.oneshot)
+        m.eng[("bhs", ctx)] = tuple(n for n in m.eng.get(("bhs", ctx), ()) if not m.eng[("bh", n)].deleted)
+        for n in m.eng.pop(("cosched", ctx), ()):
+            func, args = m.eng[("co", n)]
+            lock = ctx if "AioContext" in self.world.pack.entry_holds("coroutine") else ""
+            items.append(Item(func, args, lock, f"coroutine {self.world.name_of(func)}"))
+        return tuple(items)
+
+    # iothread_run(): aio_poll(ctx, true) until idle, at most `polls` times (iothread.c).
+    def peek_iothread(self, m, frame):
+        return None
+
+    def run_iothread(self, m, frame):
+        ctx, idle = frame.data
+        if idle or frame.pc >= self.world.bounds["polls"]:
+            return m.pop(None)
+        m.set_frame(frame._replace(pc=frame.pc + 1))
+        m.push(poll_frame(ctx, dispatch_only=False))
+
+    def resume_iothread(self, m, frame, result):
+        m.set_frame(frame._replace(data=(frame.data[0], not truth(result))))
+
+    # The 2.x main thread's bdrv_drain() of a node in an IOThread: with the context's lock held,
+    # aio_poll(ctx, false) until no progress (BDRV_POLL_WHILE, block/io.c and aio-wait.h of 2.12).
+    def peek_drain(self, m, frame):
+        ctx = frame.data[0]
+        if frame.pc in (0, 2):
+            return ("acquire" if frame.pc == 0 else "release", ("AioContext", ctx))
+        return None
+
+    def run_drain(self, m, frame):
+        ctx, polls = frame.data
+        lock = ("AioContext", ctx)
+        if frame.pc == 0:
+            self.acquire(m, lock, True, _Spelled(f"bdrv_drain(): aio_context_acquire({ctx})"))
+            return m.set_frame(frame._replace(pc=1))
+        if frame.pc == 1:
+            if polls >= self.world.bounds["polls"]:
+                return m.set_frame(frame._replace(pc=2))
+            m.set_frame(frame._replace(data=(ctx, polls + 1)))
+            return m.push(poll_frame(ctx, dispatch_only=False))
+        if frame.pc == 2:
+            self.release(m, lock, True, _Spelled(f"bdrv_drain(): aio_context_release({ctx})"))
+            return m.set_frame(frame._replace(pc=3))
+        return m.pop(None)
+
+    def resume_drain(self, m, frame, result):
+        if not truth(result):
+            m.set_frame(frame._replace(pc=2))
+
+    # main_loop_wait(): the main context's GSource, then the iohandler context's (util/main-loop.c,
+    # glib dispatches sources of one priority in the order they were attached), until idle.
+    def peek_mainloop(self, m, frame):
+        return None
+
+    def run_mainloop(self, m, frame):
+        progress, = frame.data
+        if frame.pc % 2 == 0 and frame.pc and not progress or frame.pc >= 2 * self.world.bounds["polls"]:
+            return m.pop(None)
+        if frame.pc % 2 == 0:
+            m.set_frame(frame._replace(pc=frame.pc + 1, data=(False,)))
+            return m.push(poll_frame("main", dispatch_only=True))
+        m.set_frame(frame._replace(pc=frame.pc + 1))
+        m.push(poll_frame("iohandler", dispatch_only=True))
+
+    def resume_mainloop(self, m, frame, result):
+        m.set_frame(frame._replace(data=(frame.data[0] or bool(truth(result) is True),)))
+
+    # The guest: a vCPU kicks the virtio queue's host notifier `kicks` times.
+    def peek_guest(self, m, frame):
+        return ("kick",) if frame.data[0] else None
+
+    def run_guest(self, m, frame):
+        kicks, = frame.data
+        if not kicks:
+            return m.pop(None)
+        m.eng[("notifier", GUEST)] = 1
+        m.note("guest: virtio queue notify (sets the host notifier)", where=("", 0, "guest vCPU"))
+        m.set_frame(frame._replace(data=(kicks - 1,)))
+
+    def guest_request(self, m, item) -> None:
+        m.eng[("notifier", GUEST)] = 0
+        drained = m.eng.get(("drained",), ())
+        where = ("", 0, "virtio host notifier")
+        if drained and not self.world.era.queue_while_drained:
+            path, line, function = drained[-1]
+            return m.fail("guest-in-drained", f"a guest request is submitted to the node while its "
+                          f"drained section (begun at {path}:{line} in {function}()) is open",
+                          (("BlockDriverState.quiesce_counter", len(drained)),))
+        m.eng[("requests",)] = m.eng.get(("requests",), 0) + 1
+        m.note("virtio host notifier: the guest's request is submitted to the node"
+               + (" (queued: the node is drained)" if drained else ""), where=where)
+
+    # ---- the end -------------------------------------------------------------------------
+
+    def end_of_scenario(self, m) -> None:
+        """Every thread has finished: nothing may stay open."""
+        for (kind, *rest), value in sorted(m.eng.items(), key=lambda kv: repr(kv[0])):
+            if kind == "lock" and value[1] > 0:
+                path, line, function = value[2]
+                return m.fail("section-open", f"the {self.lock_name(rest[0])} is still held by "
+                              f"{value[0]} at the end (acquired at {path}:{line} in {function}())",
+                              ((self.lock_name(rest[0]), value[1]),))
+        drained = m.eng.get(("drained",), ())
+        if drained:
+            path, line, function = drained[-1]
+            return m.fail("section-open", f"the drained section begun at {path}:{line} in "
+                          f"{function}() is still open at the end",
+                          (("BlockDriverState.quiesce_counter", len(drained)),))
+        for ctx in sorted({k[1] for k in m.eng if k[0] == "ext"}):
+            opened = m.eng.get(("ext-at", ctx), ())
+            if m.eng[("ext", ctx)] > 0 and opened:
+                path, line, function = opened[-1]
+                return m.fail("section-open", f"external events of {ctx}, disabled at {path}:{line} in "
+                              f"{function}(), are still disabled at the end",
+                              ((f"{ctx}.external_disable_cnt", m.eng[("ext", ctx)]),))
+
+    def deadlock(self, m) -> None:
+        waits = []
+        for i, th in enumerate(m.threads):
+            if th.done:
+                continue
+            m.t = i
+            op = m.peek()
+            owner, _count, where = m.eng.get(("lock", op[1]), ("", 0, None))
+            held = f", held by {owner}" + (f" since {where[0]}:{where[1]} in {where[2]}()" if where else "")
+            waits.append(f"{th.name} waits for the {self.lock_name(op[1])}{held}")
+        m.t = next(i for i, th in enumerate(m.threads) if not th.done)
+        m.fail("deadlock", "deadlock: " + "; ".join(waits), ())
+
+
+WAIT, POLL, BHS, RUN = 1, 0, 2, 3
+
+
+class _Spelled:
+    """Stands for a call the engine makes itself, for the timeline."""
+
+    def __init__(self, text: str):
+        self.name, self.macro, self.args, self.text = text, "", (), text
+
+
+def poll_frame(ctx: str, dispatch_only: bool) -> Frame:
+    return Frame("aio_poll", pc=WAIT if dispatch_only else POLL,
+                 data=(ctx, dispatch_only, False, (), (), 0))
+
+
+def run_frame(item: Item, poll_handler=None) -> Frame:
+    return Frame("run", data=(item,) if poll_handler is None else (item, None, poll_handler))
