@@ -1,4 +1,4 @@
-"""qlint's command line: check, rules, explain, graph."""
+"""qlint's command line: check, replay, rules, explain, graph."""
 from __future__ import annotations
 
 import os
@@ -61,8 +61,10 @@ def cli():
 @click.option("-D", "defines", multiple=True, metavar="NAME[=V]", help="Define (degraded mode).")
 @click.option("--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
               help="Seconds one translation unit may take to parse.")
+@click.option("--confirm", is_flag=True,
+              help="Replay each finding on the reference AIO engine (docs/replay.md).")
 def check(paths, build_dir, fmt, output, select, ignore, extend_select, show_path, statistics,
-          exit_zero, quiet, jobs, config_file, includes, defines, timeout):
+          exit_zero, quiet, jobs, config_file, includes, defines, timeout, confirm):
     """Analyse PATHS (files or directories) and report findings."""
     from .pipeline import Options, analyse
     from .report import jsonfmt, text
@@ -72,6 +74,9 @@ def check(paths, build_dir, fmt, output, select, ignore, extend_select, show_pat
                       extend_select=_codes(extend_select), includes=list(includes),
                       defines=list(defines), jobs=jobs, timeout=timeout)
     result = analyse(options)
+    if confirm:
+        from .replay.command import confirm_findings
+        confirm_findings(result)
     base = os.getcwd()
     problems = _problems(result.tus, base)
     if not quiet:
@@ -112,6 +117,28 @@ def _write(report: str, output: str | None) -> None:
         os.replace(tmp, output)
     except OSError as e:
         raise QlintError(f"{output}: cannot write report: {e.strerror}") from None
+
+
+@cli.command()
+@click.argument("finding_file", metavar="FINDING.json")
+@click.option("--bound", type=click.IntRange(min=0), help="Preemption bound (default 2).")
+@click.option("--pct", is_flag=True, help="Randomized PCT schedules instead of the exhaustive search.")
+@click.option("--seed", type=int, default=0, show_default=True, help="PCT random seed.")
+@click.option("--runs", type=click.IntRange(min=1), help="PCT runs (default 100).")
+@click.option("--schedule", "schedule_file", metavar="FILE", help="Follow a saved schedule.")
+@click.option("--save-schedule", metavar="FILE", help="Write the counterexamples' schedules.")
+@click.option("--html", "html_file", metavar="FILE", help="Write an HTML/SVG swimlane picture.")
+@click.option("--fingerprint", metavar="FP", help="Replay only this finding of a report.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.option("-p", "--build-dir", metavar="DIR", help="Directory holding compile_commands.json.")
+@click.option("--config", "config_file", metavar="FILE", help="Configuration file to use.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: CPUs).")
+def replay(**options):
+    """Replay findings of a JSON report (or one finding) on the current code, on the reference
+    AIO engine: confirmed with a concrete interleaving, or not reproduced within the bound."""
+    from .replay.command import ReplayOptions, run_replay
+    sys.exit(run_replay(ReplayOptions(**options)))
 
 
 @cli.command()
