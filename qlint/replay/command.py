@@ -110,7 +110,8 @@ def text_report(r) -> str:
     lines += [f"    {a}" for a in c["assumptions"]]
     lines.append("  explored: " + _explored(c))
     if status == "confirmed":
-        lines.append(f"  counterexample: {c['steps']} steps, {c['preemptions']} preemption(s)")
+        lines.append(f"  counterexample: {_count(c['steps'], 'step')}, "
+                     f"{_count(c['preemptions'], 'preemption')}")
         lines.append(timeline.render(r.timeline, r.threads).rstrip("\n"))
     return "\n".join(lines) + "\n"
 
@@ -122,8 +123,12 @@ def _explored(c: dict) -> str:
                 f"{c['hits']} hit(s), first at run {c['first_hit']}; {c['states']} states")
     if c["mode"] == "schedule":
         return f"the recorded schedule ({c['states'] - 1} steps)"
-    return (f"{c['states']} states, {c['schedules']} schedules within "
-            f"{c['bound']['preemptions']} preemption(s) ({done})")
+    return (f"{_count(c['states'], 'state')}, {_count(c['schedules'], 'schedule')} within "
+            f"{_count(c['bound']['preemptions'], 'preemption')} ({done})")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _write(path: str, text: str) -> None:

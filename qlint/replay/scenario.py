@@ -378,7 +378,10 @@ def _record(ptype: str) -> str:
 
 
 def _lock_scenario(world: World, finding: dict, focus: str) -> None:
-    registrations = _entries(world, focus)
+    # Every entry point that reaches the code the lock must protect runs: the one on the
+    # finding's path and those that reach the required function by other paths.
+    required = world.program.by_name.get(_required(finding), [])
+    registrations = _entries(world, required[0] if required else focus)
     if not registrations:
         world.threads.append(("main", (run_frame(_direct_call(world, focus)),)))
         return

@@ -17,9 +17,9 @@ def render(entries, threads, width: int = 100) -> str:
     for e in entries:
         cells = [[] for _ in threads]
         i = threads.index(e.thread) if e.thread in threads else 0
-        if e.function and last_fn.get(e.thread) != e.function:
-            cells[i].append(f"{e.function}():" if e.path else f"[{e.function}]")
-            last_fn[e.thread] = e.function
+        if e.path and last_fn.get(e.thread) != e.function:
+            cells[i].append(f"{e.function}():")
+        last_fn[e.thread] = e.function if e.path else ""
         where = f"{os.path.basename(e.path)}:{e.line} " if e.path else ""
         mark = "!! " if e.violation else ""
         cells[i] += textwrap.wrap(f"{mark}{where}{e.text}", col, subsequent_indent="   ") or [""]
