@@ -120,7 +120,7 @@ def _explored(c: dict) -> str:
     done = "the whole bounded space" if c.get("complete", True) else "stopped at the state limit"
     if c["mode"] == "pct":
         return (f"{c['runs']} PCT runs (seed {c['seed']}, depth {c['bound']['pct_depth']}): "
-                f"{c['hits']} hit(s), first at run {c['first_hit']}; {c['states']} states")
+                f"" + (f"{c['hits']} hit(s), the first in run {c['first_hit']}" if c['hits'] else "no hit") + f"; {_count(c['states'], 'state')}")
     if c["mode"] == "schedule":
         return f"the recorded schedule ({c['states'] - 1} steps)"
     return (f"{_count(c['states'], 'state')}, {_count(c['schedules'], 'schedule')} within "

@@ -380,8 +380,8 @@ def _record(ptype: str) -> str:
 def _lock_scenario(world: World, finding: dict, focus: str) -> None:
     # Every entry point that reaches the code the lock must protect runs: the one on the
     # finding's path and those that reach the required function by other paths.
-    required = world.program.by_name.get(_required(finding), [])
-    registrations = _entries(world, required[0] if required else focus)
+    required = _required_key(world, finding, focus)
+    registrations = _entries(world, required or focus)
     if not registrations:
         world.threads.append(("main", (run_frame(_direct_call(world, focus)),)))
         return
@@ -391,12 +391,11 @@ def _lock_scenario(world: World, finding: dict, focus: str) -> None:
         world.threads.append(("main", (Frame("drain", data=(IOTHREAD_CTX, 0)),)))
         world.notes.append("main thread: bdrv_drain() polls the IOThread's context holding its lock")
         return
-    required = _required(finding)
     submitter = _other_caller(world, focus, required)
     if submitter is None:
         world.notes.append("main thread: no other path to the code in the analysed files")
         return
-    world.goals.setdefault(world.name_of(submitter), required)
+    world.goals.setdefault(world.name_of(submitter), world.name_of(required))
     item = Item(submitter, bind(world, submitter), IOTHREAD_CTX,
                 f"main-loop code (holding the IOThread's context lock) calls {world.name_of(submitter)}")
     world.threads.append(("main", (run_frame(item),)))
@@ -419,15 +418,30 @@ def _required(finding: dict) -> str:
     return ""
 
 
-def _other_caller(world: World, focus: str, required: str) -> str | None:
+def _required_key(world: World, finding: dict, focus: str) -> str | None:
+    """The definition of the function the finding says needs the lock: the target of the
+    violating call. A QL101 finding whose required function has no code here is not
+    modelled: what it does without the lock is unknown."""
+    name = _required(finding)
+    if not name or finding["rule"] != "QL101":
+        return None
+    fn = world.program.functions[focus]
+    for block in fn.blocks:
+        for e in block.events:
+            if isinstance(e, Call) and world.reaches_goal(e, name):
+                targets = [t for t in world.graph.callees(e) if world.name_of(t) == name]
+                if targets:
+                    return targets[0]
+    raise NotModelled(f"{name}() has no definition in the analysed code: what it does without "
+                      f"the lock is unknown (analyse the file that defines it too)")
+
+
+def _other_caller(world: World, focus: str, required: str | None) -> str | None:
     """A function other than the finding's that calls the required function: the path by which
     main-loop code reaches the same state."""
     if not required:
         return None
-    focus_name = world.name_of(focus)
-    callers = sorted({e.caller for k in world.program.by_name.get(required, [])
-                      for e in world.graph.callers_of(k)
-                      if world.name_of(e.caller) != focus_name})
+    callers = sorted({e.caller for e in world.graph.callers_of(required) if e.caller != focus})
     return callers[0] if callers else None
 
 
