@@ -44,6 +44,10 @@ ENTRY_KINDS = ("bh", "fd-handler", "coroutine", "deferred")
 _CALLS_RE = re.compile(r"^calls (\w+)\(\)")
 _TAKES_RE = re.compile(r"^takes (.*) → (true|false|default|case .*)$")
 _DEFERS_RE = re.compile(r"^defers (\w+)\(\)")
+_ENTRY_RE = re.compile(r"^entry point: (\S+) registered by")
+KIND_WORDS = {"timer": "a timer callback", "thread": "a thread's start routine",
+              "main-loop-handler": "a main-loop fd handler",
+              "entry": "a root named by [[entry]] (a QMP/HMP command handler)"}
 
 
 class NotModelled(Exception):
@@ -377,7 +381,22 @@ def _record(ptype: str) -> str:
     return words[-1] if words and words[-1] not in ("void", "char", "int") else ""
 
 
+def _check_entry(finding: dict) -> None:
+    """The finding's own entry point must be one the engine dispatches."""
+    note = finding["trace"][0]["note"]
+    if not note.startswith("entry point:"):
+        return
+    m = _ENTRY_RE.match(note)
+    kind = m.group(1) if m else "entry"
+    if kind not in ENTRY_KINDS:
+        what = KIND_WORDS.get(kind, f"a {kind} callback")
+        raise NotModelled(f"its entry point {finding['trace'][0]['function']}() is {what}: the "
+                          f"engine models bottom halves, fd handlers, coroutines and deferred "
+                          f"callbacks")
+
+
 def _lock_scenario(world: World, finding: dict, focus: str) -> None:
+    _check_entry(finding)
     # Every entry point that reaches the code the lock must protect runs: the one on the
     # finding's path and those that reach the required function by other paths.
     required = _required_key(world, finding, focus)

@@ -164,12 +164,22 @@ def _unsigned_members(body: str):
 
 
 def _declared(decl: str):
-    words = re.findall(r"\*|\w+", decl.split(":")[0].split("[")[0])
-    if len(words) < 2 or "*" in words or "(" in decl:
+    """(name, bits) of the unsigned integers a member declaration declares
+    (`uint64_t bytes, more;`, not pointers, not function pointers)."""
+    if "(" in decl:
+        return
+    first, *others = decl.split(":")[0].split(",")
+    words = re.findall(r"\*|\w+", first.split("[")[0])
+    if len(words) < 2 or "*" in words:
         return
     bits = _unsigned_bits(words[:-1])
-    if bits:
-        yield words[-1], bits
+    if not bits:
+        return
+    yield words[-1], bits
+    for other in others:
+        names = re.findall(r"\*|\w+", other.split("[")[0])
+        if names and "*" not in names:
+            yield names[-1], bits
 
 
 def _unsigned_bits(type_words: list[str]) -> int:
