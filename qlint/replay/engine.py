@@ -72,14 +72,21 @@ class Engine:
     # ---- calls from the analysed code ---------------------------------------------------
 
     def lock_ops(self, m, frame, call):
-        """(begin|end, lock id, recursive) of a call the pack calls a lock operation."""
+        """(begin|end, lock id, recursive) of a call the pack calls a lock operation. A lock
+        guard (QEMU_LOCK_GUARD) holds the id of the lock it took; its cleanup releases that."""
         out = []
         for op in self.world.sem.section_ops(call):
             section = self.world.pack.section(op.section)
             if section is None or section.kind != "lock" or op.op not in ("begin", "end"):
                 continue
+            guard = dict(frame.locals).get(op.handle, UNKNOWN) if op.handle else UNKNOWN
+            if isinstance(guard, tuple) and guard[0] == "guard":
+                out.append((op.op, guard[1], section.recursive))
+                continue
+            if op.handle_only or guard == 0:
+                continue                               # a spent guard (set to NULL)
             arg = call.args[section.arg] if section.arg < len(call.args) else None
-            value = Env(m, frame).evaluate(parse(arg.text)) if arg is not None and parse(arg.text) else UNKNOWN
+            value = self.arg_value(m, frame, arg) if arg is not None else UNKNOWN
             if isinstance(value, tuple) and value[0] == "ctx":
                 instance = value[1]
             elif op.section == "AioContext":
@@ -88,6 +95,10 @@ class Engine:
                 instance = op.ident or (arg.text if arg is not None else "")
             out.append((op.op, (op.section, instance), section.recursive))
         return out
+
+    def is_lock_call(self, call) -> bool:
+        return any(op.op in ("begin", "end") and self.world.sem.kinds.get(op.section) == "lock"
+                   for op in self.world.sem.section_ops(call))
 
     def classify(self, m, frame, call):
         ops = self.lock_ops(m, frame, call)
@@ -101,14 +112,16 @@ class Engine:
 
     def call(self, m, frame, call) -> None:
         ops = self.lock_ops(m, frame, call)
-        if ops:
+        if ops or self.is_lock_call(call):
+            taken = None
             for kind, lock, recursive in ops:
                 (self.acquire if kind == "begin" else self.release)(m, lock, recursive, call)
-            return m.returned(m.frame, None)
+                taken = ("guard", lock) if kind == "begin" else taken
+            return m.returned(m.frame, taken)
         args = [self.arg_value(m, frame, a) for a in call.args]
         prim = self.world.primitive(call)
         if prim is not None:
-            result = getattr(self, "op_" + prim.op)(m, frame, call, prim, args)
+            result = getattr(self, "op_" + prim.op)(m, call, prim, args)
             if result is not PUSHED:
                 m.returned(m.frame, result)
             return
@@ -125,7 +138,8 @@ class Engine:
         node = parse(arg.text)
         return Env(m, frame).evaluate(node) if node is not None else UNKNOWN
 
-    def role(self, prim, call, args, role: str, default=UNKNOWN):
+    @staticmethod
+    def role(prim, args, role: str, default=UNKNOWN):
         pos = prim.args.get(role)
         return args[pos] if pos is not None and pos < len(args) else default
 
@@ -196,10 +210,10 @@ class Engine:
         m.eng[("bhs", bh.ctx)] = m.eng.get(("bhs", bh.ctx), ()) + (n,)
         return "bh", n
 
-    def op_bh_new(self, m, frame, call, prim, args):
-        ctx = prim.context or self.context_of(m, self.role(prim, call, args, "ctx"))
+    def op_bh_new(self, m, call, prim, args):
+        ctx = prim.context or self.context_of(m, self.role(prim, args, "ctx"))
         func = self.func_of(prim, call, "cb")
-        return self.new_bh(m, BH(ctx, func, (self.role(prim, call, args, "opaque"),),
+        return self.new_bh(m, BH(ctx, func, (self.role(prim, args, "opaque"),),
                                  label=f"bh {self.world.name_of(func)}"))
 
     def _bh(self, m, value):
@@ -207,69 +221,69 @@ class Engine:
             return ("bh", value[1]), m.eng[("bh", value[1])]
         return None, None
 
-    def op_bh_schedule(self, m, frame, call, prim, args):
+    def op_bh_schedule(self, m, call, prim, args):
         key, bh = self._bh(m, args[0] if args else UNKNOWN)
         if bh is not None and not bh.deleted:
             m.eng[key] = bh._replace(scheduled=1)
         m.note(f"{self.spelled(call)}" + (f": schedules {bh.label} on {bh.ctx}" if bh else ""))
 
-    def op_bh_cancel(self, m, frame, call, prim, args):
+    def op_bh_cancel(self, m, call, prim, args):
         key, bh = self._bh(m, args[0] if args else UNKNOWN)
         if bh is not None:
             m.eng[key] = bh._replace(scheduled=0)
         m.note(f"{self.spelled(call)}" + (f": cancels {bh.label}" if bh else ""))
 
-    def op_bh_delete(self, m, frame, call, prim, args):
+    def op_bh_delete(self, m, call, prim, args):
         key, bh = self._bh(m, args[0] if args else UNKNOWN)
         if bh is not None:
             m.eng[key] = bh._replace(scheduled=0, deleted=1)
         m.note(self.spelled(call))
 
-    def op_bh_oneshot(self, m, frame, call, prim, args):
-        ctx = self.context_of(m, self.role(prim, call, args, "ctx"))
+    def op_bh_oneshot(self, m, call, prim, args):
+        ctx = self.context_of(m, self.role(prim, args, "ctx"))
         func = self.func_of(prim, call, "cb")
-        self.new_bh(m, BH(ctx, func, (self.role(prim, call, args, "opaque"),), scheduled=1,
+        self.new_bh(m, BH(ctx, func, (self.role(prim, args, "opaque"),), scheduled=1,
                           oneshot=1, label=f"oneshot bh {self.world.name_of(func)}"))
         m.note(f"{self.spelled(call)}: schedules {self.world.name_of(func)}() on {ctx}")
 
-    def op_defer(self, m, frame, call, prim, args):
+    def op_defer(self, m, call, prim, args):
         func = self.func_of(prim, call, "cb")
-        values = tuple(self.role(prim, call, args, r) for r in prim.callback)
+        values = tuple(self.role(prim, args, r) for r in prim.callback)
         self.new_bh(m, BH("main", func, values, scheduled=1, oneshot=1, lock=self.world.node_ctx,
                           label=f"deferred {self.world.name_of(func)}"))
         m.note(f"{self.spelled(call)}: defers {self.world.name_of(func)}() to the main loop")
 
     # ---- handlers, notifiers, external events -------------------------------------------
 
-    def op_set_handler(self, m, frame, call, prim, args):
-        ctx = self.context_of(m, self.role(prim, call, args, "ctx"))
-        notifier = self.role(prim, call, args, "notifier")
+    def op_set_handler(self, m, call, prim, args):
+        ctx = self.context_of(m, self.role(prim, args, "ctx"))
+        notifier = self.role(prim, args, "notifier")
         roles = {r: self.func_of(prim, call, r) for r in ("io_read", "io_poll", "io_poll_ready")}
         handlers = tuple(h for h in m.eng.get(("handlers", ctx), ()) if h.notifier != notifier)
         if any(roles.values()):
-            external = truth(self.role(prim, call, args, "external", 0))
+            external = truth(self.role(prim, args, "external", 0))
             handlers += (Handler(notifier, roles["io_read"], roles["io_poll"],
-                                 roles["io_poll_ready"], self.role(prim, call, args, "opaque"),
+                                 roles["io_poll_ready"], self.role(prim, args, "opaque"),
                                  int(external is True)),)
         m.eng[("handlers", ctx)] = handlers
 
-    def op_notifier_set(self, m, frame, call, prim, args):
+    def op_notifier_set(self, m, call, prim, args):
         m.eng[("notifier", args[0] if args else UNKNOWN)] = 1
         m.note(self.spelled(call))
 
-    def op_notifier_test_and_clear(self, m, frame, call, prim, args):
+    def op_notifier_test_and_clear(self, m, call, prim, args):
         key = ("notifier", args[0] if args else UNKNOWN)
         was = m.eng.get(key, 0)
         m.eng[key] = 0
         m.note(f"{self.spelled(call)} = {was}")
         return was
 
-    def op_external_disable(self, m, frame, call, prim, args):
-        ctx = self.context_of(m, self.role(prim, call, args, "ctx"))
+    def op_external_disable(self, m, call, prim, args):
+        ctx = self.context_of(m, self.role(prim, args, "ctx"))
         self.external(m, ctx, +1, self.spelled(call))
 
-    def op_external_enable(self, m, frame, call, prim, args):
-        ctx = self.context_of(m, self.role(prim, call, args, "ctx"))
+    def op_external_enable(self, m, call, prim, args):
+        ctx = self.context_of(m, self.role(prim, args, "ctx"))
         self.external(m, ctx, -1, self.spelled(call))
 
     def external(self, m, ctx: str, delta: int, what: str) -> None:
@@ -283,7 +297,7 @@ class Engine:
         m.note(f"{what}: external events of {ctx} {'disabled' if count else 'enabled'} "
                f"(count {count})")
 
-    def op_context(self, m, frame, call, prim, args):
+    def op_context(self, m, call, prim, args):
         which = prim.context
         if which == "node":
             return "ctx", self.world.node_ctx
@@ -291,14 +305,14 @@ class Engine:
             return "ctx", self.world.home_ctx(m.thread.name)
         return "ctx", which
 
-    def op_aio_poll(self, m, frame, call, prim, args):
-        ctx = self.context_of(m, self.role(prim, call, args, "ctx"))
+    def op_aio_poll(self, m, call, prim, args):
+        ctx = self.context_of(m, self.role(prim, args, "ctx"))
         m.push(poll_frame(ctx, dispatch_only=False))
         return PUSHED
 
     # ---- drained sections ---------------------------------------------------------------
 
-    def op_drained_begin(self, m, frame, call, prim, args):
+    def op_drained_begin(self, m, call, prim, args):
         m.eng[("drained",)] = m.eng.get(("drained",), ()) + (m.location(),)
         m.note(f"{self.spelled(call)}: the node is drained (quiesce_counter "
                f"{len(m.eng[('drained',)])})")
@@ -306,7 +320,7 @@ class Engine:
         # handlers while the node is drained.
         self.external(m, self.world.node_ctx, +1, "bdrv_drained_begin")
 
-    def op_drained_end(self, m, frame, call, prim, args):
+    def op_drained_end(self, m, call, prim, args):
         open_ = m.eng.get(("drained",), ())
         if not open_:
             return m.fail("counter-wrap", f"{self.spelled(call)}: quiesce_counter would drop below 0 "
@@ -317,10 +331,10 @@ class Engine:
 
     # ---- coroutines ---------------------------------------------------------------------
 
-    def op_co_create(self, m, frame, call, prim, args):
+    def op_co_create(self, m, call, prim, args):
         n = m.eng.get(("next",), 0)
         m.eng[("next",)] = n + 1
-        m.eng[("co", n)] = (self.func_of(prim, call, "cb"), (self.role(prim, call, args, "opaque"),))
+        m.eng[("co", n)] = (self.func_of(prim, call, "cb"), (self.role(prim, args, "opaque"),))
         return "co", n
 
     def _scenario_co(self, m, value):
@@ -328,34 +342,34 @@ class Engine:
             return value[1], m.eng.get(("co", value[1]))
         return None, None
 
-    def op_co_enter(self, m, frame, call, prim, args):
-        co = self.role(prim, call, args, "co")
+    def op_co_enter(self, m, call, prim, args):
+        co = self.role(prim, args, "co")
         if self.request_of(co) is not None:
-            return self.op_co_wake(m, frame, call, prim, [co])
+            return self.op_co_wake(m, call, prim, [co])
         n, record = self._scenario_co(m, co)
         if record is None:
             return None
-        ctx = self.context_of(m, self.role(prim, call, args, "ctx"))
+        ctx = self.context_of(m, self.role(prim, args, "ctx"))
         if self.world.home_ctx(m.thread.name) == ctx:   # in its own context: entered at once
             m.push(run_frame(Item(record[0], record[1], ctx, f"coroutine {self.world.name_of(record[0])}")))
             return PUSHED
         m.eng[("cosched", ctx)] = m.eng.get(("cosched", ctx), ()) + (n,)
         m.note(f"{self.spelled(call)}: coroutine {self.world.name_of(record[0])}() scheduled on {ctx}")
 
-    def op_co_enter_now(self, m, frame, call, prim, args):
-        n, record = self._scenario_co(m, self.role(prim, call, args, "co"))
+    def op_co_enter_now(self, m, call, prim, args):
+        n, record = self._scenario_co(m, self.role(prim, args, "co"))
         if record is None:
             return None
         m.push(run_frame(Item(record[0], record[1], "", f"coroutine {self.world.name_of(record[0])}")))
         return PUSHED
 
-    def op_co_yield(self, m, frame, call, prim, args):
+    def op_co_yield(self, m, call, prim, args):
         m.note("qemu_coroutine_yield(): re-entered at once (what wakes it is not modelled)")
 
-    def op_co_entered(self, m, frame, call, prim, args):
+    def op_co_entered(self, m, call, prim, args):
         return 0
 
-    def op_co_wake(self, m, frame, call, prim, args):
+    def op_co_wake(self, m, call, prim, args):
         co = args[0] if args else UNKNOWN
         request = self.request_of(co)
         if request is None:
@@ -402,25 +416,25 @@ class Engine:
         if isinstance(nr, int) and nr:
             m.eng[("ring",)] = (slots, (head + nr) % self.world.linux_aio.ring_size, tail)
 
-    def op_ring_peek(self, m, frame, call, prim, args):
+    def op_ring_peek(self, m, call, prim, args):
         count = self.peek_ring(m, prim.arg(call, "events"))
         m.note(f"{self.spelled(call)} = {count} (ring head {self.ring(m)[1]}, tail {self.ring(m)[2]})")
         return count
 
-    def op_ring_commit(self, m, frame, call, prim, args):
-        self.commit_ring(m, self.role(prim, call, args, "nr"))
+    def op_ring_commit(self, m, call, prim, args):
+        self.commit_ring(m, self.role(prim, args, "nr"))
         m.note(f"{self.spelled(call)}: ring head {self.ring(m)[1]}")
 
-    def op_ring_advance_and_peek(self, m, frame, call, prim, args):
-        nr = self.role(prim, call, args, "nr")
+    def op_ring_advance_and_peek(self, m, call, prim, args):
+        nr = self.role(prim, args, "nr")
         self.commit_ring(m, nr)
         count = self.peek_ring(m, prim.arg(call, "events"))
         m.note(f"{self.spelled(call)} = {count} (advanced by {show(nr)}: ring head "
                f"{self.ring(m)[1]}, tail {self.ring(m)[2]})")
         return count
 
-    def op_io_submit(self, m, frame, call, prim, args):
-        nr = self.role(prim, call, args, "nr")
+    def op_io_submit(self, m, call, prim, args):
+        nr = self.role(prim, args, "nr")
         m.note(f"{self.spelled(call)} = {show(nr)} (the kernel accepts them; they complete after "
                f"the scenario)")
         return nr

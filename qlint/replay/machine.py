@@ -251,9 +251,18 @@ class Machine:
             if event.value is not None:
                 value = event.value
             else:
-                value = self.evaluate(frame, source.assigned_at(fn.file, event.line, name))
+                expr = source.assigned_at(fn.file, event.line, name)
+                value = self.evaluate(frame, expr) if expr is not None else \
+                    self.result_stored(frame, name)
             frame = frame._replace(locals=_set(frame.locals, name, value))
         return frame
+
+    def result_stored(self, frame: Frame, name: str):
+        """The value a call of this statement stored into `name` (`g_autoptr(...) guard =
+        qemu_lockable_auto_lock(...)` written by a macro), else UNKNOWN."""
+        events = self.function(frame).blocks[frame.block].events[:frame.index]
+        call = next((e for e in reversed(events) if isinstance(e, Call) and e.result == name), None)
+        return Env(self, frame).call(call.macro or call.name, 1) if call is not None else UNKNOWN
 
     def access(self, frame: Frame, event: Access) -> Frame:
         env = Env(self, frame)

@@ -90,7 +90,9 @@ def _follow(finding, world, threads, names) -> Replay:
 def _result(finding, world, threads, violation, steps, record) -> Replay:
     if violation is None:
         return Replay(finding, _scenario(world, {"status": "not-reproduced", **record}), threads=threads)
-    _m, timeline, _stuck = explore.replay(world.initial(), steps)
+    m, timeline, _stuck = explore.replay(world.initial(), steps)
+    violation = next(v for v in (m.violation, m.race, violation)
+                     if v is not None and v.invariant == violation.invariant)
     confirmation = {"status": "confirmed", "invariant": violation.invariant,
                     "message": violation.message,
                     "values": {name: value for name, value in violation.values}, **record,
