@@ -20,7 +20,7 @@ PAIRS = {
                              "iohandler.external_disable_cnt": 1}, 0, 21),
 }
 # What the whole bounded space of the fixed code is: (states, schedules).
-EXPLORED_AFTER = {"seed000": (899, 233), "seed003": (72, 22), "replay/error-path": (122, 140),
+EXPLORED_AFTER = {"seed000": (899, 233), "seed003": (73, 22), "replay/error-path": (122, 140),
                   "replay/bh-lock": (261, 300), "replay/deferred-end": (24, 1)}
 
 

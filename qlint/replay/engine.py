@@ -16,6 +16,7 @@ machine's `eng` table as immutable values keyed by tuples:
     ("ring",)                    (slots, head, tail) of linux-aio's completion ring
     ("done",)                    requests whose completion has been processed
     ("drained",)                 where the open drained sections began (a stack)
+    ("in-flight",), ("queued",)  the node's guest requests in flight; held back while drained
     ("co", id), ("cosched", ctx) coroutines created; coroutines scheduled on a context
 """
 from __future__ import annotations
@@ -34,6 +35,7 @@ VISIBLE_OPS = frozenset({
     "ring_advance_and_peek", "io_submit"})
 PUSHED = object()                 # the primitive pushed a frame; its result comes on return
 GUEST = "@guest"                  # the guest device's notifier handler (not analysed code)
+COMPLETE = "@complete"            # a guest request's completion BH (the block layer's)
 
 
 class BH(NamedTuple):
@@ -317,8 +319,12 @@ class Engine:
         m.note(f"{self.spelled(call)}: the node is drained (quiesce_counter "
                f"{len(m.eng[('drained',)])})")
         # block/io.c (2.x-8.1): bdrv_do_drained_begin() disables the node's context's external
-        # handlers while the node is drained.
+        # handlers while the node is drained, then polls until its requests have completed.
         self.external(m, self.world.node_ctx, +1, "bdrv_drained_begin")
+        if m.eng.get(("in-flight",), 0):
+            m.push(Frame("drainpoll"))
+            return PUSHED
+        return None
 
     def op_drained_end(self, m, call, prim, args):
         open_ = m.eng.get(("drained",), ())
@@ -328,6 +334,29 @@ class Engine:
         m.eng[("drained",)] = open_[:-1]
         m.note(f"{self.spelled(call)}: quiesce_counter {len(open_) - 1}")
         self.external(m, self.world.node_ctx, -1, "bdrv_drained_end")
+        if len(open_) == 1:
+            for _ in range(m.eng.pop(("queued",), 0)):  # blk_wait_while_drained() lets them go
+                self.start_request(m)
+
+    def start_request(self, m) -> None:
+        """A guest request enters the node: in flight until its completion BH runs."""
+        m.eng[("in-flight",)] = m.eng.get(("in-flight",), 0) + 1
+        self.new_bh(m, BH(self.world.node_ctx, COMPLETE, (), scheduled=1, oneshot=1,
+                          label="request completion"))
+
+    # BDRV_POLL_WHILE(bs, bdrv_requests_pending(bs)): aio_poll(node's context) until the
+    # node's requests have completed, at most `polls` times.
+    def peek_drainpoll(self, m, frame):
+        return None
+
+    def run_drainpoll(self, m, frame):
+        if not m.eng.get(("in-flight",), 0) or frame.pc >= self.world.bounds["polls"]:
+            return m.pop(None)
+        m.set_frame(frame._replace(pc=frame.pc + 1))
+        m.push(poll_frame(self.world.node_ctx, dispatch_only=False))
+
+    def resume_drainpoll(self, m, frame, result):
+        return None
 
     # ---- coroutines ---------------------------------------------------------------------
 
@@ -488,6 +517,10 @@ class Engine:
             m.set_frame(frame._replace(pc=2))
             if item.func == GUEST:
                 return self.guest_request(m, item)
+            if item.func == COMPLETE:
+                m.eng[("in-flight",)] = m.eng.get(("in-flight",), 0) - 1
+                return m.note("the guest's request completes (bdrv_dec_in_flight)",
+                              where=("", 0, "request completion"))
             if item.func is None:
                 return None
             fn = self.world.program.functions[item.func]
@@ -669,9 +702,12 @@ class Engine:
             return m.fail("guest-in-drained", f"a guest request is submitted to the node while its "
                           f"drained section (begun at {path}:{line} in {function}()) is open",
                           (("BlockDriverState.quiesce_counter", len(drained)),))
-        m.eng[("requests",)] = m.eng.get(("requests",), 0) + 1
+        if drained:
+            m.eng[("queued",)] = m.eng.get(("queued",), 0) + 1
+        else:
+            self.start_request(m)
         m.note("virtio host notifier: the guest's request is submitted to the node"
-               + (" (queued: the node is drained)" if drained else ""), where=where)
+               + (" (queued while the node is drained)" if drained else ""), where=where)
 
     # ---- the end -------------------------------------------------------------------------
 

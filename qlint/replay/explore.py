@@ -15,6 +15,7 @@ for the same invariant).
 from __future__ import annotations
 
 import random
+import time
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -33,9 +34,11 @@ class Search:
     runs: int = 0                    # PCT
     hits: int = 0
     first_hit: int = 0
+    found_after: float = 0.0         # seconds to the first counterexample (benchmarks)
 
 
 def exhaustive(world, bound: int, limit: int) -> Search:
+    started = time.perf_counter()
     init = world.initial()
     total = Search()
     race = None
@@ -45,6 +48,7 @@ def exhaustive(world, bound: int, limit: int) -> Search:
         total.states = level.states
         total.complete = level.complete
         if level.violation is not None and level.violation.invariant != "race":
+            total.found_after = time.perf_counter() - started
             return _shrunk(init, level, preemptions, limit, total)
         if race is None and level.violation is not None:
             race = (level, preemptions)
@@ -52,6 +56,7 @@ def exhaustive(world, bound: int, limit: int) -> Search:
             break
     if race is not None:
         level, preemptions = race
+        total.found_after = time.perf_counter() - started
         return _shrunk(init, level, preemptions, limit, total)
     return total
 

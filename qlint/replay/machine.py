@@ -21,6 +21,7 @@ from .values import UNKNOWN, show
 
 
 DRIVERS = {"aio_poll": "aio_poll", "run": "dispatch", "drain": "bdrv_drain",
+           "drainpoll": "bdrv_drained_begin",
            "mainloop": "main_loop_wait", "iothread": "iothread_run", "guest": "guest vCPU",
            "seq": "setup"}
 
