@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,7 +58,9 @@ def measure(name: str, finding: dict, before: Analysis, after: Analysis, pct_run
     started = time.perf_counter()
     clean = replay_finding(fixed, after, Mode(bound=bound)).confirmation
     seconds = time.perf_counter() - started
-    return {"name": f"{name} {finding['rule']}", "invariant": confirmation.get("invariant", "-"),
+    section = re.search(r"the (\S+) section", finding.get("message", ""))
+    label = f"{name} {finding['rule']}" + (f" ({section.group(1)})" if section else "")
+    return {"name": label, "invariant": confirmation.get("invariant", "-"),
             "first": search.found_after, "replay": replay_seconds,
             "before_states": confirmation.get("states", 0), "steps": confirmation.get("steps", 0),
             "pct": f"{pct.get('hits', 0)}/{pct.get('runs', 0)} (first {pct.get('first_hit', 0)})",
