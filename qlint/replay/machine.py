@@ -99,8 +99,8 @@ class Machine:
         return m
 
     def key(self):
-        return (frozenset(self.heap.items()), frozenset(self.eng.items()), tuple(self.threads),
-                self.race is not None)
+        """What identifies the state (the search remembers the first race by itself)."""
+        return frozenset(self.heap.items()), frozenset(self.eng.items()), tuple(self.threads)
 
     @property
     def thread(self) -> Thread:

@@ -62,7 +62,6 @@ class World:
     graph: object
     pack: object
     era: object
-    profile: str
     node_ctx: str
     declared: frozenset
     bounds: dict
@@ -82,11 +81,10 @@ class World:
         self.sem = Semantics(self.pack, self.program)
         self.engine = Engine(self)
         self.polling = {IOTHREAD_CTX}
-        self.homes = {IOTHREAD_CTX: "iothread", "main": "main", "iohandler": "main"}
         self.protects = {f: p.lock for p in self.pack.protects for f in p.fields}
         self.shared = set(self.protects)
         self.written = None
-        self.unsigned = _unsigned_fields(tuple(sorted({f.file for f in self.program.functions.values()})))
+        self.unsigned = None
         self._goal_blocks: dict = {}
         self._back_edges: dict = {}
 
@@ -147,6 +145,9 @@ class World:
         return self.protects.get(event.path) or self.protects.get(event.field)
 
     def unsigned_bits(self, event: Access) -> int:
+        if self.unsigned is None:
+            files = sorted({f.file for f in self.program.functions.values()})
+            self.unsigned = _unsigned_fields(files)
         return self.unsigned.get(event.field, 0)
 
     def back_edges(self, fn) -> frozenset:
@@ -224,7 +225,6 @@ class World:
             ctx = "iohandler" if self.node_ctx == "main" else self.node_ctx
             m.eng[("handlers", ctx)] = m.eng.get(("handlers", ctx), ()) + (
                 Handler(GUEST, GUEST, None, None, None, 1),)
-        m.eng.pop(("seen",), None)
         m.threads = [Thread(name, frames) for name, frames in self.threads]
         m.log = []
         for i in range(len(m.threads)):
@@ -297,12 +297,11 @@ def build(finding: dict, analysis) -> World:
     model = load_model()
     declared = frozenset(program.declared)
     world = World(finding=finding, program=program, graph=graph, pack=pack,
-                  era=model.era(declared), profile="lock" if rule in LOCK_RULES else "section",
-                  node_ctx=IOTHREAD_CTX if rule in LOCK_RULES else "main", declared=declared,
+                  era=model.era(declared), node_ctx=IOTHREAD_CTX if rule in LOCK_RULES else "main", declared=declared,
                   bounds=dict(model.bounds), base=os.getcwd())
     _read_path(world, finding)
     focus = _function(program, finding["function"], finding["path"])
-    if world.profile == "lock":
+    if rule in LOCK_RULES:
         _lock_scenario(world, finding, focus)
     else:
         _section_scenario(world, finding, focus)
@@ -492,7 +491,7 @@ def _relative(path: str, base: str) -> str:
     return relative(path, base)
 
 
-def _unsigned_fields(files: tuple) -> dict:
+def _unsigned_fields(files) -> dict:
     out = {}
     for f in files:
         out.update(source.unsigned_fields(f))
