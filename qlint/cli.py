@@ -17,23 +17,12 @@ def _codes(value: str | None) -> list[str] | None:
     return [c.strip() for c in value.split(",") if c.strip()]
 
 
-def _problems(tus, base: str) -> list[dict]:
-    out = []
-    for tu in tus:
-        if not (tu.problem or tu.errors):
-            continue
-        first = tu.errors[0] if tu.errors else None
-        item = {"path": relative(tu.path, base),
-                "kind": "failed" if tu.problem else "parse-errors",
-                "errors": len(tu.errors),
-                "message": tu.problem or (f"{relative(first.file, base)}:{first.line}:{first.col}: "
-                                          f"{first.message}" if first else "")}
-        out.append(item)
-    return out
-
-
 def _warn(message: str) -> None:
     click.echo(f"qlint: warning: {message}", err=True)
+
+
+def _note(message: str) -> None:
+    click.echo(f"qlint: {message}", err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -45,8 +34,10 @@ def cli():
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option("-p", "--build-dir", metavar="DIR", help="Directory holding compile_commands.json.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif", "github"]),
+              default="text", show_default=True,
+              help="Report format: flake8-style text, JSON, SARIF 2.1.0 (GitHub code scanning) "
+                   "or GitHub Actions annotations.")
 @click.option("-o", "--output", metavar="FILE", help="Write the report here instead of stdout.")
 @click.option("--select", metavar="CODES", help="Only these rule codes (prefixes), e.g. QL1,QL202.")
 @click.option("--ignore", metavar="CODES", help="Skip these rule codes (prefixes).")
@@ -61,52 +52,137 @@ def cli():
 @click.option("-D", "defines", multiple=True, metavar="NAME[=V]", help="Define (degraded mode).")
 @click.option("--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
               help="Seconds one translation unit may take to parse.")
+@click.option("--no-cache", is_flag=True, help="Parse every file; neither read nor write the cache.")
+@click.option("--cache-dir", metavar="DIR", help="Cache directory (default: BUILD/qlint-cache).")
+@click.option("-v", "--verbose", is_flag=True, help="Say on stderr what was parsed and cached.")
+@click.option("--sarif-category", metavar="NAME",
+              help="SARIF automationDetails.id category (default: qlint/ and the PATHS).")
+@click.option("--report-unused-suppressions", is_flag=True, default=None,
+              help="Report inline suppressions that silence nothing (QL002).")
+@click.option("--baseline", "baseline_file", metavar="FILE",
+              help="Report only findings not recorded in this baseline.")
+@click.option("--write-baseline", metavar="FILE",
+              help="Record the current findings in FILE (for --baseline) and exit 0.")
+@click.option("--force-exclude", is_flag=True, default=None,
+              help="Apply the configured excludes to paths named on the command line too.")
+@click.option("--degraded/--no-degraded", default=True, show_default=True,
+              help="Without compile_commands.json, guess include paths / fail.")
+@click.option("--dot", is_flag=True, help="Print the findings' paths as a Graphviz digraph.")
 @click.option("--confirm", is_flag=True,
               help="Replay each finding on the reference AIO engine (docs/replay.md).")
 def check(paths, build_dir, fmt, output, select, ignore, extend_select, show_path, statistics,
-          exit_zero, quiet, jobs, config_file, includes, defines, timeout, confirm):
+          exit_zero, quiet, jobs, config_file, includes, defines, timeout, no_cache, cache_dir,
+          verbose, sarif_category, report_unused_suppressions, baseline_file, write_baseline,
+          force_exclude, degraded, dot, confirm):
     """Analyse PATHS (files or directories) and report findings."""
-    from .pipeline import Options, analyse
-    from .report import jsonfmt, text
+    from . import baseline, suppressions
+    from .pipeline import Options, analyse, load_config
 
     options = Options(paths=list(paths), build_dir=build_dir, config_file=config_file,
                       select=_codes(select), ignore=_codes(ignore),
                       extend_select=_codes(extend_select), includes=list(includes),
-                      defines=list(defines), jobs=jobs, timeout=timeout)
-    result = analyse(options)
+                      defines=list(defines), jobs=jobs, timeout=timeout,
+                      cache_dir=cache_dir, no_cache=no_cache,
+                      force_exclude=force_exclude, degraded=degraded)
+    cfg = load_config(options)
+    baseline_file = baseline_file or cfg.get("baseline")
+    known = baseline.load(baseline_file) if baseline_file and not write_baseline else None
+    result = analyse(options, progress=None if quiet else _progress_bar(), reuse=not confirm)
+    if verbose:
+        _verbose(result)
+    base = os.getcwd()
+    problems = result.problems
+    if not quiet:
+        _warn_about_inputs(result, problems)
+    result.findings, result.stats["suppressed"] = suppressions.apply(
+        result.findings, {r.code for r in result.rules}, _suppression_files(result.plan, paths),
+        cfg.flag("report-unused-suppressions", report_unused_suppressions), base)
+    if write_baseline:
+        _write(baseline.render(result.findings), write_baseline, "baseline")
+        if not quiet:
+            click.echo(f"qlint: {len(result.findings)} finding(s) recorded in {write_baseline}",
+                       err=True)
+        sys.exit(EXIT_CLEAN)
+    if known is not None:
+        result.findings, result.stats["baselined"] = baseline.split(result.findings, known)
     if confirm:
         from .replay.command import confirm_findings
         confirm_findings(result)
-    base = os.getcwd()
-    problems = _problems(result.tus, base)
-    if not quiet:
-        plan = result.plan
-        if plan.degraded:
-            _warn("no compile_commands.json found: degraded mode, include paths guessed "
-                  "(-p BUILD_DIR points at a configured build)")
-        for w in plan.warnings:
-            _warn(w)
-        if plan.not_in_database:
-            _warn(f"{len(plan.not_in_database)} C file(s) not in the compile database were skipped "
-                  f"(not built in this configuration)")
-        for p in problems:
-            what = f"{p['errors']} parse error(s), first: {p['message']}" if p["kind"] == "parse-errors" \
-                else p["message"]
-            _warn(f"{p['path']}: {what}")
-        if problems:
-            _warn(f"{len(problems)} of {len(result.tus)} translation unit(s) had parse errors or failed")
-    if fmt == "json":
-        report = jsonfmt.render(result.findings, result.stats, problems)
+    if dot:
+        from .report import dot as dotfmt
+        report = dotfmt.findings(result.findings)
     else:
-        color = output is None and sys.stdout.isatty()
-        report = text.render(result.findings, show_path=show_path, color=color)
-        if statistics:
-            report += text.statistics(result.findings)
+        report = _render(fmt, result, problems, base, show_path=show_path, statistics=statistics,
+                         color=output is None and _color(sys.stdout),
+                         category=sarif_category, paths=paths)
     _write(report, output)
     sys.exit(EXIT_FINDINGS if result.findings and not exit_zero else EXIT_CLEAN)
 
 
-def _write(report: str, output: str | None) -> None:
+def _suppression_files(plan, paths) -> list[str]:
+    """Where suppressions are looked for besides the findings' files: the analysed C files and
+    the files named on the command line (a pre-commit hook names changed .c.inc files)."""
+    return [job.file for job in plan.jobs] + [p for p in paths if os.path.isfile(p)]
+
+
+def _warn_about_inputs(result, problems: list) -> None:
+    plan = result.plan
+    if plan.degraded:
+        _warn("no compile_commands.json found: degraded mode, include paths guessed "
+              "(-p BUILD_DIR points at a configured build)")
+    for w in plan.warnings:
+        _warn(w)
+    if plan.not_in_database:
+        _warn(f"{len(plan.not_in_database)} C file(s) not in the compile database were skipped "
+              f"(not built in this configuration)")
+    for p in problems:
+        what = f"{p['errors']} parse error(s), first: {p['message']}" if p["kind"] == "parse-errors" \
+            else p["message"]
+        _warn(f"{p['path']}: {what}")
+    if problems:
+        _warn(f"{len(problems)} of {result.stats['tus']} translation unit(s) had parse errors or failed")
+
+
+def _verbose(result) -> None:
+    """What collecting the facts took: cache hits, parses, precompiled prefix headers."""
+    c = result.collected
+    if result.program is None:
+        _note("nothing changed: the previous result is reused")
+    _note(f"{result.stats['tus']} translation unit(s): {c.cached} from the cache, {c.parsed} parsed, "
+          f"{c.prefixes} prefix header(s) precompiled, {c.prefixes_reused} reused")
+    for note in c.notes:
+        _note(note)
+
+
+def _progress_bar():
+    """A progress bar on a terminal's stderr; none in CI or when stderr is redirected."""
+    if not sys.stderr.isatty() or os.environ.get("CI"):
+        return None
+    from .progress import ParseProgress
+    return ParseProgress()
+
+
+def _color(stream) -> bool:
+    """Colors on a terminal only, and never with NO_COLOR set (https://no-color.org)."""
+    return stream.isatty() and not os.environ.get("NO_COLOR")
+
+
+def _render(fmt: str, result, problems: list, base: str, show_path: bool, statistics: bool,
+            color: bool, category: str | None, paths) -> str:
+    from .report import github, jsonfmt, sarif, text
+    from .rules.registry import all_rules
+    if fmt == "json":
+        return jsonfmt.render(result.findings, result.stats, problems)
+    if fmt == "sarif":
+        return sarif.render(result.findings, all_rules(), problems,
+                            category or sarif.default_category(paths, base), base)
+    if fmt == "github":
+        return github.render(result.findings)
+    report = text.render(result.findings, show_path=show_path, color=color)
+    return report + text.statistics(result.findings) if statistics else report
+
+
+def _write(report: str, output: str | None, what: str = "report") -> None:
     if output is None:
         sys.stdout.write(report)
         return
@@ -116,7 +192,7 @@ def _write(report: str, output: str | None) -> None:
             f.write(report)
         os.replace(tmp, output)
     except OSError as e:
-        raise QlintError(f"{output}: cannot write report: {e.strerror}") from None
+        raise QlintError(f"{output}: cannot write {what}: {e.strerror}") from None
 
 
 @cli.command()
@@ -192,58 +268,91 @@ def graph():
 def _graph_context(paths, build_dir, config_file, jobs):
     from .pipeline import Options, analyse
     return analyse(Options(paths=list(paths), build_dir=build_dir, config_file=config_file,
-                           jobs=jobs, select=["QL101"]))
+                           jobs=jobs, select=["QL101"]), reuse=False)
 
 
 def _graph_options(f):
     f = click.option("-p", "--build-dir", metavar="DIR")(f)
     f = click.option("--config", "config_file", metavar="FILE")(f)
     f = click.option("-j", "--jobs", type=click.IntRange(min=1))(f)
-    return click.option("--in", "paths", multiple=True, required=True, metavar="PATH",
-                        help="Files or directories to build the graph from.")(f)
+    return click.option("--in", "paths", multiple=True, default=["."], show_default=True,
+                        metavar="PATH", help="Files or directories to build the graph from.")(f)
 
 
-def _find_keys(result, name: str) -> list[str]:
-    keys = result.program.by_name.get(name, [])
-    if not keys:
-        raise QlintError(f"no function named '{name}' in the analysed files")
-    return keys
+_dot_option = click.option("--dot", is_flag=True, help="Print a Graphviz digraph instead.")
+
+
+def _hop_line(program, hop, subject: str, base: str) -> str:
+    return f"{program.name_of(subject)}  {relative(hop.file, base)}:{hop.line}  [{hop.label}]"
+
+
+def _print_hops(result, hops, subject_of, highlight, dot: bool) -> None:
+    from .report import dot as dotfmt
+    base = os.getcwd()
+    if dot:
+        click.echo(dotfmt.hops(result.program, hops, highlight, lambda p: relative(p, base)),
+                   nl=False)
+        return
+    for hop in hops:
+        click.echo(_hop_line(result.program, hop, subject_of(hop), base))
 
 
 @graph.command()
 @click.argument("function")
 @_graph_options
-def callers(function, paths, build_dir, config_file, jobs):
+@_dot_option
+def callers(function, paths, build_dir, config_file, jobs, dot):
     """Who calls or registers FUNCTION."""
-    result = _graph_context(paths, build_dir, config_file, jobs)
-    base = os.getcwd()
-    for key in _find_keys(result, function):
-        for e in result.graph.callers_of(key):
-            fn = result.program.functions[e.caller]
-            label = e.kind + (f" {e.label}" if e.label else "")
-            click.echo(f"{fn.name}  {relative(fn.file, base)}:{e.call.line}  [{label}]")
-        for r in result.graph.registered.get(key, []):
-            fn = result.program.functions[r.caller]
-            click.echo(f"{fn.name}  {relative(r.file, base)}:{r.line}  [{r.kind} via {r.api}]")
+    _neighbours(function, paths, build_dir, config_file, jobs, dot, incoming=True)
 
 
 @graph.command()
 @click.argument("function")
 @_graph_options
-def callees(function, paths, build_dir, config_file, jobs):
+@_dot_option
+def callees(function, paths, build_dir, config_file, jobs, dot):
     """What FUNCTION calls or registers."""
+    _neighbours(function, paths, build_dir, config_file, jobs, dot, incoming=False)
+
+
+def _neighbours(function, paths, build_dir, config_file, jobs, dot, incoming: bool) -> None:
+    from .graph import query
     result = _graph_context(paths, build_dir, config_file, jobs)
+    keys = query.keys_named(result.program, function)
+    hops_of = query.into if incoming else query.out_of
+    hops = [h for key in keys for h in hops_of(result.program, result.graph, key)]
+    _print_hops(result, hops, (lambda h: h.caller) if incoming else (lambda h: h.callee), keys, dot)
+
+
+@graph.command(name="paths")
+@click.argument("source", metavar="FROM")
+@click.argument("target", metavar="TO")
+@_graph_options
+@_dot_option
+@click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True,
+              help="At most this many paths.")
+@click.option("--max-hops", type=click.IntRange(min=1), default=12, show_default=True,
+              help="Longest path considered.")
+def paths_cmd(source, target, paths, build_dir, config_file, jobs, dot, limit, max_hops):
+    """Paths from FROM to TO over calls and callback registrations, shortest first."""
+    from .graph import query
+    result = _graph_context(paths, build_dir, config_file, jobs)
+    program = result.program
+    sources, targets = query.keys_named(program, source), query.keys_named(program, target)
+    found = query.paths(program, result.graph, sources, targets, limit, max_hops)
+    if not found:
+        click.echo(f"qlint: no path from {source}() to {target}() within {max_hops} hops",
+                   err=True)
+        sys.exit(EXIT_FINDINGS)
+    if dot:
+        _print_hops(result, [h for p in found for h in p], None, sources + targets, True)
+        return
     base = os.getcwd()
-    for key in _find_keys(result, function):
-        fn = result.program.functions[key]
-        for e in result.graph.edges_from.get(key, []):
-            label = e.kind + (f" {e.label}" if e.label else "")
-            callee = result.program.functions[e.callee]
-            click.echo(f"{callee.name}  {relative(fn.file, base)}:{e.call.line}  [{label}]")
-        for r in result.graph.registrations:
-            if r.caller == key:
-                click.echo(f"{result.program.name_of(r.func)}  {relative(r.file, base)}:{r.line}  "
-                           f"[{r.kind} via {r.api}]")
+    for n, path in enumerate(found, 1):
+        names = [program.name_of(h.caller) for h in path] + [program.name_of(path[-1].callee)]
+        click.echo(f"{n}. " + " -> ".join(names))
+        for hop in path:
+            click.echo("   " + _hop_line(program, hop, hop.caller, base))
 
 
 @graph.command()

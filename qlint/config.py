@@ -7,20 +7,27 @@ Options (all optional):
   include, define                 -I / -D for files parsed in degraded mode
   exclude                         globs of paths not to analyse
   jobs                            worker processes
+  cache-dir                       where parsed facts are cached
+  report-unused-suppressions      report suppressions that silence nothing (QL002)
+  force-exclude                   apply `exclude` to paths named on the command line too
+  baseline                        a baseline file (relative to the configuration file)
 plus the rule-pack tables ([[lock]], [[requires]], [[callback]], [[entry]], [[section]] ...),
 which add to the built-in packs (docs/configuration.md).
 """
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 from .errors import QlintError
 from .rules import pack as packmod
+from .rules.registry import unknown_codes
 
 OPTIONS = {
     "select": "codes", "ignore": "codes", "extend-select": "codes", "build-dir": "str",
-    "include": "strs", "define": "strs", "exclude": "strs", "jobs": "int",
+    "include": "strs", "define": "strs", "exclude": "strs", "jobs": "int", "cache-dir": "str",
+    "report-unused-suppressions": "bool", "force-exclude": "bool", "baseline": "path",
 }
 
 
@@ -33,6 +40,10 @@ class Config:
 
     def get(self, key, default=None):
         return self.options.get(key, default)
+
+    def flag(self, key: str, given: bool | None) -> bool:
+        """A boolean option: the command line's when given (not None), else the configuration's."""
+        return self.options.get(key, False) if given is None else given
 
 
 def find(start: str) -> str | None:
@@ -67,23 +78,36 @@ def load(path: str | None) -> Config:
         if not isinstance(data, dict):
             raise QlintError(f"{path}: [tool.qlint] must be a table")
     config = Config(path=path, data=data, text=text)
+    start = _table_start(text) if os.path.basename(path) == "pyproject.toml" else 0
     for key, value in data.items():
         if key in packmod.PACK_TABLES:
             continue
         kind = OPTIONS.get(key)
-        line = packmod.line_of(text, key)
+        line = text.count("\n", 0, start) + packmod.line_of(text[start:], key)
         if kind is None:
             raise QlintError(f"{path}:{line}: unknown key '{key}'")
         config.options[key] = _check(value, kind, f"{path}:{line}: '{key}'")
+        if kind == "path":
+            config.options[key] = os.path.join(os.path.dirname(path), value)
     return config
 
 
+def _table_start(text: str) -> int:
+    """Where pyproject.toml's [tool.qlint] table starts (other tools' tables use the same keys)."""
+    match = re.search(r"^[ \t]*\[tool\.qlint\]", text, re.M)
+    return match.start() if match else 0
+
+
 def _check(value, kind: str, where: str):
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise QlintError(f"{where} must be true or false")
+        return value
     if kind == "int":
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise QlintError(f"{where} must be a positive integer")
         return value
-    if kind == "str":
+    if kind in ("str", "path"):
         if not isinstance(value, str) or not value:
             raise QlintError(f"{where} must be a non-empty string")
         return value
@@ -91,6 +115,9 @@ def _check(value, kind: str, where: str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise QlintError(f"{where} must be a list of strings")
+    unknown = unknown_codes(value) if kind == "codes" else []
+    if unknown:
+        raise QlintError(f"{where}: unknown rule code '{unknown[0]}' (see `qlint rules`)")
     return value
 
 

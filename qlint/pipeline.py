@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 
 from . import config as configmod
 from .frontend import discover
-from .frontend.workers import parse_all
+from .frontend.cache import FactsCache, code_digest, default_dir
+from .frontend.collect import CollectStats, collect
 from .graph.callgraph import CallGraph
 from .graph.program import Program
-from .report.model import finalize
+from .report.model import finalize, finding_from_dict, finding_to_dict, relative
+from .rules.pack import builtin_pack_dir
 from .rules.registry import Context, select
 
 
@@ -26,6 +28,10 @@ class Options:
     defines: list = field(default_factory=list)
     jobs: int | None = None
     timeout: float = 300.0
+    cache_dir: str | None = None
+    no_cache: bool = False
+    force_exclude: bool | None = None      # None: as configured
+    degraded: bool = True
 
 
 @dataclass
@@ -38,6 +44,8 @@ class Result:
     graph: object = None
     context: object = None
     rules: list = field(default_factory=list)
+    collected: object = None           # what collecting the facts took (cache hits, PCHs)
+    problems: list = field(default_factory=list)
 
 
 def load_config(options: Options) -> configmod.Config:
@@ -45,40 +53,107 @@ def load_config(options: Options) -> configmod.Config:
     return configmod.load(path)
 
 
-def load(options: Options, progress=None):
-    """Configuration, built-in and configured packs, and the program's facts."""
+def _setup(options: Options):
     cfg = load_config(options)
     pack = configmod.build_pack(cfg)
     plan = discover.plan(options.paths, options.build_dir or cfg.get("build-dir"),
                          includes=list(cfg.get("include", [])) + list(options.includes),
                          defines=list(cfg.get("define", [])) + list(options.defines),
-                         excludes=cfg.get("exclude", []))
+                         excludes=cfg.get("exclude", []),
+                         force_exclude=cfg.flag("force-exclude", options.force_exclude),
+                         degraded=options.degraded)
+    cache = None
+    if not options.no_cache:
+        cache = FactsCache(options.cache_dir or cfg.get("cache-dir") or default_dir(plan.database))
+    return cfg, pack, plan, cache
+
+
+def _collect(options: Options, cfg, plan, cache, progress=None) -> list:
     jobs = options.jobs or cfg.get("jobs") or os.cpu_count() or 1
     if progress:
         progress.start(len(plan.jobs))
-    facts = parse_all(plan.jobs, jobs, options.timeout,
-                      on_done=progress.advance if progress else None)
+    facts, collected = collect(plan.jobs, jobs, options.timeout, cache,
+                               on_done=progress.advance if progress else None)
     if progress:
         progress.stop()
-    tus = [facts[job.file] for job in plan.jobs]
+    if cache is not None:
+        cache.prune()
+    plan.collected = collected
+    return [facts[job.file] for job in plan.jobs]
+
+
+def load(options: Options, progress=None):
+    """Configuration, built-in and configured packs, and the program's facts."""
+    cfg, pack, plan, cache = _setup(options)
+    tus = _collect(options, cfg, plan, cache, progress)
     return cfg, pack, plan, tus, Program(tus)
 
 
-def analyse(options: Options, progress=None) -> Result:
+def analyse(options: Options, progress=None, reuse: bool = True) -> Result:
+    """Findings for the options' paths. With `reuse`, a run over facts, configuration and
+    rules that are all unchanged returns the previous run's result from the cache."""
     started = time.monotonic()
-    cfg = load_config(options)
+    cfg, pack, plan, cache = _setup(options)
     rules = select(options.select or cfg.get("select"), options.ignore or cfg.get("ignore"),
                    options.extend_select or cfg.get("extend-select"))
-    _cfg, pack, plan, tus, program = load(options, progress)
+    base = os.getcwd()
+    key = _result_key(cache, plan, cfg, rules, base) if cache is not None and reuse else None
+    stored = cache.load_result(key) if key else None
+    if stored is not None:
+        plan.collected = CollectStats(cached=len(plan.jobs))
+        findings = [finding_from_dict(d) for d in stored["findings"]]
+        stats = dict(stored["stats"], seconds=round(time.monotonic() - started, 3))
+        return Result(findings, stats, plan, None, rules=rules, collected=plan.collected,
+                      problems=stored["problems"])
+    tus = _collect(options, cfg, plan, cache, progress)
+    program = Program(tus)
     active = pack.active(program.declared)
     graph = CallGraph(program, active)
     ctx = Context(program, graph, active)
     findings = []
     for rule_cls in rules:
         findings.extend(rule_cls().check(ctx))
-    findings = finalize(findings, os.getcwd())
+    findings = finalize(findings, base)
     stats = _stats(plan, tus, program, graph, ctx, started)
-    return Result(findings, stats, plan, tus, program, graph, ctx, rules)
+    problems = problems_of(tus, base)
+    if cache is not None and reuse:
+        key = _result_key(cache, plan, cfg, rules, base)
+        if key:
+            cache.store_result(key, {"findings": [finding_to_dict(f) for f in findings],
+                                     "stats": {k: v for k, v in stats.items() if k != "seconds"},
+                                     "problems": problems})
+    return Result(findings, stats, plan, tus, program, graph, ctx, rules, plan.collected, problems)
+
+
+def _result_key(cache, plan, cfg, rules, base) -> str | None:
+    """The identity of a run's inputs, if every TU's facts are cached and valid."""
+    sums = [cache.peek(job) for job in plan.jobs]
+    if not all(sums):
+        return None
+    packs = [_text(os.path.join(builtin_pack_dir(), n)) for n in sorted(os.listdir(builtin_pack_dir()))]
+    return cache.key("result", code_digest(), base, sums, [j.file for j in plan.jobs], packs,
+                     cfg.path or "", cfg.text, [r.code for r in rules],
+                     sorted(plan.not_in_database), plan.warnings)
+
+
+def _text(path: str) -> str:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+def problems_of(tus, base: str) -> list[dict]:
+    """TUs that failed or had parse errors, for the report."""
+    out = []
+    for tu in tus:
+        if not (tu.problem or tu.errors):
+            continue
+        first = tu.errors[0] if tu.errors else None
+        out.append({"path": relative(tu.path, base),
+                    "kind": "failed" if tu.problem else "parse-errors",
+                    "errors": len(tu.errors),
+                    "message": tu.problem or (f"{relative(first.file, base)}:{first.line}:"
+                                              f"{first.col}: {first.message}" if first else "")})
+    return out
 
 
 def _stats(plan, tus, program, graph, ctx, started) -> dict:

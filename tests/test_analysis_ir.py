@@ -1,7 +1,6 @@
 """The analysis runs on plain IR: no libclang here."""
 from __future__ import annotations
 
-from qlint.analysis.locks import LockAnalysis
 from qlint.analysis.paths import normalize_cond
 from qlint.config import Config, build_pack
 from qlint.facts.codec import decode_tu, encode_tu

@@ -7,7 +7,7 @@ import pytest
 
 from qlint.facts.ir import Access, Assign, Call
 from qlint.frontend.compdb import CompileJob
-from qlint.frontend.parse import parse_job
+from qlint.frontend.parse import TUTask
 
 INCLUDE = "fixtures/include"
 
@@ -21,7 +21,7 @@ def extract(tmp_path):
         path.write_text('#include "qemu/qemu-like.h"\n' + textwrap.dedent(source))
         job = CompileJob(file=str(path), args=("-I", os.path.abspath(INCLUDE), "-std=gnu11"),
                          directory=str(tmp_path))
-        tu = parse_job(job)
+        tu = TUTask(job).run()
         assert tu.errors == [], tu.errors
         return tu
     return run
@@ -112,3 +112,22 @@ def test_noreturn_ends_the_path_and_constant_loops(extract):
     assert live == ["abort", "g"]          # g() after abort() is dead; do-while(0) runs once
     back_edges = [e for b in fn.blocks for e in b.succs if e.cond == "0"]
     assert back_edges == []
+
+
+def test_cache_codec_round_trips_real_facts(extract):
+    from qlint.facts.codec import decode_tu, encode_tu
+    tu = extract("""
+        typedef struct S { QemuMutex lock; int n; void (*cb)(int); } S;
+        static void g(int x) {}
+        static struct { void (*f)(int); } ops = { .f = g };
+        void f(S *s, int k) {
+            Coroutine *co = qemu_coroutine_create((CoroutineEntry *)g, s);
+            WITH_QEMU_LOCK_GUARD(&s->lock) { s->n += k; }
+            if (k == 0) { return; }
+            switch (k) { case 1: s->cb(2); break; default: aio_co_enter(0, co); }
+        }
+    """)
+    data = encode_tu(tu)
+    again = decode_tu(data)
+    assert encode_tu(again) == data
+    assert again == tu

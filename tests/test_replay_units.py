@@ -10,7 +10,10 @@ import pytest
 
 from conftest import SARIF_SCHEMA
 from qlint.facts.ir import Arg, Call
-from qlint.replay import sarif, schedule, source
+from qlint.replay import schedule, source
+from qlint.report import sarif as report_sarif
+from qlint.report.model import Finding, Step, finalize
+from qlint.rules.registry import all_rules
 from qlint.replay.expr import Evaluator, normalize, parse
 from qlint.replay.model import load_model
 from qlint.replay.values import UNKNOWN
@@ -149,19 +152,30 @@ CONFIRMATION = {
          "line": 7, "violation": True}]}
 
 
-def test_sarif_code_flow_has_a_thread_flow_per_thread_in_execution_order():
-    flow = sarif.code_flow(CONFIRMATION)
-    assert [t["id"] for t in flow["threadFlows"]] == ["iothread", "main"]
-    assert [[loc["executionOrder"] for loc in t["locations"]] for t in flow["threadFlows"]] == [[1], [2, 3]]
-    assert flow["threadFlows"][1]["locations"][1]["importance"] == "essential"
-    assert "physicalLocation" not in flow["threadFlows"][1]["locations"][0]["location"]
-    assert sarif.code_flow({"status": "not-reproduced"}) is None
-
-
-def test_sarif_code_flow_and_properties_are_valid_sarif():
+def sarif_result(confirmation: dict) -> dict:
+    finding = Finding("QL101", "lock-required", "a.c", 7, 5, "f", "m",
+                      trace=[Step("f", "a.c", 7, "calls g()")], confirmation=confirmation)
+    log = json.loads(report_sarif.render(finalize([finding], "/src"), all_rules(), [], "qlint/", "/src"))
     with open(SARIF_SCHEMA) as f:
-        schema = json.load(f)
-    log = {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "qlint"}}, "results": [
-        {"ruleId": "QL101", "message": {"text": "m"}, "codeFlows": [sarif.code_flow(CONFIRMATION)],
-         "properties": sarif.result_properties(CONFIRMATION)}]}]}
-    jsonschema.validate(log, schema)
+        errors = list(jsonschema.Draft4Validator(json.load(f)).iter_errors(log))
+    assert errors == []
+    return log["runs"][0]["results"][0]
+
+
+def test_sarif_result_carries_the_confirmation_and_a_thread_flow_per_thread():
+    r = sarif_result(CONFIRMATION)
+    assert r["properties"] == {"confirmation": CONFIRMATION}
+    path, counterexample = r["codeFlows"]
+    assert len(path["threadFlows"]) == 1
+    assert counterexample["message"]["text"] == "counterexample (counter-wrap): s->n wraps"
+    flows = counterexample["threadFlows"]
+    assert [t["id"] for t in flows] == ["iothread", "main"]
+    assert [[loc["executionOrder"] for loc in t["locations"]] for t in flows] == [[1], [2, 3]]
+    assert flows[1]["locations"][1]["importance"] == "essential"
+    assert flows[1]["locations"][0]["location"] == {"message": {"text": "bdrv_drain: takes the lock"}}
+    assert flows[0]["locations"][0]["location"]["physicalLocation"]["region"] == {"startLine": 7}
+
+
+def test_sarif_result_of_an_unconfirmed_finding_has_no_counterexample():
+    r = sarif_result({"status": "not-reproduced", "states": 9})
+    assert len(r["codeFlows"]) == 1 and r["properties"]["confirmation"]["states"] == 9

@@ -23,13 +23,13 @@ requirement is listed by `qlint graph requirements` and counted in the JSON stat
 from __future__ import annotations
 
 import fnmatch
-from collections import defaultdict, deque
+from collections import deque
 from dataclasses import dataclass, field
 
 from ..facts.ir import Call
 from .paths import (Explorer, State, all_conditions, ambient_effect, begin, calls_in,
-                    correlated_conditions, end, hand_over, known_nonnull, net_effect,
-                    normalize_cond, switch, tested_variables)
+                    correlated_conditions, end, hand_over, known_nonnull, loop_blocks,
+                    net_effect, normalize_cond, switch, tested_variables)
 from .scc import sccs
 from .semantics import Semantics
 
@@ -111,6 +111,8 @@ class LockAnalysis:
         self.deferred = {r.func for r in graph.registrations if r.deferral}
         self.summaries: dict[str, Summary] = {}
         self._calls: dict[str, tuple] = {}
+        self._tested: dict[str, frozenset] = {}
+        self._looped: dict[str, set] = {}
         self.truncated: list[str] = []
         self._run()
 
@@ -118,15 +120,52 @@ class LockAnalysis:
 
     def _run(self) -> None:
         for scc in strongly_connected(self.program, self.graph):
-            for _ in range(8):
-                before = [self.summaries[k].signature() if k in self.summaries else None
-                          for k in scc]
-                for key in scc:
-                    self.summaries[key] = self.analyze(key)
-                if before == [self.summaries[k].signature() for k in scc]:
-                    break
+            if len(scc) == 1 and not self._calls_itself(scc[0]):
+                self.summaries[scc[0]] = self.analyze(scc[0])   # callees are final: one pass
+                continue
+            self._fixpoint(scc)
+
+    def _fixpoint(self, scc: list[str], rounds: int = 8) -> None:
+        """Summaries of a recursive component: analyse every member, then again only the
+        members that call one whose summary changed, until nothing changes (bounded)."""
+        members = set(scc)
+        budget = {k: rounds for k in scc}
+        work = list(scc)
+        queued = set(scc)
+        while work:
+            key = work.pop(0)
+            queued.discard(key)
+            before = self.summaries[key].signature() if key in self.summaries else None
+            self.summaries[key] = self.analyze(key)
+            budget[key] -= 1
+            if self.summaries[key].signature() == before:
+                continue
+            for edge in self.graph.callers_of(key):
+                caller = edge.caller
+                if caller in members and caller not in queued and budget[caller] > 0:
+                    work.append(caller)
+                    queued.add(caller)
         self.truncated = sorted(k for k, s in self.summaries.items()
                                 if s.explorer is not None and s.explorer.truncated)
+
+    def sections_in_loops(self, fn) -> set[str]:
+        """Sections the function begins or ends inside a loop (once per function)."""
+        found = self._looped.get(fn.key)
+        if found is None:
+            found = self._looped[fn.key] = {
+                op.section for b in loop_blocks(fn) for event in fn.blocks[b].events
+                if isinstance(event, Call) for op in self.sem.section_ops(event)
+                if op.op != "switch"}
+        return found
+
+    def tested(self, fn) -> frozenset:
+        tested = self._tested.get(fn.key)
+        if tested is None:
+            tested = self._tested[fn.key] = tested_variables(fn)
+        return tested
+
+    def _calls_itself(self, key: str) -> bool:
+        return any(e.callee == key for e in self.graph.edges_from.get(key, ()))
 
     def calls(self, fn) -> tuple:
         """The reachable calls of a function, computed once per run."""
@@ -142,14 +181,17 @@ class LockAnalysis:
         fn = self.program.functions[key]
         summary = Summary()
         seen: set = set()
+        needs = {id(call): self._needs(call) for _b, _i, call in self.calls(fn)}
+        effects = {id(call): self._callee_effects(call) for _b, _i, call in self.calls(fn)}
 
         def step(state, event, node):
             if isinstance(event, Call):
-                return self.apply_call(fn, state, event, node, summary, seen)
+                return self.apply_call(fn, state, event, node, summary, seen, needs[id(event)],
+                                       effects[id(event)])
             return state
 
         if self._needs_paths(fn):
-            tracked = correlated_conditions(fn) | (tested_variables(fn) & set(fn.params)) | \
+            tracked = correlated_conditions(fn) | (self.tested(fn) & set(fn.params)) | \
                 self._exemption_conditions(fn)
             if key in self.deferred or any(self.sem.deferral(c) for _b, _i, c in self.calls(fn)):
                 # Handoffs compare the deferring path's conditions with the callback's paths.
@@ -170,7 +212,7 @@ class LockAnalysis:
     def _needs_paths(self, fn) -> bool:
         if fn.key in self.deferred:
             return True
-        if tested_variables(fn) & set(fn.params) and any(
+        if self.tested(fn) & set(fn.params) and any(
                 self._has_requirement(call) for _b, _i, call in self.calls(fn)):
             return True
         if self.assumptions and any(
@@ -210,9 +252,10 @@ class LockAnalysis:
 
     # ---- one call -----------------------------------------------------------------------
 
-    def apply_call(self, fn, state: State, call: Call, node: int, summary: Summary, seen: set):
-        targets = self.graph.callees(call)
-        self._check_requirements(fn, state, call, targets, summary, seen)
+    def apply_call(self, fn, state: State, call: Call, node: int, summary: Summary, seen: set,
+                   needs: tuple, effects: tuple):
+        for kind, target, required, lock in needs:
+            self._need(fn, state, call, target, required, lock, summary, seen, kind)
         ops = self.sem.section_ops(call)
         for op in ops:
             if op.op == "switch":
@@ -234,18 +277,25 @@ class LockAnalysis:
                               for f in a.funcs)
             summary.handoffs.append((node, call, state, callbacks))
             state = hand_over(state, state.open_sections(), call.line, callbacks)
-        if not ops and targets:
-            state = self._apply_effects(state, call, targets)
+        if not ops and effects:
+            state = self._apply_effects(state, call, effects)
         return state
 
-    def _apply_effects(self, state: State, call: Call, targets) -> State:
-        ambient = set.intersection(*(set(self.summary(t).ambient) for t in targets))
-        for section in sorted(ambient):
-            state = switch(state, section)
+    def _callee_effects(self, call: Call) -> tuple:
+        """(ambient locks, effect) the call's callees all agree on; () if nothing."""
+        targets = self.graph.callees(call)
+        if not targets:
+            return ()
+        ambient = tuple(sorted(set.intersection(*(set(self.summary(t).ambient) for t in targets))))
         effects = {self.summary(t).effect for t in targets}
-        if len(effects) != 1:
-            return state          # callees disagree: no effect is certain
-        for section, delta in effects.pop():
+        effect = effects.pop() if len(effects) == 1 else ()     # callees disagree: nothing
+        return (ambient, effect) if ambient or effect else ()
+
+    def _apply_effects(self, state: State, call: Call, effects: tuple) -> State:
+        ambient, effect = effects
+        for section in ambient:
+            state = switch(state, section)
+        for section, delta in effect:
             for _ in range(abs(delta)):
                 if delta > 0:
                     state = begin(state, section, "", call.line)
@@ -254,21 +304,24 @@ class LockAnalysis:
                                           fallback=self.sem.kinds.get(section) == "lock")
         return state
 
-    def _check_requirements(self, fn, state, call, targets, summary, seen) -> None:
-        # A requirement names a function, or "Record.field" for calls through that field.
+    def _needs(self, call: Call) -> tuple:
+        """(kind, target, required, lock) of every requirement the call meets: the pack's on
+        what it calls (a function, or "Record.field" for calls through that field), and those
+        its callees' summaries inherit, for the witnesses this call's constant arguments do
+        not rule out. Callee summaries are final here, except inside a recursive component,
+        whose functions are analysed again until nothing changes."""
+        targets = self.graph.callees(call)
         field = [call.via] if call.via and not call.via.startswith("*") else []
         names = dict.fromkeys([call.name] + field + [self.program.name_of(t) for t in targets])
-        for name in names:
-            for r in self.sem.pack_requirements(name, "requires"):
-                self._need(fn, state, call, "", name, r.lock, summary, seen, "requires")
-            for r in self.sem.pack_requirements(name, "excludes"):
-                self._need(fn, state, call, "", name, r.lock, summary, seen, "excludes")
+        out = [(kind, "", name, r.lock) for name in names for kind in ("requires", "excludes")
+               for r in self.sem.pack_requirements(name, kind)]
         for t in targets:
             callee = self.summary(t)
             for kind, table in (("requires", callee.requires), ("excludes", callee.excludes)):
                 for lock, witnesses in table.items():
                     if any(w.feasible_for(call) for w in witnesses):
-                        self._need(fn, state, call, t, "", lock, summary, seen, kind)
+                        out.append((kind, t, "", lock))
+        return tuple(out)
 
     def _need(self, fn, state, call, target, required, lock, summary, seen, kind) -> None:
         held = state.holds(lock)

@@ -394,7 +394,8 @@ class Explorer:
             node = queue.popleft()
             block, state, _parent, _edge = self.nodes[node]
             for event in blocks[block].events:
-                state = forget(state, event, self.tested)
+                if type(event) is not Call:
+                    state = forget(state, event, self.tested)
                 state = self.step(state, event, node)
                 if state is None:
                     break

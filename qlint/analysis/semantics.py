@@ -56,6 +56,10 @@ class Semantics:
             self.requires.setdefault(i.function, []).append(
                 Requirement(function=i.function, lock=i.section, kind="requires", origin=i.origin))
         self.lock_names = {s.name for s in pack.sections}
+        self._deferrals: dict[str, list] = {}
+        self._deferral_of: dict[int, DeferralOp | None] = {}
+        for d in pack.deferrals:
+            self._deferrals.setdefault(d.api.name, []).append(d)
 
     def section_ops(self, call: Call) -> tuple[SectionOp, ...]:
         cached = self._ops.get(id(call))
@@ -83,10 +87,14 @@ class Semantics:
         return result
 
     def deferral(self, call: Call) -> DeferralOp | None:
-        for d in self.pack.deferrals:
-            if d.api.matches(call):
-                return DeferralOp(d.callback_arg, d.api.name)
-        return None
+        key = id(call)
+        if key not in self._deferral_of:
+            self._deferral_of[key] = next(
+                (DeferralOp(d.callback_arg, d.api.name) for d in
+                 self._deferrals.get(call.name, []) +
+                 (self._deferrals.get(call.macro, []) if call.macro else []) if d.api.matches(call)),
+                None)
+        return self._deferral_of[key]
 
     def pack_requirements(self, name: str, kind: str) -> list:
         return (self.requires if kind == "requires" else self.excludes).get(name, [])

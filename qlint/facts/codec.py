@@ -54,6 +54,11 @@ def _encode_value(value):
 
 
 def decode(cls, data):
+    decoder = _DECODERS.get(cls)
+    return decoder(data) if decoder else _decode_generic(cls, data)
+
+
+def _decode_generic(cls, data):
     nested = _NESTED.get(cls, {})
     kwargs = {}
     for name, value in zip(_FIELD_NAMES[cls], data):
@@ -72,6 +77,40 @@ def _decode_nested(how, value):
         return {k: tuple(v) for k, v in value.items()}
     items = value if item_cls is None else [decode(item_cls, v) for v in value]
     return tuple(items) if kind == "tuple" else list(items)
+
+
+# Positional decoders for the records a cache holds by the hundred thousand: a warm run
+# spends most of its time here (field order as declared in ir.py).
+def _arg(d):
+    return Arg(d[0], d[1], tuple(d[2]), d[3], tuple(d[4]))
+
+
+def _call(d):
+    return Call(d[0], d[1], d[2], d[3], d[4], tuple(_arg(a) for a in d[5]), d[6], d[7], d[8])
+
+
+def _event(item):
+    tag = item[0]
+    if tag == "C":
+        return _call(item[1:])
+    if tag == "A":
+        return Access(*item[1:])
+    if tag == "S":
+        return Assign(tuple(item[1]), item[2], item[3])
+    return Return(*item[1:])
+
+
+def _block(d):
+    return Block([_event(e) for e in d[0]],
+                 [Edge(e[0], e[1], e[2], e[3], tuple(e[4])) for e in d[1]])
+
+
+def _function(d):
+    return Function(d[0], d[1], d[2], d[3], d[4], d[5], d[6], tuple(d[7]), tuple(d[8]),
+                    tuple(d[9]), [_block(b) for b in d[10]], d[11])
+
+
+_DECODERS = {Function: _function, Block: _block, Call: _call, Arg: _arg}
 
 
 def encode_tu(tu: TUFacts) -> list:

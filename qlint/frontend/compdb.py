@@ -6,9 +6,9 @@ command is dropped and only its flags are kept, minus those that write files (-o
 """
 from __future__ import annotations
 
+import json
 import os
 import shlex
-from dataclasses import dataclass, field
 
 from ..errors import QlintError
 from ..jsonio import parse_json, read_bytes
@@ -21,14 +21,48 @@ _PATH_VALUE = {"-I", "-iquote", "-isystem", "-idirafter", "-include", "-imacros"
                "-include-pch", "-isysroot", "--sysroot"}
 
 
-@dataclass(slots=True)
 class CompileJob:
-    """One translation unit to parse: its absolute path and the flags to parse it with."""
-    file: str
-    args: tuple[str, ...]
-    directory: str
-    degraded: bool = False
-    notes: list = field(default_factory=list)
+    """One translation unit to parse: its absolute path and the flags to parse it with.
+
+    A job from the database keeps the entry's raw command and cleans it into `args` only when
+    asked: a run whose TUs all come from the cache never splits a command line."""
+
+    def __init__(self, file: str, args=None, directory: str = "", degraded: bool = False,
+                 notes=None, raw: tuple = ()):
+        self.file = file
+        self._args = tuple(args) if args is not None else None
+        self.directory = directory
+        self.degraded = degraded
+        self.notes = list(notes or [])
+        self.raw = raw                # (database path, entry index, entry) while unsplit
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        if self._args is None:
+            path, index, entry = self.raw
+            self._args = tuple(clean_args(_argv(path, index, entry)[1:], self.directory,
+                                          entry["file"]))
+        return self._args
+
+    @property
+    def identity(self) -> str:
+        """What determines the parse besides the files: the flags as the database wrote them,
+        or as given."""
+        if self.raw:
+            entry = self.raw[2]
+            command = entry["arguments"] if "arguments" in entry else entry["command"]
+            return json.dumps([command, entry["directory"]])
+        return json.dumps(list(self.args))
+
+    def __getstate__(self):
+        return {"file": self.file, "args": self.args, "directory": self.directory,
+                "degraded": self.degraded, "notes": self.notes}
+
+    def __setstate__(self, state):
+        self.__init__(**state)
+
+    def __repr__(self) -> str:
+        return f"CompileJob({self.file!r})"
 
 
 class CompileDatabase:
@@ -107,17 +141,18 @@ def _validate(path: str, index: int, entry) -> None:
 
 
 def _job_from_entry(path: str, index: int, entry: dict, directory: str, source: str) -> CompileJob:
-    if "arguments" in entry:
-        argv = entry["arguments"]
-    else:
-        try:
-            argv = shlex.split(entry["command"])
-        except ValueError as e:
-            raise QlintError(f"{path}: entry {index}: cannot split 'command': {e}") from None
     notes = [] if os.path.isabs(entry["directory"]) else \
         [f"relative directory taken relative to {os.path.dirname(os.path.abspath(path))}"]
-    return CompileJob(file=source, args=tuple(clean_args(argv[1:], directory, entry["file"])),
-                      directory=directory, notes=notes)
+    return CompileJob(file=source, directory=directory, notes=notes, raw=(path, index, entry))
+
+
+def _argv(path: str, index: int, entry: dict) -> list[str]:
+    if "arguments" in entry:
+        return entry["arguments"]
+    try:
+        return shlex.split(entry["command"])
+    except ValueError as e:
+        raise QlintError(f"{path}: entry {index}: cannot split 'command': {e}") from None
 
 
 def clean_args(argv: list[str], directory: str, source: str) -> list[str]:

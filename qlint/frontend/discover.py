@@ -35,18 +35,29 @@ class Plan:
 
 
 def plan(paths: list[str], build_dir: str | None, includes=(), defines=(),
-         excludes=()) -> Plan:
+         excludes=(), force_exclude: bool = False, degraded: bool = True) -> Plan:
+    """Excludes apply to what a directory or header brings in; to a path named on the command
+    line only with `force_exclude` (as in flake8 and ruff: a pre-commit hook names every file).
+    Without a compile database the run is degraded, or with `degraded=False` an error."""
     for p in paths:
         _check_path(p)
-    db_path = compdb.find(paths[0] if paths else ".", build_dir)
+    start = paths[0] if paths else "."
+    db_path = compdb.find(start, build_dir)
     result = Plan(database=db_path)
     db = compdb.load(db_path) if db_path else None
     if db is None:
+        if not degraded:
+            raise QlintError(f"no compile_commands.json in {start} or a directory above it, nor "
+                             f"in their build/ (configure QEMU, pass -p BUILD_DIR, or --degraded "
+                             f"to guess include paths)")
         result.degraded = True
     files: dict[str, CompileJob] = {}
     for p in paths:
+        if force_exclude and _excluded(os.path.abspath(p), excludes):
+            continue
+        named = (os.path.abspath(p), os.path.realpath(p))
         for job in _jobs_for(p, db, result, includes, defines):
-            if not _excluded(job.file, excludes):
+            if job.file in named or not _excluded(job.file, excludes):
                 files.setdefault(job.file, job)
     result.jobs = [files[f] for f in sorted(files)]
     return result
@@ -156,4 +167,4 @@ def degraded_job(path: str, includes=(), defines=()) -> CompileJob:
         args += ["-I", os.path.abspath(inc)]
     for d in defines:
         args.append("-D" + d)
-    return CompileJob(file=path, args=tuple(args), directory=os.path.dirname(path), degraded=True)
+    return CompileJob(file=path, args=args, directory=os.path.dirname(path), degraded=True)

@@ -1,48 +1,145 @@
-"""Parse one compile job into TUFacts. This is what a worker process runs."""
+"""The work a worker process does: build a precompiled prefix header, or parse one TU into
+facts. Tasks are plain picklable objects; `run()` never raises for bad input (problems become
+data), and `failed(reason)` is what the pool reports if the worker dies or times out."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from ..facts.ir import Diagnostic, TUFacts
-from .clangenv import clang_module, resource_dir
+from .clangenv import clang_module, raw, resource_dir
 from .compdb import CompileJob
-from .extract import Extractor, diagnostics_of
+from .extract import FUNCTION_DECL, Extractor, diagnostics_of
 
 # Flags every parse gets: clang's own headers, and quiet about gcc-only warning flags.
 _EXTRA = ("-Wno-unknown-warning-option", "-Wno-unused-command-line-argument",
           "-Wno-ignored-optimization-argument", "-ferror-limit=0")
+_PCH_TROUBLE = ("precompiled header", "PCH file", "was compiled with", "has been modified")
 
 _index = None
+
+
+def index():
+    """One libclang index per process. It leaves out declarations that come from a
+    precompiled header: the TU visit then sees only the TU's own declarations (the PCH's
+    names are collected once, when it is built)."""
+    global _index
+    if _index is None:
+        _index = clang_module().Index.create(excludeDecls=True)
+    return _index
 
 
 def parse_args(job: CompileJob) -> list[str]:
     return list(job.args) + ["-resource-dir", resource_dir(), *_EXTRA]
 
 
-def parse_job(job: CompileJob) -> TUFacts:
-    """Parse and extract; problems become data on the result, never exceptions."""
-    global _index
+def _parse(path: str, args: list[str], directory: str):
     ci = clang_module()
-    if _index is None:
-        _index = ci.Index.create()
     cwd = os.getcwd()
     try:
-        if os.path.isdir(job.directory):
-            os.chdir(job.directory)
-        try:
-            tu = _index.parse(job.file, parse_args(job), options=0)
-        except ci.TranslationUnitLoadError:
-            return _failed(job, "libclang could not parse the file")
-        facts = Extractor(tu, job.file).run()
-        facts.diagnostics = diagnostics_of(tu)
-        facts.includes = tuple(sorted({os.path.normpath(inc.include.name)
-                                       for inc in tu.get_includes() if inc.include}))
-        facts.degraded = job.degraded
-        return facts
+        if os.path.isdir(directory):
+            os.chdir(directory)
+        return index().parse(path, args, options=0)
+    except ci.TranslationUnitLoadError:
+        return None
     finally:
         os.chdir(cwd)
 
 
-def _failed(job: CompileJob, reason: str) -> TUFacts:
-    return TUFacts(path=job.file, degraded=job.degraded, problem=reason,
-                   diagnostics=[Diagnostic("fatal", job.file, 0, 0, reason)])
+def _includes(tu) -> tuple[str, ...]:
+    return tuple(sorted({os.path.normpath(inc.include.name) for inc in tu.get_includes()
+                         if inc.include}))
+
+
+@dataclass
+class TUTask:
+    """Parse one TU (with a precompiled prefix header when `pch` is set) into facts."""
+    job: CompileJob
+    pch: "PrefixResult | None" = None
+
+    @property
+    def key(self) -> str:
+        return self.job.file
+
+    def run(self) -> TUFacts:
+        args = parse_args(self.job)
+        tu = None
+        if self.pch is not None:
+            tu = _parse(self.job.file, args + ["-include-pch", self.pch.output], self.job.directory)
+            if tu is not None and any(any(t in d.message for t in _PCH_TROUBLE)
+                                      for d in diagnostics_of(tu)):
+                tu = None                       # the PCH does not fit: parse without it
+        used_pch = tu is not None and self.pch is not None
+        if tu is None:
+            tu = _parse(self.job.file, args, self.job.directory)
+        if tu is None:
+            return self.failed("libclang could not parse the file")
+        cwd = os.getcwd()
+        try:
+            os.chdir(self.job.directory) if os.path.isdir(self.job.directory) else None
+            facts = Extractor(tu, self.job.file).run()
+        finally:
+            os.chdir(cwd)
+        facts.diagnostics = diagnostics_of(tu)
+        facts.includes = _includes(tu)
+        if used_pch:
+            facts.declared = tuple(sorted(set(facts.declared) | set(self.pch.declared)))
+            facts.includes = tuple(sorted(set(facts.includes) | set(self.pch.includes)))
+        facts.degraded = self.job.degraded
+        return facts
+
+    def failed(self, reason: str) -> TUFacts:
+        return TUFacts(path=self.job.file, degraded=self.job.degraded, problem=reason,
+                       diagnostics=[Diagnostic("fatal", self.job.file, 0, 0, reason)])
+
+
+@dataclass
+class PrefixResult:
+    output: str                       # the .pch file
+    declared: tuple[str, ...] = ()    # function names the prefix header declares
+    includes: tuple[str, ...] = ()    # files it consists of
+    problem: str = ""
+
+
+@dataclass
+class PrefixTask:
+    """Precompile the header every TU of a flag group includes first (qemu/osdep.h)."""
+    header: str
+    args: tuple[str, ...]
+    directory: str
+    output: str
+
+    @property
+    def key(self) -> str:
+        return self.output
+
+    def run(self) -> PrefixResult:
+        args = list(self.args) + ["-resource-dir", resource_dir(), *_EXTRA, "-x", "c-header"]
+        tu = _parse(self.header, args, self.directory)
+        if tu is None:
+            return self.failed("libclang could not parse the header")
+        errors = diagnostics_of(tu)
+        if errors:
+            return self.failed(f"{errors[0].file}:{errors[0].line}: {errors[0].message}")
+        tmp = f"{self.output}.{os.getpid()}.tmp"
+        try:
+            tu.save(tmp)
+            os.replace(tmp, self.output)
+        except Exception as e:  # libclang reports save errors as TranslationUnitSaveError
+            return self.failed(f"cannot save precompiled header: {e}")
+        return PrefixResult(self.output, _declared_names(tu), _includes(tu) + (self.header,))
+
+    def failed(self, reason: str) -> PrefixResult:
+        return PrefixResult(self.output, problem=reason)
+
+
+def _declared_names(tu) -> tuple[str, ...]:
+    lib = raw()
+    names = set()
+
+    def visit(c, _parent, _data):
+        if lib.clang_getCursorKind(c) == FUNCTION_DECL:
+            names.add(lib.string(lib.clang_getCursorSpelling(c)))
+        return 1
+    lib.clang_visitChildren(tu.cursor, lib.visitor_type(visit), None)
+    return tuple(sorted(names))

@@ -1,4 +1,4 @@
-"""Parse compile jobs in worker processes.
+"""Run parse tasks in worker processes.
 
 libclang objects cannot cross processes, so workers return encoded facts. Every parse happens in
 a worker, also with --jobs 1: a TU that crashes libclang (the worker dies) or hangs (it exceeds
@@ -14,28 +14,41 @@ import time
 from multiprocessing.connection import wait
 
 from ..facts.codec import decode_tu, encode_tu
-from ..facts.ir import Diagnostic, TUFacts
-from .compdb import CompileJob
+from ..facts.ir import TUFacts
 
 DEFAULT_TIMEOUT = 300.0
 
 
 def _worker_main(conn) -> None:
-    from .parse import parse_job
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    fault = os.environ.get("QLINT_FAULT_INJECT", "")
     while True:
         try:
-            job = conn.recv()
+            task = conn.recv()
         except (EOFError, OSError):
             return
-        if job is None:
+        if task is None:
             return
+        _inject(fault, task.key)
         try:
-            facts = parse_job(job)
+            result = task.run()
         except Exception as e:  # an extractor bug must not lose the TU silently
-            facts = TUFacts(path=job.file, degraded=job.degraded,
-                            problem=f"internal error while extracting facts: {type(e).__name__}: {e}")
-        conn.send(encode_tu(facts))
+            result = task.failed(f"internal error while extracting facts: {type(e).__name__}: {e}")
+        conn.send(encode_tu(result) if isinstance(result, TUFacts) else result)
+
+
+def _inject(fault: str, key: str) -> None:
+    """Fault injection for the isolation tests: QLINT_FAULT_INJECT="crash:NAME" kills the
+    worker (as a libclang crash would) and "hang:NAME" stalls it, when parsing a file whose
+    path ends with NAME."""
+    if not fault:
+        return
+    what, _, name = fault.partition(":")
+    if name and key.endswith(name):
+        if what == "crash":
+            os.kill(os.getpid(), signal.SIGSEGV)
+        elif what == "hang":
+            time.sleep(3600)
 
 
 class _Worker:
@@ -44,13 +57,13 @@ class _Worker:
         self.proc = ctx.Process(target=_worker_main, args=(child,), daemon=True)
         self.proc.start()
         child.close()
-        self.job: CompileJob | None = None
+        self.job = None
         self.started = 0.0
 
-    def send(self, job: CompileJob) -> None:
-        self.job = job
+    def send(self, task) -> None:
+        self.job = task
         self.started = time.monotonic()
-        self.conn.send(job)
+        self.conn.send(task)
 
     def stop(self) -> None:
         try:
@@ -68,25 +81,22 @@ class _Worker:
         self.conn.close()
 
 
-def _problem(job: CompileJob, reason: str) -> TUFacts:
-    return TUFacts(path=job.file, degraded=job.degraded, problem=reason,
-                   diagnostics=[Diagnostic("fatal", job.file, 0, 0, reason)])
-
-
-def parse_all(jobs: list[CompileJob], workers: int, timeout: float = DEFAULT_TIMEOUT,
-              on_done=None) -> dict[str, TUFacts]:
-    """Facts for every job, keyed by file. `on_done(file)` is called as each finishes."""
-    results: dict[str, TUFacts] = {}
-    if not jobs:
+def run_tasks(tasks: list, workers: int, timeout: float = DEFAULT_TIMEOUT, on_done=None) -> dict:
+    """Results of the tasks (TUTask, PrefixTask), keyed by task.key. `on_done(key)` is called
+    as each finishes. A task whose worker dies or exceeds `timeout` gets task.failed(reason)."""
+    results: dict = {}
+    if not tasks:
         return results
     ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
-    pending = list(reversed(jobs))
-    pool = [_Worker(ctx) for _ in range(max(1, min(workers, len(jobs))))]
+    pending = list(reversed(tasks))
+    pool = [_Worker(ctx) for _ in range(max(1, min(workers, len(tasks))))]
 
-    def finish(job, facts):
-        results[job.file] = facts
+    def finish(task, result):
+        if isinstance(result, list):
+            result = decode_tu(result)
+        results[task.key] = result
         if on_done:
-            on_done(job.file)
+            on_done(task.key)
 
     try:
         for w in pool:
@@ -100,24 +110,25 @@ def parse_all(jobs: list[CompileJob], workers: int, timeout: float = DEFAULT_TIM
             for i, w in enumerate(pool):
                 if not w.job:
                     continue
-                job = w.job
+                task = w.job
                 if w.conn in ready:
                     try:
                         data = w.conn.recv()
                     except (EOFError, OSError):
                         data = None
                     if data is not None:
-                        finish(job, decode_tu(data))
+                        finish(task, data)
                         w.job = None
                         if pending:
                             w.send(pending.pop())
                         continue
                 if w.proc.sentinel in ready or not w.proc.is_alive():
+                    w.proc.join()
                     code = w.proc.exitcode
                     why = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
-                    finish(job, _problem(job, f"libclang crashed while parsing ({why})"))
+                    finish(task, task.failed(f"libclang crashed while parsing ({why})"))
                 elif time.monotonic() - w.started > timeout:
-                    finish(job, _problem(job, f"parse timed out after {timeout:g} s"))
+                    finish(task, task.failed(f"parse timed out after {timeout:g} s"))
                 else:
                     continue
                 w.kill()

@@ -41,6 +41,19 @@ class CallEdge:
     call: Call
 
 
+def _by_name(items, matcher_of) -> dict:
+    """Entries by the name their matcher looks for (a function or a macro name)."""
+    out = defaultdict(list)
+    for item in items:
+        out[matcher_of(item).name].append(item)
+    return out
+
+
+def _candidates(index: dict, call: Call) -> list:
+    found = index.get(call.name, [])
+    return found + index.get(call.macro, []) if call.macro else found
+
+
 def _callback_funcs(arg, source: str) -> tuple:
     """The functions an argument hands over: named in it, or, for an object produced by
     `source` (a coroutine), given to the call that produced it."""
@@ -65,6 +78,8 @@ class CallGraph:
         self.registrations: list[Registration] = []
         self.registered: dict[str, list[Registration]] = defaultdict(list)
         self._wrappers: dict[str, set[tuple[int, str, str, bool]]] = defaultdict(set)
+        self._apis = _by_name(pack.callbacks, lambda c: c.api)
+        self._deferrals = _by_name(pack.deferrals, lambda d: d.api)
         self._param_calls: dict[str, list[tuple[int, Call]]] = defaultdict(list)
         self._build()
 
@@ -105,7 +120,7 @@ class CallGraph:
         else:
             kind, label, targets = "call", "", []
         self._set_targets(fn.key, call, targets, kind, label)
-        for cb in self.pack.callbacks:
+        for cb in _candidates(self._apis, call):
             if not cb.api.matches(call):
                 continue
             if cb.invoke:
@@ -116,7 +131,7 @@ class CallGraph:
             else:
                 self._register_args(fn, call, cb.args, cb.entry, _spelled(call, cb.api), False,
                                     source=cb.source)
-        for d in self.pack.deferrals:
+        for d in _candidates(self._deferrals, call):
             if d.api.matches(call):
                 self._register_args(fn, call, (d.callback_arg,), d.entry, _spelled(call, d.api), True)
 

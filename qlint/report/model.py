@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 
 @dataclass(slots=True)
@@ -71,3 +71,14 @@ def finalize(findings: list[Finding], base: str) -> list[Finding]:
         counts[basis] = n + 1
         f.fingerprint = hashlib.sha256(f"{basis}\0{n}".encode()).hexdigest()[:32]
     return findings
+
+
+def finding_to_dict(f: Finding) -> dict:
+    return asdict(f)
+
+
+def finding_from_dict(d: dict) -> Finding:
+    d = dict(d)
+    d["trace"] = [Step(**s) for s in d["trace"]]
+    d["related"] = [Related(**r) for r in d["related"]]
+    return Finding(**d)

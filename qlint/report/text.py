@@ -12,11 +12,14 @@ def render(findings, show_path: bool = False, color: bool = False) -> str:
             head += f" [{f.confirmation.get('status', '')}]"
         lines.append(head)
         if show_path:
-            for i, step in enumerate(f.trace, 1):
-                lines.append(f"    {i}. {step.path}:{step.line}: {step.function}: {step.note}")
+            lines += ["    " + step_text(i, step) for i, step in enumerate(f.trace, 1)]
             for r in f.related:
                 lines.append(f"    see {r.path}:{r.line}: {r.message}")
     return "".join(line + "\n" for line in lines)
+
+
+def step_text(number: int, step) -> str:
+    return f"{number}. {step.path}:{step.line}: {step.function}: {step.note}"
 
 
 def statistics(findings) -> str:

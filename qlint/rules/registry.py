@@ -53,7 +53,7 @@ def docs_dir() -> str:
 
 
 def all_rules() -> dict[str, type]:
-    from . import lock_rules, section_rules  # noqa: F401  (registers the rules)
+    from . import lock_rules, section_rules, suppression_rules  # noqa: F401  (registers)
     return dict(sorted(RULES.items()))
 
 
@@ -61,13 +61,20 @@ def select(select: list[str] | None, ignore: list[str] | None,
            extend: list[str] | None = None) -> list[type]:
     """flake8-style selection by code prefix: --select QL1,QL202 --ignore QL103."""
     rules = all_rules()
-    for code in (select or []) + (ignore or []) + (extend or []):
-        if not re.fullmatch(r"QL\d{0,3}", code) or not any(c.startswith(code) for c in rules):
-            raise QlintError(f"unknown rule code '{code}' (see `qlint rules`)")
+    unknown = unknown_codes((select or []) + (ignore or []) + (extend or []))
+    if unknown:
+        raise QlintError(f"unknown rule code '{unknown[0]}' (see `qlint rules`)")
     chosen = [c for c in rules if not select or any(c.startswith(s) for s in select)]
     chosen += [c for c in rules if extend and any(c.startswith(s) for s in extend) and c not in chosen]
     chosen = [c for c in chosen if not any(c.startswith(i) for i in (ignore or []))]
     return [rules[c] for c in sorted(chosen)]
+
+
+def unknown_codes(codes) -> list[str]:
+    """The codes that are neither a rule's code nor a prefix of one."""
+    rules = all_rules()
+    return [code for code in codes
+            if not re.fullmatch(r"QL\d{0,3}", code) or not any(c.startswith(code) for c in rules)]
 
 
 class Context:

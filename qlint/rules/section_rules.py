@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ..analysis.paths import contradicts, instance_effect, loop_blocks, net_effect
-from ..facts.ir import EXIT, Call, Return
+from ..analysis.paths import contradicts, instance_effect, net_effect
+from ..facts.ir import EXIT, Return
 from ..report.model import Finding, Related, Step
 from .registry import Rule, rule
 
@@ -55,7 +55,6 @@ class _Balance(Rule):
         per_instance = self.section_kind == "section"
         nets = [(_effects(st, per_instance), node, st) for node, st in exits]
         keys = sorted({k for d, _n, _st in nets for k in d if mine(_section(k))})
-        looped = _sections_in_loops(ctx, fn)
         for key in keys:
             section = _section(key)
             values = {d.get(key, 0) for d, _n, _st in nets}
@@ -63,7 +62,7 @@ class _Balance(Rule):
             # wrappers (`if (s->ctx) acquire`), flag dispatchers and the halves of QEMU's
             # transaction actions (prepare begins, clean ends) are balanced by their callers.
             # Counts that depend on a loop's trip count say nothing.
-            if len(values) < 2 or section in looped or not _owned(key, exits):
+            if len(values) < 2 or not _owned(key, exits) or section in _sections_in_loops(ctx, fn):
                 continue
             normal = 0 if 0 in values else min(values, key=abs)
             odd = [(d.get(key, 0), n, st) for d, n, st in nets if d.get(key, 0) != normal]
@@ -102,9 +101,9 @@ class _Balance(Rule):
     def _double(self, ctx, fn, summary, mine):
         noun, opened, closed, _still = self.noun[self.section_kind]
         seen = set()
-        looped = _sections_in_loops(ctx, fn) if summary.problems else set()
         for _kind, node, call, section, first in summary.problems:
-            if not mine(section) or section in looped or (id(call), section) in seen:
+            if not mine(section) or (id(call), section) in seen or \
+                    section in _sections_in_loops(ctx, fn):
                 continue
             seen.add((id(call), section))
             before = f" (already {closed} at line {first})" if first else ""
@@ -344,15 +343,7 @@ def _owned(key, exits) -> bool:
 
 
 def _sections_in_loops(ctx, fn) -> set[str]:
-    """Sections that the function begins or ends inside a loop."""
-    loops = loop_blocks(fn)
-    out = set()
-    sem = ctx.locks.sem
-    for b in loops:
-        for event in fn.blocks[b].events:
-            if isinstance(event, Call):
-                out.update(op.section for op in sem.section_ops(event) if op.op != "switch")
-    return out
+    return ctx.locks.sections_in_loops(fn)
 
 
 def _first_end(ctx, key: str, section: str):

@@ -1,0 +1,166 @@
+"""Facts for every compile job: from the cache, or parsed by the workers.
+
+Parsing is made cheaper with a precompiled prefix header: QEMU's TUs all begin with
+`#include "qemu/osdep.h"` (hundreds of headers), so the TUs of one flag group that begin with
+the same header share one PCH of it, built once by a worker (and cached). A TU for which the PCH
+does not fit is parsed without it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from .cache import code_digest
+from .parse import PrefixResult, PrefixTask, TUTask
+from .workers import run_tasks
+
+_LEADING = re.compile(rb"\A(?:\s+|/\*.*?\*/|//[^\n]*\n)*", re.S)
+_INCLUDE = re.compile(rb'#\s*include\s*(["<])([^">]+)[">]')
+
+
+@dataclass
+class CollectStats:
+    cached: int = 0
+    parsed: int = 0
+    prefixes: int = 0                  # precompiled headers built this run
+    prefixes_reused: int = 0
+    notes: list = field(default_factory=list)
+
+
+def first_include(path: str, job) -> str | None:
+    """The header a TU includes before anything else, resolved like the preprocessor would;
+    None if the TU has code, a macro or a conditional before its first #include."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(65536)
+    except OSError:
+        return None
+    m = _INCLUDE.match(head, _LEADING.match(head).end())
+    if not m:
+        return None
+    quoted, name = m.group(1) == b'"', m.group(2).decode("utf-8", "replace")
+    for directory in _search_path(job, quoted, os.path.dirname(path)):
+        candidate = os.path.normpath(os.path.join(directory, name))
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+_SEARCH_FLAGS = (("-iquote", "quote"), ("-isystem", "system"), ("-I", "angle"))
+
+
+def _search_path(job, quoted: bool, own_dir: str) -> list[str]:
+    """The directories the preprocessor searches: for "..." the including file's directory
+    and -iquote first, then -I, then -isystem."""
+    dirs = {"quote": [], "angle": [], "system": []}
+    it = iter(job.args)
+    for arg in it:
+        for flag, kind in _SEARCH_FLAGS:
+            if arg == flag:
+                dirs[kind].append(next(it, ""))
+                break
+            if arg.startswith(flag):
+                dirs[kind].append(arg[len(flag):])
+                break
+    return ([own_dir] + dirs["quote"] if quoted else []) + dirs["angle"] + dirs["system"]
+
+
+def collect(jobs, workers: int, timeout: float, cache=None, on_done=None):
+    """{file: TUFacts} for the jobs, and what it took. Cached facts are decoded in a thread
+    while the workers parse the rest (forks happen in this thread; the decoding thread
+    touches nothing a worker uses)."""
+    stats = CollectStats()
+    results = {}
+    hits = [job for job in jobs if cache is not None and cache.peek(job)]
+    hit_files = {job.file for job in hits}
+    todo = [job for job in jobs if job.file not in hit_files]
+    decoded: dict = {}
+    reader = threading.Thread(target=_decode, args=(cache, hits, decoded), daemon=True)
+    reader.start()
+    if todo:
+        results.update(_parse(todo, workers, timeout, cache, stats, on_done))
+    reader.join()
+    late = [job for job in hits if decoded.get(job.file) is None]   # changed meanwhile
+    if late:
+        results.update(_parse(late, workers, timeout, cache, stats, on_done))
+    for job in hits:
+        if decoded.get(job.file) is not None:
+            results[job.file] = decoded[job.file]
+            stats.cached += 1
+            if on_done:
+                on_done(job.file)
+    return {job.file: results[job.file] for job in jobs}, stats
+
+
+def _decode(cache, hits, out: dict) -> None:
+    for job in hits:
+        out[job.file] = cache.load(job)
+
+
+def _parse(todo, workers, timeout, cache, stats, on_done) -> dict:
+    results = {}
+    scratch = None if cache is not None else tempfile.mkdtemp(prefix="qlint-pch-")
+    try:
+        prefixes = _prefixes(todo, workers, timeout, cache, scratch, stats)
+        tasks = [TUTask(job, prefixes.get(job.file)) for job in todo]
+        parsed = run_tasks(tasks, workers, timeout, on_done)
+        for job in todo:
+            results[job.file] = parsed[job.file]
+            stats.parsed += 1
+            if cache is not None:
+                cache.store(job, parsed[job.file])
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return results
+
+
+def _prefixes(todo, workers, timeout, cache, scratch, stats) -> dict:
+    """A usable PrefixResult per TU file that can use one: reused from the cache, or built
+    for a group of at least two TUs (a PCH pays off only when shared)."""
+    groups = defaultdict(list)
+    for job in todo:
+        header = None if job.degraded else first_include(job.file, job)
+        if header is not None:
+            groups[(job.args, job.directory, header)].append(job)
+    plans, tasks = [], []
+    for (args, directory, header), members in sorted(groups.items(), key=lambda g: g[0][2]):
+        key = _prefix_key(cache, args, directory, header)
+        reused = cache.load_prefix(key) if cache is not None else None
+        if reused is not None:
+            stats.prefixes_reused += 1
+            plans.append((key, members, PrefixResult(reused["output"], tuple(reused["declared"]),
+                                                     tuple(reused["includes"]))))
+        elif len(members) >= 2:
+            output = cache.pch_path(key) if cache is not None else os.path.join(scratch, key + ".pch")
+            task = PrefixTask(header, args, directory, output)
+            tasks.append(task)
+            plans.append((key, members, task))
+    built = run_tasks(tasks, workers, timeout) if tasks else {}
+    out = {}
+    for key, members, source in plans:
+        result = built[source.output] if isinstance(source, PrefixTask) else source
+        if isinstance(source, PrefixTask):
+            if result.problem:
+                stats.notes.append(f"{source.header}: not precompiled: {result.problem}")
+                continue
+            stats.prefixes += 1
+            if cache is not None:
+                cache.store_prefix(key, result)
+        for job in members:
+            out[job.file] = result
+    return out
+
+
+def _prefix_key(cache, args, directory, header) -> str:
+    parts = ["pch", code_digest("frontend"), header, list(args), directory]
+    if cache is not None:
+        return cache.key(*parts)
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()

@@ -1,0 +1,161 @@
+"""The incremental facts cache, precompiled prefixes and worker isolation."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import FIXTURES, qlint
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """A small tree: the fixture headers, three TUs of which two include an extra header."""
+    root = tmp_path / "tree"
+    shutil.copytree(os.path.join(FIXTURES, "include"), root / "include")
+    (root / "include" / "qemu" / "extra.h").write_text("int extra(void);\n")
+    src = root / "src"
+    src.mkdir()
+    for name, extra in (("a.c", True), ("b.c", True), ("c.c", False)):
+        text = '#include "qemu/fixture-state.h"\n'
+        text += '#include "qemu/extra.h"\n' if extra else ""
+        text += (f"static void {name[0]}_bh(void *opaque) {{ qemu_laio_process_completions(opaque); }}\n"
+                 f"void {name[0]}_init(State *s) {{ aio_bh_new(s->ctx, {name[0]}_bh, s); }}\n")
+        (src / name).write_text(text)
+    build = root / "build"
+    build.mkdir()
+    db = [{"directory": str(build), "file": str(src / n),
+           "arguments": ["cc", "-I", str(root / "include"), "-std=gnu11", "-c", str(src / n)]}
+          for n in ("a.c", "b.c", "c.c")]
+    (build / "compile_commands.json").write_text(json.dumps(db))
+    return root
+
+
+def run(tree, *extra, env=None):
+    return qlint("check", "src", "--format", "json", "-v", *extra, cwd=str(tree), env=env)
+
+
+def counts(r) -> str:
+    return next(l for l in r.err.splitlines() if "translation unit(s):" in l)
+
+
+def test_cold_warm_and_a_header_change_invalidates_exactly_its_includers(tree):
+    cold = run(tree)
+    assert cold.code == 1 and len(cold.json["findings"]) == 3
+    assert counts(cold) == ("qlint: 3 translation unit(s): 0 from the cache, 3 parsed, "
+                            "1 prefix header(s) precompiled, 0 reused")
+    warm = run(tree)
+    assert "qlint: nothing changed: the previous result is reused" in warm.err
+    strip = lambda r: {k: v for k, v in r.json.items() if k != "stats"} | {  # noqa: E731
+        "stats": {k: v for k, v in r.json["stats"].items() if k != "seconds"}}
+    assert strip(warm) == strip(cold)
+    # A content change of the header: a.c and b.c include it, c.c does not.
+    (tree / "include" / "qemu" / "extra.h").write_text("int extra(void);\nint more(void);\n")
+    again = run(tree)
+    assert counts(again) == ("qlint: 3 translation unit(s): 1 from the cache, 2 parsed, "
+                             "0 prefix header(s) precompiled, 1 reused")
+    assert strip(again) == strip(cold)
+
+
+def test_touched_but_unchanged_file_is_a_cache_hit(tree):
+    run(tree)
+    os.utime(tree / "include" / "qemu" / "extra.h")       # new mtime, same content
+    os.utime(tree / "src" / "a.c")
+    again = run(tree)
+    assert "nothing changed" in again.err
+
+
+def test_corrupt_and_truncated_entries_are_rebuilt(tree):
+    run(tree)
+    entries = sorted((tree / "build" / "qlint-cache" / "tu").rglob("*.json"))
+    assert len(entries) == 3
+    entries[0].write_bytes(entries[0].read_bytes()[:-40])          # truncated
+    data = bytearray(entries[1].read_bytes())
+    data[-5] ^= 0x55                                              # one flipped byte
+    entries[1].write_bytes(bytes(data))
+    for result in (tree / "build" / "qlint-cache" / "result").rglob("*.json"):
+        result.unlink()
+    again = run(tree)
+    assert counts(again).startswith("qlint: 3 translation unit(s): 1 from the cache, 2 parsed")
+    assert len(again.json["findings"]) == 3
+    assert "nothing changed" in run(tree).err
+
+
+def test_two_runs_at_once_share_the_cache_safely(tree):
+    env = dict(os.environ)
+    procs = [subprocess.Popen([sys.executable, "-m", "qlint", "check", "src", "--format", "json"],
+                              cwd=str(tree), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=env) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [1, 1]
+    reports = [json.loads(o[0]) for o in outs]
+    assert reports[0]["findings"] == reports[1]["findings"]
+    assert "nothing changed" in run(tree).err
+
+
+def test_no_cache_and_cache_dir(tree, tmp_path):
+    r = run(tree, "--no-cache")
+    assert counts(r).startswith("qlint: 3 translation unit(s): 0 from the cache, 3 parsed")
+    assert not (tree / "build" / "qlint-cache").exists()
+    elsewhere = tmp_path / "cache"
+    run(tree, "--cache-dir", str(elsewhere))
+    assert len(list((elsewhere / "tu").rglob("*.json"))) == 3
+
+
+def test_unsafe_cache_directories_are_refused(tree, tmp_path):
+    target = tmp_path / "real"
+    target.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    r = run(tree, "--cache-dir", str(link))
+    assert r.code == 2
+    assert r.err == f"qlint: error: {link}: cache directory is a symbolic link; refusing to use it\n"
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    r = run(tree, "--cache-dir", str(shared))
+    assert r.code == 2
+    assert r.err == (f"qlint: error: {shared}: cache directory is writable by other users; "
+                     f"refusing to use it\n")
+
+
+def test_size_bound_prunes_least_recently_used(tmp_path):
+    from qlint.frontend.cache import FactsCache
+    cache = FactsCache(str(tmp_path / "c"), max_bytes=3000)
+    for i in range(10):
+        cache.store_result(f"{i:064x}", {"blob": "x" * 1000})
+        os.utime(cache._entry("result", f"{i:064x}"), ns=(i * 10**9, i * 10**9))
+    cache.prune()
+    left = sorted(p.name for p in (tmp_path / "c" / "result").rglob("*.json"))
+    assert left == [f"{i:064x}.json" for i in (8, 9)]
+
+
+def test_a_crash_and_a_hang_cost_one_tu_each(tree):
+    r = run(tree, "--no-cache", "--timeout", "3",
+            env={"QLINT_FAULT_INJECT": "crash:a.c"})
+    assert r.code == 1
+    assert r.json["problems"] == [{"path": "src/a.c", "kind": "failed", "errors": 1,
+                                   "message": "libclang crashed while parsing (signal 11)"}]
+    assert [f["function"] for f in r.json["findings"]] == ["b_bh", "c_bh"]
+    assert "qlint: warning: src/a.c: libclang crashed while parsing (signal 11)\n" in r.err
+    r = run(tree, "--no-cache", "--timeout", "3", env={"QLINT_FAULT_INJECT": "hang:b.c"})
+    assert r.json["problems"] == [{"path": "src/b.c", "kind": "failed", "errors": 1,
+                                   "message": "parse timed out after 3 s"}]
+    assert [f["function"] for f in r.json["findings"]] == ["a_bh", "c_bh"]
+    assert r.json["stats"]["tus_failed"] == 1
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_output_is_byte_identical_across_jobs_and_cache_states(tree, jobs):
+    def body(r):
+        data = r.json
+        data["stats"].pop("seconds")
+        return json.dumps(data)
+    cold = run(tree, "--no-cache", "--jobs", jobs)
+    first = run(tree, "--jobs", jobs)
+    warm = run(tree, "--jobs", "2")
+    assert body(cold) == body(first) == body(warm)
