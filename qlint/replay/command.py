@@ -50,8 +50,8 @@ def run_replay(options: ReplayOptions) -> int:
     if options.save_schedule:
         if confirmed:
             _write(options.save_schedule, schedule.dumps(confirmed))
-            notes.append(f"schedule written to {options.save_schedule} (follow it again: qlint replay "
-                         f"{options.finding_file} --schedule {options.save_schedule})")
+            notes.append(f"schedule written to {options.save_schedule} (follow it again: qlint "
+                         f"replay {options.finding_file} --schedule {options.save_schedule})")
         else:
             notes.append(f"no counterexample: {options.save_schedule} not written")
     if options.html_file:
@@ -86,8 +86,9 @@ def current_code(findings: list[dict], options: ReplayOptions) -> Analysis:
     if not existing:
         raise QlintError(f"{sorted(paths)[0]}: no such file or directory (replay in the directory "
                          f"`qlint check` ran in)")
-    _cfg, pack, plan, _tus, program = load(Options(paths=existing, build_dir=options.build_dir,
-                                                   config_file=options.config_file, jobs=options.jobs))
+    options = Options(paths=existing, build_dir=options.build_dir,
+                      config_file=options.config_file, jobs=options.jobs)
+    _cfg, pack, plan, _tus, program = load(options)
     if plan.degraded:
         click.echo("qlint: warning: no compile_commands.json found: degraded mode, include paths "
                    "guessed", err=True)
@@ -119,8 +120,9 @@ def text_report(r) -> str:
 def _explored(c: dict) -> str:
     done = "the whole bounded space" if c.get("complete", True) else "stopped at the state limit"
     if c["mode"] == "pct":
+        hits = f"{c['hits']} hit(s), the first in run {c['first_hit']}" if c["hits"] else "no hit"
         return (f"{c['runs']} PCT runs (seed {c['seed']}, depth {c['bound']['pct_depth']}): "
-                f"" + (f"{c['hits']} hit(s), the first in run {c['first_hit']}" if c['hits'] else "no hit") + f"; {_count(c['states'], 'state')}")
+                f"{hits}; {_count(c['states'], 'state')}")
     if c["mode"] == "schedule":
         return f"the recorded schedule ({c['states'] - 1} steps)"
     return (f"{_count(c['states'], 'state')}, {_count(c['schedules'], 'schedule')} within "

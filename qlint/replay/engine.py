@@ -162,7 +162,8 @@ class Engine:
 
     @staticmethod
     def spelled(call) -> str:
-        return getattr(call, "text", "") or f"{call.macro or call.name}({', '.join(a.text for a in call.args)})"
+        args = ", ".join(a.text for a in call.args)
+        return getattr(call, "text", "") or f"{call.macro or call.name}({args})"
 
     # ---- locks --------------------------------------------------------------------------
 
@@ -182,8 +183,8 @@ class Engine:
     def release(self, m, lock, _recursive: bool, call) -> None:
         owner, where = m.eng.get(("lock", lock), ("", ()))
         if not where or owner != m.thread.name:
-            return m.fail("unlock-not-held", f"{self.spelled(call)} releases {self.lock_name(lock)}, "
-                          f"which {m.thread.name} does not hold",
+            return m.fail("unlock-not-held", f"{self.spelled(call)} releases "
+                          f"{self.lock_name(lock)}, which {m.thread.name} does not hold",
                           ((self.lock_name(lock), len(where)),))
         # A release undoes the latest acquire of the same function (which one a recursive
         # mutex pairs it with is unknowable; this names the acquire that leaked).
@@ -292,7 +293,8 @@ class Engine:
         count = m.eng.get(("ext", ctx), 0) + delta
         if count < 0:
             return m.fail("counter-wrap", f"{what}: external_disable_cnt of {ctx} would drop "
-                          f"below 0 (enabled more often than disabled)", ((f"{ctx}.external_disable_cnt", -1),))
+                          f"below 0 (enabled more often than disabled)",
+                          ((f"{ctx}.external_disable_cnt", -1),))
         m.eng[("ext", ctx)] = count
         where = m.eng.get(("ext-at", ctx), ())
         m.eng[("ext-at", ctx)] = where + (m.location(),) if delta > 0 else where[:-1]
@@ -329,8 +331,9 @@ class Engine:
     def op_drained_end(self, m, call, prim, args):
         open_ = m.eng.get(("drained",), ())
         if not open_:
-            return m.fail("counter-wrap", f"{self.spelled(call)}: quiesce_counter would drop below 0 "
-                          f"(drained end without begin)", (("BlockDriverState.quiesce_counter", -1),))
+            return m.fail("counter-wrap", f"{self.spelled(call)}: quiesce_counter would drop "
+                          f"below 0 (drained end without begin)",
+                          (("BlockDriverState.quiesce_counter", -1),))
         m.eng[("drained",)] = open_[:-1]
         m.note(f"{self.spelled(call)}: quiesce_counter {len(open_) - 1}")
         self.external(m, self.world.node_ctx, -1, "bdrv_drained_end")
@@ -380,17 +383,22 @@ class Engine:
             return None
         ctx = self.context_of(m, self.role(prim, args, "ctx"))
         if self.world.home_ctx(m.thread.name) == ctx:   # in its own context: entered at once
-            m.push(run_frame(Item(record[0], record[1], ctx, f"coroutine {self.world.name_of(record[0])}")))
+            m.push(run_frame(self._coroutine(record, ctx)))
             return PUSHED
         m.eng[("cosched", ctx)] = m.eng.get(("cosched", ctx), ()) + (n,)
-        m.note(f"{self.spelled(call)}: coroutine {self.world.name_of(record[0])}() scheduled on {ctx}")
+        m.note(f"{self.spelled(call)}: coroutine {self.world.name_of(record[0])}() scheduled on "
+               f"{ctx}")
 
     def op_co_enter_now(self, m, call, prim, args):
         n, record = self._scenario_co(m, self.role(prim, args, "co"))
         if record is None:
             return None
-        m.push(run_frame(Item(record[0], record[1], "", f"coroutine {self.world.name_of(record[0])}")))
+        m.push(run_frame(self._coroutine(record, "")))
         return PUSHED
+
+    def _coroutine(self, record, lock: str) -> Item:
+        func, args = record
+        return Item(func, args, lock, f"coroutine {self.world.name_of(func)}")
 
     def op_co_yield(self, m, call, prim, args):
         m.note("qemu_coroutine_yield(): re-entered at once (what wakes it is not modelled)")
@@ -404,17 +412,18 @@ class Engine:
         if request is None:
             n, record = self._scenario_co(m, co)
             if record is not None:
-                m.eng[("cosched", self.world.node_ctx)] = m.eng.get(("cosched", self.world.node_ctx), ()) + (n,)
+                key = ("cosched", self.world.node_ctx)
+                m.eng[key] = m.eng.get(key, ()) + (n,)
             m.note(self.spelled(call))
             return None
         done = m.eng.get(("done",), frozenset())
         if request[0] == "stale":
-            return m.fail("completion-twice", f"{self.spelled(call)} completes ring slot {request[1]}, "
-                          f"which holds no completion of this round (the ring's head moved past "
-                          f"its tail)", (("ring slot", request[1]),))
+            return m.fail("completion-twice", f"{self.spelled(call)} completes ring slot "
+                          f"{request[1]}, which holds no completion of this round (the ring's "
+                          f"head moved past its tail)", (("ring slot", request[1]),))
         if request in done:
-            return m.fail("completion-twice", f"{self.spelled(call)}: request {request[1]}'s completion "
-                          f"is processed a second time", (("request", request[1]),))
+            return m.fail("completion-twice", f"{self.spelled(call)}: request {request[1]}'s "
+                          f"completion is processed a second time", (("request", request[1]),))
         m.eng[("done",)] = done | {request}
         m.note(f"{self.spelled(call)}: completes request {request[1]}")
 
@@ -435,8 +444,8 @@ class Engine:
         slots, head, tail = self.ring(m)
         size = self.world.linux_aio.ring_size
         count = tail - head if tail >= head else size - head
-        name = events_arg.text[1:] if events_arg is not None and events_arg.text.startswith("&") else ""
-        if name:
+        if events_arg is not None and events_arg.text.startswith("&"):
+            name = events_arg.text[1:]
             m.set_local(name, ("ring", head))
         return count
 
@@ -447,7 +456,8 @@ class Engine:
 
     def op_ring_peek(self, m, call, prim, args):
         count = self.peek_ring(m, prim.arg(call, "events"))
-        m.note(f"{self.spelled(call)} = {count} (ring head {self.ring(m)[1]}, tail {self.ring(m)[2]})")
+        _slots, head, tail = self.ring(m)
+        m.note(f"{self.spelled(call)} = {count} (ring head {head}, tail {tail})")
         return count
 
     def op_ring_commit(self, m, call, prim, args):
@@ -558,48 +568,56 @@ class Engine:
         return ("poll", frame.pc) if frame.pc in (WAIT, BHS) else None
 
     def run_aio_poll(self, m, frame):
-        ctx, dispatch_only, progress, ready, queue, i = frame.data
+        p = frame.data[0]
         if frame.pc == POLL:
-            handlers = [h for h in m.eng.get(("handlers", ctx), ()) if h.io_poll and
-                        self.node_ok(m, ctx, h)] if ctx in self.world.polling and not dispatch_only else []
-            if i < len(handlers):
-                h = handlers[i]
-                m.set_frame(frame._replace(data=(ctx, dispatch_only, progress, ready, queue, i + 1)))
-                return m.push(run_frame(Item(h.io_poll, (h.opaque,), "", f"io_poll {self.world.name_of(h.io_poll)}"),
-                                        poll_handler=h))
-            return m.set_frame(frame._replace(pc=BHS if progress else WAIT, data=(ctx, dispatch_only, progress, ready, queue, 0)))
+            return self._poll_handlers(m, frame, p)
         if frame.pc == WAIT:
-            found = tuple(Item(h.io_read, (h.opaque,), "", f"io_read {self.world.name_of(h.io_read)}"
-                               if h.io_read != GUEST else "virtio host notifier (guest)")
-                          for h in m.eng.get(("handlers", ctx), ())
-                          if h.io_read and m.eng.get(("notifier", h.notifier)) and self.node_ok(m, ctx, h))
-            who = "main_loop_wait(): " if dispatch_only else ""
-            m.note(f"{who}aio_poll({ctx}): " + ("ready: " + ", ".join(it.label for it in found)
-                                                  if found else "no handler ready"))
-            return m.set_frame(frame._replace(pc=BHS, data=(ctx, dispatch_only, progress or bool(found),
-                                                            ready + found, queue, 0)))
+            found = tuple(self._read_item(h) for h in m.eng.get(("handlers", p.ctx), ())
+                          if h.io_read and m.eng.get(("notifier", h.notifier))
+                          and self.node_ok(m, p.ctx, h))
+            who = "main_loop_wait(): " if p.dispatch_only else ""
+            m.note(f"{who}aio_poll({p.ctx}): " + ("ready: " + ", ".join(i.label for i in found)
+                                                    if found else "no handler ready"))
+            return _poll_state(m, frame, BHS, progress=p.progress or bool(found),
+                               ready=p.ready + found, next=0)
         if frame.pc == BHS:
-            items = self.take_bhs(m, ctx)
-            m.note(f"aio_bh_poll({ctx}): " + ("runs " + ", ".join(it.label for it in items)
-                                              if items else "no BH scheduled"))
-            return m.set_frame(frame._replace(pc=RUN, data=(ctx, dispatch_only, progress or bool(items),
-                                                            ready, items + ready, 0)))
-        if frame.pc == RUN:
-            if i < len(queue):
-                m.set_frame(frame._replace(data=(ctx, dispatch_only, progress, ready, queue, i + 1)))
-                return m.push(run_frame(queue[i]))
-            return m.pop(int(progress))
+            items = self.take_bhs(m, p.ctx)
+            m.note(f"aio_bh_poll({p.ctx}): " + ("runs " + ", ".join(i.label for i in items)
+                                                if items else "no BH scheduled"))
+            return _poll_state(m, frame, RUN, progress=p.progress or bool(items),
+                               queue=items + p.ready, next=0)
+        if p.next < len(p.queue):
+            _poll_state(m, frame, RUN, next=p.next + 1)
+            return m.push(run_frame(p.queue[p.next]))
+        return m.pop(int(p.progress))
+
+    def _poll_handlers(self, m, frame, p) -> None:
+        polled = [h for h in m.eng.get(("handlers", p.ctx), ()) if h.io_poll and
+                  self.node_ok(m, p.ctx, h)] if p.ctx in self.world.polling and \
+            not p.dispatch_only else []
+        if p.next < len(polled):
+            h = polled[p.next]
+            _poll_state(m, frame, POLL, next=p.next + 1)
+            item = Item(h.io_poll, (h.opaque,), "", f"io_poll {self.world.name_of(h.io_poll)}")
+            return m.push(run_frame(item, poll_handler=h))
+        _poll_state(m, frame, BHS if p.progress else WAIT, next=0)
+
+    def _read_item(self, h: Handler) -> Item:
+        label = "virtio host notifier (guest)" if h.io_read == GUEST else \
+            f"io_read {self.world.name_of(h.io_read)}"
+        return Item(h.io_read, (h.opaque,), "", label)
 
     def resume_aio_poll(self, m, frame, result):
-        ctx, dispatch_only, progress, ready, queue, i = frame.data
-        if frame.pc == POLL and isinstance(result, tuple) and result[0] == "polled":
-            handler, value = result[1], result[2]
-            if truth(value) is True:
-                progress = True
-                if handler.io_poll_ready:
-                    ready += (Item(handler.io_poll_ready, (handler.opaque,), "",
-                                   f"io_poll_ready {self.world.name_of(handler.io_poll_ready)}"),)
-            m.set_frame(frame._replace(data=(ctx, dispatch_only, progress, ready, queue, i)))
+        p = frame.data[0]
+        if frame.pc != POLL or not (isinstance(result, tuple) and result[0] == "polled"):
+            return
+        handler, value = result[1], result[2]
+        if truth(value) is True:
+            ready = p.ready
+            if handler.io_poll_ready:
+                ready += (Item(handler.io_poll_ready, (handler.opaque,), "",
+                               f"io_poll_ready {self.world.name_of(handler.io_poll_ready)}"),)
+            _poll_state(m, frame, POLL, progress=True, ready=ready)
 
     def node_ok(self, m, ctx: str, handler: Handler) -> bool:
         """aio_node_check(): external handlers do not run while external events are disabled."""
@@ -614,7 +632,8 @@ class Engine:
             if bh.scheduled and not bh.deleted:
                 items.append(Item(bh.cb, bh.opaque, bh.lock, bh.label))
                 m.eng[("bh", n)] = bh._replace(scheduled=0, deleted=bh.oneshot)
-        m.eng[("bhs", ctx)] = tuple(n for n in m.eng.get(("bhs", ctx), ()) if not m.eng[("bh", n)].deleted)
+        m.eng[("bhs", ctx)] = tuple(n for n in m.eng.get(("bhs", ctx), ())
+                                    if not m.eng[("bh", n)].deleted)
         for n in m.eng.pop(("cosched", ctx), ()):
             func, args = m.eng[("co", n)]
             lock = ctx if "AioContext" in self.world.pack.entry_holds("coroutine") else ""
@@ -670,7 +689,8 @@ class Engine:
 
     def run_mainloop(self, m, frame):
         progress, = frame.data
-        if frame.pc % 2 == 0 and frame.pc and not progress or frame.pc >= 2 * self.world.bounds["polls"]:
+        idle = frame.pc % 2 == 0 and frame.pc and not progress
+        if idle or frame.pc >= 2 * self.world.bounds["polls"]:
             return m.pop(None)
         if frame.pc % 2 == 0:
             m.set_frame(frame._replace(pc=frame.pc + 1, data=(False,)))
@@ -750,6 +770,20 @@ class Engine:
 WAIT, POLL, BHS, RUN = 1, 0, 2, 3
 
 
+class Poll(NamedTuple):
+    """An aio_poll() in progress."""
+    ctx: str
+    dispatch_only: bool           # the main loop's aio_ctx_dispatch: no poll handlers
+    progress: bool = False
+    ready: tuple = ()             # handlers to dispatch after the BHs
+    queue: tuple = ()             # what runs now: the BHs taken, then the ready handlers
+    next: int = 0
+
+
+def _poll_state(m, frame, pc: int, **changes) -> None:
+    m.set_frame(frame._replace(pc=pc, data=(frame.data[0]._replace(**changes),)))
+
+
 def _at(path: str, line: int, function: str) -> str:
     return f"{path}:{line} in {function}()" if path else f"{function}()"
 
@@ -762,8 +796,7 @@ class _Spelled:
 
 
 def poll_frame(ctx: str, dispatch_only: bool) -> Frame:
-    return Frame("aio_poll", pc=WAIT if dispatch_only else POLL,
-                 data=(ctx, dispatch_only, False, (), (), 0))
+    return Frame("aio_poll", pc=WAIT if dispatch_only else POLL, data=(Poll(ctx, dispatch_only),))
 
 
 def run_frame(item: Item, poll_handler=None) -> Frame:

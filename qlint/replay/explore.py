@@ -210,7 +210,9 @@ def pct(world, seed: int, runs: int, depth: int, limit: int) -> Search:
             found = m.violation or m.race
             if m.violation is not None:
                 out.hits += 1
-            if out.violation is None or (out.violation.invariant == "race" and found.invariant != "race"):
+            worse = out.violation is not None and out.violation.invariant == "race" \
+                and found.invariant != "race"
+            if out.violation is None or worse:
                 out.violation, out.schedule, out.first_hit = found, schedule, run
     out.states = len(states)
     if out.violation is not None:

@@ -45,7 +45,8 @@ def _svg(entries, threads) -> str:
            f'viewBox="0 0 {width} {height}">']
     for i, name in enumerate(threads):
         x = STEP_W + LANE * i
-        out.append(f'<rect x="{x}" y="0" width="{LANE}" height="{height}" fill="#fafafa" stroke="#ccc"/>')
+        out.append(f'<rect x="{x}" y="0" width="{LANE}" height="{height}" fill="#fafafa" '
+                   f'stroke="#ccc"/>')
         out.append(f'<text x="{x + 6}" y="18" font-weight="bold">{escape(name)}</text>')
     last_step = None
     for row, e in enumerate(entries):

@@ -167,7 +167,8 @@ class Machine:
         saved, self.t = self.t, i
         try:
             op = self.peek()
-            return op is not None and op[0] == "acquire" and not self.world.engine.can_acquire(self, op[1])
+            return op is not None and op[0] == "acquire" and \
+                not self.world.engine.can_acquire(self, op[1])
         finally:
             self.t = saved
 
@@ -294,7 +295,8 @@ class Machine:
     def written(self, frame: Frame, event: Access, old):
         found = source.write_at(self.function(frame).file, event.line, event.col)
         if event.mode in ("inc", "dec"):
-            amount = 1 if found is None or found[0] in ("++", "--") else self.evaluate(frame, found[1])
+            one = found is None or found[0] in ("++", "--")
+            amount = 1 if one else self.evaluate(frame, found[1])
             return binary("+" if event.mode == "inc" else "-", old, amount)
         if found is None:
             return UNKNOWN

@@ -75,7 +75,8 @@ def _follow(finding, world, threads, names) -> Replay:
     if unknown:
         return Replay(finding, _scenario(world, {
             "status": "not-reproduced", "mode": "schedule",
-            "reason": f"the schedule names threads the scenario does not have: {', '.join(unknown)}"}))
+            "reason": "the schedule names threads the scenario does not have: "
+                      + ", ".join(unknown)}))
     steps = [threads.index(n) for n in names]
     m, _log, stuck = explore.replay(world.initial(), steps)
     record = {"mode": "schedule", "schedules": 1, "states": len(steps) + 1}
@@ -89,7 +90,8 @@ def _follow(finding, world, threads, names) -> Replay:
 
 def _result(finding, world, threads, violation, steps, record) -> Replay:
     if violation is None:
-        return Replay(finding, _scenario(world, {"status": "not-reproduced", **record}), threads=threads)
+        record = _scenario(world, {"status": "not-reproduced", **record})
+        return Replay(finding, record, threads=threads)
     m, timeline, _stuck = explore.replay(world.initial(), steps)
     violation = next(v for v in (m.violation, m.race, violation)
                      if v is not None and v.invariant == violation.invariant)

@@ -26,8 +26,8 @@ def counterexample_flow(confirmation: dict, root: str):
                       location=_location(e, root))
                  for order, e in enumerate(events, 1) if e["thread"] == name]
         if steps:
-            flows.append(node(om.ThreadFlow, id=name, message=node(om.Message, text=f"thread {name}"),
-                              locations=steps))
+            flows.append(node(om.ThreadFlow, id=name, locations=steps,
+                              message=node(om.Message, text=f"thread {name}")))
     text = f"counterexample ({confirmation['invariant']}): {confirmation['message']}"
     return node(om.CodeFlow, message=node(om.Message, text=text), thread_flows=flows)
 

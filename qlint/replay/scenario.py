@@ -177,7 +177,8 @@ class World:
         if any(e.value == "default" or e.value.startswith("case ") for e in edges):
             chosen = _case(edges, value)
         elif truth(value) is not UNKNOWN:
-            chosen = next((e for e in edges if e.value == ("true" if truth(value) else "false")), None)
+            wanted = "true" if truth(value) else "false"
+            chosen = next((e for e in edges if e.value == wanted), None)
         return chosen or self.unknown_branch(frame, fn, edges)
 
     def unknown_branch(self, frame, fn, edges):
@@ -265,7 +266,8 @@ class World:
             return
         n = la.completions
         m.heap[(la.state, la.in_flight)] = n
-        m.eng[("ring",)] = (tuple(("req", i) for i in range(n)) + (None,) * (la.ring_size - n), 0, n)
+        slots = tuple(("req", i) for i in range(n)) + (None,) * (la.ring_size - n)
+        m.eng[("ring",)] = (slots, 0, n)
         m.eng[("notifier", ("addr", la.state, la.notifier))] = 1
         note = (f"{la.state}: {n} requests completed by the kernel, in its ring, "
                 f"{la.in_flight} = {n}, completion notifier set")
@@ -296,8 +298,9 @@ def build(finding: dict, analysis) -> World:
     pack = analysis.context.pack
     model = load_model()
     declared = frozenset(program.declared)
+    node_ctx = IOTHREAD_CTX if rule in LOCK_RULES else "main"
     world = World(finding=finding, program=program, graph=graph, pack=pack,
-                  era=model.era(declared), node_ctx=IOTHREAD_CTX if rule in LOCK_RULES else "main", declared=declared,
+                  era=model.era(declared), node_ctx=node_ctx, declared=declared,
                   bounds=dict(model.bounds), base=os.getcwd())
     _read_path(world, finding)
     focus = _function(program, finding["function"], finding["path"])
@@ -376,7 +379,8 @@ def bind(world: World, key: str) -> tuple:
 
 
 def _record(ptype: str) -> str:
-    words = [w for w in re.findall(r"\w+", ptype) if w not in ("const", "struct", "union", "volatile")]
+    words = [w for w in re.findall(r"\w+", ptype)
+             if w not in ("const", "struct", "union", "volatile")]
     return words[-1] if words and words[-1] not in ("void", "char", "int") else ""
 
 
@@ -407,15 +411,16 @@ def _lock_scenario(world: World, finding: dict, focus: str) -> None:
     world.threads.append(("iothread", (Frame("iothread", data=(IOTHREAD_CTX, False)),)))
     if world.era.main == "drain":
         world.threads.append(("main", (Frame("drain", data=(IOTHREAD_CTX, 0)),)))
-        world.notes.append("main thread: bdrv_drain() polls the IOThread's context holding its lock")
+        world.notes.append("main thread: bdrv_drain() polls the IOThread's context holding its "
+                           "lock")
         return
     submitter = _other_caller(world, focus, required)
     if submitter is None:
         world.notes.append("main thread: no other path to the code in the analysed files")
         return
     world.goals.setdefault(world.name_of(submitter), world.name_of(required))
-    item = Item(submitter, bind(world, submitter), IOTHREAD_CTX,
-                f"main-loop code (holding the IOThread's context lock) calls {world.name_of(submitter)}")
+    item = Item(submitter, bind(world, submitter), IOTHREAD_CTX, f"main-loop code (holding the "
+                f"IOThread's context lock) calls {world.name_of(submitter)}")
     world.threads.append(("main", (run_frame(item),)))
     world.notes.append(f"main thread: main-loop code calls {world.name_of(submitter)}() holding "
                        f"the IOThread context's lock")

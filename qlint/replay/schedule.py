@@ -78,7 +78,8 @@ def matching(schedules: list[dict], finding: dict):
     """The schedule recorded for this finding (same fingerprint, else same rule and place)."""
     for item in schedules:
         recorded = item["finding"]
-        if recorded.get("fingerprint") and recorded.get("fingerprint") == finding.get("fingerprint"):
+        fingerprint = recorded.get("fingerprint")
+        if fingerprint and fingerprint == finding.get("fingerprint"):
             return item
     for item in schedules:
         recorded = item["finding"]

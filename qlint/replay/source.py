@@ -11,8 +11,9 @@ from functools import lru_cache
 from .expr import parse_prefix, tokenize
 
 _LOOKAHEAD = 4000          # characters of source an expression may span
-_DEFINE_RE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(\w+)[ \t]+\(?[ \t]*(-?[ \t]*(?:0[xX][0-9a-fA-F]+|\d+))"
-                        r"[uUlL]*[ \t]*\)?[ \t]*(?:/[*/].*)?$", re.M)
+_DEFINE_RE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+(\w+)[ \t]+\(?[ \t]*"
+                        r"(-?[ \t]*(?:0[xX][0-9a-fA-F]+|\d+))[uUlL]*[ \t]*\)?[ \t]*(?:/[*/].*)?$",
+                        re.M)
 _COMMENT_RE = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
 _STRUCT_RE = re.compile(r"\b(?:struct|union)\s+(\w+)?\s*\{")
 _INT_BITS = {"char": 8, "short": 16, "int": 32, "long": 64, "size_t": 64, "bool": 8, "_Bool": 8}
@@ -87,7 +88,8 @@ def _assigned_at(path: str, _version, line: int, name: str):
     if offset < 0:
         return None
     end = text.find("\n", offset)
-    m = re.compile(rf"\b{re.escape(name)}\s*=(?!=)").search(text, offset, end if end >= 0 else len(text))
+    pattern = re.compile(rf"\b{re.escape(name)}\s*=(?!=)")
+    m = pattern.search(text, offset, end if end >= 0 else len(text))
     return _expression_at(text, m.end()) if m else None
 
 

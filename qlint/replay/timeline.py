@@ -26,7 +26,8 @@ def render(entries, threads, width: int = 100) -> str:
         step = str(e.step) if e.step != last_step else ""
         last_step = e.step
         for k in range(max(len(c) for c in cells)):
-            lines.append(_row(step if k == 0 else "", [c[k] if k < len(c) else "" for c in cells], col))
+            row = [c[k] if k < len(c) else "" for c in cells]
+            lines.append(_row(step if k == 0 else "", row, col))
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
