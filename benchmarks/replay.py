@@ -23,9 +23,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
-from qlint.pipeline import Options, load  # noqa: E402
+from qlint.pipeline import Options, analyse  # noqa: E402
 from qlint.replay import explore  # noqa: E402
-from qlint.replay.run import Analysis, Mode, replay_finding  # noqa: E402
+from qlint.replay.run import Mode, replay_finding  # noqa: E402
 from qlint.replay.scenario import build  # noqa: E402
 
 FIXTURES = ["seed000", "seed003", "replay/error-path", "replay/bh-lock", "replay/deferred-end"]
@@ -34,19 +34,19 @@ PUT_BACK = ("    aio_context_acquire(s->aio_context);\n    qemu_laio_process_com
             "    qemu_laio_process_completions(s);\n    aio_context_acquire(s->aio_context);\n")
 
 
-def findings(path: str) -> tuple[list[dict], Analysis]:
+def findings(path: str) -> tuple[list[dict], object]:
     """The findings of `path` (as qlint check --format json reports them) and its analysis."""
     report = subprocess.run([sys.executable, "-m", "qlint", "check", path, "--format", "json",
                              "--jobs", "1"], capture_output=True, text=True, check=False)
     return json.loads(report.stdout)["findings"], analysis_of(path)
 
 
-def analysis_of(path: str) -> Analysis:
-    _cfg, pack, _plan, _tus, program = load(Options(paths=[path], jobs=1))
-    return Analysis(program, pack)
+def analysis_of(path: str):
+    """What the replay reads: the program, its call graph and the active pack."""
+    return analyse(Options(paths=[path], jobs=1), reuse=False)
 
 
-def measure(name: str, finding: dict, before: Analysis, after: Analysis, pct_runs: int,
+def measure(name: str, finding: dict, before, after, pct_runs: int,
             bound: int | None) -> dict:
     world = build(finding, before)
     search = explore.exhaustive(world, world.bounds["preemptions"], world.bounds["states"])

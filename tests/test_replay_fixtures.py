@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import shutil
 
+import jsonschema
 import pytest
 
-from conftest import FIXTURES, qlint
+from conftest import FIXTURES, SARIF_SCHEMA, qlint
 
 PAIRS = {
     # fixture: (rule, line, invariant, violated values, preemptions, steps)
@@ -225,3 +226,17 @@ def test_text_report_of_check_shows_the_status():
     assert run.out == ("fixtures/seed003/before/mirror.c:32:5: QL202 [section-across-deferral] "
                        "drained is open across the deferral of mirror_exit() without "
                        "iohandler-external-disabled [confirmed]\n")
+
+
+def test_sarif_of_a_confirmed_finding_is_valid_with_a_thread_flow_per_thread():
+    run = qlint("check", "fixtures/seed000/before", "--confirm", "--format", "sarif", "--jobs", "1")
+    log = json.loads(run.out)
+    with open(SARIF_SCHEMA) as f:
+        assert list(jsonschema.Draft4Validator(json.load(f)).iter_errors(log)) == []
+    [result] = log["runs"][0]["results"]
+    assert result["properties"]["confirmation"]["invariant"] == "counter-wrap"
+    _path, counterexample = result["codeFlows"]
+    assert [t["id"] for t in counterexample["threadFlows"]] == ["iothread", "main"]
+    orders = sorted(loc["executionOrder"] for t in counterexample["threadFlows"]
+                    for loc in t["locations"])
+    assert orders == list(range(1, len(result["properties"]["confirmation"]["schedule"]) + 1))

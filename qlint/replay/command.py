@@ -12,7 +12,7 @@ from ..errors import EXIT_CLEAN, EXIT_FINDINGS, QlintError
 from ..report.jsonfmt import finding_dict
 from . import findings as findings_mod
 from . import html, schedule, timeline
-from .run import Analysis, Mode, replay_finding
+from .run import Mode, replay_finding
 
 
 @dataclass
@@ -77,22 +77,22 @@ def _mode(options: ReplayOptions, finding: dict, schedules) -> Mode:
     return mode
 
 
-def current_code(findings: list[dict], options: ReplayOptions) -> Analysis:
-    """The current code of the files the findings' paths go through, read again."""
-    from ..pipeline import Options, load
+def current_code(findings: list[dict], options: ReplayOptions):
+    """The analysis (program, call graph, active pack) of the current code of the files the
+    findings' paths go through, read again."""
+    from ..pipeline import Options, analyse
     paths = {f["path"] for f in findings}
     paths |= {s["path"] for f in findings for s in f["trace"]}
     existing = sorted(p for p in paths if os.path.exists(p))
     if not existing:
         raise QlintError(f"{sorted(paths)[0]}: no such file or directory (replay in the directory "
                          f"`qlint check` ran in)")
-    options = Options(paths=existing, build_dir=options.build_dir,
-                      config_file=options.config_file, jobs=options.jobs)
-    _cfg, pack, plan, _tus, program = load(options)
-    if plan.degraded:
+    result = analyse(Options(paths=existing, build_dir=options.build_dir,
+                             config_file=options.config_file, jobs=options.jobs), reuse=False)
+    if result.plan.degraded:
         click.echo("qlint: warning: no compile_commands.json found: degraded mode, include paths "
                    "guessed", err=True)
-    return Analysis(program, pack)
+    return result
 
 
 def text_report(r) -> str:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..graph.callgraph import CallGraph
-from ..rules.registry import Context
 from . import explore
 from .scenario import NotModelled, build
 
@@ -34,16 +32,6 @@ class Replay:
     timeline: list = field(default_factory=list)       # machine.Entry of the counterexample
     threads: list = field(default_factory=list)
     steps: list = field(default_factory=list)          # thread names of the counterexample
-
-
-class Analysis:
-    """The current code as the replay needs it: program, call graph, active pack."""
-
-    def __init__(self, program, pack):
-        self.program = program
-        active = pack.active(program.declared)
-        self.graph = CallGraph(program, active)
-        self.context = Context(program, self.graph, active)
 
 
 def replay_finding(finding: dict, analysis, mode: Mode) -> Replay:
