@@ -24,7 +24,8 @@ from ..analysis.semantics import Semantics
 from ..facts.ir import ENTRY, Access, Call
 from ..report.model import relative
 from . import source
-from .engine import GUEST, Engine, Handler, Item, run_frame
+from .drivers import GUEST, Handler, Item, run_frame
+from .engine import Engine
 from .expr import normalize, parse
 from .machine import Frame, Machine, Thread
 from .model import load_model
