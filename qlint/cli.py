@@ -1,4 +1,4 @@
-"""qlint's command line: check, rules, explain, graph."""
+"""qlint's command line: check, replay, rules, explain, graph."""
 from __future__ import annotations
 
 import os
@@ -68,10 +68,12 @@ def cli():
 @click.option("--degraded/--no-degraded", default=True, show_default=True,
               help="Without compile_commands.json, guess include paths / fail.")
 @click.option("--dot", is_flag=True, help="Print the findings' paths as a Graphviz digraph.")
+@click.option("--confirm", is_flag=True,
+              help="Replay each finding on the reference AIO engine (docs/replay.md).")
 def check(paths, build_dir, fmt, output, select, ignore, extend_select, show_path, statistics,
           exit_zero, quiet, jobs, config_file, includes, defines, timeout, no_cache, cache_dir,
           verbose, sarif_category, report_unused_suppressions, baseline_file, write_baseline,
-          force_exclude, degraded, dot):
+          force_exclude, degraded, dot, confirm):
     """Analyse PATHS (files or directories) and report findings."""
     from . import baseline, suppressions
     from .pipeline import Options, analyse, load_config
@@ -85,7 +87,7 @@ def check(paths, build_dir, fmt, output, select, ignore, extend_select, show_pat
     cfg = load_config(options)
     baseline_file = baseline_file or cfg.get("baseline")
     known = baseline.load(baseline_file) if baseline_file and not write_baseline else None
-    result = analyse(options, progress=None if quiet else _progress_bar())
+    result = analyse(options, progress=None if quiet else _progress_bar(), reuse=not confirm)
     if verbose:
         _verbose(result)
     base = os.getcwd()
@@ -103,6 +105,9 @@ def check(paths, build_dir, fmt, output, select, ignore, extend_select, show_pat
         sys.exit(EXIT_CLEAN)
     if known is not None:
         result.findings, result.stats["baselined"] = baseline.split(result.findings, known)
+    if confirm:
+        from .replay.command import confirm_findings
+        confirm_findings(result)
     if dot:
         from .report import dot as dotfmt
         report = dotfmt.findings(result.findings)
@@ -188,6 +193,28 @@ def _write(report: str, output: str | None, what: str = "report") -> None:
         os.replace(tmp, output)
     except OSError as e:
         raise QlintError(f"{output}: cannot write {what}: {e.strerror}") from None
+
+
+@cli.command()
+@click.argument("finding_file", metavar="FINDING.json")
+@click.option("--bound", type=click.IntRange(min=0), help="Preemption bound (default 2).")
+@click.option("--pct", is_flag=True, help="Randomized PCT schedules instead of the exhaustive search.")
+@click.option("--seed", type=int, default=0, show_default=True, help="PCT random seed.")
+@click.option("--runs", type=click.IntRange(min=1), help="PCT runs (default 100).")
+@click.option("--schedule", "schedule_file", metavar="FILE", help="Follow a saved schedule.")
+@click.option("--save-schedule", metavar="FILE", help="Write the counterexamples' schedules.")
+@click.option("--html", "html_file", metavar="FILE", help="Write an HTML/SVG swimlane picture.")
+@click.option("--fingerprint", metavar="FP", help="Replay only this finding of a report.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.option("-p", "--build-dir", metavar="DIR", help="Directory holding compile_commands.json.")
+@click.option("--config", "config_file", metavar="FILE", help="Configuration file to use.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: CPUs).")
+def replay(**options):
+    """Replay findings of a JSON report (or one finding) on the current code, on the reference
+    AIO engine: confirmed with a concrete interleaving, or not reproduced within the bound."""
+    from .replay.command import ReplayOptions, run_replay
+    sys.exit(run_replay(ReplayOptions(**options)))
 
 
 @cli.command()

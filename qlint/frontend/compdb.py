@@ -11,6 +11,7 @@ import os
 import shlex
 
 from ..errors import QlintError
+from ..jsonio import parse_json, read_bytes
 
 # Flags that take a separate value and only concern outputs or dependency files.
 _DROP_WITH_VALUE = {"-o", "-MF", "-MT", "-MQ", "-MJ", "--serialize-diagnostics"}
@@ -101,20 +102,10 @@ class CompileDatabase:
 
 def load(path: str) -> CompileDatabase:
     """Parse and validate compile_commands.json; any defect is a one-line QlintError."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except FileNotFoundError:
-        raise QlintError(f"{path}: compile database not found") from None
-    except OSError as e:
-        raise QlintError(f"{path}: cannot read compile database: {e.strerror}") from None
+    raw = read_bytes(path, "compile database")
     if not raw.strip():
         raise QlintError(f"{path}: compile database is empty")
-    try:
-        entries = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        where = f"line {e.lineno}: " if isinstance(e, json.JSONDecodeError) else ""
-        raise QlintError(f"{path}: not valid JSON: {where}{getattr(e, 'msg', e)}") from None
+    entries = parse_json(raw, path)
     if not isinstance(entries, list):
         raise QlintError(f"{path}: expected a JSON array of compile commands")
     db_dir = os.path.dirname(os.path.abspath(path))

@@ -154,6 +154,10 @@ def code_flow(trace: list, root: str) -> om.CodeFlow:
 def result(f, rule_index: dict, root: str) -> om.Result:
     related = [location(r.path, r.line, r.column, root, r.message, i)
                for i, r in enumerate(f.related[:MAX_RELATED], 1)]
+    code_flows = [code_flow(f.trace, root)] if f.trace else []
+    if f.confirmation:                         # qlint check --confirm: the counterexample too
+        from ..replay.sarif import counterexample_flow, result_properties
+        code_flows += [flow for flow in [counterexample_flow(f.confirmation, root)] if flow]
     text = f.message
     if len(f.related) > MAX_RELATED:
         text += f" ({len(f.related) - MAX_RELATED} further related location(s) omitted)"
@@ -165,8 +169,9 @@ def result(f, rule_index: dict, root: str) -> om.Result:
         message=node(om.Message, text=text),
         locations=[location(f.path, f.line, f.column, root)],
         partial_fingerprints={FINGERPRINT_KEY: f.fingerprint},
-        code_flows=[code_flow(f.trace, root)] if f.trace else None,
+        code_flows=code_flows or None,
         related_locations=related or None,
+        properties=result_properties(f.confirmation) if f.confirmation else None,
     )
 
 

@@ -198,6 +198,16 @@ class AcrossDeferral:
 
 
 @dataclass(slots=True)
+class Protects:
+    """Fields that `lock` protects: two threads must not access them unless both hold it
+    (checked by the runtime checker, qlint replay)."""
+    lock: str
+    fields: tuple[str, ...]
+    origin: Origin | None = None
+    needs: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
 class Assume:
     """Where `condition` is true, `holds` are held (`qemu_in_coroutine()`: coroutine context)."""
     condition: str
@@ -241,6 +251,7 @@ class RulePack:
     across_deferral: list[AcrossDeferral] = field(default_factory=list)
     assume: list[Assume] = field(default_factory=list)
     contracts: list[Contract] = field(default_factory=list)
+    protects: list[Protects] = field(default_factory=list)
     inactive: list = field(default_factory=list)     # (table, entry, why) dropped by active()
 
     def section(self, name: str) -> Section | None:
@@ -294,6 +305,7 @@ class RulePack:
             across_deferral=live("across-deferral", self.across_deferral),
             assume=live("assume", self.assume),
             contracts=live("contract", self.contracts),
+            protects=live("protects", self.protects),
             inactive=inactive)
 
     def status(self, declared) -> list[tuple[str, str]]:
@@ -321,7 +333,8 @@ class RulePack:
 
     def _items(self):
         return (self.sections + self.callbacks + self.entries + self.requirements +
-                self.deferrals + self.inside + self.across_deferral + self.assume + self.contracts)
+                self.deferrals + self.inside + self.across_deferral + self.assume +
+                self.contracts + self.protects)
 
     def assumptions(self) -> dict[str, tuple[str, ...]]:
         out: dict[str, set] = {}
@@ -360,6 +373,7 @@ _TABLE_KEYS = {
     "across-deferral": {"section", "requires", "needs", "reason", "unless"},
     "assume": {"condition", "holds", "needs"},
     "contract": {"attribute", "holds", "accepts", "needs"},
+    "protects": {"lock", "fields", "needs"},
 }
 PACK_TABLES = tuple(_TABLE_KEYS)
 
@@ -530,6 +544,12 @@ def _add_item(pack: RulePack, table: str, item: dict, origin: Origin, text: str)
     elif table == "assume":
         pack.assume.append(Assume(condition=need("condition", "str"),
                                   holds=tuple(need("holds", "strs")), origin=origin, needs=needs))
+    elif table == "protects":
+        fields = tuple(need("fields", "strs"))
+        if not fields:
+            raise QlintError(f"{where}: [[protects]] 'fields' must name at least one field")
+        pack.protects.append(Protects(lock=need("lock", "str"), fields=fields, origin=origin,
+                                      needs=needs))
     elif table == "across-deferral":
         pack.across_deferral.append(AcrossDeferral(
             section=need("section", "str"), requires=need("requires", "str"), origin=origin,
@@ -555,6 +575,9 @@ def check_references(pack: RulePack) -> None:
         for lock in e.holds:
             if lock not in names:
                 raise QlintError(f"{e.origin}: [[entry]] holds unknown lock '{lock}'")
+    for p in pack.protects:
+        if p.lock not in names:
+            raise QlintError(f"{p.origin}: [[protects]] names unknown lock '{p.lock}'")
     for a in pack.assume:
         for lock in a.holds:
             if lock not in names:

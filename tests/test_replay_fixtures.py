@@ -1,0 +1,242 @@
+"""qlint replay and check --confirm on the fixtures: the seeds and three more shapes are
+confirmed before their fix and not reproduced after it, on the current code."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import jsonschema
+import pytest
+
+from conftest import FIXTURES, SARIF_SCHEMA, qlint
+
+PAIRS = {
+    # fixture: (rule, line, invariant, violated values, preemptions, steps)
+    "seed000": ("QL101", 49, "counter-wrap", {"LinuxAioState.io_q.in_flight": 0xffffffff}, 1, 27),
+    "seed003": ("QL202", 32, "guest-in-drained", {"BlockDriverState.quiesce_counter": 1}, 0, 10),
+    "replay/error-path": ("QL102", 29, "section-open", {"AioContext lock of iothread0": 1}, 0, 11),
+    "replay/bh-lock": ("QL101", 31, "counter-wrap", {"Throttle.queued": 0xffffffff}, 1, 20),
+    "replay/deferred-end": ("QL201", 22, "section-open",
+                            {"BlockDriverState.quiesce_counter": 1,
+                             "iohandler.external_disable_cnt": 1}, 0, 21),
+}
+# What the whole bounded space of the fixed code is: (states, schedules).
+EXPLORED_AFTER = {"seed000": (899, 233), "seed003": (73, 22), "replay/error-path": (122, 140),
+                  "replay/bh-lock": (261, 300), "replay/deferred-end": (24, 1)}
+
+
+def report(name: str, version: str = "before", *extra) -> dict:
+    run = qlint("check", f"fixtures/{name}/{version}", "--format", "json", "--jobs", "1", *extra)
+    assert run.code in (0, 1), run.err
+    return run.json
+
+
+def as_after(data: dict, name: str, tmp_path) -> str:
+    """The before-report, pointed at the fixed file: replaying it re-reads the fixed code."""
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(data).replace(f"fixtures/{name}/before", f"fixtures/{name}/after"))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def confirmed():
+    return {name: report(name, "before", "--confirm") for name in PAIRS}
+
+
+@pytest.mark.parametrize("name", sorted(PAIRS))
+def test_before_is_confirmed_with_the_violated_values(confirmed, name):
+    rule, line, invariant, values, preemptions, steps = PAIRS[name]
+    findings = [f for f in confirmed[name]["findings"] if f["rule"] == rule]
+    assert findings and all(f["line"] == line for f in findings)
+    c = findings[0]["confirmation"]
+    assert (c["status"], c["invariant"], c["values"]) == ("confirmed", invariant, values)
+    assert (c["preemptions"], c["steps"], c["mode"], c["complete"]) == (preemptions, steps,
+                                                                         "exhaustive", True)
+    assert c["bound"] == {"completions": 2, "depth": 24, "loop": 16, "polls": 3,
+                          "preemptions": 2, "states": 200000}
+    assert c["schedule"][-1]["violation"] is True
+    assert c["schedule"][-1]["event"] == c["message"]
+    assert max(e["step"] for e in c["schedule"]) == steps
+
+
+@pytest.mark.parametrize("name", sorted(PAIRS))
+def test_after_is_not_reproduced_over_the_whole_bounded_space(confirmed, name, tmp_path):
+    run = qlint("replay", as_after(confirmed[name], name, tmp_path), "--format", "json")
+    assert run.code == 0, run.err
+    for r in run.json["replays"]:
+        c = r["confirmation"]
+        assert r["path"].startswith(f"fixtures/{name}/after/")
+        assert (c["status"], c["complete"]) == ("not-reproduced", True)
+        assert (c["states"], c["schedules"]) == EXPLORED_AFTER[name]
+        assert "schedule" not in c and "invariant" not in c
+
+
+@pytest.mark.parametrize("name", sorted(PAIRS))
+def test_the_fixed_code_has_no_finding(name):
+    assert report(name, "after", "--confirm")["findings"] == []
+
+
+def test_seed000_confirmed_scenario_is_the_seed_era_with_both_threads(confirmed):
+    c = confirmed["seed000"]["findings"][0]["confirmation"]
+    assert (c["era"], c["threads"]) == ("2.x", ["iothread", "main"])
+    assert c["assumptions"] == [
+        "main thread: bdrv_drain() polls the IOThread's context holding its lock",
+        "LinuxAioState: 2 requests completed by the kernel, in its ring, io_q.in_flight = 2, "
+        "completion notifier set"]
+    assert c["message"] == ("s->io_q.in_flight wraps: 0 → 0xffffffff (LaioQueue.in_flight is a "
+                            "32-bit unsigned counter)")
+    # Both threads decrement in_flight for the same event: the interleaving needs both.
+    decrements = [(e["thread"], e["event"]) for e in c["schedule"]
+                  if e["event"].startswith("s->io_q.in_flight--")]
+    assert decrements == [("iothread", "s->io_q.in_flight-- (2 → 1)"),
+                          ("main", "s->io_q.in_flight-- (1 → 0)"),
+                          ("main", "s->io_q.in_flight-- (0 → 0xffffffff)")]
+
+
+def test_seed003_guest_request_lands_between_drained_begin_and_the_deferred_end(confirmed):
+    c = confirmed["seed003"]["findings"][0]["confirmation"]
+    assert c["threads"] == ["main", "guest"]
+    events = [(e["thread"], e.get("line"), e["event"]) for e in c["schedule"]]
+    begin = next(i for i, e in enumerate(events) if e[2].startswith("bdrv_drained_begin(s->bs)"))
+    defer = next(i for i, e in enumerate(events) if e[2].startswith("block_job_defer_to_main_loop"))
+    assert begin < defer < len(events) - 1
+    assert events[-1] == ("main", None, c["message"])
+    assert c["message"] == ("a guest request is submitted to the node while its drained section "
+                            "(begun at fixtures/seed003/before/mirror.c:31 in mirror_run()) is open")
+    assert not any("bdrv_drained_end" in e[2] for e in events)
+
+
+def test_error_path_names_the_acquire_that_leaked(confirmed):
+    c = confirmed["replay/error-path"]["findings"][0]["confirmation"]
+    assert c["message"] == ("at the end of the scenario the AioContext lock of iothread0 is still "
+                            "held by main (taken at fixtures/replay/error-path/before/flush.c:25 "
+                            "in flush_cb())")
+
+
+def test_replay_after_a_fix_in_place_rereads_the_current_code(tmp_path):
+    copy = tmp_path / "fixtures"
+    shutil.copytree(FIXTURES, copy)
+    run = qlint("check", "seed000/before", "--format", "json", "-o", "before.json", cwd=str(copy))
+    assert run.code == 1
+    before = qlint("replay", "before.json", "--format", "json", cwd=str(copy))
+    assert before.json["replays"][0]["confirmation"]["status"] == "confirmed"
+    shutil.copy(copy / "seed000/after/linux-aio.c", copy / "seed000/before/linux-aio.c")
+    after = qlint("replay", "before.json", "--format", "json", cwd=str(copy))
+    assert after.code == 0
+    c = after.json["replays"][0]["confirmation"]
+    assert (c["status"], c["states"], c["schedules"]) == ("not-reproduced", 899, 233)
+
+
+def test_saved_schedule_reproduces_and_stops_at_the_fix(confirmed, tmp_path):
+    found = tmp_path / "before.json"
+    found.write_text(json.dumps(confirmed["seed000"]))
+    sched = tmp_path / "s.json"
+    first = qlint("replay", str(found), "--save-schedule", str(sched), "--format", "json")
+    assert first.code == 1
+    saved = json.loads(sched.read_text())
+    assert saved["schedules"][0]["steps"] == [["iothread", 10], ["main", 17]]
+    assert saved["schedules"][0]["invariant"] == "counter-wrap"
+    again = qlint("replay", str(found), "--schedule", str(sched), "--format", "json")
+    assert again.code == 1
+    a, b = first.json["replays"][0]["confirmation"], again.json["replays"][0]["confirmation"]
+    assert b["mode"] == "schedule" and a["schedule"] == b["schedule"] and a["values"] == b["values"]
+    fixed = qlint("replay", as_after(confirmed["seed000"], "seed000", tmp_path), "--schedule",
+                  str(sched), "--format", "json")
+    c = fixed.json["replays"][0]["confirmation"]
+    assert (fixed.code, c["status"]) == (0, "not-reproduced")
+    assert c["reason"] == "the schedule cannot be followed on the current code: at step 11 main cannot run"
+
+
+def test_text_timeline_has_a_column_per_thread_and_marks_the_violation(confirmed, tmp_path):
+    found = tmp_path / "r.json"
+    found.write_text(json.dumps(confirmed["seed000"]))
+    run = qlint("replay", str(found))
+    lines = run.out.splitlines()
+    assert lines[0].endswith("[confirmed]")
+    assert lines[1] == ("  confirmed: counter-wrap: s->io_q.in_flight wraps: 0 → 0xffffffff "
+                        "(LaioQueue.in_flight is a 32-bit unsigned counter)")
+    assert "  explored: 293 states, 52 schedules within 2 preemptions (the whole bounded space)" in lines
+    assert "  counterexample: 27 steps, 1 preemption" in lines
+    header = next(line for line in lines if line.lstrip().startswith("step |"))
+    assert [c.strip() for c in header.split("|")] == ["step", "iothread", "main"]
+    marked = [line for line in lines if "!! linux-aio.c:37" in line]
+    assert len(marked) == 1 and marked[0].split("|")[1].strip() == ""
+
+
+def test_pct_is_deterministic_for_a_seed(confirmed, tmp_path):
+    found = tmp_path / "r.json"
+    found.write_text(json.dumps(confirmed["seed000"]))
+    runs = [qlint("replay", str(found), "--pct", "--seed", "3", "--runs", "40", "--format", "json")
+            for _ in range(2)]
+    assert runs[0].out == runs[1].out
+    c = runs[0].json["replays"][0]["confirmation"]
+    assert (c["mode"], c["seed"], c["runs"], c["status"]) == ("pct", 3, 40, "confirmed")
+    assert 0 < c["hits"] <= 40 and 1 <= c["first_hit"] <= 40
+    assert "preemptions" not in c["bound"] and c["bound"]["pct_depth"] == 3
+    fixed = qlint("replay", as_after(confirmed["seed000"], "seed000", tmp_path), "--pct", "--seed",
+                  "3", "--runs", "40", "--format", "json")
+    c = fixed.json["replays"][0]["confirmation"]
+    assert (c["status"], c["hits"], c["first_hit"]) == ("not-reproduced", 0, 0)
+
+
+def test_html_swimlanes_are_written_deterministically(confirmed, tmp_path):
+    found = tmp_path / "r.json"
+    found.write_text(json.dumps(confirmed["seed003"]))
+    pages = []
+    for n in range(2):
+        out = tmp_path / f"p{n}.html"
+        assert qlint("replay", str(found), "--html", str(out)).code == 1
+        pages.append(out.read_text())
+    assert pages[0] == pages[1]
+    assert pages[0].count("<svg") == 1
+    assert '<text x="50" y="18" font-weight="bold">main</text>' in pages[0]
+    assert '<text x="510" y="18" font-weight="bold">guest</text>' in pages[0]
+    assert pages[0].count('fill="#f4b6b6"') == 1          # the violating event
+
+
+def test_the_seed_needs_one_preemption(confirmed, tmp_path):
+    found = tmp_path / "r.json"
+    found.write_text(json.dumps(confirmed["seed000"]))
+    # Without preemptions one thread processes every completion before the other looks: the
+    # two schedules (iothread first, main first) are clean.
+    zero = qlint("replay", str(found), "--bound", "0", "--format", "json")
+    c = zero.json["replays"][0]["confirmation"]
+    assert (zero.code, c["status"], c["states"], c["schedules"]) == (0, "not-reproduced", 109, 2)
+    one = qlint("replay", str(found), "--bound", "1", "--format", "json")
+    c = one.json["replays"][0]["confirmation"]
+    assert (one.code, c["invariant"], c["preemptions"], c["bound"]["preemptions"]) == \
+        (1, "counter-wrap", 1, 1)
+
+
+def test_findings_the_engine_does_not_model_say_why():
+    data = qlint("check", "fixtures/sections/inside", "fixtures/core/two-entries", "--confirm",
+                 "--format", "json", "--jobs", "1").json
+    reasons = {f["rule"]: f["confirmation"] for f in data["findings"]}
+    assert sorted(reasons) == ["QL101", "QL203"]
+    assert reasons["QL203"] == {"status": "not-modelled", "reason": (
+        "QL203 ([[inside]] requirements) is not modelled: the engine has no invariant for what a "
+        "function needs a section for")}
+    assert reasons["QL101"] == {"status": "not-modelled", "reason": (
+        "qemu_laio_process_completions() has no definition in the analysed code: what it does "
+        "without the lock is unknown (analyse the file that defines it too)")}
+
+
+def test_text_report_of_check_shows_the_status():
+    run = qlint("check", "fixtures/seed003/before", "--confirm", "--jobs", "1")
+    assert run.out == ("fixtures/seed003/before/mirror.c:32:5: QL202 [section-across-deferral] "
+                       "drained is open across the deferral of mirror_exit() without "
+                       "iohandler-external-disabled [confirmed]\n")
+
+
+def test_sarif_of_a_confirmed_finding_is_valid_with_a_thread_flow_per_thread():
+    run = qlint("check", "fixtures/seed000/before", "--confirm", "--format", "sarif", "--jobs", "1")
+    log = json.loads(run.out)
+    with open(SARIF_SCHEMA) as f:
+        assert list(jsonschema.Draft4Validator(json.load(f)).iter_errors(log)) == []
+    [result] = log["runs"][0]["results"]
+    assert result["properties"]["confirmation"]["invariant"] == "counter-wrap"
+    _path, counterexample = result["codeFlows"]
+    assert [t["id"] for t in counterexample["threadFlows"]] == ["iothread", "main"]
+    orders = sorted(loc["executionOrder"] for t in counterexample["threadFlows"]
+                    for loc in t["locations"])
+    assert orders == list(range(1, len(result["properties"]["confirmation"]["schedule"]) + 1))
