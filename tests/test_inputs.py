@@ -79,6 +79,13 @@ def test_exit_zero_and_select():
      "2: [[lock]] 'acquire': not a function matcher: 'a('"),
     ("[[callback]]\napi = 'x'\nargs = [1]\nentry = 'nowhere'\n",
      "2: [[callback]] names unknown entry kind 'nowhere' (declare it with [[entry]] kind = \"nowhere\")"),
+    ("[[contract]]\nfunction = 'f'\nattribute = 'GRAPH_RDLOCK'\nholds = ['AioContext']\n",
+     "2: [[contract]] needs 'function' or 'attribute' (one of them)"),
+    ("[[contract]]\nattribute = 'GRAPH_RDLOCK'\n", "2: [[contract]] needs 'holds' or 'accepts'"),
+    ("[[contract]]\nfunction = 'f'\naccepts = ['nolock']\n",
+     "2: [[contract]] accepts unknown lock 'nolock'"),
+    ("[[callback]]\napi = 'x'\nargs = [0]\nentry = 'bh'\nholds = ['AioContext']\n",
+     "2: [[callback]] 'holds' needs invoke = true (an entry point's locks are its [[entry]] kind's)"),
     ("[[lock]\n", "invalid TOML: Expected ']]' at the end of an array declaration (at line 2, column 7)"),
 ])
 def test_bad_configuration(tmp_path, config, message):

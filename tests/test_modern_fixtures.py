@@ -82,11 +82,11 @@ def test_ql304_suggests_both_annotations_with_the_caller_as_witness():
     assert run.code == 1                        # a note is a finding like any other
     assert findings(run) == [("QL304", path, 8, "copy_chunk"), ("QL304", path, 8, "copy_chunk")]
     assert [f["message"] for f in run.json["findings"]] == [
-        "copy_chunk() calls bdrv_co_getlength(), which needs coroutine-context, and its callers "
-        "provide it (e.g. copy_co_run()): declare copy_chunk() coroutine_fn",
-        "copy_chunk() calls bdrv_co_getlength(), which needs graph_lock, and its callers "
-        "provide it (e.g. copy_co_run()): declare copy_chunk() GRAPH_RDLOCK"]
-    assert trace(run.json["findings"][1]) == [("copy_co_run", 15), ("copy_chunk", 10)]
+        "copy_chunk() calls bdrv_co_getlength() (GRAPH_RDLOCK), which needs graph_lock, and its "
+        "callers provide it (e.g. copy_co_run()): declare copy_chunk() GRAPH_RDLOCK",
+        "copy_chunk() calls bdrv_co_getlength() (coroutine_fn), which needs coroutine context, "
+        "and its callers provide it (e.g. copy_co_run()): declare copy_chunk() coroutine_fn"]
+    assert trace(run.json["findings"][0]) == [("copy_co_run", 15), ("copy_chunk", 10)]
 
 
 def test_pack_status_on_the_modern_and_the_7_2_like_trees():
@@ -107,3 +107,12 @@ def test_pack_status_on_the_modern_and_the_7_2_like_trees():
     assert ("QL303 graph-lock-required              a GRAPH_RDLOCK/GRAPH_WRLOCK function is "
             "reached without the graph lock  inactive: no active [[requires]] attribute entry: "
             "bdrv_graph_co_rdlock is not declared" in older.out.splitlines())
+
+
+def test_a_contract_in_the_configuration_vouches_for_a_function_by_name(tmp_path):
+    cfg = tmp_path / "qlint.toml"
+    cfg.write_text('[[contract]]   # request_sync() is only ever called from coroutines\n'
+                   'function = "request_s*"\naccepts = ["coroutine-context"]\n')
+    run = check(f"{MODERN}/coroutine-fn/before", "--config", str(cfg))
+    assert findings(run) == [("QL301", f"{MODERN}/coroutine-fn/before/requests.c", 33,
+                              "request_through_ops")]

@@ -191,7 +191,7 @@ class LockAnalysis:
                                        effects[id(event)])
             return state
 
-        contract = self.sem.contract_holds(self.program.attrs(key))
+        contract = self.sem.contract_holds(fn.name, self.program.attrs(key))
         if contract or self._needs_paths(fn):
             tracked = correlated_conditions(fn) | (self.tested(fn) & set(fn.params)) | \
                 self._exemption_conditions(fn)
@@ -250,6 +250,10 @@ class LockAnalysis:
     def _has_requirement(self, call: Call) -> bool:
         names = [call.name, call.via] + [self.program.name_of(t) for t in self.graph.callees(call)]
         if any(self.sem.pack_requirements(n, k) for n in names for k in ("requires", "excludes")):
+            return True
+        if any(self.sem.attribute_requirements(attrs, k)
+               for _n, attrs, _t in self._declared_attrs(call, self.graph.callees(call))
+               for k in ("requires", "excludes")):
             return True
         return any(self.summary(t).requires or self.summary(t).excludes
                    for t in self.graph.callees(call))
@@ -339,9 +343,9 @@ class LockAnalysis:
                 for lock, witnesses in table.items():
                     if kind == "requires" and lock in provided:
                         continue
-                    feasible = [w for w in witnesses if w.feasible_for(call)]
-                    if feasible:
-                        out.append((kind, t, "", lock, False, _forwarded(fn, call, feasible)))
+                    for guards in _forwarded(fn, call, [w for w in witnesses
+                                                         if w.feasible_for(call)]):
+                        out.append((kind, t, "", lock, False, guards))
         return tuple(dict.fromkeys(out))
 
     def _declared_attrs(self, call: Call, targets) -> list:
@@ -352,6 +356,9 @@ class LockAnalysis:
             out.append((call.via, field_attrs, ""))
         if call.callee and not targets:
             out.append((call.name, self.program.attrs(call.callee), ""))
+        elif call.via.startswith("*") and call.name != call.via[1:] and not targets:
+            # a pointer loaded from a function defined elsewhere: its declaration's attributes
+            out.append((call.name, self.program.attrs(call.name), ""))
         out += [(self.program.name_of(t), self.program.attrs(t), t) for t in targets]
         return [(n, a, t) for n, a, t in out if a]
 
@@ -359,7 +366,7 @@ class LockAnalysis:
               by_attr=False, forwarded=()) -> None:
         held = state.holds(lock)
         if kind == "requires":
-            if held or lock in self.sem.contract_accepts(self.program.attrs(fn.key)):
+            if held or lock in self.sem.contract_accepts(fn.name, self.program.attrs(fn.key)):
                 return
             local = state.is_below(lock)
         else:
@@ -403,7 +410,7 @@ class LockAnalysis:
         while queue:
             key, chain = queue.popleft()
             for w in getattr(self.summary(key), table).get(lock, ()):
-                if chain and not w.feasible_for(chain[-1].call):
+                if chain and not self._follows(chain[-1], w):
                     continue
                 path = chain + [w]
                 if w.terminal:
@@ -412,6 +419,20 @@ class LockAnalysis:
                     visited.add(w.target)
                     queue.append((w.target, path))
         return list(best.values())
+
+    def _follows(self, prev: Witness, w: Witness) -> bool:
+        """Whether the callee's witness `w` can be on the path `prev` stands for: the call's
+        constants allow its guards, and so do prev's guards on the parameters it forwards."""
+        if not w.feasible_for(prev.call):
+            return False
+        params = self.program.functions[prev.caller].params
+        fixed = dict(prev.guards)
+        for index, truth in w.guards:
+            if index < len(prev.call.args) and prev.call.args[index].text in params:
+                mine = fixed.get(params.index(prev.call.args[index].text))
+                if mine is not None and mine != truth:
+                    return False
+        return True
 
     def unknown_callers(self) -> list[tuple[str, str]]:
         """(function, lock) requirements that stay unsatisfied at a function nobody is known to
@@ -426,16 +447,15 @@ class LockAnalysis:
         return out
 
 
-def _forwarded(fn, call: Call, witnesses) -> tuple:
+def _forwarded(fn, call: Call, witnesses) -> list[tuple]:
     """The callee's guards on parameters this call passes its own parameters to, as guards on
-    those (`blk_dev_change_media_cb(blk, load)` forwards fd_change_cb's `if (!load)`); only
-    if every witness agrees, since one guard-free witness makes the requirement unconditional."""
+    those: `blk_dev_change_media_cb(blk, load)` forwards fd_change_cb's `if (!load)`. One
+    guard set per distinct way; a witness with none makes the requirement unconditional."""
     found = set()
     for w in witnesses:
-        mine = frozenset((fn.params.index(call.args[i].text), truth) for i, truth in w.guards
-                         if i < len(call.args) and call.args[i].text in fn.params)
-        found.add(mine)
-    return tuple(sorted(found.pop())) if len(found) == 1 else ()
+        found.add(tuple(sorted({(fn.params.index(call.args[i].text), truth) for i, truth in w.guards
+                                if i < len(call.args) and call.args[i].text in fn.params})))
+    return [()] if () in found else sorted(found)
 
 
 def _conditional(effects: set) -> tuple:

@@ -2,6 +2,7 @@
 hand sections to a deferred callback, require or exclude a lock."""
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass
 
 from ..facts.ir import Call
@@ -59,9 +60,11 @@ class Semantics:
                     r.function, []).append(r)
         self.contracts: dict[str, set] = {}
         self.accepts: dict[str, set] = {}
+        self.function_contracts = [c for c in pack.contracts if c.function]
         for c in pack.contracts:
-            self.contracts.setdefault(c.attribute, set()).update(c.holds)
-            self.accepts.setdefault(c.attribute, set()).update(c.accepts)
+            if c.attribute:
+                self.contracts.setdefault(c.attribute, set()).update(c.holds)
+                self.accepts.setdefault(c.attribute, set()).update(c.accepts)
         self._by_attr: dict[str, list] = {}
         for sec in pack.sections:
             for op, attrs in (("begin", sec.begin_attrs), ("end", sec.end_attrs),
@@ -125,10 +128,16 @@ class Semantics:
         table = self.attr_requires if kind == "requires" else self.attr_excludes
         return [r for a in attrs for r in table.get(a, ())]
 
-    def contract_holds(self, attrs) -> tuple:
-        """What a function with these attributes may assume held at its entry ([[contract]])."""
-        return tuple(sorted({h for a in attrs for h in self.contracts.get(a, ())}))
+    def contract_holds(self, name: str, attrs) -> tuple:
+        """What a function with this name and these attributes may assume held at its entry
+        ([[contract]] holds)."""
+        named = {h for c in self._named(name) for h in c.holds}
+        return tuple(sorted(named | {h for a in attrs for h in self.contracts.get(a, ())}))
 
-    def contract_accepts(self, attrs) -> frozenset:
-        """What a function with these attributes answers for itself ([[contract]] accepts)."""
-        return frozenset(h for a in attrs for h in self.accepts.get(a, ()))
+    def contract_accepts(self, name: str, attrs) -> frozenset:
+        """What it answers for itself ([[contract]] accepts)."""
+        named = {h for c in self._named(name) for h in c.accepts}
+        return frozenset(named | {h for a in attrs for h in self.accepts.get(a, ())})
+
+    def _named(self, name: str) -> list:
+        return [c for c in self.function_contracts if fnmatch.fnmatchcase(name, c.function)]

@@ -870,6 +870,8 @@ class BodyBuilder:
                                            self.lib.clang_getCanonicalType(
                                                self.lib.clang_getCursorType(ref))._kind_id == TYPE_POINTER):
                     found.add(self.ex.spelling(m.cur))
+                    if rk == FUNCTION_DECL:
+                        self.ex.callee_info(ref)        # its declared attributes (GRAPH_RDLOCK)
             elif m.kind != CALL_EXPR or m is value:
                 stack.extend(m.kids)
         if len(found) == 1:

@@ -68,7 +68,7 @@ def declared_by(ctx, w) -> str:
     wanted = {r.attribute for r in ctx.pack.requirements if r.attribute and r.lock == w.lock}
     attrs = program.field_attrs.get(w.required, ())
     if not attrs:
-        keys = program.by_name.get(w.required, []) or [w.call.callee]
+        keys = program.by_name.get(w.required, []) or [w.call.callee or w.required]
         attrs = tuple(a for k in keys if k for a in program.attrs(k))
     found = next((a for a in attrs if a in wanted), "")
     return found.removeprefix("annotate:")
@@ -90,18 +90,18 @@ def callee_words(ctx, w) -> str:
 def suggestion(ctx, lock: str) -> str:
     """The annotation that provides `lock` ([[contract]] order): coroutine_fn, GRAPH_RDLOCK."""
     for c in ctx.pack.contracts:
-        if lock in c.holds:
+        if lock in c.holds and c.attribute:
             return c.attribute.removeprefix("annotate:")
     return lock
 
 
-def _call_finding(rule_, ctx, key, witness, message) -> Finding:
+def _call_finding(rule_, ctx, key, witness, message, first="") -> Finding:
     fn = ctx.program.functions[key]
     call = witness.call
     return Finding(rule=rule_.code, name=rule_.name, path=fn.file, line=call.line, column=call.col,
                    function=fn.name, message=message,
                    detail=f"{witness.required}|{witness.lock}",
-                   trace=[Step(fn.name, fn.file, fn.line, f"{fn.name}() is not annotated"),
+                   trace=[Step(fn.name, fn.file, fn.line, first or f"{fn.name}() is not annotated"),
                           Step(fn.name, fn.file, call.line, f"calls {witness.required}()",
                                call.col)],
                    level=rule_.level)
@@ -156,7 +156,8 @@ class NoCoroutineFnInCoroutine(Rule):
                 yield _call_finding(self, ctx, key, w,
                                     f"{callee_words(ctx, w)} must not run in a coroutine, but "
                                     f"{fn.name}() calls it in coroutine context (call its "
-                                    f"coroutine_fn counterpart)")
+                                    f"coroutine_fn counterpart)",
+                                    first=f"{fn.name}() runs in coroutine context")
 
 
 @rule
@@ -186,7 +187,7 @@ class GraphLockRequired(Rule):
         kinds = _kinds(ctx)
         for entry in ctx.locks.entry_points():
             fn = ctx.program.functions[entry.func]
-            held = ctx.locks.sem.contract_holds(ctx.program.attrs(entry.func))
+            held = ctx.locks.sem.contract_holds(fn.name, ctx.program.attrs(entry.func))
             for lock in held:
                 if kinds.get(lock) != "lock" or lock in entry.holds or entry.kind == "entry":
                     continue
@@ -240,8 +241,9 @@ class MissingAnnotation(Rule):
         else:
             first = entry_step(ctx, what)
             origin = f"it runs as a {what.kind}"
-        message = (f"{fn.name}() calls {w.required}(), which needs {lock}, and {origin}: "
-                   f"declare {fn.name}() {annotation}")
+        needed = lock.replace("-", " ") if _kinds(ctx).get(lock) == "context" else lock
+        message = (f"{fn.name}() calls {callee_words(ctx, w)}, which needs {needed}, and "
+                   f"{origin}: declare {fn.name}() {annotation}")
         return Finding(rule=self.code, name=self.name, path=fn.file, line=fn.line, column=fn.col,
                        function=fn.name, message=message, detail=f"{lock}|{annotation}",
                        trace=[first, Step(fn.name, fn.file, w.call.line,

@@ -221,8 +221,10 @@ class Contract:
     """A function declared with `attribute` may assume `holds` at its entry: its callers
     are checked for them instead (coroutine_fn: coroutine context; GRAPH_RDLOCK: the lock).
     What it `accepts` it answers for itself: its calls that need it are not checked, nor
-    passed on to its callers (coroutine_mixed_fn tests qemu_in_coroutine() as it sees fit)."""
-    attribute: str
+    passed on to its callers (coroutine_mixed_fn tests qemu_in_coroutine() as it sees fit).
+    With `function` (globs) instead, the named functions are vouched for the same way."""
+    attribute: str = ""
+    function: str = ""
     holds: tuple[str, ...] = ()
     accepts: tuple[str, ...] = ()
     origin: Origin | None = None
@@ -372,7 +374,7 @@ _TABLE_KEYS = {
     "inside": {"function", "section", "needs"},
     "across-deferral": {"section", "requires", "needs", "reason", "unless"},
     "assume": {"condition", "holds", "needs"},
-    "contract": {"attribute", "holds", "accepts", "needs"},
+    "contract": {"attribute", "function", "holds", "accepts", "needs"},
     "protects": {"lock", "fields", "needs"},
 }
 PACK_TABLES = tuple(_TABLE_KEYS)
@@ -528,9 +530,14 @@ def _add_item(pack: RulePack, table: str, item: dict, origin: Origin, text: str)
     elif table == "contract":
         if "holds" not in item and "accepts" not in item:
             raise QlintError(f"{where}: [[contract]] needs 'holds' or 'accepts'")
-        for attribute in need("attribute", "strs"):
-            pack.contracts.append(Contract(attribute=attribute, holds=tuple(get("holds", "strs", [])),
-                                           accepts=tuple(get("accepts", "strs", [])),
+        if ("function" in item) == ("attribute" in item):
+            raise QlintError(f"{where}: [[contract]] needs 'function' or 'attribute' (one of them)")
+        holds, accepts = tuple(get("holds", "strs", [])), tuple(get("accepts", "strs", []))
+        for attribute in get("attribute", "strs", []):
+            pack.contracts.append(Contract(attribute=attribute, holds=holds, accepts=accepts,
+                                           origin=origin, needs=needs))
+        for function in get("function", "strs", []):
+            pack.contracts.append(Contract(function=function, holds=holds, accepts=accepts,
                                            origin=origin, needs=needs))
     elif table == "deferral":
         for m in matchers("api"):
