@@ -2,7 +2,7 @@
 # fetch-qemu.sh VERSION [CACHE] - a configured real QEMU tree for qlint's integration tests and benchmarks.
 #
 # The tree comes from Debian's source packages (7.2 from bookworm, 10.0 from trixie), is configured with
-# meson (compile_commands.json) and has its generated headers built. Nothing is compiled beyond that.
+# meson (compile_commands.json) and has its generated headers (and block/block-gen.c) built. Nothing is compiled beyond that.
 # The result is cached under CACHE (default: $QLINT_QEMU_CACHE or ~/.cache/qlint/qemu); a second call
 # finds the marker file and returns at once. Prints the tree's path as its last line.
 set -euo pipefail
@@ -13,7 +13,7 @@ case $ver in
   10.0) pkgver='1:10.0.13+ds-0+deb13u1'; suite=trixie; target=ppc64-softmmu ;;
   *) echo "fetch-qemu.sh: unknown version '$ver' (expected 7.2 or 10.0)" >&2; exit 2 ;;
 esac
-marker=.qlint-tree-ready
+marker=.qlint-tree-ready-2    # -2: also block/block-gen.c
 mkdir -p "$cache/$ver"; cd "$cache/$ver"
 tree=$(ls -d qemu-*/ 2>/dev/null | head -1 || true)
 tree=${tree%/}
@@ -49,8 +49,9 @@ cd "$tree"; mkdir -p build; cd build
 log "configuring $tree for $target"
 ../configure --target-list=$target --disable-docs --enable-tools --disable-werror --enable-linux-aio \
   --disable-install-blobs >configure.log 2>&1 || { tail -20 configure.log >&2; exit 1; }
-log "generating headers"
-ninja -t targets all 2>/dev/null | grep -E '\.h: (CUSTOM_COMMAND|phony)' | cut -d: -f1 \
+log "generating headers and the block layer's coroutine wrappers"
+# block/block-gen.c: the co_wrapper functions scripts/block-coroutine-wrapper.py generates.
+ninja -t targets all 2>/dev/null | grep -E '(\.h|block-gen\.c): (CUSTOM_COMMAND|phony)' | cut -d: -f1 \
   | xargs -r ninja >gen.log 2>&1 || { tail -20 gen.log >&2; exit 1; }
 touch "$marker"
 echo "$cache/$ver/$tree"

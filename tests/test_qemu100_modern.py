@@ -25,13 +25,15 @@ def tree():
 
 @pytest.fixture(scope="module")
 def report(tree):
-    return qlint("check", "block/", "util/", "hw/block/", "--format", "json", cwd=tree)
+    # build/block/block-gen.c: the generated co_wrapper functions, which must raise nothing.
+    return qlint("check", "block/", "util/", "hw/block/", "build/block/block-gen.c",
+                 "--format", "json", cwd=tree)
 
 
 def test_the_three_directories_parse_without_errors(report):
     stats = report.json["stats"]
     assert (stats["tus"], stats["tus_with_errors"], stats["tus_failed"], stats["degraded_tus"]) \
-        == (175, 0, 0, 0)
+        == (176, 0, 0, 0)
     assert report.json["problems"] == []
 
 
