@@ -118,6 +118,9 @@ def main() -> None:
     ap.add_argument("--touch-c", default="block/qcow2.c")
     ap.add_argument("--touch-h", default="include/block/aio.h")
     opts = ap.parse_args()
+    # An installed package has its bytecode compiled; a checkout may not (PYTHONDONTWRITEBYTECODE).
+    subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(REPO, "qlint")],
+                   check=True, stdout=subprocess.DEVNULL)
     tree = qemu_tree(opts.version)
     os.chdir(tree)
     plan = discover.plan(opts.dirs, None)

@@ -169,28 +169,42 @@ def _color(stream) -> bool:
 
 def _render(fmt: str, result, problems: list, base: str, show_path: bool, statistics: bool,
             color: bool, category: str | None, paths) -> str:
-    from .report import github, jsonfmt, sarif, text
-    from .rules.registry import all_rules
     if fmt == "json":
+        from .report import jsonfmt
         return jsonfmt.render(result.findings, result.stats, problems)
     if fmt == "sarif":
+        from .report import sarif
+        from .rules.registry import all_rules
         return sarif.render(result.findings, all_rules(), problems,
                             category or sarif.default_category(paths, base), base)
     if fmt == "github":
+        from .report import github
         return github.render(result.findings)
+    from .report import text
     report = text.render(result.findings, show_path=show_path, color=color)
     return report + text.statistics(result.findings) if statistics else report
 
 
 def _write(report: str, output: str | None, what: str = "report") -> None:
+    """Write the report to stdout or `output`: a regular file is replaced whole (a reader
+    never sees half a report); anything else (/dev/null, a FIFO) is written to as it is."""
     if output is None:
         sys.stdout.write(report)
         return
-    tmp = output + ".tmp"
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(report)
-        os.replace(tmp, output)
+        if os.path.exists(output) and not os.path.isfile(output):
+            with open(output, "w", encoding="utf-8") as f:
+                f.write(report)
+            return
+        tmp = os.path.join(os.path.dirname(output) or ".",
+                           f".{os.path.basename(output)}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(report)
+            os.replace(tmp, output)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     except OSError as e:
         raise QlintError(f"{output}: cannot write {what}: {e.strerror}") from None
 
@@ -364,25 +378,41 @@ def requirements(paths, build_dir, config_file, jobs):
 
 
 def main(argv=None) -> None:
+    code = _run(argv)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, OSError):
+        pass
+    # Leave without freeing the run's million objects one by one: that took longer than
+    # analysing a changed file. Workers are stopped and every file is written by now.
+    os._exit(code)
+
+
+def _run(argv) -> int:
+    """The exit code of one command line."""
     try:
         cli.main(args=argv, prog_name="qlint", standalone_mode=False)
+        return EXIT_CLEAN
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else EXIT_ERROR)
     except QlintError as e:
         click.echo(f"qlint: error: {e.message}", err=True)
-        sys.exit(e.code)
+        return e.code
     except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
+        return e.exit_code
     except click.ClickException as e:
         e.show()
-        sys.exit(EXIT_ERROR)
+        return EXIT_ERROR
     except click.exceptions.Abort:
         click.echo("qlint: aborted", err=True)
-        sys.exit(EXIT_ERROR)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         click.echo("qlint: interrupted", err=True)
-        sys.exit(EXIT_ERROR)
+        return EXIT_ERROR
     except Exception as e:  # a bug: still one line, with a way to see more
         if os.environ.get("QLINT_DEBUG"):
             raise
         click.echo(f"qlint: internal error: {type(e).__name__}: {e} "
                    f"(set QLINT_DEBUG=1 for a traceback)", err=True)
-        sys.exit(EXIT_ERROR)
+        return EXIT_ERROR

@@ -2,7 +2,8 @@
 # fetch-qemu.sh VERSION [CACHE] - a configured real QEMU tree for qlint's integration tests and benchmarks.
 #
 # The tree comes from Debian's source packages (7.2 from bookworm, 10.0 from trixie), is configured with
-# meson (compile_commands.json) and has its generated headers (and block/block-gen.c) built. Nothing is compiled beyond that.
+# meson (compile_commands.json) and has its generated headers and sources built (a few generator
+# programs are compiled for that); nothing else is compiled.
 # The result is cached under CACHE (default: $QLINT_QEMU_CACHE or ~/.cache/qlint/qemu); a second call
 # finds the marker file and returns at once. Prints the tree's path as its last line.
 set -euo pipefail
@@ -13,7 +14,7 @@ case $ver in
   10.0) pkgver='1:10.0.13+ds-0+deb13u1'; suite=trixie; target=ppc64-softmmu ;;
   *) echo "fetch-qemu.sh: unknown version '$ver' (expected 7.2 or 10.0)" >&2; exit 2 ;;
 esac
-marker=.qlint-tree-ready-2    # -2: also block/block-gen.c
+marker=.qlint-tree-ready-3    # -3: every generated source, not only headers
 mkdir -p "$cache/$ver"; cd "$cache/$ver"
 tree=$(ls -d qemu-*/ 2>/dev/null | head -1 || true)
 tree=${tree%/}
@@ -49,9 +50,10 @@ cd "$tree"; mkdir -p build; cd build
 log "configuring $tree for $target"
 ../configure --target-list=$target --disable-docs --enable-tools --disable-werror --enable-linux-aio \
   --disable-install-blobs >configure.log 2>&1 || { tail -20 configure.log >&2; exit 1; }
-log "generating headers and the block layer's coroutine wrappers"
-# block/block-gen.c: the co_wrapper functions scripts/block-coroutine-wrapper.py generates.
-ninja -t targets all 2>/dev/null | grep -E '(\.h|block-gen\.c): (CUSTOM_COMMAND|phony)' | cut -d: -f1 \
+log "generating sources"
+# Every generated header and source the TUs use: trace-*.c, block/block-gen.c (the co_wrapper
+# functions), decodetree's *.c.inc, qemu-options.def. A few generators are built first.
+ninja -t targets all 2>/dev/null | grep -E '\.(h|c|inc|def): (CUSTOM_COMMAND|phony)' | cut -d: -f1 \
   | xargs -r ninja >gen.log 2>&1 || { tail -20 gen.log >&2; exit 1; }
 touch "$marker"
 echo "$cache/$ver/$tree"

@@ -1,8 +1,10 @@
 """The incremental facts cache, precompiled prefixes and worker isolation."""
 from __future__ import annotations
 
+import base64
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -126,8 +128,9 @@ def test_unsafe_cache_directories_are_refused(tree, tmp_path):
 def test_size_bound_prunes_least_recently_used(tmp_path):
     from qlint.frontend.cache import FactsCache
     cache = FactsCache(str(tmp_path / "c"), max_bytes=3000)
-    for i in range(10):
-        cache.store_result(f"{i:064x}", {"blob": "x" * 1000})
+    for i in range(10):      # incompressible bodies: entries are stored zlib-compressed
+        blob = base64.b64encode(random.Random(i).randbytes(1000)).decode()
+        cache.store_result(f"{i:064x}", {"blob": blob})
         os.utime(cache._entry("result", f"{i:064x}"), ns=(i * 10**9, i * 10**9))
     cache.prune()
     left = sorted(p.name for p in (tmp_path / "c" / "result").rglob("*.json"))

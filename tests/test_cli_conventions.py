@@ -128,3 +128,34 @@ def test_explain_prints_the_rule_documentation(code):
 def test_explain_unknown_code():
     run = qlint("explain", "QL999")
     assert (run.code, run.err) == (2, "qlint: error: unknown rule code 'QL999' (see `qlint rules`)\n")
+
+
+def test_output_to_a_fifo_writes_into_it_and_leaves_it_a_fifo(tree, tmp_path_factory):
+    import os
+    import stat
+    import threading
+    where = tmp_path_factory.mktemp("out")
+    fifo = where / "report.fifo"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()), daemon=True)
+    reader.start()
+    run = qlint("check", "a.c", "--format", "json", "-o", str(fifo), cwd=tree)
+    if reader.is_alive() and not received:
+        with open(fifo, "w"):          # qlint never opened it: let the reader finish
+            pass
+    reader.join(timeout=60)
+    assert run.code == 1, run.err
+    assert '"findings"' in received[0]
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert os.listdir(where) == ["report.fifo"]
+
+
+def test_output_to_a_file_replaces_it_whole_and_leaves_no_temporary(tree, tmp_path_factory):
+    import os
+    where = tmp_path_factory.mktemp("out")
+    out = where / "report.json"
+    out.write_text("old")
+    run = qlint("check", "a.c", "--format", "json", "-o", str(out), cwd=tree)
+    assert run.code == 1 and out.read_text().startswith("{")
+    assert os.listdir(where) == ["report.json"]

@@ -15,7 +15,7 @@ paths exceed STATE_LIMIT states in a block is explored partially and counted in 
 from __future__ import annotations
 
 import re
-from collections import Counter, deque
+from collections import deque
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -50,6 +50,21 @@ class State(NamedTuple):
     def ended_at(self, section: str) -> int | None:
         """Where this path last ended `section` after having begun it, if it did."""
         return next((line for s, _i, line in self.touched if s == section and line), None)
+
+
+_FIELD_INDEX = {name: i for i, name in enumerate(State._fields)}
+
+
+def _replace(self: State, **changes) -> State:
+    values = list(self)
+    for name, value in changes.items():
+        values[_FIELD_INDEX[name]] = value
+    return tuple.__new__(State, values)
+
+
+# NamedTuple's own _replace pops every field name; paths replace one or two, tens of thousands
+# of times per run. (NamedTuple refuses the override in the class body.)
+State._replace = _replace
 
 
 def begin(st: State, section: str, ident: str, line: int, handle: str = "") -> State:
@@ -182,28 +197,29 @@ def ambient_effect(exits) -> tuple:
 
 def instance_effect(st: State) -> dict:
     """Like net_effect, per (section, instance): sections have several instances at once."""
-    count = Counter()
+    count: dict = {}
     for s, i, c, _l in st.held:
-        count[(s, i)] += c
+        count[(s, i)] = count.get((s, i), 0) + c
     for s, i, c, _l in st.below:
-        count[(s, i)] -= c
+        count[(s, i)] = count.get((s, i), 0) - c
     return {k: n for k, n in count.items() if n}
 
 
 def net_effect(st: State) -> tuple:
     """What a path leaves changed for its caller: +n per section it leaves open, -n per
     section it closed for its caller. Instances are compared by section only."""
-    count = Counter()
+    count: dict = {}       # not a Counter: this runs per path, and Counter() is slow to make
     for s, _i, c, _l in st.held:
-        count[s] += c
+        count[s] = count.get(s, 0) + c
     for s, _i, c, _l in st.below:
-        count[s] -= c
+        count[s] = count.get(s, 0) - c
     return tuple(sorted((s, n) for s, n in count.items() if n))
 
 
 # ---- conditions ------------------------------------------------------------------------
 
 @lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=65536)
 def normalize_cond(text: str) -> tuple[str, bool]:
     """"!(x)" -> ("x", False); "x == 0" / "x == NULL" -> ("x", False); "x != 0" -> ("x", True)."""
     positive = True
@@ -223,6 +239,11 @@ def normalize_cond(text: str) -> tuple[str, bool]:
         if t.endswith(nonnull):
             return t[: -len(nonnull)].strip(), positive
     return t, positive
+
+
+@lru_cache(maxsize=65536)
+def _squashed(text: str) -> str:
+    return "".join(text.split())
 
 
 def _balanced(t: str) -> bool:
@@ -296,9 +317,10 @@ def take_edge(st: State, edge: Edge, tracked: set[str], assumptions=None) -> Sta
     value = positive == (edge.value == "true")
     if assumptions:
         # Where an assumed condition is true its locks are held, where false they are not.
-        for lock in assumptions.get("".join(base.split()), ()):
+        for lock in assumptions.get(_squashed(base), ()):
             st = switch(st, lock) if value else unswitch(st, lock)
-    if value and any(h[0] == base and not h[1] for h in st.handles):
+    if value and st.handles and base.isidentifier() and \
+            any(h[0] == base and not h[1] for h in st.handles):
         return None                            # a NULL guard tested as non-NULL
     for var, truth in st.known:
         if var == base:
@@ -377,21 +399,22 @@ class Explorer:
     def run(self, init: State) -> list[tuple[int, State]]:
         blocks = self.fn.blocks
         seen: dict[tuple, int] = {}
-        per_block = Counter()
+        per_block: dict[int, int] = {}
         queue = deque()
 
         def push(block, state, parent, edge):
-            if per_block[block] >= self.limit:
+            count = per_block.get(block, 0)
+            if count >= self.limit:
                 # Widen: past the limit, paths forget their branch conditions and what they
                 # have touched, which merges them (more paths are kept, never fewer).
                 state = state._replace(conds=(), touched=(), known=(), widened=True)
-                if per_block[block] >= self.limit * 4:
+                if count >= self.limit * 4:
                     self.truncated = True
                     return
             key = (block, state)
             if key in seen:
                 return
-            per_block[block] += 1
+            per_block[block] = count + 1
             seen[key] = len(self.nodes)
             self.nodes.append((block, state, parent, edge))
             queue.append(len(self.nodes) - 1)

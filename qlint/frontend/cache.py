@@ -22,6 +22,7 @@ import json
 import os
 import stat
 import tempfile
+import zlib
 from functools import lru_cache
 from importlib import metadata
 
@@ -91,6 +92,7 @@ class Files:
     def __init__(self):
         self._stat: dict[str, tuple | None] = {}
         self._hash: dict[str, str | None] = {}
+        self._recorded: dict[str, tuple] = {}   # path -> (stat, digest) a valid entry recorded
 
     def stat(self, path: str):
         if path not in self._stat:
@@ -103,6 +105,10 @@ class Files:
 
     def digest(self, path: str):
         if path not in self._hash:
+            known = self._recorded.get(path)
+            if known is not None and known[0] == self.stat(path):
+                self._hash[path] = known[1]     # unchanged since an entry hashed it
+                return known[1]
             try:
                 with open(path, "rb") as f:
                     self._hash[path] = hashlib.sha256(f.read()).hexdigest()
@@ -123,7 +129,9 @@ class Files:
             st = self.stat(path)
             if st is None:
                 return False
-            if st != (size, mtime, ino) and self.digest(path) != digest:
+            if st == (size, mtime, ino):
+                self._recorded.setdefault(path, (st, digest))
+            elif self.digest(path) != digest:
                 return False
         return True
 
@@ -133,6 +141,7 @@ class FactsCache:
         self.directory = directory
         self.max_bytes = max_bytes
         self.files = Files()
+        self._peeked: dict[str, str | None] = {}
         self.versions = tool_versions()
         self.hits = self.misses = self.rebuilt = 0
         check_directory(directory)
@@ -160,7 +169,8 @@ class FactsCache:
 
     def _read(self, kind: str, key: str):
         """The body of a valid entry, or None. An entry is a JSON header line (key, files,
-        checksum) followed by the body's JSON; the checksum is over the body's bytes."""
+        checksum) followed by the body's JSON, zlib-compressed (a sixth of the size); the
+        checksum is over the stored bytes."""
         path = self._entry(kind, key)
         try:
             with open(path, "rb") as f:
@@ -177,8 +187,8 @@ class FactsCache:
         if not self.files.unchanged(deps):
             return None
         try:
-            value = json.loads(body)
-        except ValueError:
+            value = json.loads(zlib.decompress(body))
+        except (ValueError, zlib.error):
             self.rebuilt += 1
             return None
         try:
@@ -190,7 +200,7 @@ class FactsCache:
     def _write(self, kind: str, key: str, deps, body) -> None:
         path = self._entry(kind, key)
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        data = json.dumps(body, separators=(",", ":")).encode()
+        data = zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 1)
         header = json.dumps({"key": key, "deps": deps, "sum": hashlib.sha256(data).hexdigest()},
                             separators=(",", ":")).encode()
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
@@ -218,6 +228,7 @@ class FactsCache:
         return decode_tu(body)
 
     def store(self, job, facts: TUFacts) -> None:
+        self._peeked.pop(job.file, None)
         if facts.problem:
             return                        # a crash or timeout is retried next run
         deps = self.files.record((job.file,) + tuple(facts.includes))
@@ -225,7 +236,14 @@ class FactsCache:
 
     def peek(self, job) -> str | None:
         """The checksum of the TU's valid entry, without decoding it; None if it is missing,
-        corrupt or out of date."""
+        corrupt or out of date. Asked twice in a run (the result's key, then collecting): the
+        answer of the first time stands, unless the entry was rewritten since."""
+        if job.file in self._peeked:
+            return self._peeked[job.file]
+        self._peeked[job.file] = found = self._peek(job)
+        return found
+
+    def _peek(self, job) -> str | None:
         path = self._entry("tu", self.tu_key(job))
         try:
             with open(path, "rb") as f:

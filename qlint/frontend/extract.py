@@ -117,9 +117,26 @@ def _type_name(spelling: str) -> str:
     return " ".join(s.split())
 
 
+_DECLARED_ATTRS: dict[tuple[str, int], tuple] = {}   # (file, offset) -> attributes, per process
+
+
+class _Location:
+    """Output slots for clang_getExpansionLocation, allocated once per extractor."""
+    __slots__ = ("file", "line", "col", "offset", "refs")
+
+    def __init__(self):
+        self.file, self.line = ctypes.c_void_p(), ctypes.c_uint()
+        self.col, self.offset = ctypes.c_uint(), ctypes.c_uint()
+        self.refs = tuple(ctypes.byref(x) for x in (self.file, self.line, self.col, self.offset))
+
+
 class Extractor:
-    def __init__(self, tu, main_file: str, prefix_statics: tuple = ()):
+    def __init__(self, tu, main_file: str, prefix_statics: tuple = (), includes=None):
         self.lib = raw()
+        # Whether the TU includes .c/.inc files, whose definitions are extracted as its own
+        # (unknown: look at every definition outside the main file).
+        self.includes_sources = includes is None or any(
+            i.endswith((".c", ".inc")) for i in includes)
         self.prefix_statics = {name: where for name, *where in prefix_statics}
         self.tu = tu
         self.tu_ptr = tu.obj if hasattr(tu, "obj") else tu._as_parameter_
@@ -138,6 +155,7 @@ class Extractor:
         self._queued: set[str] = set()
         self._pending: list = []
         self._function_decls: dict[str, object] = {}   # name -> a declaration (cleanups)
+        self._out = _Location()
 
     # ---- small libclang helpers -------------------------------------------------------
 
@@ -155,17 +173,15 @@ class Extractor:
 
     def expansion(self, cur) -> tuple[str, int, int, int]:
         """(file, line, column, offset) where the cursor's code was written or expanded."""
-        f, line, col, off = ctypes.c_void_p(), ctypes.c_uint(), ctypes.c_uint(), ctypes.c_uint()
-        loc = self.lib.clang_getCursorLocation(cur)
-        self.lib.clang_getExpansionLocation(loc, ctypes.byref(f), ctypes.byref(line),
-                                            ctypes.byref(col), ctypes.byref(off))
-        return self._file_name(f.value), line.value, col.value, off.value
+        out = self._out            # reused: ctypes objects cost more than the call itself
+        self.lib.clang_getExpansionLocation(self.lib.clang_getCursorLocation(cur), *out.refs)
+        return self._file_name(out.file.value), out.line.value, out.col.value, out.offset.value
 
     def line_col(self, cur) -> tuple[int, int]:
-        line, col = ctypes.c_uint(), ctypes.c_uint()
-        loc = self.lib.clang_getCursorLocation(cur)
-        self.lib.clang_getExpansionLocation(loc, None, ctypes.byref(line), ctypes.byref(col), None)
-        return line.value, col.value
+        out = self._out
+        self.lib.clang_getExpansionLocation(self.lib.clang_getCursorLocation(cur), None,
+                                            out.refs[1], out.refs[2], None)
+        return out.line.value, out.col.value
 
     def spelling_location(self, cur) -> tuple[str, int]:
         f, off = ctypes.c_void_p(), ctypes.c_uint()
@@ -346,15 +362,21 @@ class Extractor:
                     attributed.append(c)
                 if lib.clang_isCursorDefinition(c):
                     loc = lib.clang_getCursorLocation(c)
-                    if lib.clang_Location_isFromMainFile(loc) or self._is_included_source(c):
+                    if lib.clang_Location_isFromMainFile(loc) or (
+                            self.includes_sources and self._is_included_source(c)):
                         definitions.append(c)
             elif kind == VAR_DECL and lib.clang_Location_isFromMainFile(lib.clang_getCursorLocation(c)):
                 globals_.append(c)
             return 1
         lib.clang_visitChildren(self.tu.cursor, lib.visitor_type(visit), None)
         # Attributes the tree declares, for packs that need them ("attr:annotate:coroutine_fn").
+        # Header declarations repeat in every TU a worker parses: read each place once.
         for decl in attributed:
-            self.declared.update("attr:" + a for a in self.attrs_of(decl))
+            file, _line, _col, offset = self.expansion(decl)
+            attrs = _DECLARED_ATTRS.get((file, offset))
+            if attrs is None:
+                attrs = _DECLARED_ATTRS[(file, offset)] = self.attrs_of(decl)
+            self.declared.update("attr:" + a for a in attrs)
         return definitions, globals_
 
     def function_decl(self, name: str):

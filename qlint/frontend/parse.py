@@ -62,6 +62,9 @@ class TUTask:
         return self.job.file
 
     def run(self) -> TUFacts:
+        if not os.path.isfile(os.path.join(self.job.directory, self.job.file)):
+            return self.failed("no such file (in the compile database, but not generated yet "
+                               "or deleted)")
         args = parse_args(self.job)
         tu = None
         if self.pch is not None:
@@ -78,11 +81,12 @@ class TUTask:
         try:
             os.chdir(self.job.directory) if os.path.isdir(self.job.directory) else None
             statics = self.pch.statics if used_pch else ()
-            facts = Extractor(tu, self.job.file, statics).run()
+            includes = _includes(tu)
+            facts = Extractor(tu, self.job.file, statics, includes).run()
         finally:
             os.chdir(cwd)
         facts.diagnostics = diagnostics_of(tu)
-        facts.includes = _includes(tu)
+        facts.includes = includes
         if used_pch:
             facts.declared = tuple(sorted(set(facts.declared) | set(self.pch.declared)))
             facts.includes = tuple(sorted(set(facts.includes) | set(self.pch.includes)))

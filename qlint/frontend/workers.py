@@ -7,6 +7,7 @@ and the run goes on. Results are keyed by TU, so their order never depends on sc
 """
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -21,6 +22,7 @@ DEFAULT_TIMEOUT = 300.0
 
 def _worker_main(conn) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gc.enable()                  # forked from a parent that paused it (pipeline.py)
     fault = os.environ.get("QLINT_FAULT_INJECT", "")
     while True:
         try:

@@ -23,6 +23,7 @@ class Program:
         self.field_attrs: dict[str, tuple] = {}
         self.declared: set[str] = set()
         self._stores_seen: set[tuple] = set()
+        self._attrs: dict[str, tuple] = {}
         for tu in self.tus:
             self._add(tu)
         for stores in self.field_funcs.values():
@@ -66,9 +67,13 @@ class Program:
         return self.definitions.get(key, [])
 
     def attrs(self, key: str) -> tuple[str, ...]:
-        fn = self.functions.get(key)
-        own = fn.attrs if fn else ()
-        return tuple(dict.fromkeys(own + self.decl_attrs.get(key, ())))
+        """The attributes of a function's definition and declarations (merged once)."""
+        found = self._attrs.get(key)
+        if found is None:
+            fn = self.functions.get(key)
+            own = fn.attrs if fn else ()
+            found = self._attrs[key] = tuple(dict.fromkeys(own + self.decl_attrs.get(key, ())))
+        return found
 
     def name_of(self, key: str) -> str:
         fn = self.functions.get(key)
