@@ -142,3 +142,16 @@ def test_whole_fixture_tree_is_deterministic_across_jobs(jobs):
     assert strip(first) == strip(second)
     assert first.json["stats"]["tus"] == 28
     assert first.json["stats"]["tus_with_errors"] == 0
+
+
+@pytest.mark.parametrize("function, expected", [
+    # What process() reaches is not its callers' business: nothing is reported.
+    ("process", []),
+    # A boundary that itself requires the lock still has its own call checked.
+    ("qemu_laio_process_*", [("QL101", f"{CORE}/two-entries/entries.c", 7, "process")]),
+])
+def test_a_boundary_stops_requirements_at_the_call(tmp_path, function, expected):
+    cfg = tmp_path / "qlint.toml"
+    cfg.write_text(f'[[boundary]]\nfunction = "{function}"\nreason = "test"\n')
+    run = check(f"{CORE}/two-entries", "--config", str(cfg))
+    assert (run.code, findings(run)) == (1 if expected else 0, expected)

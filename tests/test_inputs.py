@@ -86,6 +86,8 @@ def test_exit_zero_and_select():
      "2: [[contract]] accepts unknown lock 'nolock'"),
     ("[[callback]]\napi = 'x'\nargs = [0]\nentry = 'bh'\nholds = ['AioContext']\n",
      "2: [[callback]] 'holds' needs invoke = true (an entry point's locks are its [[entry]] kind's)"),
+    ("[[boundary]]\nreason = 'r'\n", "2: [[boundary]] missing key 'function'"),
+    ("[[boundary]]\nfunction = 'f'\nholds = ['BQL']\n", "2: [[boundary]] unknown key 'holds'"),
     ("[[lock]\n", "invalid TOML: Expected ']]' at the end of an array declaration (at line 2, column 7)"),
 ])
 def test_bad_configuration(tmp_path, config, message):

@@ -41,7 +41,8 @@ class Witness:
     target: str          # the callee whose own requirement this inherits ("" if terminal)
     required: str        # the function named by the pack's requirement (terminal witnesses)
     lock: str
-    guards: tuple = ()   # (parameter index, truth) the path to the call assumed
+    guards: tuple = ()   # (parameter index, truth) the path to the call assumed, or
+                         # (parameter index, function key) a call through it reached
     by_attribute: bool = False   # terminal: the requirement comes from the callee's attributes
 
     @property
@@ -50,12 +51,19 @@ class Witness:
 
     def feasible_for(self, call: Call) -> bool:
         """False if `call` passes a constant that contradicts one of the guards, as
-        `blk_do_set_aio_context(blk, ctx, false, ...)` does for `if (update_root_node)`."""
-        for index, truth in self.guards:
-            if index < len(call.args):
-                value = constant(call.args[index].text)
-                if value is not None and bool(value) != truth:
+        `blk_do_set_aio_context(blk, ctx, false, ...)` does for `if (update_root_node)`, or
+        names other functions than the one a call through that parameter reaches here."""
+        for index, expected in self.guards:
+            if index >= len(call.args):
+                continue
+            arg = call.args[index]
+            if isinstance(expected, str):
+                if arg.funcs and expected not in arg.funcs:
                     return False
+                continue
+            value = constant(arg.text)
+            if value is not None and bool(value) != expected:
+                return False
         return True
 
 
@@ -87,9 +95,9 @@ class Summary:
     handoffs: list = field(default_factory=list)     # (node, call, State before, callbacks)
 
     def signature(self):
-        return ({k: tuple(sorted((id(w.call), w.target, w.guards) for w in v))
+        return ({k: tuple(sorted(((id(w.call), w.target, w.guards) for w in v), key=repr))
                  for k, v in self.requires.items()},
-                {k: tuple(sorted((id(w.call), w.target, w.guards) for w in v))
+                {k: tuple(sorted(((id(w.call), w.target, w.guards) for w in v), key=repr))
                  for k, v in self.excludes.items()},
                 self.effect, self.ambient, self.consistent)
 
@@ -115,6 +123,7 @@ class LockAnalysis:
         self._tested: dict[str, frozenset] = {}
         self._looped: dict[str, set] = {}
         self.truncated: list[str] = []
+        self._entry_points: list | None = None
         self._run()
 
     # ---- driver -------------------------------------------------------------------------
@@ -330,13 +339,16 @@ class LockAnalysis:
         names = dict.fromkeys([call.name] + field + [self.program.name_of(t) for t in targets])
         out = [(kind, "", name, r.lock, False, ()) for name in names
                for kind in ("requires", "excludes") for r in self.sem.pack_requirements(name, kind)]
+        through = _through_parameter(fn, call)
         for name, attrs, target in self._declared_attrs(call, targets):
             provided = self.graph.provided(call, target) if target else ()
             for kind in ("requires", "excludes"):
-                out += [(kind, "", name, r.lock, True, ())
+                out += [(kind, "", name, r.lock, True, through(target))
                         for r in self.sem.attribute_requirements(attrs, kind)
                         if not (kind == "requires" and r.lock in provided)]
         for t in targets:
+            if self.sem.is_boundary(self.program.name_of(t)):
+                continue                  # [[boundary]]: what it reaches is not this call's
             callee = self.summary(t)
             provided = self.graph.provided(call, t)
             for kind, table in (("requires", callee.requires), ("excludes", callee.excludes)):
@@ -345,7 +357,8 @@ class LockAnalysis:
                         continue
                     for guards in _forwarded(fn, call, [w for w in witnesses
                                                          if w.feasible_for(call)]):
-                        out.append((kind, t, "", lock, False, guards))
+                        out.append((kind, t, "", lock, False,
+                                    _guard_set(set(guards) | set(through(t)))))
         return tuple(dict.fromkeys(out))
 
     def _declared_attrs(self, call: Call, targets) -> list:
@@ -371,9 +384,9 @@ class LockAnalysis:
             local = state.is_below(lock)
         else:
             local = held
-        guards = () if local else tuple(sorted(
+        guards = () if local else _guard_set(
             {(fn.params.index(c), v) for c, v, _n in state.conds if c in fn.params} |
-            set(forwarded)))
+            set(forwarded))
         ident = (kind, id(call), target, lock, local, guards)
         if ident in seen:
             return
@@ -388,6 +401,11 @@ class LockAnalysis:
     # ---- entry points -----------------------------------------------------------------------
 
     def entry_points(self) -> list[EntryPoint]:
+        if self._entry_points is None:
+            self._entry_points = self._find_entry_points()
+        return self._entry_points
+
+    def _find_entry_points(self) -> list[EntryPoint]:
         out = []
         for reg in self.graph.registrations:
             out.append(EntryPoint(reg.func, reg.kind, self.pack.entry_holds(reg.kind), reg))
@@ -447,15 +465,31 @@ class LockAnalysis:
         return out
 
 
+def _guard_set(guards) -> tuple:
+    """Guards in a stable order (their values are truths or function keys)."""
+    return tuple(sorted(guards, key=lambda g: (g[0], repr(g[1]))))
+
+
+def _through_parameter(fn, call: Call):
+    """For a call through one of `fn`'s parameters (`writefunc(...)`), a guard per function it
+    may reach: a caller that passes another function there does not inherit what this one
+    needs (context sensitivity for callbacks passed as arguments)."""
+    var = call.via[1:] if call.via.startswith("*") else ""
+    if not var or var not in fn.params:
+        return lambda target: ()
+    index = fn.params.index(var)
+    return lambda target: ((index, target),) if target else ()
+
+
 def _forwarded(fn, call: Call, witnesses) -> list[tuple]:
     """The callee's guards on parameters this call passes its own parameters to, as guards on
     those: `blk_dev_change_media_cb(blk, load)` forwards fd_change_cb's `if (!load)`. One
     guard set per distinct way; a witness with none makes the requirement unconditional."""
     found = set()
     for w in witnesses:
-        found.add(tuple(sorted({(fn.params.index(call.args[i].text), truth) for i, truth in w.guards
-                                if i < len(call.args) and call.args[i].text in fn.params})))
-    return [()] if () in found else sorted(found)
+        found.add(_guard_set({(fn.params.index(call.args[i].text), truth) for i, truth in w.guards
+                              if i < len(call.args) and call.args[i].text in fn.params}))
+    return [()] if () in found else sorted(found, key=repr)
 
 
 def _conditional(effects: set) -> tuple:

@@ -61,6 +61,8 @@ class Semantics:
         self.contracts: dict[str, set] = {}
         self.accepts: dict[str, set] = {}
         self.function_contracts = [c for c in pack.contracts if c.function]
+        self.boundaries = list(pack.boundaries)
+        self._boundary: dict[str, bool] = {}
         for c in pack.contracts:
             if c.attribute:
                 self.contracts.setdefault(c.attribute, set()).update(c.holds)
@@ -138,6 +140,14 @@ class Semantics:
         """What it answers for itself ([[contract]] accepts)."""
         named = {h for c in self._named(name) for h in c.accepts}
         return frozenset(named | {h for a in attrs for h in self.accepts.get(a, ())})
+
+    def is_boundary(self, name: str) -> bool:
+        """Whether calls of `name` are not followed for requirements ([[boundary]])."""
+        found = self._boundary.get(name)
+        if found is None:
+            found = self._boundary[name] = any(
+                fnmatch.fnmatchcase(name, b.function) for b in self.boundaries)
+        return found
 
     def _named(self, name: str) -> list:
         return [c for c in self.function_contracts if fnmatch.fnmatchcase(name, c.function)]

@@ -217,6 +217,17 @@ class Assume:
 
 
 @dataclass(slots=True)
+class Boundary:
+    """Calls of functions matching `function` (a glob) are not followed for what they need:
+    their callees' requirements and exclusions are not their callers' (error reporting, whose
+    output callbacks reach every chardev and channel)."""
+    function: str
+    reason: str = ""
+    origin: Origin | None = None
+    needs: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
 class Contract:
     """A function declared with `attribute` may assume `holds` at its entry: its callers
     are checked for them instead (coroutine_fn: coroutine context; GRAPH_RDLOCK: the lock).
@@ -253,6 +264,7 @@ class RulePack:
     across_deferral: list[AcrossDeferral] = field(default_factory=list)
     assume: list[Assume] = field(default_factory=list)
     contracts: list[Contract] = field(default_factory=list)
+    boundaries: list[Boundary] = field(default_factory=list)
     protects: list[Protects] = field(default_factory=list)
     inactive: list = field(default_factory=list)     # (table, entry, why) dropped by active()
 
@@ -281,8 +293,8 @@ class RulePack:
                 else:
                     kept.append(item)
                     continue
-                if getattr(item, "reason", ""):
-                    why += f" ({item.reason})"
+                if table != "boundary" and getattr(item, "reason", ""):   # a boundary's
+                    why += f" ({item.reason})"       # reason says what it is, not why it is off
                 inactive.append((table, item, why))
             return kept
         sections = live("section", self.sections)
@@ -307,6 +319,7 @@ class RulePack:
             across_deferral=live("across-deferral", self.across_deferral),
             assume=live("assume", self.assume),
             contracts=live("contract", self.contracts),
+            boundaries=live("boundary", self.boundaries),
             protects=live("protects", self.protects),
             inactive=inactive)
 
@@ -336,7 +349,7 @@ class RulePack:
     def _items(self):
         return (self.sections + self.callbacks + self.entries + self.requirements +
                 self.deferrals + self.inside + self.across_deferral + self.assume +
-                self.contracts + self.protects)
+                self.contracts + self.boundaries + self.protects)
 
     def assumptions(self) -> dict[str, tuple[str, ...]]:
         out: dict[str, set] = {}
@@ -374,6 +387,7 @@ _TABLE_KEYS = {
     "inside": {"function", "section", "needs"},
     "across-deferral": {"section", "requires", "needs", "reason", "unless"},
     "assume": {"condition", "holds", "needs"},
+    "boundary": {"function", "reason", "needs"},
     "contract": {"attribute", "function", "holds", "accepts", "needs"},
     "protects": {"lock", "fields", "needs"},
 }
@@ -548,6 +562,10 @@ def _add_item(pack: RulePack, table: str, item: dict, origin: Origin, text: str)
         for function in need("function", "strs"):
             pack.inside.append(Inside(function=function, section=need("section", "str"),
                                       origin=origin, needs=needs))
+    elif table == "boundary":
+        for function in need("function", "strs"):
+            pack.boundaries.append(Boundary(function=function, reason=get("reason", "str", ""),
+                                            origin=origin, needs=needs))
     elif table == "assume":
         pack.assume.append(Assume(condition=need("condition", "str"),
                                   holds=tuple(need("holds", "strs")), origin=origin, needs=needs))
