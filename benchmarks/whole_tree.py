@@ -62,6 +62,8 @@ def main() -> None:
     for p in data["problems"]:
         print(f"problem: {p['path']}: {p['kind']}: {p['message'][:160]}")
     for line in stderr.splitlines():
+        if line.startswith("Command exited with non-zero status"):    # /usr/bin/time's
+            continue
         print(f"stderr: {line[:200]}")
 
 
