@@ -74,13 +74,13 @@ def _rejected_flag(job: CompileJob) -> str:
     (an unknown target, -x or -Xclang option), or ""."""
     flags = list(job.args)
     extra = parse_args(CompileJob(job.file, args=()))
+    start = 0
     for n in range(1, len(flags) + 1):
+        if n < len(flags) and (flags[n - 1] in _TAKES_VALUE or not flags[n].startswith("-")):
+            continue                            # flags[n] is a value: tried with its flag
         if _parse(job.file, flags[:n] + extra, job.directory, [(job.file, "")]) is None:
-            flag = flags[n - 1]
-            if n > 1 and (flags[n - 2] in _TAKES_VALUE or
-                          flags[n - 2].startswith("-") and not flag.startswith("-")):
-                return f"{flags[n - 2]} {flag}"          # the flag whose value it is
-            return flag
+            return " ".join(flags[start:n])
+        start = n
     return ""
 
 
