@@ -38,10 +38,15 @@ def load(path: str) -> set[str]:
             or not isinstance(data.get("findings"), list):
         raise QlintError(f"{path}: not a qlint baseline (written by --write-baseline: "
                          f'{{"{FORMAT_KEY}": {VERSION}, "findings": [...]}})')
+    unknown = sorted(set(data) - {FORMAT_KEY, "findings"})
+    if unknown:
+        raise QlintError(f"{path}: unknown key '{unknown[0]}'")
     prints = set()
     for i, entry in enumerate(data["findings"]):
-        if not isinstance(entry, dict) or not isinstance(entry.get("fingerprint"), str):
+        if not isinstance(entry, dict) or "fingerprint" not in entry:
             raise QlintError(f"{path}: findings[{i}]: missing 'fingerprint'")
+        if not isinstance(entry["fingerprint"], str):
+            raise QlintError(f"{path}: findings[{i}]: 'fingerprint' must be a string")
         prints.add(entry["fingerprint"])
     return prints
 

@@ -167,13 +167,21 @@ def problems_of(tus, base: str) -> list[dict]:
     for tu in tus:
         if not (tu.problem or tu.errors):
             continue
-        first = tu.errors[0] if tu.errors else None
         out.append({"path": relative(tu.path, base),
                     "kind": "failed" if tu.problem else "parse-errors",
                     "errors": len(tu.errors),
-                    "message": tu.problem or (f"{relative(first.file, base)}:{first.line}:"
-                                              f"{first.col}: {first.message}" if first else "")})
+                    "message": tu.problem or _first_error(tu, base)})
     return out
+
+
+def _first_error(tu, base: str) -> str:
+    """FILE:LINE:COL: message; an error of the command line has no location."""
+    first = tu.errors[0] if tu.errors else None
+    if first is None:
+        return ""
+    if not first.file:
+        return first.message
+    return f"{relative(first.file, base)}:{first.line}:{first.col}: {first.message}"
 
 
 def _stats(plan, tus, program, graph, ctx, started) -> dict:

@@ -14,6 +14,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from .files import read_regular
 from .report.model import Finding, finalize
 from .rules.registry import all_rules
 
@@ -63,8 +64,7 @@ def scan(path: str, text: str, known) -> list[Suppression]:
 
 def read(path: str) -> str:
     try:
-        with open(path, "rb") as f:
-            return f.read().decode("utf-8", errors="replace")
+        return read_regular(path).decode("utf-8", errors="replace")
     except OSError:
         return ""
 

@@ -77,6 +77,9 @@ def test_baseline_from_the_configuration_relative_to_it(tmp_path):
     ('{"findings": []}', 'not a qlint baseline (written by --write-baseline: '
                          '{"qlint-baseline": 1, "findings": [...]})'),
     ('{"qlint-baseline": 1, "findings": [{"rule": "QL101"}]}', "findings[0]: missing 'fingerprint'"),
+    ('{"qlint-baseline": 1, "findings": [{"fingerprint": 42}]}',
+     "findings[0]: 'fingerprint' must be a string"),
+    ('{"qlint-baseline": 1, "findings": [], "colour": 1}', "unknown key 'colour'"),
 ])
 def test_bad_baseline_files(tmp_path, content, message):
     root = make_tree(tmp_path, {"a.c": bh_source(CALL)})
@@ -87,3 +90,13 @@ def test_bad_baseline_files(tmp_path, content, message):
     sep = ":" if message[0].isdigit() else ": "
     assert run.err == f"qlint: error: b.json{sep}{message}\n"
     assert run.out == ""
+
+
+def test_a_baseline_entry_of_an_unknown_rule_matches_nothing(tmp_path):
+    """Entries of a rule qlint no longer has are not an error (an old baseline stays usable);
+    they hide nothing, and the next --write-baseline drops them."""
+    root = make_tree(tmp_path, {"a.c": bh_source(CALL)})
+    write(root, "b.json", '{"qlint-baseline": 1, "findings": [{"fingerprint": "0ld", "rule": "QL999"}]}')
+    run = check(root, "--baseline", "b.json")
+    assert (run.code, run.err, run.json["stats"]["baselined"]) == (1, "", 0)
+    assert [(f["rule"], f["line"]) for f in run.json["findings"]] == [("QL101", 6)]

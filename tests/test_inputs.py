@@ -88,6 +88,15 @@ def test_exit_zero_and_select():
      "2: [[callback]] 'holds' needs invoke = true (an entry point's locks are its [[entry]] kind's)"),
     ("[[boundary]]\nreason = 'r'\n", "2: [[boundary]] missing key 'function'"),
     ("[[boundary]]\nfunction = 'f'\nholds = ['BQL']\n", "2: [[boundary]] unknown key 'holds'"),
+    ("[[requires]]\nfunction = 1\nlock = 'AioContext'\n",
+     "2: [[requires]] 'function' must be a list of strings"),
+    ("[[entry]]\nkind = 'bh'\nholds = ['NoLock']\n", "2: [[entry]] holds unknown lock 'NoLock'"),
+    ("[[inside]]\nfunction = 'f'\nsection = 'nosection'\n",
+     "2: [[inside]] names unknown section 'nosection'"),
+    ("[[across-deferral]]\nsection = 'nosection'\nrequires = 'AioContext'\n",
+     "2: [[across-deferral]] names unknown section 'nosection'"),
+    ("[[section]]\nname = 'S'\nbegin = ['a']\nend = ['b']\ncolour = 1\n",
+     "2: [[section]] unknown key 'colour'"),
     ("[[lock]\n", "invalid TOML: Expected ']]' at the end of an array declaration (at line 2, column 7)"),
 ])
 def test_bad_configuration(tmp_path, config, message):

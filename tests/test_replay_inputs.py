@@ -36,6 +36,7 @@ def error(*args) -> str:
     ({k: v for k, v in FINDING.items() if k != "trace"}, "finding 0: missing 'trace'"),
     (dict(FINDING, line="32"), "finding 0: 'line' must be an integer"),
     (dict(FINDING, line=True), "finding 0: 'line' must be an integer"),
+    (dict(FINDING, rule="QL999"), "finding 0: unknown rule code 'QL999' (see `qlint rules`)"),
     (dict(FINDING, trace=[]), "finding 0: 'trace' is empty (the replay follows the finding's path)"),
     (dict(FINDING, trace=[{"function": "f"}]), "finding 0: trace step 0: 'path' must be a string"),
 ])

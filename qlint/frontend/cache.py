@@ -30,6 +30,7 @@ from .. import __version__
 from ..errors import QlintError
 from ..facts.codec import FORMAT, decode_tu, encode_tu
 from ..facts.ir import TUFacts
+from ..files import read_regular
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 
@@ -110,8 +111,7 @@ class Files:
                 self._hash[path] = known[1]     # unchanged since an entry hashed it
                 return known[1]
             try:
-                with open(path, "rb") as f:
-                    self._hash[path] = hashlib.sha256(f.read()).hexdigest()
+                self._hash[path] = hashlib.sha256(read_regular(path)).hexdigest()
             except OSError:
                 self._hash[path] = None
         return self._hash[path]

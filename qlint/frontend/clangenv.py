@@ -95,6 +95,7 @@ class _Raw:
             "clang_getTypeSpelling": ([T], S),
             "clang_getCanonicalType": ([T], T),
             "clang_getPointeeType": ([T], T),
+            "clang_getArrayElementType": ([T], T),
             "clang_getTypeDeclaration": ([T], C),
             "clang_Type_getNamedType": ([T], T),
             "clang_getExpansionLocation": ([L, ctypes.POINTER(vp), pu, pu, pu], None),

@@ -17,6 +17,7 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from ..files import read_regular
 from .cache import code_digest
 from .parse import PrefixResult, PrefixTask, TUTask
 from .workers import run_tasks
@@ -38,8 +39,7 @@ def first_include(path: str, job) -> str | None:
     """The header a TU includes before anything else, resolved like the preprocessor would;
     None if the TU has code, a macro or a conditional before its first #include."""
     try:
-        with open(path, "rb") as f:
-            head = f.read(65536)
+        head = read_regular(path, 65536)
     except OSError:
         return None
     m = _INCLUDE.match(head, _LEADING.match(head).end())

@@ -18,6 +18,7 @@ import stat
 from dataclasses import dataclass, field
 
 from ..errors import QlintError
+from ..files import read_regular
 from . import compdb
 from .compdb import CompileJob
 
@@ -125,8 +126,9 @@ def _c_files(directory: str) -> list[str]:
                          not os.path.isfile(os.path.join(root, d, "compile_commands.json")))
         for name in sorted(files):
             path = os.path.join(root, name)
-            if name.endswith(SOURCE_SUFFIXES) and os.path.isfile(path):
-                out.append(os.path.realpath(path))
+            # Not only regular files: a FIFO or a dangling link is reported as a failed TU.
+            if name.endswith(SOURCE_SUFFIXES) and not os.path.isdir(path):
+                out.append(os.path.realpath(path) if os.path.exists(path) else path)
     return sorted(set(out))
 
 
@@ -137,9 +139,8 @@ def _including_tus(path: str, db) -> list[CompileJob]:
     directory = os.path.dirname(path)
     for f in db.files_under(os.path.dirname(directory) if directory else "/"):
         try:
-            with open(f, "rb") as fh:
-                if pattern.search(fh.read()):
-                    out.append(db.job(f))
+            if pattern.search(read_regular(f)):
+                out.append(db.job(f))
         except OSError:
             continue
     return out

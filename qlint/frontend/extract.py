@@ -37,6 +37,8 @@ FIRST_EXPR, LAST_EXPR = 100, 199
 
 LINKAGE_INTERNAL = 2
 TYPE_POINTER, TYPE_FUNCTIONPROTO, TYPE_FUNCTIONNOPROTO = 101, 111, 110
+TYPE_FIRST_BUILTIN, TYPE_LAST_BUILTIN, TYPE_ENUM = 2, 39, 106
+TYPE_ARRAYS = (112, 114, 115)          # constant, incomplete and variable-length arrays
 
 # CXBinaryOperatorKind / CXUnaryOperatorKind (libclang >= 17).
 BO_SPELLING = {3: "*", 4: "/", 5: "%", 6: "+", 7: "-", 8: "<<", 9: ">>", 11: "<", 12: ">",
@@ -430,10 +432,19 @@ class Extractor:
 
     def _global_initializer(self, var):
         init = self.lib.clang_Cursor_getVarDeclInitializer(var)
-        if self.lib.clang_Cursor_isNull(init):
+        if self.lib.clang_Cursor_isNull(init) or self._holds_numbers_only(var):
             return
         where = self.spelling(var)
         self._field_stores_in(self.tree(init), where)
+
+    def _holds_numbers_only(self, var) -> bool:
+        """A number or an array of numbers (a generated table of megabytes) can hold no
+        function: its initializer is not walked."""
+        ctype = self.lib.clang_getCanonicalType(self.lib.clang_getCursorType(var))
+        while ctype._kind_id in TYPE_ARRAYS:
+            ctype = self.lib.clang_getArrayElementType(ctype)
+        return TYPE_FIRST_BUILTIN <= ctype._kind_id <= TYPE_LAST_BUILTIN or \
+            ctype._kind_id == TYPE_ENUM
 
     def _field_stores_in(self, node: Node, where: str):
         """Functions stored into struct fields by an initializer, designated or positional."""

@@ -4,6 +4,9 @@ data), and `failed(reason)` is what the pool reports if the worker dies or times
 from __future__ import annotations
 
 import os
+import stat
+import sys
+import threading
 from dataclasses import dataclass
 
 from ..facts.ir import Diagnostic, TUFacts
@@ -14,6 +17,7 @@ from .extract import Extractor, diagnostics_of
 # Flags every parse gets: clang's own headers, and quiet about gcc-only warning flags.
 _EXTRA = ("-Wno-unknown-warning-option", "-Wno-unused-command-line-argument",
           "-Wno-ignored-optimization-argument", "-ferror-limit=0")
+_TAKES_VALUE = ("-Xclang", "-mllvm", "-Xpreprocessor", "-x", "-target")
 _PCH_TROUBLE = ("precompiled header", "PCH file", "was compiled with", "has been modified")
 
 _index = None
@@ -33,17 +37,80 @@ def parse_args(job: CompileJob) -> list[str]:
     return list(job.args) + ["-resource-dir", resource_dir(), *_EXTRA]
 
 
-def _parse(path: str, args: list[str], directory: str):
+def _parse(path: str, args: list[str], directory: str, unsaved=None):
     ci = clang_module()
     cwd = os.getcwd()
     try:
         if os.path.isdir(directory):
             os.chdir(directory)
-        return index().parse(path, args, options=0)
+        return index().parse(path, args, unsaved_files=unsaved, options=0)
     except ci.TranslationUnitLoadError:
         return None
     finally:
         os.chdir(cwd)
+
+
+def _unreadable(path: str, degraded: bool) -> str:
+    """Why the source cannot be parsed, or "": libclang would only say that it failed (and
+    would block reading a FIFO)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "no such file (deleted while qlint ran, or a dangling symbolic link)" if degraded \
+            else "no such file (in the compile database, but not generated yet or deleted)"
+    except OSError as e:
+        return e.strerror.lower()
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    try:
+        with open(path, "rb"):
+            return ""
+    except OSError as e:
+        return e.strerror.lower()
+
+
+def _rejected_flag(job: CompileJob) -> str:
+    """The first of the job's flags with which libclang refuses to parse even an empty file
+    (an unknown target, -x or -Xclang option), or ""."""
+    flags = list(job.args)
+    extra = parse_args(CompileJob(job.file, args=()))
+    start = 0
+    for n in range(1, len(flags) + 1):
+        if n < len(flags) and (flags[n - 1] in _TAKES_VALUE or not flags[n].startswith("-")):
+            continue                            # flags[n] is a value: tried with its flag
+        if _parse(job.file, flags[:n] + extra, job.directory, [(job.file, "")]) is None:
+            return " ".join(flags[start:n])
+        start = n
+    return ""
+
+
+_DEEPEST = 50_000                     # nested statements or expressions the extractor follows
+
+
+def _deeply(func):
+    """func() on a thread with room for `_DEEPEST` levels of the extractor's recursion:
+    generated code nests far deeper than Python's default limit of 1000 (an else-if chain
+    of thousands of branches is that many nested if statements)."""
+    result, error = [], []
+
+    def run():
+        try:
+            result.append(func())
+        except BaseException as e:      # re-raised in the caller's thread
+            error.append(e)
+    limit, size = sys.getrecursionlimit(), threading.stack_size()
+    sys.setrecursionlimit(_DEEPEST + 200)
+    threading.stack_size(1 << 30)       # virtual: pages are used only as deep as it goes
+    try:
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join()
+    finally:
+        threading.stack_size(size)
+        sys.setrecursionlimit(limit)
+    if error:
+        raise error[0]
+    return result[0]
 
 
 def _includes(tu) -> tuple[str, ...]:
@@ -62,9 +129,9 @@ class TUTask:
         return self.job.file
 
     def run(self) -> TUFacts:
-        if not os.path.isfile(os.path.join(self.job.directory, self.job.file)):
-            return self.failed("no such file (in the compile database, but not generated yet "
-                               "or deleted)")
+        why = _unreadable(os.path.join(self.job.directory, self.job.file), self.job.degraded)
+        if why:
+            return self.failed(why)
         args = parse_args(self.job)
         tu = None
         if self.pch is not None:
@@ -76,13 +143,18 @@ class TUTask:
         if tu is None:
             tu = _parse(self.job.file, args, self.job.directory)
         if tu is None:
-            return self.failed("libclang could not parse the file")
+            flag = _rejected_flag(self.job)
+            return self.failed(f"libclang rejects the flag '{flag}' of its compile command"
+                               if flag else "libclang could not parse the file")
         cwd = os.getcwd()
         try:
             os.chdir(self.job.directory) if os.path.isdir(self.job.directory) else None
             statics = self.pch.statics if used_pch else ()
             includes = _includes(tu)
-            facts = Extractor(tu, self.job.file, statics, includes).run()
+            facts = _deeply(Extractor(tu, self.job.file, statics, includes).run)
+        except RecursionError:
+            return self.failed(f"statements nested too deeply to analyse (more than "
+                               f"{_DEEPEST} levels)")
         finally:
             os.chdir(cwd)
         facts.diagnostics = diagnostics_of(tu)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..errors import QlintError
 from ..jsonio import parse_json, read_bytes
+from ..rules.registry import all_rules
 
 FIELDS = {"rule": str, "path": str, "line": int, "function": str, "trace": list}
 STEP_FIELDS = {"function": str, "path": str, "line": int, "note": str}
@@ -39,6 +40,8 @@ def _check(path: str, i: int, finding) -> None:
             raise QlintError(f"{where}: missing '{key}'")
         if not _is(finding[key], kind):
             raise QlintError(f"{where}: '{key}' must be {_noun(kind)}")
+    if finding["rule"] not in all_rules():
+        raise QlintError(f"{where}: unknown rule code '{finding['rule']}' (see `qlint rules`)")
     for j, step in enumerate(finding["trace"]):
         if not isinstance(step, dict):
             raise QlintError(f"{where}: trace step {j} is not an object")
