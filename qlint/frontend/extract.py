@@ -37,7 +37,7 @@ FIRST_EXPR, LAST_EXPR = 100, 199
 
 LINKAGE_INTERNAL = 2
 TYPE_POINTER, TYPE_FUNCTIONPROTO, TYPE_FUNCTIONNOPROTO = 101, 111, 110
-TYPE_FIRST_BUILTIN, TYPE_LAST_BUILTIN, TYPE_ENUM = 2, 39, 106
+TYPE_FIRST_BUILTIN, TYPE_LAST_BUILTIN, TYPE_ENUM = 2, 40, 106     # void .. __ibm128
 TYPE_ARRAYS = (112, 114, 115)          # constant, incomplete and variable-length arrays
 
 # CXBinaryOperatorKind / CXUnaryOperatorKind (libclang >= 17).
