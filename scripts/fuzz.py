@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -37,7 +38,7 @@ from qlint import config as configmod  # noqa: E402
 from qlint import suppressions  # noqa: E402
 from qlint.facts.codec import decode_tu, encode_tu  # noqa: E402
 from qlint.frontend.compdb import CompileJob  # noqa: E402
-from qlint.frontend.parse import TUTask  # noqa: E402
+from qlint.frontend.parse import TUTask, _parse, parse_args  # noqa: E402
 from qlint.frontend.workers import run_tasks  # noqa: E402
 from qlint.pipeline import check_facts, problems_of  # noqa: E402
 from qlint.report import github, jsonfmt, sarif, text  # noqa: E402
@@ -50,6 +51,7 @@ QEMU_FILES = ("block/linux-aio.c", "block/io.c", "block/mirror.c", "block/qcow2-
 DEFAULT_QEMU = os.path.join(os.environ.get("QLINT_QEMU_CACHE") or
                             os.path.expanduser("~/.cache/qlint/qemu"), "7.2", "qemu-7.2.0")
 BATCH = 250
+NEWLINE = re.compile(rb"\r\n|\r|\n")          # clang's line ends: a lone CR ends a line too
 
 TOKENS = (
     b"{", b"}", b"(", b")", b";", b",", b"#if 0\n", b"#endif\n", b"#else\n", b"goto out;",
@@ -190,6 +192,7 @@ class Outcome:
     failure: str = ""          # "" | exception | crash | hang | location | report
     message: str = ""
     findings: int = 0
+    libclang_crash: bool = False      # libclang's parse crashes on the input (isolated)
 
 
 _RULES = None
@@ -225,6 +228,42 @@ class FuzzTask:
 
     def failed(self, reason: str) -> Outcome:
         return Outcome(self.number, "hang" if "timed out" in reason else "crash", reason)
+
+
+@dataclass
+class ParseTask:
+    """libclang's parse of an input alone: tells a crash of libclang itself (qlint isolates it,
+    reports the TU as failed and goes on) from one in qlint's own use of libclang."""
+    number: int
+    source: bytes = field(repr=False)
+
+    @property
+    def key(self) -> str:
+        return f"parse-{self.number}"
+
+    def run(self) -> str:
+        directory = tempfile.mkdtemp(prefix="qlint-fuzz-")
+        try:
+            path = os.path.join(directory, "input.c")
+            with open(path, "wb") as f:
+                f.write(self.source)
+            job = CompileJob(path, ["-I" + INCLUDE, "-std=gnu11"], directory)
+            return "parsed" if _parse(path, parse_args(job), directory) is not None else "failed"
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+    def failed(self, reason: str) -> str:
+        return reason
+
+
+def blame_libclang(tasks: list, results: dict, jobs: int, timeout: float) -> None:
+    """Crashes that libclang's parse alone reproduces become `libclang_crash` outcomes."""
+    crashed = [t for t in tasks if results[t.key].failure == "crash"]
+    parses = run_tasks([ParseTask(t.number, t.source) for t in crashed], jobs, timeout)
+    for task in crashed:
+        if "crashed" in parses[f"parse-{task.number}"]:
+            outcome = results[task.key]
+            outcome.failure, outcome.libclang_crash = "", True
 
 
 def check_input(number: int, source: bytes, directory: str) -> Outcome:
@@ -266,7 +305,7 @@ def locations_outside(findings, base: str, files: set[str]) -> list[str]:
                 bad.append(f"{f.rule} {what} in {rel}, which the input does not include")
                 continue
             if full not in sizes:
-                sizes[full] = _read(full).count(b"\n") + 1
+                sizes[full] = len(NEWLINE.split(_read(full)))
             if not 1 <= line <= sizes[full]:
                 bad.append(f"{f.rule} {what} at {rel}:{line}, outside lines 1-{sizes[full]}")
     return bad
@@ -281,6 +320,7 @@ class Summary:
     inputs: int = 0
     seconds: float = 0.0
     findings: int = 0
+    libclang_crashes: int = 0
     failures: dict = field(default_factory=dict)     # kind -> count
     distinct: list = field(default_factory=list)     # one line per distinct failure
 
@@ -288,7 +328,8 @@ class Summary:
         return {"seed": self.seed, "corpus": self.corpus, "inputs": self.inputs,
                 "seconds": round(self.seconds, 1),
                 "inputs_per_second": round(self.inputs / self.seconds, 1) if self.seconds else 0,
-                "findings": self.findings, "failures": self.failures, "distinct": self.distinct}
+                "findings": self.findings, "libclang_crashes": self.libclang_crashes,
+                "failures": self.failures, "distinct": self.distinct}
 
 
 def fuzz(seed: int = 0, inputs: int | None = 1000, minutes: float | None = None, jobs: int = 2,
@@ -307,6 +348,7 @@ def fuzz(seed: int = 0, inputs: int | None = 1000, minutes: float | None = None,
         sources = generate(seed * 1_000_003 + batch, count, corpus)
         tasks = [FuzzTask(summary.inputs + i, s) for i, s in enumerate(sources)]
         results = run_tasks(tasks, jobs, timeout)
+        blame_libclang(tasks, results, jobs, timeout)
         for task in tasks:
             _record(summary, task, results[task.key], save)
         summary.inputs += len(tasks)
@@ -317,8 +359,18 @@ def fuzz(seed: int = 0, inputs: int | None = 1000, minutes: float | None = None,
     return summary
 
 
+def check_files(paths: list[str], jobs: int = 2, timeout: float = 60.0) -> dict[str, Outcome]:
+    """Outcomes of given inputs (saved failures, regression inputs), by path."""
+    rules_and_pack()
+    tasks = [FuzzTask(i, _read(path)) for i, path in enumerate(paths)]
+    results = run_tasks(tasks, jobs, timeout)
+    blame_libclang(tasks, results, jobs, timeout)
+    return {path: results[task.key] for path, task in zip(paths, tasks)}
+
+
 def _record(summary: Summary, task: FuzzTask, outcome: Outcome, save: str | None) -> None:
     summary.findings += outcome.findings
+    summary.libclang_crashes += outcome.libclang_crash
     if not outcome.failure:
         return
     summary.failures[outcome.failure] = summary.failures.get(outcome.failure, 0) + 1
@@ -350,7 +402,15 @@ def main(argv=None) -> int:
                         help="QEMU 7.2 tree for the corpus (default: the cached one, if any)")
     parser.add_argument("--save", metavar="DIR", help="write failing inputs and their errors here")
     parser.add_argument("-v", "--verbose", action="store_true", help="numbers after each batch")
+    parser.add_argument("--check", nargs="+", metavar="FILE",
+                        help="run these inputs (saved failures) instead of generated ones")
     args = parser.parse_args(argv)
+    if args.check:
+        outcomes = check_files(args.check, args.jobs, args.timeout)
+        for path, outcome in outcomes.items():
+            status = outcome.failure or ("libclang crash" if outcome.libclang_crash else "ok")
+            print(f"{path}: {status} {_last_line(outcome.message)}")
+        return 1 if any(o.failure for o in outcomes.values()) else 0
     inputs = args.inputs if args.inputs or args.minutes else 1000
     progress = (lambda s: print(json.dumps(s.numbers()), file=sys.stderr, flush=True)) \
         if args.verbose else None

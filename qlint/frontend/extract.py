@@ -59,6 +59,10 @@ _IDENT_RE = re.compile(rb"[A-Za-z_]\w*")
 _ATTR_RE = re.compile(rb"([A-Za-z_]\w*)(?:\(([^()\n*][^()\n]*)\))?")
 _LITERAL_RE = re.compile(rb'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|[\w.+-]+')
 _MAX_TEXT = 160
+# Deeper nodes of a definition are left out of its tree: clang_visitChildren recurses on the C
+# stack (30,000 levels of `1 + 1 + ...` overflow it) and the extractor on Python's. clang's
+# own limit on nested brackets is 256; long `+` chains and `?:` chains can go past it.
+MAX_TREE_DEPTH = 256
 
 
 class Node:
@@ -254,6 +258,8 @@ class Extractor:
                     break
             node = Node(kind_(c), c)
             stack[-1][1].kids.append(node)
+            if len(stack) >= MAX_TREE_DEPTH:
+                return 1  # CXChildVisit_Continue: not into this node's children
             stack.append((hash_(c), node))
             return 2  # CXChildVisit_Recurse
         lib.clang_visitChildren(cur, lib.visitor_type(visit), None)
