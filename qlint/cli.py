@@ -152,6 +152,7 @@ def _verbose(result) -> None:
           f"{c.prefixes} prefix header(s) precompiled, {c.prefixes_reused} reused")
     for note in c.notes:
         _note(note)
+    _note(f"analysed in {result.stats['seconds']:.2f} s")
 
 
 def _progress_bar():

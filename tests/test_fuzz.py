@@ -22,12 +22,12 @@ def found(root) -> list[tuple]:
 
 
 @pytest.mark.qemu
-def test_a_thousand_mutated_inputs_of_fixtures_and_qemu_block_files():
+def test_two_thousand_mutated_inputs_of_fixtures_and_qemu_files():
     """The CI run: seeded, every input through every stage and report format."""
-    summary = fuzz.fuzz(seed=0, inputs=1000, jobs=2, timeout=60, qemu=qemu_tree("7.2"))
+    summary = fuzz.fuzz(seed=0, inputs=2000, jobs=2, timeout=60, qemu=qemu_tree("7.2"))
     print(summary.numbers())
     assert summary.corpus > len(fuzz.load_corpus(None))          # QEMU files are in it
-    assert (summary.inputs, summary.failures, summary.distinct) == (1000, {}, [])
+    assert (summary.inputs, summary.failures, summary.distinct) == (2000, {}, [])
 
 
 def test_fuzz_fixtures_briefly():

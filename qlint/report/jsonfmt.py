@@ -20,11 +20,12 @@ def finding_dict(f) -> dict:
     return out
 
 
-def render(findings, stats: dict, problems: list, include_seconds: bool = True) -> str:
+def render(findings, stats: dict, problems: list) -> str:
+    """The report; without the run's duration, so that the same input gives the same bytes."""
     data = {
         "version": __version__,
         "findings": [finding_dict(f) for f in findings],
         "problems": problems,
-        "stats": stats if include_seconds else {k: v for k, v in stats.items() if k != "seconds"},
+        "stats": {k: v for k, v in stats.items() if k != "seconds"},
     }
     return json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
