@@ -13,7 +13,7 @@ from .frontend.cache import FactsCache, code_digest, default_dir
 from .frontend.collect import CollectStats, collect
 from .graph.callgraph import CallGraph
 from .graph.program import Program
-from .report.model import finalize, finding_from_dict, finding_to_dict, relative
+from .report.model import finalize, finding_from_dict, finding_to_dict, portable, relative
 from .rules.pack import builtin_pack_dir
 from .rules.registry import Context, select
 
@@ -176,7 +176,7 @@ def problems_of(tus, base: str) -> list[dict]:
         out.append({"path": relative(tu.path, base),
                     "kind": "failed" if tu.problem else "parse-errors",
                     "errors": len(tu.errors),
-                    "message": tu.problem or (f"{relative(first.file, base)}:{first.line}:"
+                    "message": tu.problem or (f"{portable(first.file, base)}:{first.line}:"
                                               f"{first.col}: {first.message}" if first else "")})
     return out
 
