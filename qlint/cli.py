@@ -57,6 +57,9 @@ def cli():
 @click.option("-v", "--verbose", is_flag=True, help="Say on stderr what was parsed and cached.")
 @click.option("--sarif-category", metavar="NAME",
               help="SARIF automationDetails.id category (default: qlint/ and the PATHS).")
+@click.option("--absolute-paths", is_flag=True,
+              help="JSON: absolute paths; SARIF: define %SRCROOT% as the working directory. "
+                   "By default neither report holds an absolute path.")
 @click.option("--report-unused-suppressions", is_flag=True, default=None,
               help="Report inline suppressions that silence nothing (QL002).")
 @click.option("--baseline", "baseline_file", metavar="FILE",
@@ -72,7 +75,7 @@ def cli():
               help="Replay each finding on the reference AIO engine (docs/replay.md).")
 def check(paths, build_dir, fmt, output, select, ignore, extend_select, show_path, statistics,
           exit_zero, quiet, jobs, config_file, includes, defines, timeout, no_cache, cache_dir,
-          verbose, sarif_category, report_unused_suppressions, baseline_file, write_baseline,
+          verbose, sarif_category, absolute_paths, report_unused_suppressions, baseline_file, write_baseline,
           force_exclude, degraded, dot, confirm):
     """Analyse PATHS (files or directories) and report findings."""
     from . import baseline, suppressions
@@ -114,7 +117,7 @@ def check(paths, build_dir, fmt, output, select, ignore, extend_select, show_pat
     else:
         report = _render(fmt, result, problems, base, show_path=show_path, statistics=statistics,
                          color=output is None and _color(sys.stdout),
-                         category=sarif_category, paths=paths)
+                         category=sarif_category, paths=paths, absolute=absolute_paths)
     _write(report, output)
     sys.exit(EXIT_FINDINGS if result.findings and not exit_zero else EXIT_CLEAN)
 
@@ -152,6 +155,7 @@ def _verbose(result) -> None:
           f"{c.prefixes} prefix header(s) precompiled, {c.prefixes_reused} reused")
     for note in c.notes:
         _note(note)
+    _note(f"analysed in {result.stats['seconds']:.2f} s")
 
 
 def _progress_bar():
@@ -168,15 +172,16 @@ def _color(stream) -> bool:
 
 
 def _render(fmt: str, result, problems: list, base: str, show_path: bool, statistics: bool,
-            color: bool, category: str | None, paths) -> str:
+            color: bool, category: str | None, paths, absolute: bool = False) -> str:
     if fmt == "json":
         from .report import jsonfmt
-        return jsonfmt.render(result.findings, result.stats, problems)
+        return jsonfmt.render(result.findings, result.stats, problems, base, absolute)
     if fmt == "sarif":
         from .report import sarif
         from .rules.registry import all_rules
         return sarif.render(result.findings, all_rules(), problems,
-                            category or sarif.default_category(paths, base), base)
+                            category or sarif.default_category(paths, base), base,
+                            srcroot=absolute)
     if fmt == "github":
         from .report import github
         return github.render(result.findings)

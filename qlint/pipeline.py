@@ -13,7 +13,7 @@ from .frontend.cache import FactsCache, code_digest, default_dir
 from .frontend.collect import CollectStats, collect
 from .graph.callgraph import CallGraph
 from .graph.program import Program
-from .report.model import finalize, finding_from_dict, finding_to_dict, relative
+from .report.model import finalize, finding_from_dict, finding_to_dict, portable, relative
 from .rules.pack import builtin_pack_dir
 from .rules.registry import Context, select
 
@@ -126,14 +126,7 @@ def analyse(options: Options, progress=None, reuse: bool = True) -> Result:
         return Result(findings, stats, plan, None, rules=rules, collected=plan.collected,
                       problems=stored["problems"])
     tus = _collect(options, cfg, plan, cache, progress)
-    program = Program(tus)
-    active = pack.active(program.declared)
-    graph = CallGraph(program, active)
-    ctx = Context(program, graph, active)
-    findings = []
-    for rule_cls in rules:
-        findings.extend(rule_cls().check(ctx))
-    findings = finalize(findings, base)
+    program, graph, ctx, findings = check_facts(tus, pack, rules, base)
     stats = _stats(plan, tus, program, graph, ctx, started)
     problems = problems_of(tus, base)
     if cache is not None and reuse:
@@ -143,6 +136,18 @@ def analyse(options: Options, progress=None, reuse: bool = True) -> Result:
                                      "stats": {k: v for k, v in stats.items() if k != "seconds"},
                                      "problems": problems})
     return Result(findings, stats, plan, tus, program, graph, ctx, rules, plan.collected, problems)
+
+
+def check_facts(tus: list, pack, rules: list, base: str):
+    """Program, call graph, rule context and the finalized findings of parsed TUs."""
+    program = Program(tus)
+    active = pack.active(program.declared)
+    graph = CallGraph(program, active)
+    ctx = Context(program, graph, active)
+    findings = []
+    for rule_cls in rules:
+        findings.extend(rule_cls().check(ctx))
+    return program, graph, ctx, finalize(findings, base)
 
 
 def _result_key(cache, plan, cfg, rules, base) -> str | None:
@@ -181,7 +186,7 @@ def _first_error(tu, base: str) -> str:
         return ""
     if not first.file:
         return first.message
-    return f"{relative(first.file, base)}:{first.line}:{first.col}: {first.message}"
+    return f"{portable(first.file, base)}:{first.line}:{first.col}: {first.message}"
 
 
 def _stats(plan, tus, program, graph, ctx, started) -> dict:

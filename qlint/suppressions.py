@@ -63,10 +63,13 @@ def scan(path: str, text: str, known) -> list[Suppression]:
 
 
 def read(path: str) -> str:
+    """The file's text with clang's line ends (CR LF, LF, and a lone CR) as "\n", so that a
+    directive's line is the line clang gives its findings."""
     try:
-        return read_regular(path).decode("utf-8", errors="replace")
+        text = read_regular(path).decode("utf-8", errors="replace")
     except OSError:
         return ""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def apply(findings: list[Finding], selected, files, report_unused: bool, base: str):

@@ -27,7 +27,7 @@ def test_block_sarif_is_valid_and_holds_what_the_json_report_holds(tree, tmp_pat
     assert [e.message for e in errors] == []
     [sarif_run] = log["runs"]
     assert sarif_run["automationDetails"] == {"id": "qlint/block/"}
-    assert sarif_run["originalUriBaseIds"]["%SRCROOT%"]["uri"] == f"file://{tree}/"
+    assert "originalUriBaseIds" not in sarif_run
     findings = qlint("check", "block/", "--format", "json", cwd=tree).json["findings"]
     results = sarif_run["results"]
     assert [(r["ruleId"], r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],

@@ -67,7 +67,7 @@ def test_result_carries_location_path_related_locations_and_fingerprint():
     json_report = qlint("check", SEED, "--format", "json", "--jobs", "1").json["findings"][0]
     run = log["runs"][0]
     assert run["automationDetails"] == {"id": "qlint/fixtures/seed000/before/"}
-    assert run["originalUriBaseIds"] == {"%SRCROOT%": {"uri": f"file://{REPO}/"}}
+    assert "originalUriBaseIds" not in run                 # an absolute path: only when asked
     [result] = run["results"]
     assert result["ruleId"] == "QL101"
     assert run["tool"]["driver"]["rules"][result["ruleIndex"]]["id"] == "QL101"
@@ -250,3 +250,12 @@ def test_github_format_escapes_data_and_properties():
                 function="f", message="100% wrong\nreally", level="warning")
     assert github.render([f]) == ("::warning file=a%2Cb%3Ac.c,line=3,title=QL101 [lock-required]::"
                                   "100%25 wrong%0Areally\n")
+
+
+def test_absolute_paths_define_srcroot_in_sarif_and_make_json_paths_absolute():
+    log = json.loads(qlint("check", SEED, "--format", "sarif", "--absolute-paths").out)
+    assert log["runs"][0]["originalUriBaseIds"] == {"%SRCROOT%": {"uri": f"file://{REPO}/"}}
+    [finding] = qlint("check", SEED, "--format", "json", "--absolute-paths").json["findings"]
+    paths = {finding["path"]} | {s["path"] for s in finding["trace"]} | \
+        {r["path"] for r in finding["related"]}
+    assert paths == {f"{REPO}/{SEED}/linux-aio.c"}

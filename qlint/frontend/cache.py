@@ -82,7 +82,9 @@ def check_directory(path: str) -> None:
         return
     if not stat.S_ISDIR(st.st_mode):
         raise QlintError(f"{path}: cache directory is not a directory")
-    if st.st_uid != os.getuid() or st.st_mode & 0o022:
+    if st.st_uid != os.getuid():
+        raise QlintError(f"{path}: cache directory belongs to another user; refusing to use it")
+    if st.st_mode & 0o022:
         raise QlintError(f"{path}: cache directory is writable by other users; refusing to use it")
 
 

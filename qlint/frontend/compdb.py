@@ -15,7 +15,12 @@ from ..jsonio import parse_json, read_bytes
 
 # Flags that take a separate value and only concern outputs or dependency files.
 _DROP_WITH_VALUE = {"-o", "-MF", "-MT", "-MQ", "-MJ", "--serialize-diagnostics"}
-_DROP = {"-c", "-MD", "-MMD", "-M", "-MM", "-MG", "-MP", "-E", "-S", "-pipe", "-save-temps"}
+_DROP = {"-c", "-MD", "-MMD", "-M", "-MM", "-MG", "-MP", "-E", "-S", "-pipe", "-save-temps", "-H"}
+# The same passed on to the preprocessor or to cc1, which libclang honours: `-Wp,-MMD,dep.d`
+# (kbuild's form), `-Xclang -dependency-file -Xclang dep.d`, `-Xclang -header-include-file ...`.
+_PASSED_ON = {"-Xclang", "-Xpreprocessor"}
+_CC1_WRITES_WITH_VALUE = {"-dependency-file", "-header-include-file", "-module-dependency-dir",
+                          "-dependency-dot"}
 # Flags whose value is a path that must be absolute once the working directory is gone.
 _PATH_VALUE = {"-I", "-iquote", "-isystem", "-idirafter", "-include", "-imacros", "-iprefix",
                "-include-pch", "-isysroot", "--sysroot"}
@@ -164,7 +169,17 @@ def clean_args(argv: list[str], directory: str, source: str) -> list[str]:
         if arg in _DROP_WITH_VALUE:
             next(it, None)
             continue
-        if arg in _DROP or arg[:3] in ("-MF", "-MT", "-MQ") or arg.startswith("-o"):
+        if _writes(arg) or arg.startswith("-o"):
+            continue
+        if arg.startswith("-Wp,") and any(_writes(o) for o in arg[4:].split(",")):
+            continue
+        if arg in _PASSED_ON:
+            value = next(it, "")
+            if value in _DROP_WITH_VALUE or value in _CC1_WRITES_WITH_VALUE:
+                if next(it, None) in _PASSED_ON:
+                    next(it, None)          # the option's value, passed on too
+            elif not _writes(value):
+                out += [arg, value]
             continue
         if os.path.normpath(os.path.join(directory, arg)) == source_abs:
             continue
@@ -179,6 +194,12 @@ def clean_args(argv: list[str], directory: str, source: str) -> list[str]:
             continue
         out.append(arg)
     return out
+
+
+def _writes(option: str) -> bool:
+    """An option that only concerns outputs or dependency files (its value, if separate, follows)."""
+    return option in _DROP or option in _DROP_WITH_VALUE or option[:3] in ("-MF", "-MT", "-MQ") \
+        or option.split("=", 1)[0] in _CC1_WRITES_WITH_VALUE
 
 
 def _absolute(directory: str, value: str) -> str:

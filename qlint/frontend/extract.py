@@ -61,6 +61,10 @@ _IDENT_RE = re.compile(rb"[A-Za-z_]\w*")
 _ATTR_RE = re.compile(rb"([A-Za-z_]\w*)(?:\(([^()\n*][^()\n]*)\))?")
 _LITERAL_RE = re.compile(rb'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|[\w.+-]+')
 _MAX_TEXT = 160
+# Deeper nodes of a definition are left out of its tree: clang_visitChildren recurses on the C
+# stack and the extractor on Python's (both given room on the thread parse.py runs it on, for a
+# few Python frames per level). Generated else-if chains and switch tables reach thousands.
+MAX_TREE_DEPTH = 10_000
 
 
 class Node:
@@ -256,6 +260,8 @@ class Extractor:
                     break
             node = Node(kind_(c), c)
             stack[-1][1].kids.append(node)
+            if len(stack) >= MAX_TREE_DEPTH:
+                return 1  # CXChildVisit_Continue: not into this node's children
             stack.append((hash_(c), node))
             return 2  # CXChildVisit_Recurse
         lib.clang_visitChildren(cur, lib.visitor_type(visit), None)

@@ -14,9 +14,10 @@ from .clangenv import clang_module, resource_dir
 from .compdb import CompileJob
 from .extract import Extractor, diagnostics_of
 
-# Flags every parse gets: clang's own headers, and quiet about gcc-only warning flags.
+# Flags every parse gets: clang's own headers, and quiet about gcc-only warning flags; no
+# modules, whose cache (~/.cache/clang/ModuleCache or -fmodules-cache-path) libclang would write.
 _EXTRA = ("-Wno-unknown-warning-option", "-Wno-unused-command-line-argument",
-          "-Wno-ignored-optimization-argument", "-ferror-limit=0")
+          "-Wno-ignored-optimization-argument", "-ferror-limit=0", "-fno-modules")
 _TAKES_VALUE = ("-Xclang", "-mllvm", "-Xpreprocessor", "-x", "-target")
 _PCH_TROUBLE = ("precompiled header", "PCH file", "was compiled with", "has been modified")
 

@@ -54,6 +54,12 @@ def relative(path: str, base: str) -> str:
     return path if rel.startswith("..") else rel
 
 
+def portable(path: str, base: str) -> str:
+    """`path` relative to `base`, with `../` when it lies outside: how JSON and SARIF write
+    paths, so that a report names no machine-specific directory unless asked to."""
+    return os.path.relpath(path, base) if path and os.path.isabs(path) else path
+
+
 def finalize(findings: list[Finding], base: str) -> list[Finding]:
     """Make paths relative, sort, and give each finding a fingerprint that survives unrelated
     line shifts: rule + function + path + detail, with an ordinal among equals."""

@@ -20,7 +20,7 @@ import attr
 import sarif_om as om
 
 from .. import PROJECT_URL, __version__
-from .model import relative
+from .model import portable
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SRCROOT = "%SRCROOT%"
@@ -126,8 +126,7 @@ def descriptor(rule_cls) -> om.ReportingDescriptor:
 
 def artifact_uri(path: str, root: str) -> str:
     """`path` as a URI reference relative to %SRCROOT% (never absolute)."""
-    rel = os.path.relpath(path, root) if os.path.isabs(path) else path
-    return urllib.parse.quote(rel.replace(os.sep, "/"))
+    return urllib.parse.quote(portable(path, root).replace(os.sep, "/"))
 
 
 def location(path: str, line: int, column: int, root: str, message: str = "", ident: int = 0):
@@ -188,7 +187,7 @@ def most_severe(findings: list, limit: int) -> list:
 def default_category(paths: list[str], base: str) -> str:
     """`qlint/` and the analysed paths: one category per set of paths, so two uploads of
     different parts of a tree do not replace each other's alerts."""
-    names = sorted({relative(os.path.abspath(p), base).rstrip("/") for p in paths} - {".", ""})
+    names = sorted({portable(os.path.abspath(p), base).rstrip("/") for p in paths} - {".", ""})
     return "qlint/" + ",".join(names) if names else "qlint"
 
 
@@ -205,11 +204,14 @@ def size_reason(max_gzipped: int) -> str:
 
 
 def build(findings, rules: dict, problems: list, category: str, root: str,
-          max_results: int = MAX_RESULTS, cut_reason: str = COUNT_REASON) -> om.SarifLog:
+          max_results: int = MAX_RESULTS, cut_reason: str = COUNT_REASON,
+          srcroot: bool = False) -> om.SarifLog:
+    """The log; with `srcroot`, %SRCROOT% is defined as `root`'s file:// URI (an absolute path,
+    written only when asked: --absolute-paths)."""
     codes = list(rules)
     rule_index = {code: i for i, code in enumerate(codes)}
     kept = most_severe(findings, max_results)
-    notices = [notification(f"{p['path']}: {p['message']}", "warning", p["path"], root)
+    notices = [notification(f"{portable(p['path'], root)}: {p['message']}", "warning", p["path"], root)
                for p in problems]
     if len(kept) < len(findings):
         notices.append(notification(
@@ -223,7 +225,8 @@ def build(findings, rules: dict, problems: list, category: str, root: str,
         tool=node(om.Tool, driver=driver),
         automation_details=node(om.RunAutomationDetails, id=category.rstrip("/") + "/"),
         original_uri_base_ids={SRCROOT: node(om.ArtifactLocation,
-                                             uri=urllib.parse.quote(_dir_uri(root), safe=":/"))},
+                                             uri=urllib.parse.quote(_dir_uri(root), safe=":/"))}
+        if srcroot else None,
         invocations=[node(om.Invocation, execution_successful=True,
                           tool_execution_notifications=notices or None)],
         column_kind="unicodeCodePoints",
@@ -242,23 +245,24 @@ def gzipped_size(text: str) -> int:
 
 
 def render(findings, rules: dict, problems: list, category: str, root: str,
-           max_gzipped: int = MAX_GZIPPED_BYTES) -> str:
+           max_gzipped: int = MAX_GZIPPED_BYTES, srcroot: bool = False) -> str:
     """The SARIF text; if it exceeds GitHub's upload size, the largest number of most severe
     findings that fits, with a note saying so."""
     with _no_gc():
-        return _render(findings, rules, problems, category, root, max_gzipped)
+        return _render(findings, rules, problems, category, root, max_gzipped, srcroot)
 
 
-def _render(findings, rules, problems, category, root, max_gzipped) -> str:
-    text = dumps(build(findings, rules, problems, category, root))
+def _render(findings, rules, problems, category, root, max_gzipped, srcroot) -> str:
+    text = dumps(build(findings, rules, problems, category, root, srcroot=srcroot))
     if gzipped_size(text) <= max_gzipped:
         return text
     low, high = 0, min(len(findings), MAX_RESULTS)
     reason = size_reason(max_gzipped)
-    best = dumps(build(findings, rules, problems, category, root, 0, reason))
+    best = dumps(build(findings, rules, problems, category, root, 0, reason, srcroot))
     while low < high:
         middle = (low + high + 1) // 2
-        candidate = dumps(build(findings, rules, problems, category, root, middle, reason))
+        candidate = dumps(build(findings, rules, problems, category, root, middle, reason,
+                                srcroot))
         if gzipped_size(candidate) <= max_gzipped:
             low, best = middle, candidate
         else:
