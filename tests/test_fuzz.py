@@ -66,7 +66,8 @@ def test_a_finding_outside_its_file_is_reported(tmp_path):
     "    int v = 1" + " + 1" * 3000 + ";\n",
     "    int v = s->ready" + " ? 1 : s->ready" * 1500 + " ? 1 : 0;\n",
     "    static int w[] = { 1" + " + 1" * 3000 + " };\n",
-], ids=["sum", "conditional", "initializer"])
+    "    int v = 1" + " + 1" * 12000 + ";\n",          # past the extractor's depth bound
+], ids=["sum", "conditional", "initializer", "beyond-bound"])
 def test_a_deeply_nested_expression_does_not_lose_the_file(tmp_path, deep):
     """Was: RecursionError in the extractor, the TU reported as failed and its findings lost."""
     root = make_tree(tmp_path, {"a.c": bh_source(deep + CALL)})
