@@ -3,6 +3,7 @@ facts. Tasks are plain picklable objects; `run()` never raises for bad input (pr
 data), and `failed(reason)` is what the pool reports if the worker dies or times out."""
 from __future__ import annotations
 
+import atexit
 import os
 import stat
 import sys
@@ -31,7 +32,15 @@ def index():
     global _index
     if _index is None:
         _index = clang_module().Index.create(excludeDecls=True)
+        atexit.register(_drop_index)
     return _index
+
+
+def _drop_index():
+    """Disposed of while libclang's module is alive: at interpreter teardown its
+    Index.__del__ finds the module already gone and prints an exception."""
+    global _index
+    _index = None
 
 
 def parse_args(job: CompileJob) -> list[str]:
