@@ -36,7 +36,9 @@ fi
 log "installing build dependencies"
 as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ninja-build libglib2.0-dev pkg-config \
   libaio-dev libpixman-1-dev zlib1g-dev libfdt-dev bzip2 flex bison dpkg-dev >/dev/null
-python3 -m pip install -q 'meson==1.5.0' >/dev/null
+# QEMU 10.0's configure wants pycotap in the Python it runs with; Debian's tarball has no
+# python/wheels to install it from offline.
+python3 -m pip install -q 'meson==1.5.0' 'pycotap==1.3.1' >/dev/null
 
 if [[ -z $(ls ./*.orig.tar.* 2>/dev/null) ]]; then
   log "downloading qemu=$pkgver"
