@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import atexit
 import os
-import stat
 import sys
 import threading
 from dataclasses import dataclass
 
 from ..facts.ir import Diagnostic, TUFacts
+from ..files import read_regular
 from .clangenv import clang_module, resource_dir
 from .compdb import CompileJob
 from .extract import Extractor, diagnostics_of
@@ -64,19 +64,13 @@ def _unreadable(path: str, degraded: bool) -> str:
     """Why the source cannot be parsed, or "": libclang would only say that it failed (and
     would block reading a FIFO)."""
     try:
-        st = os.stat(path)
+        read_regular(path, 0)
     except FileNotFoundError:
         return "no such file (deleted while qlint ran, or a dangling symbolic link)" if degraded \
             else "no such file (in the compile database, but not generated yet or deleted)"
     except OSError as e:
         return e.strerror.lower()
-    if not stat.S_ISREG(st.st_mode):
-        return "not a regular file"
-    try:
-        with open(path, "rb"):
-            return ""
-    except OSError as e:
-        return e.strerror.lower()
+    return ""
 
 
 def _rejected_flag(job: CompileJob) -> str:
