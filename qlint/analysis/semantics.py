@@ -36,7 +36,7 @@ class Semantics:
     def __init__(self, pack, program):
         self.pack = pack
         self.program = program
-        self.kinds = {s.name: s.kind for s in pack.sections}
+        self.kinds = pack.section_kinds()
         self.recursive = {s.name for s in pack.sections if s.recursive}
         self._ops: dict[int, tuple] = {}
         self._by_name: dict[str, list] = {}

@@ -107,7 +107,7 @@ class OutsideSection(Rule):
 def _requirement_findings(rule_, ctx, section_kind: str):
     """Unmet requirements on locks (QL101) or sections (QL203) that rule packs name by
     function; those that annotations declare are QL301..QL303's."""
-    kinds = {s.name: s.kind for s in ctx.pack.sections}
+    kinds = ctx.pack.section_kinds()
     for f in _entry_findings(rule_, ctx, "requires", lambda lock: kinds.get(lock) == section_kind,
                              by_attribute=False):
         yield f
@@ -135,7 +135,7 @@ class LockExcluded(Rule):
         return ""
 
     def check(self, ctx):
-        kinds = {s.name: s.kind for s in ctx.pack.sections}
+        kinds = ctx.pack.section_kinds()
         yield from _entry_findings(self, ctx, "excludes", lambda lock: kinds.get(lock) == "lock")
         for key, summary in sorted(ctx.locks.summaries.items()):
             for local in summary.local:

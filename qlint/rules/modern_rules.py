@@ -17,14 +17,10 @@ from .lock_rules import entry_step, registration_related
 from .registry import Rule, rule
 
 
-def _kinds(ctx) -> dict:
-    return {s.name: s.kind for s in ctx.pack.sections}
-
-
 def _attribute_witnesses(ctx, kind: str, section_kind: str):
     """(function key, lock, witness) of terminal witnesses whose requirement comes from an
     attribute, in functions that do not hold the lock by their own contract."""
-    kinds = _kinds(ctx)
+    kinds = ctx.pack.section_kinds()
     analysis = ctx.locks
     for key in sorted(analysis.summaries):
         table = getattr(analysis.summaries[key], kind)
@@ -36,6 +32,14 @@ def _attribute_witnesses(ctx, kind: str, section_kind: str):
                 if w.terminal and w.by_attribute and (id(w.call), w.required) not in seen:
                     seen.add((id(w.call), w.required))
                     yield key, lock, w
+
+
+def _unprovided(ctx, section_kind: str):
+    """The attribute requirements (QL301, QL303) a function neither provides nor may leave
+    to its callers: where every way in provides the lock, QL304 suggests the annotation."""
+    for key, lock, w in _attribute_witnesses(ctx, "requires", section_kind):
+        if not runs_only_with(ctx, key, lock):
+            yield key, lock, w
 
 
 def runs_only_with(ctx, key: str, lock: str):
@@ -120,9 +124,7 @@ class CoroutineFnFromNonCoroutine(Rule):
         return _inactive(pack, "requires", "context")
 
     def check(self, ctx):
-        for key, lock, w in _attribute_witnesses(ctx, "requires", "context"):
-            if runs_only_with(ctx, key, lock):
-                continue                              # QL304: annotate it instead
+        for key, lock, w in _unprovided(ctx, "context"):
             fn = ctx.program.functions[key]
             yield _call_finding(self, ctx, key, w,
                                 f"{callee_words(ctx, w)} needs coroutine context, but "
@@ -143,7 +145,7 @@ class NoCoroutineFnInCoroutine(Rule):
         return _inactive(pack, "excludes", "context")
 
     def check(self, ctx):
-        kinds = _kinds(ctx)
+        kinds = ctx.pack.section_kinds()
         for key in sorted(ctx.locks.summaries):
             seen = set()
             for local in ctx.locks.summaries[key].local:
@@ -173,9 +175,7 @@ class GraphLockRequired(Rule):
         return _inactive(pack, "requires", "lock")
 
     def check(self, ctx):
-        for key, lock, w in _attribute_witnesses(ctx, "requires", "lock"):
-            if runs_only_with(ctx, key, lock):
-                continue                              # QL304: annotate it instead
+        for key, lock, w in _unprovided(ctx, "lock"):
             fn = ctx.program.functions[key]
             yield _call_finding(self, ctx, key, w,
                                 f"{callee_words(ctx, w)} requires {lock}, which {fn.name}() "
@@ -184,7 +184,7 @@ class GraphLockRequired(Rule):
 
     def _callbacks(self, ctx):
         """An annotated function registered as a callback: nothing holds the lock when it runs."""
-        kinds = _kinds(ctx)
+        kinds = ctx.pack.section_kinds()
         for entry in ctx.locks.entry_points():
             fn = ctx.program.functions[entry.func]
             held = ctx.locks.sem.contract_holds(fn.name, ctx.program.attrs(entry.func))
@@ -241,7 +241,7 @@ class MissingAnnotation(Rule):
         else:
             first = entry_step(ctx, what)
             origin = f"it runs as a {what.kind}"
-        needed = lock.replace("-", " ") if _kinds(ctx).get(lock) == "context" else lock
+        needed = lock.replace("-", " ") if ctx.pack.section_kinds().get(lock) == "context" else lock
         message = (f"{fn.name}() calls {callee_words(ctx, w)}, which needs {needed}, and "
                    f"{origin}: declare {fn.name}() {annotation}")
         return Finding(rule=self.code, name=self.name, path=fn.file, line=fn.line, column=fn.col,
@@ -252,7 +252,7 @@ class MissingAnnotation(Rule):
 
 
 def _inactive(pack, kind: str, section_kind: str) -> str:
-    kinds = {s.name: s.kind for s in pack.sections}
+    kinds = pack.section_kinds()
     if any(r.attribute and r.kind == kind and kinds.get(r.lock) == section_kind
            for r in pack.requirements):
         return ""

@@ -271,6 +271,10 @@ class RulePack:
     def section(self, name: str) -> Section | None:
         return next((s for s in self.sections if s.name == name), None)
 
+    def section_kinds(self) -> dict[str, str]:
+        """Each declared section's kind ("lock", "section", "context") by name."""
+        return {s.name: s.kind for s in self.sections}
+
     def entry_holds(self, kind: str) -> tuple[str, ...]:
         """Locks held when a callback of this kind starts (the union of its [[entry]] tables)."""
         return tuple(sorted({h for e in self.entries if e.kind == kind for h in e.holds}))

@@ -31,7 +31,7 @@ class _Balance(Rule):
             "section": ("section", "begun", "ended", "open")}
 
     def check(self, ctx):
-        kinds = {s.name: s.kind for s in ctx.pack.sections}
+        kinds = ctx.pack.section_kinds()
         analysis = ctx.locks
         handed = _handed_sections(ctx)
         for key in sorted(analysis.summaries):
