@@ -99,3 +99,19 @@ def test_rules_reports_the_sections_pack_state_for_a_tree():
             "job_defer_to_main_loop is not declared)") in lines
     assert any(l.startswith("QL202 section-across-deferral") and l.endswith("  active")
                for l in lines)
+
+
+def test_a_drain_begun_without_polling_is_a_drained_section(tmp_path):
+    """bdrv_graph_wrlock() (QEMU 10.0) drains with bdrv_drain_all_begin_nopoll() and ends
+    with bdrv_drain_all_end(): balanced, not a section ended that was never begun."""
+    from fixture_trees import make_tree
+    root = make_tree(tmp_path, {"wrlock.c": (
+        '#include "qemu/fixture-state.h"\n'
+        "void bdrv_drain_all_begin_nopoll(void);\n"
+        "void bdrv_drain_all_end(void);\n\n"
+        "void graph_wrlock(void)\n{\n    bdrv_drain_all_begin_nopoll();\n"
+        "    bdrv_drain_all_end();\n}\n\n"
+        "static void bh(void *o)\n{\n    graph_wrlock();\n}\n\n"
+        "void init(State *s)\n{\n    aio_bh_new(s->ctx, bh, s);\n}\n")})
+    run = qlint("check", ".", "--format", "json", "--jobs", "1", "--select", "QL2", cwd=root)
+    assert (run.code, findings(run), run.err) == (0, [], "")
