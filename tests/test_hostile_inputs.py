@@ -69,15 +69,27 @@ def world_readable_dir():
     shutil.rmtree(path, ignore_errors=True)
 
 
+def _readable_qlint(into: str) -> dict[str, str]:
+    """The environment that makes an unprivileged user import qlint from a copy in `into`: the
+    checkout the package is installed from may sit in a directory only root can enter."""
+    import qlint
+    package = os.path.dirname(os.path.abspath(qlint.__file__))
+    copy = os.path.join(into, "qlint-copy")
+    shutil.copytree(package, os.path.join(copy, "qlint"))
+    shutil.copytree(os.path.join(os.path.dirname(package), "rules"), os.path.join(copy, "rules"))
+    return {**os.environ, "PYTHONPATH": copy}
+
+
 def test_unreadable_source_named_is_fatal_found_is_one_failed_tu(world_readable_dir):
     prefix = _unprivileged()
-    root = tree_with(world_readable_dir, {"secret.c": HEADER + bh("bh_secret")})
+    env = _readable_qlint(world_readable_dir) if prefix else None
+    root = tree_with(os.path.join(world_readable_dir, "tree"), {"secret.c": HEADER + bh("bh_secret")})
     os.chmod(os.path.join(root, "secret.c"), 0)
 
     def run(*args):
         proc = subprocess.run([*prefix, sys.executable, "-m", "qlint", "check", *args, "--jobs",
                                "1", "--no-cache"], cwd=root, capture_output=True, text=True,
-                              timeout=600)
+                              timeout=600, env=env)
         return Run(proc.returncode, proc.stdout, proc.stderr)
     named = run("secret.c")
     assert (named.code, named.out, named.err) == (2, "", "qlint: error: secret.c: permission denied\n")

@@ -7,6 +7,7 @@ and the run goes on. Results are keyed by TU, so their order never depends on sc
 """
 from __future__ import annotations
 
+import faulthandler
 import gc
 import multiprocessing
 import os
@@ -23,6 +24,7 @@ DEFAULT_TIMEOUT = 300.0
 def _worker_main(conn) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.enable()                  # forked from a parent that paused it (pipeline.py)
+    faulthandler.disable()       # a crash is the parent's one-line problem, not a stack dump
     fault = os.environ.get("QLINT_FAULT_INJECT", "")
     while True:
         try:
