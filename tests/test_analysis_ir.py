@@ -26,9 +26,9 @@ def call(name, line, *args, funcs=()):
                 args=tuple(Arg(a, funcs=funcs if i == 1 else ()) for i, a in enumerate(args)))
 
 
-def analyse(functions):
+def analyse(functions, declared=()):
     tu = TUFacts(path="/src/x.c", functions=functions,
-                 declared=("qemu_bh_schedule", "aio_context_acquire"))
+                 declared=("qemu_bh_schedule", "aio_context_acquire", *declared))
     program = Program([decode_tu(encode_tu(tu))])           # through the cache format
     pack = build_pack(Config()).active(program.declared)
     graph = CallGraph(program, pack)
@@ -70,3 +70,24 @@ def test_condition_normalization():
     assert normalize_cond("ret == 0") == ("ret", False)
     assert normalize_cond("bs != NULL") == ("bs", True)
     assert normalize_cond("!!x") == ("x", True)
+
+
+def test_a_call_through_a_forwarded_parameter_is_an_edge_of_the_function_making_it():
+    # bh -> foreach(cb) -> do_foreach(fn) -> fn(): cb's requirement is met in do_foreach's
+    # call, not in foreach, which only passes the pointer on.
+    cb = fn("cb", straight(call("qemu_laio_process_completions", 3, "s")))
+    through = Call(name="fn", line=34, col=5, via="*fn", args=(Arg("s"),))
+    do_foreach = fn("do_foreach", straight(through), params=("s", "fn"), line=30)
+    foreach = fn("foreach", straight(call("do_foreach", 44, "s", "fn")), params=("s", "fn"),
+                 line=40)
+    bh = fn("bh", straight(call("foreach", 12, "opaque", "cb", funcs=("cb",))),
+            params=("opaque",), line=10)
+    init = fn("init", straight(call("aio_bh_new_full", 22, "ctx", "bh", "s", '"bh"', funcs=("bh",))),
+              line=20)
+    ctx = analyse([cb, do_foreach, foreach, bh, init])
+    assert [(e.caller, e.kind, e.call.line) for e in ctx.graph.callers_of("cb")] == [
+        ("do_foreach", "param", 34)]
+    found = list(LockRequired().check(ctx))
+    assert [(f.function, f.line, [(s.function, s.line) for s in f.trace]) for f in found] == [
+        ("cb", 3, [("bh", 10), ("bh", 12), ("foreach", 44), ("do_foreach", 34), ("cb", 3)])]
+

@@ -80,7 +80,8 @@ class CallGraph:
         self._wrappers: dict[str, set[tuple[int, str, str, bool]]] = defaultdict(set)
         self._apis = _by_name(pack.callbacks, lambda c: c.api)
         self._deferrals = _by_name(pack.deferrals, lambda d: d.api)
-        self._param_calls: dict[str, list[tuple[int, Call]]] = defaultdict(list)
+        # function -> (parameter index, call through it, function making the call)
+        self._param_calls: dict[str, list[tuple[int, Call, str]]] = defaultdict(list)
         self._entered: set[tuple[str, str]] = set()   # (source API, function) entered here
         self._provided: dict[tuple[int, str], set] = {}  # (call, invoked function) -> holds
         self._build()
@@ -122,7 +123,7 @@ class CallGraph:
             kind, label = "pointer", var
             targets = self._resolve_name(call.name, fn.file) if call.name != var else []
             if var in fn.params:
-                self._param_calls[fn.key].append((fn.params.index(var), call))
+                self._param_calls[fn.key].append((fn.params.index(var), call, fn.key))
         elif call.via:
             kind, label = "field", call.via
             targets = sorted({s.func for s in program.field_funcs.get(call.via, ())
@@ -210,22 +211,24 @@ class CallGraph:
                             changed = True
 
     def _resolve_param_calls(self) -> None:
-        """A call through parameter i reaches what each caller passes at position i."""
+        """A call through parameter i reaches what each caller passes at position i; a caller
+        that passes its own parameter on has the call resolved from its callers in turn. The
+        edges stay the calling function's: only the targets come from further up."""
         changed = True
         while changed:
             changed = False
             for key in sorted(self._param_calls):
-                for pos, call in self._param_calls[key]:
+                for pos, call, owner in self._param_calls[key]:
                     for edge in list(self.edges_to.get(key, ())):
                         if pos >= len(edge.call.args):
                             continue
                         arg = edge.call.args[pos]
                         funcs = [t for f in arg.funcs for t in self._function_keys(f)]
                         before = len(self.targets.get(id(call), ()))
-                        self._set_targets(key, call, funcs, "param", call.via[1:])
+                        self._set_targets(owner, call, funcs, "param", call.via[1:])
                         caller = self.program.functions[edge.caller]
                         if arg.text in caller.params:
-                            item = (caller.params.index(arg.text), call)
+                            item = (caller.params.index(arg.text), call, owner)
                             if item not in self._param_calls[edge.caller]:
                                 self._param_calls[edge.caller].append(item)
                                 changed = True
