@@ -203,5 +203,6 @@ def _stats(plan, tus, program, graph, ctx, started) -> dict:
     if locks is not None:
         stats["requirements_at_unknown_callers"] = len(locks.unknown_callers())
         stats["functions_explored_partially"] = len(locks.truncated)
+        stats["summaries_unsettled"] = len(locks.unsettled)
     stats["seconds"] = round(time.monotonic() - started, 3)
     return stats

@@ -91,3 +91,28 @@ def test_a_call_through_a_forwarded_parameter_is_an_edge_of_the_function_making_
     assert [(f.function, f.line, [(s.function, s.line) for s in f.trace]) for f in found] == [
         ("cb", 3, [("bh", 10), ("bh", 12), ("foreach", 44), ("do_foreach", 34), ("cb", 3)])]
 
+
+def recursive_queue(name):
+    """`name`(bs): begins a drained section when `new`, then calls itself for each child, as
+    bdrv_reopen_queue_child() does: a count that depends on the recursion's depth."""
+    return fn(name, [
+        Block(succs=[Edge(2)]), Block(),
+        Block(succs=[Edge(3, "new", "true", 2, ("new",)), Edge(4, "new", "false", 2, ("new",))]),
+        Block(events=[call("bdrv_drained_begin", 3, "bs")], succs=[Edge(4)]),
+        Block(succs=[Edge(5, "child", "true", 4, ("child",)), Edge(1, "child", "false", 4, ("child",))]),
+        Block(events=[call(name, 5, "child")], succs=[Edge(4)])], params=("bs",))
+
+
+def test_a_recursion_whose_effect_flips_between_rounds_settles_on_either():
+    # Round 1 (the recursive call returns on no path yet): 0 or +1, taken as a conditional
+    # wrapper's +1; round 2: 0 to +3 through that (its own instance and the callee's, each
+    # counted up to 2), no single effect; round 3 would be round 1 again. It settles with
+    # all of them: inconsistent, no effect for its callers.
+    ctx = analyse([recursive_queue("queue_child")], declared=("bdrv_drained_begin",))
+    locks = ctx.locks
+    summary = locks.summary("queue_child")
+    drained = lambda n: (("drained", n),)  # noqa: E731
+    assert (summary.path_effects, summary.consistent, summary.effect) == (
+        frozenset({(), drained(1), drained(2), drained(3)}), False, ())
+    assert locks.unsettled == set()
+    assert locks.analyze("queue_child").path_effects <= summary.path_effects

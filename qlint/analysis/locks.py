@@ -23,6 +23,7 @@ requirement is listed by `qlint graph requirements` and counted in the JSON stat
 from __future__ import annotations
 
 import fnmatch
+import heapq
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -30,7 +31,7 @@ from ..facts.ir import Call
 from .paths import (Explorer, State, all_conditions, ambient_effect, begin, calls_in,
                     correlated_conditions, end, hand_over, known_nonnull, loop_blocks,
                     net_effect, normalize_cond, switch, tested_variables)
-from .scc import sccs
+from .scc import postorder, sccs
 from .semantics import Semantics
 
 
@@ -90,6 +91,7 @@ class Summary:
     consistent: bool = True
     local: list = field(default_factory=list)
     exits: list = field(default_factory=list)        # [(node, State)] of the explored paths
+    path_effects: frozenset = frozenset()            # net effects of its paths, every round
     explorer: Explorer | None = None
     problems: list = field(default_factory=list)     # (kind, node, call, section) for section rules
     handoffs: list = field(default_factory=list)     # (node, call, State before, callbacks)
@@ -123,6 +125,8 @@ class LockAnalysis:
         self._tested: dict[str, frozenset] = {}
         self._looped: dict[str, set] = {}
         self.truncated: list[str] = []
+        self.unsettled: set[str] = set()
+        self._unanalysed: set[str] = set()
         self._entry_points: list | None = None
         self._run()
 
@@ -134,29 +138,64 @@ class LockAnalysis:
                 self.summaries[scc[0]] = self.analyze(scc[0])   # callees are final: one pass
                 continue
             self._fixpoint(scc)
+        self.truncated = sorted(k for k, s in self.summaries.items()
+                                if s.explorer is not None and s.explorer.truncated)
 
     def _fixpoint(self, scc: list[str], rounds: int = 8) -> None:
-        """Summaries of a recursive component: analyse every member, then again only the
-        members that call one whose summary changed, until nothing changes (bounded)."""
-        members = set(scc)
-        budget = {k: rounds for k in scc}
-        work = list(scc)
+        """Summaries of a recursive component, in rounds over its members in depth-first
+        postorder (callees first): a member is analysed again when a callee's summary changed,
+        later in the same round if it comes after that callee, else in the next round. A member
+        starts as returning on no path (_unreturned). A member whose effect comes back to one
+        it had before, but not last round, oscillates (a drained section begun in a recursion
+        and ended by a transaction's callbacks): from then on its paths' effects accumulate,
+        so it can settle, on "either". `rounds` re-analyses per member, on average, bound the
+        work; a member left waiting when they are spent is unsettled (stats)."""
+        order = postorder(scc, self._callees_of)
+        rank = {key: i for i, key in enumerate(order)}
+        self._unanalysed = set(scc)
+        budget = rounds * len(scc)               # analyses after the first of each member
+        this_round, next_round = list(range(len(order))), []   # heaps of ranks
         queued = set(scc)
-        while work:
-            key = work.pop(0)
+        had: dict[str, set] = {key: set() for key in scc}    # effects each member has had
+        widened: set[str] = set()
+        while this_round or next_round:
+            if not this_round:
+                this_round, next_round = next_round, []
+            key = order[heapq.heappop(this_round)]
             queued.discard(key)
-            before = self.summaries[key].signature() if key in self.summaries else None
-            self.summaries[key] = self.analyze(key)
-            budget[key] -= 1
-            if self.summaries[key].signature() == before:
+            previous = self.summaries.get(key)
+            if previous is not None:
+                if budget == 0:
+                    self.unsettled.add(key)
+                    continue
+                budget -= 1
+            summary = self.summaries[key] = self.analyze(key)
+            self._unanalysed.discard(key)
+            if previous is not None and (key in widened or _returns_to(summary, previous,
+                                                                      had[key])):
+                widened.add(key)
+                _set_effects(summary, summary.path_effects | previous.path_effects)
+            had[key].add((summary.effect, summary.consistent))
+            if previous is not None and self.summaries[key].signature() == previous.signature():
                 continue
             for edge in self.graph.callers_of(key):
                 caller = edge.caller
-                if caller in members and caller not in queued and budget[caller] > 0:
-                    work.append(caller)
+                if caller in rank and caller not in queued:
+                    # Later in the order: still this round; earlier: the next one.
+                    heapq.heappush(this_round if rank[caller] > rank[key] else next_round,
+                                   rank[caller])
                     queued.add(caller)
-        self.truncated = sorted(k for k, s in self.summaries.items()
-                                if s.explorer is not None and s.explorer.truncated)
+
+    def _unreturned(self, call: Call) -> bool:
+        """Whether every function the call reaches is a member of the recursive component
+        being analysed that has no summary yet. Paths through such a call end for this round:
+        the least fixpoint starts from "returns on no path" and only adds paths, where
+        assuming "no effect" would add effects the callee never has, for good."""
+        targets = self.graph.callees(call)
+        return bool(targets) and all(t in self._unanalysed for t in targets)
+
+    def _callees_of(self, key: str) -> list[str]:
+        return sorted({e.callee for e in self.graph.edges_from.get(key, ())})
 
     def sections_in_loops(self, fn) -> set[str]:
         """Sections the function begins or ends inside a loop (once per function)."""
@@ -188,14 +227,18 @@ class LockAnalysis:
         return self.summaries.get(key) or Summary()
 
     def analyze(self, key: str) -> Summary:
+        """The summary of one function from its callees' current summaries."""
         fn = self.program.functions[key]
         summary = Summary()
         seen: set = set()
         needs = {id(call): self._needs(fn, call) for _b, _i, call in self.calls(fn)}
         effects = {id(call): self._callee_effects(call) for _b, _i, call in self.calls(fn)}
+        unreturned = {id(call) for _b, _i, call in self.calls(fn) if self._unreturned(call)}
 
         def step(state, event, node):
             if isinstance(event, Call):
+                if id(event) in unreturned:
+                    return None
                 return self.apply_call(fn, state, event, node, summary, seen, needs[id(event)],
                                        effects[id(event)])
             return state
@@ -210,9 +253,7 @@ class LockAnalysis:
             explorer = Explorer(fn, step, tracked, assumptions=self.assumptions)
             summary.exits = explorer.run(State(ambient=contract))
             summary.explorer = explorer
-            effects = {net_effect(st) for _n, st in summary.exits}
-            summary.consistent = len(effects) <= 1
-            summary.effect = effects.pop() if len(effects) == 1 else _conditional(effects)
+            _set_effects(summary, {net_effect(st) for _n, st in summary.exits})
             # What the contract let it assume at entry is its callers' to provide, not an
             # effect of calling it.
             summary.ambient = tuple(a for a in ambient_effect(summary.exits) if a not in contract)
@@ -490,6 +531,17 @@ def _forwarded(fn, call: Call, witnesses) -> list[tuple]:
         found.add(_guard_set({(fn.params.index(call.args[i].text), truth) for i, truth in w.guards
                               if i < len(call.args) and call.args[i].text in fn.params}))
     return [()] if () in found else sorted(found, key=repr)
+
+
+def _returns_to(summary: Summary, previous: Summary, had: set) -> bool:
+    now = (summary.effect, summary.consistent)
+    return now != (previous.effect, previous.consistent) and now in had
+
+
+def _set_effects(summary: Summary, effects: set) -> None:
+    summary.path_effects = frozenset(effects)
+    summary.consistent = len(effects) <= 1
+    summary.effect = next(iter(effects)) if len(effects) == 1 else _conditional(effects)
 
 
 def _conditional(effects: set) -> tuple:

@@ -46,3 +46,26 @@ def sccs(nodes, succ) -> list[list]:
                         break
                 out.append(sorted(comp))
     return out
+
+
+def postorder(nodes, succ) -> list:
+    """`nodes` in depth-first postorder over the edges that stay among them, roots taken in the
+    given order: in a call graph, callees before callers wherever no cycle forbids it."""
+    members = set(nodes)
+    seen: set = set()
+    out: list = []
+    for root in nodes:
+        if root in seen:
+            continue
+        seen.add(root)
+        work = [(root, iter(succ(root)))]
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is None:
+                work.pop()
+                out.append(node)
+            elif child in members and child not in seen:
+                seen.add(child)
+                work.append((child, iter(succ(child))))
+    return out
