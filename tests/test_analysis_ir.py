@@ -9,6 +9,7 @@ from qlint.graph.callgraph import CallGraph
 from qlint.graph.program import Program
 from qlint.rules.lock_rules import LockRequired
 from qlint.rules.registry import Context
+from qlint.rules.section_rules import UnbalancedSection
 
 
 def fn(key, blocks, params=("s",), file="/src/x.c", line=1):
@@ -116,3 +117,16 @@ def test_a_recursion_whose_effect_flips_between_rounds_settles_on_either():
         frozenset({(), drained(1), drained(2), drained(3)}), False, ())
     assert locks.unsettled == set()
     assert locks.analyze("queue_child").path_effects <= summary.path_effects
+
+
+def test_entry_points_that_leave_a_section_open():
+    bh = fn("bh", straight(call("bdrv_drained_begin", 12, "bs")), params=("opaque",), line=10)
+    init = fn("init", straight(call("aio_bh_new_full", 22, "ctx", "bh", "s", '"bh"', funcs=("bh",))),
+              line=20)
+    hmp = fn("hmp_drain", straight(call("bdrv_drained_begin", 32, "bs")), params=("mon",), line=30)
+    ctx = analyse([bh, init, hmp], declared=("bdrv_drained_begin",))
+    assert [(f.function, f.line, f.message) for f in UnbalancedSection().check(ctx)] == [
+        ("bh", 12, "bh() leaves the drained section open on every path, but as a bh entry point "
+                   "it has no caller to close it"),
+        ("hmp_drain", 32, "hmp_drain() leaves the drained section open on every path, but as an "
+                          "entry point it has no caller to close it")]

@@ -139,14 +139,16 @@ class _Balance(Rule):
         noun, opened, closed, still = self.noun[self.section_kind]
         node, state = min(summary.exits, key=lambda e: (len(summary.explorer.path(e[0])), e[0]))
         where, _col = _exit(fn, summary.explorer, node)
+        # Roots named by [[entry]] have the kind "entry": "an entry point", not "a entry entry".
+        kind = "an entry point" if entry.kind == "entry" else f"a {entry.kind} entry point"
         if delta > 0:
             line = min(l for s, _i, _c, l in state.held if s == section)
-            message = (f"{fn.name}() leaves the {section} {noun} {still} on every path, but as a "
-                       f"{entry.kind} entry point it has no caller to close it")
+            message = (f"{fn.name}() leaves the {section} {noun} {still} on every path, but as "
+                       f"{kind} it has no caller to close it")
         else:
             line = min(l for s, _i, _c, l in state.below if s == section)
-            message = (f"{fn.name}() {closed} the {section} {noun}, which a {entry.kind} entry "
-                       f"point does not hold and nobody handed to it")
+            message = (f"{fn.name}() {closed} the {section} {noun}, which {kind} does not hold "
+                       f"and nobody handed to it")
         from .lock_rules import entry_step, registration_related
         trace = [entry_step(ctx, entry), Step(fn.name, fn.file, line,
                                               f"{section} {opened if delta > 0 else closed} here"),
