@@ -43,3 +43,31 @@ def patch_file(path: str, old: str, new: str) -> None:
 
 def remove_copy(copy: str) -> None:
     shutil.rmtree(os.path.dirname(copy), ignore_errors=True)
+
+
+def stale_summaries(tree: str, paths: list[str]) -> list[str]:
+    """Members of recursive components whose summary analysing them again, from the final
+    summaries, contradicts: other requirements, an effect the summary lacks, or (same effects)
+    another verdict. Stale summaries of budget-exhausted members once made findings depend on
+    the analysis order (docs/qemu-10.0-triage.md)."""
+    from qlint.analysis.locks import strongly_connected
+    from qlint.pipeline import Options, analyse
+    here = os.getcwd()
+    os.chdir(tree)
+    try:
+        locks = analyse(Options(paths=paths), reuse=False).context.locks
+    finally:
+        os.chdir(here)
+    stale = []
+    for scc in strongly_connected(locks.program, locks.graph):
+        if len(scc) == 1 and not locks._calls_itself(scc[0]):
+            continue
+        for key in scc:
+            stored, again = locks.summary(key), locks.analyze(key)
+            same_effects = again.path_effects == stored.path_effects
+            if stored.signature()[:2] != again.signature()[:2] or \
+                    not again.path_effects <= stored.path_effects or \
+                    (same_effects and (again.effect, again.consistent) !=
+                     (stored.effect, stored.consistent)):
+                stale.append(locks.program.name_of(key))
+    return sorted(stale)

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from conftest import REPO, findings, qlint, trace
-from qemu_trees import patch_file, qemu_tree, remove_copy, scratch_copy
+from qemu_trees import patch_file, qemu_tree, remove_copy, scratch_copy, stale_summaries
 
 sys.path.insert(0, os.path.join(REPO, "scripts"))
 from clang_tsa import clang_tsa  # noqa: E402
@@ -166,3 +166,9 @@ def test_qlint_finds_every_requirement_clang_finds_and_the_pointer_call(injected
     clang_lines = {(w["file"], w["line"]) for w in warnings}
     assert [(f["path"], f["line"]) for f in ours if (f["path"], f["line"]) not in clang_lines] \
         == [("block/mirror.c", 1206), ("block/mirror.c", 1209)]
+
+
+
+def test_summaries_of_recursive_components_are_a_fixpoint(tree, report):
+    assert report.json["stats"]["summaries_unsettled"] == 0
+    assert stale_summaries(tree, ["block/", "util/", "hw/block/", "build/block/block-gen.c"]) == []
