@@ -176,7 +176,7 @@ class LockAnalysis:
                 widened.add(key)
                 _set_effects(summary, summary.path_effects | previous.path_effects)
             had[key].add((summary.effect, summary.consistent))
-            if previous is not None and self.summaries[key].signature() == previous.signature():
+            if previous is not None and summary.signature() == previous.signature():
                 continue
             for edge in self.graph.callers_of(key):
                 caller = edge.caller
@@ -188,9 +188,10 @@ class LockAnalysis:
 
     def _unreturned(self, call: Call) -> bool:
         """Whether every function the call reaches is a member of the recursive component
-        being analysed that has no summary yet. Paths through such a call end for this round:
-        the least fixpoint starts from "returns on no path" and only adds paths, where
-        assuming "no effect" would add effects the callee never has, for good."""
+        being analysed that has no summary yet. Paths through such a call end for this round,
+        as the least fixpoint starts from "returns on no path" and adds paths: assuming "no
+        effect" instead gives the caller effects the callee may not have, and rounds to undo
+        them."""
         targets = self.graph.callees(call)
         return bool(targets) and all(t in self._unanalysed for t in targets)
 
