@@ -17,6 +17,7 @@ or a line past its end. Prints one JSON line of numbers; exits 1 on failures (sa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -218,13 +219,11 @@ class FuzzTask:
         return f"input-{self.number}"
 
     def run(self) -> Outcome:
-        directory = tempfile.mkdtemp(prefix="qlint-fuzz-")
-        try:
-            return check_input(self.number, self.source, directory)
-        except Exception:
-            return Outcome(self.number, "exception", traceback.format_exc())
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
+        with input_job(self.source) as job:
+            try:
+                return check_input(self.number, job)
+            except Exception:
+                return Outcome(self.number, "exception", traceback.format_exc())
 
     def failed(self, reason: str) -> Outcome:
         return Outcome(self.number, "hang" if "timed out" in reason else "crash", reason)
@@ -242,15 +241,9 @@ class ParseTask:
         return f"parse-{self.number}"
 
     def run(self) -> str:
-        directory = tempfile.mkdtemp(prefix="qlint-fuzz-")
-        try:
-            path = os.path.join(directory, "input.c")
-            with open(path, "wb") as f:
-                f.write(self.source)
-            job = CompileJob(path, ["-I" + INCLUDE, "-std=gnu11"], directory)
-            return "parsed" if _parse(path, parse_args(job), directory) is not None else "failed"
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
+        with input_job(self.source) as job:
+            parsed = _parse(job.file, parse_args(job), job.directory)
+            return "parsed" if parsed is not None else "failed"
 
     def failed(self, reason: str) -> str:
         return reason
@@ -266,12 +259,23 @@ def blame_libclang(tasks: list, results: dict, jobs: int, timeout: float) -> Non
             outcome.failure, outcome.libclang_crash = "", True
 
 
-def check_input(number: int, source: bytes, directory: str) -> Outcome:
-    path = os.path.join(directory, "input.c")
-    with open(path, "wb") as f:
-        f.write(source)
+@contextlib.contextmanager
+def input_job(source: bytes):
+    """The compile job of `source` written as input.c in a new directory, removed afterwards."""
+    directory = tempfile.mkdtemp(prefix="qlint-fuzz-")
+    try:
+        path = os.path.join(directory, "input.c")
+        with open(path, "wb") as f:
+            f.write(source)
+        yield CompileJob(path, ["-I" + INCLUDE, "-std=gnu11"], directory)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def check_input(number: int, job: CompileJob) -> Outcome:
+    path, directory = job.file, job.directory
     rules, pack = rules_and_pack()
-    facts = TUTask(CompileJob(path, ["-I" + INCLUDE, "-std=gnu11"], directory)).run()
+    facts = TUTask(job).run()
     facts = decode_tu(json.loads(json.dumps(encode_tu(facts))))     # as a worker and the cache
     _program, _graph, _ctx, findings = check_facts([facts], pack, rules, directory)
     problems = problems_of([facts], directory)
