@@ -127,13 +127,15 @@ class LockAnalysis:
         self.truncated: list[str] = []
         self.unsettled: set[str] = set()
         self._unanalysed: set[str] = set()
+        self._callees: dict[str, list[str]] = {}
         self._entry_points: list | None = None
         self._run()
 
     # ---- driver -------------------------------------------------------------------------
 
     def _run(self) -> None:
-        for scc in strongly_connected(self.program, self.graph):
+        self._callees = call_successors(self.program, self.graph)
+        for scc in sccs(sorted(self.program.functions), self._callees.__getitem__):
             if len(scc) == 1 and not self._calls_itself(scc[0]):
                 self.summaries[scc[0]] = self.analyze(scc[0])   # callees are final: one pass
                 continue
@@ -150,7 +152,7 @@ class LockAnalysis:
         and ended by a transaction's callbacks): from then on its paths' effects accumulate,
         so it can settle, on "either". `rounds` re-analyses per member, on average, bound the
         work; a member left waiting when they are spent is unsettled (stats)."""
-        order = postorder(scc, self._callees_of)
+        order = postorder(scc, self._callees.__getitem__)
         rank = {key: i for i, key in enumerate(order)}
         self._unanalysed = set(scc)
         budget = rounds * len(scc)               # analyses after the first of each member
@@ -194,9 +196,6 @@ class LockAnalysis:
         them."""
         targets = self.graph.callees(call)
         return bool(targets) and all(t in self._unanalysed for t in targets)
-
-    def _callees_of(self, key: str) -> list[str]:
-        return sorted({e.callee for e in self.graph.edges_from.get(key, ())})
 
     def sections_in_loops(self, fn) -> set[str]:
         """Sections the function begins or ends inside a loop (once per function)."""
@@ -552,8 +551,12 @@ def _conditional(effects: set) -> tuple:
     return nonempty[0] if len(nonempty) == 1 and () in effects else ()
 
 
+def call_successors(program, graph) -> dict[str, list[str]]:
+    """Each function's callees in the synchronous call graph, sorted."""
+    return {k: sorted({e.callee for e in graph.edges_from.get(k, ()) if e.callee in program.functions})
+            for k in program.functions}
+
+
 def strongly_connected(program, graph) -> list[list[str]]:
     """SCCs of the synchronous call graph, callees before callers."""
-    succ = {k: sorted({e.callee for e in graph.edges_from.get(k, ()) if e.callee in program.functions})
-            for k in program.functions}
-    return sccs(sorted(program.functions), succ.__getitem__)
+    return sccs(sorted(program.functions), call_successors(program, graph).__getitem__)
