@@ -83,10 +83,14 @@ class Access:
 class Assign:
     """Local variables (by name) written here: invalidates branch conditions that read them.
     `value` is the integer constant stored, if it is one (`var = NULL`, `need_drain = false`):
-    later tests of the variable are decided (and a NULL lock guard ends its loop)."""
+    later tests of the variable are decided (and a NULL lock guard ends its loop).
+    `call` is the call_ref of the call whose result is stored (`locked = !trylock(m)`), and
+    `accumulates` says the variable keeps what it held (`release_lock |= f(mr)`)."""
     names: tuple[str, ...]
     line: int
     value: int | None = None
+    call: str = ""
+    accumulates: bool = False
 
     @property
     def null(self) -> bool:
@@ -95,11 +99,23 @@ class Assign:
 
 @dataclass(slots=True)
 class Return:
+    """A return statement and what it returns, where the analyses can follow it: an integer
+    constant (`value`), a local variable (`name`) or a call's result (`call`, a call_ref)."""
     line: int
     col: int
+    value: int | None = None
+    name: str = ""
+    call: str = ""
 
 
 Event = Call | Access | Assign | Return
+
+
+def call_ref(call: Call) -> str:
+    """How a branch, a store or a return names the call whose result it uses (`Edge.call`,
+    `Assign.call`, `Return.call`): "name:line:col", with "!" in front when what it uses is
+    true exactly where the call returned zero (`!trylock(m)`, `trylock(m) == 0`)."""
+    return f"{call.name}:{call.line}:{call.col}"
 
 
 @dataclass(slots=True)
@@ -111,6 +127,7 @@ class Edge:
     value: str = ""
     line: int = 0
     names: tuple[str, ...] = ()   # identifiers the condition reads
+    call: str = ""                # call_ref of the call whose result the condition tests
 
 
 @dataclass(slots=True)

@@ -16,7 +16,7 @@ import os
 import re
 
 from ..facts.ir import (EXIT, Access, Arg, Assign, Block, Call, Diagnostic, Edge, FieldStore,
-                        Function, Return, TUFacts)
+                        Function, Return, TUFacts, call_ref)
 from .clangenv import raw
 
 # CXCursorKind values used below (stable parts of libclang's C API).
@@ -47,6 +47,7 @@ BO_SPELLING = {3: "*", 4: "/", 5: "%", 6: "+", 7: "-", 8: "<<", 9: ">>", 11: "<"
                29: ">>=", 30: "&=", 31: "^=", 32: "|=", 33: ","}
 BO_COMPARE = {11, 12, 13, 14, 15, 16}
 BO_LAND, BO_LOR, BO_ASSIGN, BO_ADD_ASSIGN, BO_SUB_ASSIGN, BO_COMMA = 20, 21, 22, 26, 27, 33
+BO_EQ, BO_NE, BO_OR_ASSIGN = 15, 16, 32
 UO_POSTINC, UO_POSTDEC, UO_PREINC, UO_PREDEC, UO_ADDROF, UO_DEREF = 1, 2, 3, 4, 5, 6
 UO_MINUS, UO_NOT, UO_LNOT = 8, 9, 10
 UO_SPELLING = {5: "&", 6: "*", 7: "+", 8: "-", 9: "~", 10: "!"}
@@ -80,8 +81,10 @@ class Node:
 
 
 def _unwrap(n: Node) -> Node:
-    """Strip implicit casts, parentheses and explicit casts around an expression."""
-    while n.kind in _WRAPPERS and n.kids:
+    """Strip implicit casts, parentheses and explicit casts around an expression. An unexposed
+    expression with several children is no wrapper but a builtin call
+    (`__atomic_load_n(&p, 0)`, whose last child is not its value)."""
+    while n.kind in _WRAPPERS and n.kids and (n.kind != UNEXPOSED_EXPR or len(n.kids) == 1):
         n = n.kids[-1]
     return n
 
@@ -600,8 +603,31 @@ class Extractor:
         if k == UNARY_EXPR:
             return "sizeof(…)"
         if k == STMT_EXPR:
-            return "({…})"
+            return self.macro_call_text(n.cur) or "({…})"
         return self.spelling(n.cur) or "…"
+
+    def macro_call_text(self, cur) -> str:
+        """The macro invocation that wrote a statement expression, as written at the expansion
+        site with runs of blanks squashed (`qemu_mutex_trylock(&s->lock)`), or "": conditions
+        written with different macros or arguments must not read as the same condition."""
+        if not self.macro_of(cur, ""):
+            return ""
+        file, _line, _col, offset = self.expansion(cur)
+        source = self.file_bytes(file)[offset:offset + 4 * _MAX_TEXT]
+        m = _IDENT_RE.match(source)
+        if not m:
+            return ""
+        end, depth = m.end(), 0
+        rest = source[end:].lstrip()
+        if not rest.startswith(b"("):
+            return m.group().decode()
+        start = len(source) - len(rest)
+        for index in range(start, len(source)):
+            depth += {40: 1, 41: -1}.get(source[index], 0)
+            if depth == 0:
+                text = source[:index + 1].decode("utf-8", "replace")
+                return " ".join(text.split())
+        return ""
 
     def is_pointer(self, n: Node) -> bool:
         return self.lib.clang_getCursorType(n.cur)._kind_id == TYPE_POINTER
@@ -742,9 +768,9 @@ class BodyBuilder:
         self.blocks.append(Block())
         return len(self.blocks) - 1
 
-    def edge(self, a, b, cond="", value="", line=0, names=()):
+    def edge(self, a, b, cond="", value="", line=0, names=(), call=""):
         if a is not None and b is not None:
-            self.blocks[a].succs.append(Edge(b, cond, value, line, names))
+            self.blocks[a].succs.append(Edge(b, cond, value, line, names, call))
 
     def emit(self, b, event):
         if b is not None:
@@ -827,7 +853,12 @@ class BodyBuilder:
                 return None
             self.run_cleanups(b, 0)
             line, col = self.ex.line_col(n.cur)
-            self.emit(b, Return(line, col))
+            value = next((kid for kid in n.kids if _is_expr(kid.kind)), None)
+            if value is None:
+                self.emit(b, Return(line, col))
+            else:
+                name, call = self.value_of(value)
+                self.emit(b, Return(line, col, self.constant(value), name, call))
             self.edge(b, EXIT)
             return None
         if k == GOTO_STMT:
@@ -875,7 +906,8 @@ class BodyBuilder:
             self.note_value_source(name, init)
             self.note_pointer_source(name, init)
             if b is not None:
-                self.emit(b, Assign((name,), self.ex.line_col(n.cur)[0], self.constant(init)))
+                self.emit(b, Assign((name,), self.ex.line_col(n.cur)[0], self.constant(init),
+                                    self.value_of(init)[1]))
         if cleanup and self.scopes:
             line, col = self.ex.line_col(n.cur)
             self.scopes[-1].cleanups.append((cleanup, name, line, col))
@@ -934,26 +966,79 @@ class BodyBuilder:
         value = self.ex.int_value(n)
         return None if value is None else (value != 0) != negate
 
+    def value_of(self, n: Node) -> tuple[str, str]:
+        """(local variable, call_ref) whose value `n` is, seen through parentheses, casts, `!`,
+        comparisons with zero and a statement expression's last statement (QEMU's
+        `qemu_mutex_trylock(m)` is `({ ...; _f(m, __FILE__, __LINE__); })`); "!" in front when
+        `n` is true where that value is zero. ("", "") when it is neither."""
+        positive = True
+        while True:
+            n = _unwrap(n)
+            if n.kind == UNARY_OPERATOR and n.kids and \
+                    self.lib.clang_getCursorUnaryOperatorKind(n.cur) == UO_LNOT:
+                positive, n = not positive, n.kids[0]
+            elif n.kind == BINARY_OPERATOR and len(n.kids) == 2 and \
+                    (op := self.lib.clang_getCursorBinaryOperatorKind(n.cur)) in (BO_EQ, BO_NE):
+                lhs, rhs = n.kids
+                if self.constant(rhs) == 0:
+                    n = lhs
+                elif self.constant(lhs) == 0:
+                    n = rhs
+                else:
+                    return "", ""
+                positive = positive != (op == BO_EQ)
+            elif n.kind == STMT_EXPR and n.kids and n.kids[-1].kind == COMPOUND_STMT and \
+                    n.kids[-1].kids:
+                n = n.kids[-1].kids[-1]
+            else:
+                break
+        sign = "" if positive else "!"
+        if n.kind == DECL_REF_EXPR:
+            return sign + self.ex.spelling(n.cur), ""
+        event = self.call_events.get(id(n)) if n.kind == CALL_EXPR else None
+        return ("", sign + call_ref(event)) if event is not None else ("", "")
+
+    def test(self, b, cond: Node, on_true, on_false) -> bool:
+        """Evaluate `cond` from block b and branch on it; False if evaluation does not return.
+        `a && f()` and `a || f()` branch on `a` first, straight to where its value decides:
+        a path on which `a` is false never tests `a && f()` as a whole (it would contradict)."""
+        n = _unwrap(cond)
+        if n.kind == BINARY_OPERATOR and len(n.kids) == 2 and _contains(n.kids[1], CALL_EXPR):
+            op = self.lib.clang_getCursorBinaryOperatorKind(n.cur)
+            if op in (BO_LAND, BO_LOR):
+                rhs = self.new()
+                if not self.test(b, n.kids[0], *((rhs, on_false) if op == BO_LAND
+                                                 else (on_true, rhs))):
+                    return False
+                self.test(rhs, n.kids[1], on_true, on_false)
+                return True
+        b = self.expr(cond, b)
+        if b is None:
+            return False
+        self.branch(b, cond, on_true, on_false)
+        return True
+
     def branch(self, b, cond: Node, on_true, on_false):
         """Edges from b for `cond`; a literal condition keeps only its live edge."""
         value = self.const_value(cond)
         text, names = self.ex.text(cond), self.ex.names(cond)
         line = self.ex.line_col(cond.cur)[0]
+        call = self.value_of(cond)[1] if value is None else ""
         if value is not False:
-            self.edge(b, on_true, text if value is None else "", "true" if value is None else "", line, names)
+            self.edge(b, on_true, text if value is None else "", "true" if value is None else "",
+                      line, names, call)
         if value is not True:
-            self.edge(b, on_false, text if value is None else "", "false" if value is None else "", line, names)
+            self.edge(b, on_false, text if value is None else "", "false" if value is None else "",
+                      line, names, call)
 
     def if_stmt(self, n: Node, b):
         kids = [k for k in n.kids if k.kind != VAR_DECL]
         cond, then = kids[0], kids[1]
         other = kids[2] if len(kids) > 2 else None
-        b = self.expr(cond, b)
-        if b is None:
-            return None
         t, join = self.new(), self.new()
         f = self.new() if other is not None else join
-        self.branch(b, cond, t, f)
+        if not self.test(b, cond, t, f):
+            return None
         self.edge(self.stmt(then, t), join)
         if other is not None:
             self.edge(self.stmt(other, f), join)
@@ -1008,8 +1093,7 @@ class BodyBuilder:
         exit_b, body_b = self.new(), self.new()
         h = head
         if cond is not None:
-            h = self.expr(cond, head)
-            self.branch(h, cond, body_b, exit_b)
+            self.test(head, cond, body_b, exit_b)
         else:
             self.edge(h, body_b)
         cont = self.new() if inc is not None else head
@@ -1029,8 +1113,7 @@ class BodyBuilder:
         end = self.stmt(body, body_b)
         self.loops.pop()
         self.edge(end, cont)
-        c = self.expr(cond, cont)
-        self.branch(c, cond, body_b, exit_b)
+        self.test(cont, cond, body_b, exit_b)
         return exit_b
 
     def switch(self, n: Node, b):
@@ -1084,6 +1167,12 @@ class BodyBuilder:
         if k == COMPOUND_ASSIGNMENT_OPERATOR and len(kids) == 2:
             op = self.lib.clang_getCursorBinaryOperatorKind(n.cur)
             b = self.expr(kids[1], b)
+            target = _unwrap(kids[0])
+            if op == BO_OR_ASSIGN and target.kind == DECL_REF_EXPR and b is not None:
+                # `release_lock |= prepare_mmio_access(mr)`: true if any stored result was
+                self.emit(b, Assign((self.ex.spelling(target.cur),), self.ex.line_col(target.cur)[0],
+                                    None, self.value_of(kids[1])[1], accumulates=True))
+                return b
             lhs_mode = "inc" if op == BO_ADD_ASSIGN else "dec" if op == BO_SUB_ASSIGN else "w"
             return self.expr(kids[0], b, lhs_mode)
         if k == UNARY_OPERATOR and kids:
@@ -1128,10 +1217,9 @@ class BodyBuilder:
                     call.result = name
                 self.note_value_source(name, rhs)
                 self.note_pointer_source(name, rhs)
-                value = self.constant(rhs)
-                if value is not None:
-                    self.emit(b, Assign((name,), self.ex.line_col(target.cur)[0], value))
-                    return b
+                self.emit(b, Assign((name,), self.ex.line_col(target.cur)[0], self.constant(rhs),
+                                    self.value_of(rhs)[1]))
+                return b
             elif target.kind == MEMBER_REF_EXPR and value.kind == DECL_REF_EXPR:
                 func = self.ex.function_ref(value)
                 if func:
@@ -1159,15 +1247,13 @@ class BodyBuilder:
         cond = kids[0]
         then = kids[1] if len(kids) == 3 else None
         other = kids[-1]
-        b = self.expr(cond, b)
-        if b is None:
-            return None
         if not (_contains(other, CALL_EXPR) or (then is not None and _contains(then, CALL_EXPR))):
-            for kid in kids[1:]:
+            for kid in kids:
                 b = self.expr(kid, b)
             return b
         t, f, join = self.new(), self.new(), self.new()
-        self.branch(b, cond, t, f)
+        if not self.test(b, cond, t, f):
+            return None
         self.edge(self.expr(then, t) if then is not None else t, join)
         self.edge(self.expr(other, f), join)
         return join
