@@ -27,10 +27,10 @@ import heapq
 from collections import deque
 from dataclasses import dataclass, field
 
-from ..facts.ir import Call
-from .paths import (Explorer, State, all_conditions, ambient_effect, begin, calls_in,
-                    correlated_conditions, end, hand_over, known_nonnull, loop_blocks,
-                    net_effect, normalize_cond, switch, tested_variables)
+from ..facts.ir import Call, call_ref
+from .paths import (Explorer, State, add_pending, all_conditions, ambient_effect, begin,
+                    calls_in, correlated_conditions, decide, end, hand_over, known_nonnull,
+                    loop_blocks, net_effect, normalize_cond, outcomes, switch, tested_variables)
 from .scc import postorder, sccs
 from .semantics import Semantics
 
@@ -95,13 +95,15 @@ class Summary:
     explorer: Explorer | None = None
     problems: list = field(default_factory=list)     # (kind, node, call, section) for section rules
     handoffs: list = field(default_factory=list)     # (node, call, State before, callbacks)
+    on_return: tuple = ()    # (effect if it returns true, effect if false): what its result
+                             # tells (a lock taken only when not held, and `return taken;`)
 
     def signature(self):
         return ({k: tuple(sorted(((id(w.call), w.target, w.guards) for w in v), key=repr))
                  for k, v in self.requires.items()},
                 {k: tuple(sorted(((id(w.call), w.target, w.guards) for w in v), key=repr))
                  for k, v in self.excludes.items()},
-                self.effect, self.ambient, self.consistent)
+                self.effect, self.ambient, self.consistent, self.on_return)
 
 
 @dataclass(slots=True)
@@ -239,8 +241,13 @@ class LockAnalysis:
             if isinstance(event, Call):
                 if id(event) in unreturned:
                     return None
-                return self.apply_call(fn, state, event, node, summary, seen, needs[id(event)],
-                                       effects[id(event)])
+                need, effect = needs[id(event)], effects[id(event)]
+                forked = decide(state, self._concerns(event, need, effect)) \
+                    if state.pending else None
+                if forked:
+                    return [self.apply_call(fn, st, event, node, summary, seen, need, effect)
+                            for st in forked]
+                return self.apply_call(fn, state, event, node, summary, seen, need, effect)
             return state
 
         contract = self.sem.contract_holds(fn.name, self.program.attrs(key))
@@ -251,9 +258,11 @@ class LockAnalysis:
                 # Handoffs compare the deferring path's conditions with the callback's paths.
                 tracked |= all_conditions(fn)
             explorer = Explorer(fn, step, tracked, assumptions=self.assumptions)
-            summary.exits = explorer.run(State(ambient=contract))
+            summary.exits = [(node, o) for node, st in explorer.run(State(ambient=contract))
+                             for o in outcomes(st)]
             summary.explorer = explorer
             _set_effects(summary, {net_effect(st) for _n, st in summary.exits})
+            summary.on_return = _on_return(summary.exits, contract)
             # What the contract let it assume at entry is its callers' to provide, not an
             # effect of calling it.
             summary.ambient = tuple(a for a in ambient_effect(summary.exits) if a not in contract)
@@ -277,7 +286,7 @@ class LockAnalysis:
         for _b, _i, call in self.calls(fn):
             if sem.section_ops(call) or sem.deferral(call):
                 return True
-            if any(self.summary(t).effect or self.summary(t).ambient
+            if any(self.summary(t).effect or self.summary(t).ambient or self.summary(t).on_return
                    for t in self.graph.callees(call)):
                 return True
         return False
@@ -326,6 +335,11 @@ class LockAnalysis:
             if op.op == "switch":
                 state = switch(state, op.section)
                 continue
+            if op.op == "try":
+                taken = ((op.section, op.ident, 1, False),)
+                state = add_pending(state, call_ref(call), taken if op.success else (),
+                                    () if op.success else taken, call.line)
+                continue
             if op.arg:
                 state = known_nonnull(state, op.arg)
             if op.op == "begin":
@@ -346,20 +360,50 @@ class LockAnalysis:
             state = self._apply_effects(state, call, effects)
         return state
 
+    def _concerns(self, call: Call, needs: tuple, effects: tuple) -> set[str]:
+        """The sections a call begins, ends, needs or changes: a pending result that would
+        change one of them must be decided first."""
+        found = {op.section for op in self.sem.section_ops(call)}
+        found.update(need[3] for need in needs)
+        if effects:
+            ambient, effect, told = effects
+            found.update(ambient)
+            if not told:       # a result that tells is pending too: decided with the others
+                found.update(section for section, _delta in effect)
+        return found
+
+    def told(self, targets) -> tuple:
+        """(effects if the call returns true, if false), when its callees agree that their
+        result tells what they did (`release_lock |= prepare_mmio_access(mr)`)."""
+        told = {self.summary(t).on_return for t in targets}
+        if len(told) != 1 or not next(iter(told)):
+            return ()
+        kinds = self.sem.kinds
+        return tuple(tuple((section, "", delta, kinds.get(section) == "lock")
+                           for section, delta in effect) +
+                     tuple((section, "", 0, False) for section in ambient)
+                     for effect, ambient in told.pop())
+
     def _callee_effects(self, call: Call) -> tuple:
-        """(ambient locks, effect) the call's callees all agree on; () if nothing."""
+        """(ambient locks, effect, what the result tells) the call's callees all agree on;
+        () if nothing."""
         targets = self.graph.callees(call)
         if not targets:
             return ()
         ambient = tuple(sorted(set.intersection(*(set(self.summary(t).ambient) for t in targets))))
         effects = {self.summary(t).effect for t in targets}
         effect = effects.pop() if len(effects) == 1 else ()     # callees disagree: nothing
-        return (ambient, effect) if ambient or effect else ()
+        told = self.told(targets)
+        return (ambient, effect, told) if ambient or effect or told else ()
 
     def _apply_effects(self, state: State, call: Call, effects: tuple) -> State:
-        ambient, effect = effects
+        ambient, effect, told = effects
         for section in ambient:
             state = switch(state, section)
+        if told:
+            # Decided where a branch tests the result; a caller that ignores it may hold
+            # the lock or not (paths.outcomes).
+            return add_pending(state, call_ref(call), *told, call.line)
         for section, delta in effect:
             for _ in range(abs(delta)):
                 if delta > 0:
@@ -531,6 +575,26 @@ def _forwarded(fn, call: Call, witnesses) -> list[tuple]:
         found.add(_guard_set({(fn.params.index(call.args[i].text), truth) for i, truth in w.guards
                               if i < len(call.args) and call.args[i].text in fn.params}))
     return [()] if () in found else sorted(found, key=repr)
+
+
+def _on_return(exits, contract=()) -> tuple:
+    """((effect, locks held by context) where it returns true, the same where false), if every
+    path's return value is known and tells what it did: both values occur, each with one
+    effect, and they differ. Held by context: a lock taken only when not held did not take it
+    where it was held already."""
+    effects: dict[bool, set] = {}
+    ambient: dict[bool, set] = {}
+    for _node, st in exits:
+        if not st.ret or st.ret[0] != "truth":
+            return ()
+        truth = st.ret[1]
+        effects.setdefault(truth, set()).add(net_effect(st))
+        held = set(st.ambient) - set(contract)
+        ambient[truth] = ambient[truth] & held if truth in ambient else held
+    if set(effects) != {True, False} or any(len(e) != 1 for e in effects.values()):
+        return ()
+    told = tuple((next(iter(effects[t])), tuple(sorted(ambient[t]))) for t in (True, False))
+    return told if told[0] != told[1] else ()
 
 
 def _returns_to(summary: Summary, previous: Summary, had: set) -> bool:

@@ -12,11 +12,13 @@ from ..rules.pack import Requirement
 @dataclass(frozen=True, slots=True)
 class SectionOp:
     op: str              # "begin" | "end" | "switch" (held from now on by execution context)
+                         # | "try" (begins where the call's result is `success`)
     section: str
     ident: str           # the instance: the argument's identity or spelling ("" if none)
     handle: str = ""     # for "end": the guard variable whose acquire it undoes
     handle_only: bool = False   # closes only through a guard bound to this section
     arg: str = ""        # the argument's spelling (dereferenced: known non-NULL afterwards)
+    success: bool = False   # for "try": the truth of the result where it locked
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +43,11 @@ class Semantics:
         self._ops: dict[int, tuple] = {}
         self._by_name: dict[str, list] = {}
         for s in pack.sections:
-            for m in s.begin:
-                self._by_name.setdefault(m.name, []).append(("begin", s, m))
-            for m in s.end:
-                self._by_name.setdefault(m.name, []).append(("end", s, m))
-            for m in s.switch:
-                self._by_name.setdefault(m.name, []).append(("switch", s, m))
+            for op, matchers in (("begin", s.begin), ("end", s.end), ("switch", s.switch)):
+                for m in matchers:
+                    self._by_name.setdefault(m.name, []).append((op, s, m, False))
+            for m, success in s.try_begin:
+                self._by_name.setdefault(m.name, []).append(("try", s, m, success))
         self.requires: dict[str, list] = {}
         self.excludes: dict[str, list] = {}
         self.attr_requires: dict[str, list] = {}
@@ -90,7 +91,7 @@ class Semantics:
         ops = []
         candidates = self._by_name.get(call.name, []) + \
             (self._by_name.get(call.macro, []) if call.macro else [])
-        for op, section, matcher in candidates:
+        for op, section, matcher, success in candidates:
             if not matcher.matches(call):
                 continue
             ident = instance_of(call, section.arg)
@@ -103,7 +104,7 @@ class Semantics:
                     continue
                 handle_only = True
             arg = call.args[section.arg].text if section.arg < len(call.args) else ""
-            ops.append(SectionOp(op, section.name, ident, handle, handle_only, arg))
+            ops.append(SectionOp(op, section.name, ident, handle, handle_only, arg, success))
         if call.callee and self._by_attr:
             for attr in self.program.attrs(call.callee):
                 for op, section in self._by_attr.get(attr, ()):

@@ -111,6 +111,8 @@ class Section:
     field: str = ""                  # only instances whose argument is this Record.field
     origin: Origin | None = None
     needs: tuple[str, ...] = ()
+    try_begin: tuple[tuple[Matcher, bool], ...] = ()   # (trylock, its result where it locked
+                                                       # is true: "nonzero", or false: "zero")
 
 
 @dataclass(slots=True)
@@ -380,7 +382,7 @@ def unmet_needs(needs, declared) -> list[str]:
 
 _TABLE_KEYS = {
     "lock": {"name", "acquire", "release", "switch", "acquire_attribute", "release_attribute",
-             "switch_attribute", "recursive", "arg", "field", "needs"},
+             "switch_attribute", "recursive", "arg", "field", "needs", "try-acquire", "success"},
     "context": {"name", "description", "needs"},
     "section": {"name", "begin", "end", "recursive", "arg", "field", "needs"},
     "callback": {"api", "args", "entry", "source", "invoke", "holds", "needs"},
@@ -515,7 +517,8 @@ def _add_item(pack: RulePack, table: str, item: dict, origin: Origin, text: str)
             recursive=get("recursive", "bool", False), switch=matchers("switch", optional=True),
             begin_attrs=attrs["acquire_attribute"], end_attrs=attrs["release_attribute"],
             switch_attrs=attrs["switch_attribute"], arg=get("arg", "int", 0),
-            field=get("field", "str", None) if "field" in item else "", origin=origin, needs=needs))
+            field=get("field", "str", None) if "field" in item else "", origin=origin, needs=needs,
+            try_begin=_try_acquire(item, where) if table == "lock" else ()))
     elif table == "callback":
         invoke = get("invoke", "bool", False)
         entry = get("entry", "str", "") if "entry" in item or not invoke else ""
@@ -584,6 +587,40 @@ def _add_item(pack: RulePack, table: str, item: dict, origin: Origin, text: str)
             section=need("section", "str"), requires=need("requires", "str"), origin=origin,
             needs=needs, reason=str(item.get("reason", "")),
             unless=tuple(get("unless", "strs", []))))
+
+
+SUCCESS = {"zero": False, "nonzero": True}
+
+
+def _try_acquire(item: dict, where: str) -> tuple:
+    """[[lock]] try-acquire: trylock functions (matchers), each locking only when its result
+    is `success` ("zero": QEMU's qemu_mutex_trylock(), pthread_mutex_trylock(); "nonzero"),
+    given for the lock or per function as `{ function = "...", success = "..." }`."""
+    entries = item.get("try-acquire", [])
+    if isinstance(entries, (str, dict)):
+        entries = [entries]
+    default = item.get("success")
+    if default is not None and default not in SUCCESS:
+        raise QlintError(f"{where}: [[lock]] 'success' must be \"zero\" or \"nonzero\"")
+    if not isinstance(entries, list):
+        raise QlintError(f"{where}: [[lock]] 'try-acquire' must be a list of function matchers")
+    if default is not None and not entries:
+        raise QlintError(f"{where}: [[lock]] 'success' is for the functions of 'try-acquire'")
+    out = []
+    for entry in entries:
+        spec, success = (entry.get("function"), entry.get("success", default)) \
+            if isinstance(entry, dict) else (entry, default)
+        if isinstance(entry, dict) and set(entry) - {"function", "success"}:
+            key = sorted(set(entry) - {"function", "success"})[0]
+            raise QlintError(f"{where}: [[lock]] 'try-acquire' entry: unknown key '{key}'")
+        if success not in SUCCESS:
+            raise QlintError(f"{where}: [[lock]] 'try-acquire' {spec!r} needs 'success' "
+                             f"(\"zero\" or \"nonzero\": the result where it locked)")
+        try:
+            out.append((parse_matcher(spec), SUCCESS[success]))
+        except ValueError as e:
+            raise QlintError(f"{where}: [[lock]] 'try-acquire': {e}") from None
+    return tuple(out)
 
 
 def check_references(pack: RulePack) -> None:

@@ -62,33 +62,37 @@ class _Balance(Rule):
             # wrappers (`if (s->ctx) acquire`), flag dispatchers and the halves of QEMU's
             # transaction actions (prepare begins, clean ends) are balanced by their callers.
             # Counts that depend on a loop's trip count say nothing.
-            if len(values) < 2 or not _owned(key, exits) or section in _sections_in_loops(ctx, fn):
+            if len(values) < 2 or section in _sections_in_loops(ctx, fn):
+                continue
+            owned = _owned(key, exits)
+            if not owned and not _pairs_itself_unwrapped(ctx, fn, section):
                 continue
             normal = 0 if 0 in values else min(values, key=abs)
             odd = [(d.get(key, 0), n, st) for d, n, st in nets if d.get(key, 0) != normal]
             explorer = summary.explorer
             net, node, state = min(odd, key=lambda o: (len(explorer.path(o[1])), o[1]))
-            yield self._imbalance(ctx, fn, summary, key, net, node, state)
+            yield self._imbalance(ctx, fn, summary, key, net, node, state, owned)
 
-    def _imbalance(self, ctx, fn, summary, key, net, node, state) -> Finding:
+    def _imbalance(self, ctx, fn, summary, key, net, node, state, owned=True) -> Finding:
         noun, opened, closed, still = self.noun[self.section_kind]
         section, ident = key
         mine = lambda s, i: s == section and (ident is None or i == ident)  # noqa: E731
         where, col = _exit(fn, summary.explorer, node)
         if net > 0:
             line = min(l for s, i, _c, l in state.held if mine(s, i))
+            verb, detail = opened, "leak"
             message = (f"{section} {noun} {opened} at line {line} is still {still} when "
                        f"{fn.name}() returns on this path")
-            first = Step(fn.name, fn.file, line, f"{section} {opened} here")
-            detail = f"{section}|leak"
-            related = [Related(fn.file, line, f"{section} {opened} here")]
         else:
             line = min(l for s, i, _c, l in state.below if mine(s, i))
+            verb, detail = closed, "extra-end" if owned else "unpaired-return"
             message = (f"{fn.name}() {closed} the {section} {noun} on this path without having "
-                       f"{opened} it, unlike its other paths")
-            first = Step(fn.name, fn.file, line, f"{section} {closed} here")
-            detail = f"{section}|extra-end"
-            related = [Related(fn.file, line, f"{section} {closed} here")]
+                       f"{opened} it, unlike its other paths") if owned else (
+                f"{fn.name}() returns with the {section} {noun} {closed} on this path but not "
+                f"on its others: its callers cannot tell which")
+        first = Step(fn.name, fn.file, line, f"{section} {verb} here")
+        detail = f"{section}|{detail}"
+        related = [Related(fn.file, line, f"{section} {verb} here")]
         trace = [first] + _decisions(fn, summary.explorer, node, line) + [
             Step(fn.name, fn.file, where, f"returns with {section} {still}" if net > 0
                  else "returns")]
@@ -342,6 +346,26 @@ def _owned(key, exits) -> bool:
     section, ident = key
     return any(t[0] == section and t[2] and (ident is None or t[1] == ident)
                for _n, st in exits for t in st.touched)
+
+
+def _pairs_itself_unwrapped(ctx, fn, section: str) -> bool:
+    """A function that both takes (directly, by a trylock, or by a call whose result tells)
+    and releases `section` itself, but not on one path (it releases first and takes again), is
+    a wrapper whose callers are checked, unless it has none: nothing in the program calls it,
+    or it is an entry point."""
+    analysis = ctx.locks
+    takes = releases = False
+    for _b, _i, call in analysis.calls(fn):
+        for op in analysis.sem.section_ops(call):
+            if op.section == section:
+                takes |= op.op in ("begin", "try")
+                releases |= op.op == "end"
+        takes |= any(change[0] == section for side in analysis.told(ctx.graph.callees(call))
+                     for change in side)
+    if not (takes and releases):
+        return False
+    return not ctx.graph.callers_of(fn.key) or \
+        any(e.func == fn.key for e in ctx.locks.entry_points())
 
 
 def _sections_in_loops(ctx, fn) -> set[str]:
