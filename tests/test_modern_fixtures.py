@@ -94,9 +94,10 @@ def test_pack_status_on_the_modern_and_the_7_2_like_trees():
     packs = [line for line in modern.out.splitlines() if line.startswith("pack ")]
     assert packs == [
         "pack qemu-aiocontext    inactive: aio_context_acquire is not declared",
-        "pack qemu-core          partially active: 59 of 63 entries (inactive: "
+        "pack qemu-core          partially active: 60 of 66 entries (inactive: "
         "aio_disable_external is not declared; aio_set_fd_handler is not declared; "
-        "aio_set_event_notifier is not declared)",
+        "aio_set_event_notifier is not declared; tran_add is not declared; "
+        "error_setg_internal is not declared)",
         "pack qemu-modern        active",
         "pack qemu-sections      inactive: bdrv_drained_begin is not declared"]
     older = qlint("rules", "fixtures/core/excludes")
@@ -116,3 +117,14 @@ def test_a_contract_in_the_configuration_vouches_for_a_function_by_name(tmp_path
     run = check(f"{MODERN}/coroutine-fn/before", "--config", str(cfg))
     assert findings(run) == [("QL301", f"{MODERN}/coroutine-fn/before/requests.c", 33,
                               "request_through_ops")]
+
+
+def test_idioms_assertions_compound_conditions_and_the_declaration_callers_see():
+    # stream_co_step(): g_assert(qemu_in_coroutine()) in a coroutine_fn suggests nothing (the
+    # assertion's failing branch aborts; glib's G_LIKELY value is its statement expression's).
+    # stream_load(): qemu_in_coroutine() as a conjunct of a compound condition, either side.
+    # stream_peek(): stream_get_counted() is declared coroutine_mixed_fn where callers see it,
+    # though defined coroutine_fn. Only stream_load_unchecked() yields outside a coroutine.
+    run = check(f"{MODERN}/idioms")
+    path = f"{MODERN}/idioms/idioms.c"
+    assert findings(run) == [("QL301", path, 59, "stream_load_unchecked")]

@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 
 from ..facts.ir import Call, call_ref
 from .paths import (Explorer, State, add_pending, all_conditions, ambient_effect, begin,
-                    calls_in, correlated_conditions, decide, end, hand_over, known_nonnull,
-                    loop_blocks, net_effect, normalize_cond, outcomes, switch, tested_variables)
+                    calls_in, correlated_conditions, decide, end, give_away, hand_over,
+                    known_nonnull, loop_blocks, net_effect, normalize_cond, outcomes, switch,
+                    tested_variables)
 from .scc import postorder, sccs
 from .semantics import Semantics
 
@@ -97,13 +98,15 @@ class Summary:
     handoffs: list = field(default_factory=list)     # (node, call, State before, callbacks)
     on_return: tuple = ()    # (effect if it returns true, effect if false): what its result
                              # tells (a lock taken only when not held, and `return taken;`)
+    actions: frozenset = frozenset()   # (parameter index, driver): actions it adds to the
+                                       # transaction its caller passes there
 
     def signature(self):
         return ({k: tuple(sorted(((id(w.call), w.target, w.guards) for w in v), key=repr))
                  for k, v in self.requires.items()},
                 {k: tuple(sorted(((id(w.call), w.target, w.guards) for w in v), key=repr))
                  for k, v in self.excludes.items()},
-                self.effect, self.ambient, self.consistent, self.on_return)
+                self.effect, self.ambient, self.consistent, self.on_return, self.actions)
 
 
 @dataclass(slots=True)
@@ -131,12 +134,22 @@ class LockAnalysis:
         self._unanalysed: set[str] = set()
         self._callees: dict[str, list[str]] = {}
         self._entry_points: list | None = None
+        self._driver_funcs: dict[str, list[str]] = {}
+        for stores in program.field_funcs.values():
+            for store in stores:
+                if store.func in program.functions:
+                    self._driver_funcs.setdefault(store.where, []).append(store.func)
         self._run()
 
     # ---- driver -------------------------------------------------------------------------
 
     def _run(self) -> None:
         self._callees = call_successors(self.program, self.graph)
+        self._dependents: dict[str, set] = {}
+        for key, needed in self._action_dependencies().items():
+            self._callees[key] = sorted(set(self._callees[key]) | needed)
+            for callback in needed:
+                self._dependents.setdefault(callback, set()).add(key)
         for scc in sccs(sorted(self.program.functions), self._callees.__getitem__):
             if len(scc) == 1 and not self._calls_itself(scc[0]):
                 self.summaries[scc[0]] = self.analyze(scc[0])   # callees are final: one pass
@@ -182,8 +195,8 @@ class LockAnalysis:
             had[key].add((summary.effect, summary.consistent))
             if previous is not None and summary.signature() == previous.signature():
                 continue
-            for edge in self.graph.callers_of(key):
-                caller = edge.caller
+            waiting = [e.caller for e in self.graph.callers_of(key)]
+            for caller in waiting + sorted(self._dependents.get(key, ())):
                 if caller in rank and caller not in queued:
                     # Later in the order: still this round; earlier: the next one.
                     heapq.heappush(this_round if rank[caller] > rank[key] else next_round,
@@ -195,7 +208,9 @@ class LockAnalysis:
         being analysed that has no summary yet. Paths through such a call end for this round,
         as the least fixpoint starts from "returns on no path" and adds paths: assuming "no
         effect" instead gives the caller effects the callee may not have, and rounds to undo
-        them."""
+        them. (A call that runs a transaction runs its actions, not its body.)"""
+        if self._runs_transaction(call):
+            return False
         targets = self.graph.callees(call)
         return bool(targets) and all(t in self._unanalysed for t in targets)
 
@@ -233,9 +248,13 @@ class LockAnalysis:
         fn = self.program.functions[key]
         summary = Summary()
         seen: set = set()
-        needs = {id(call): self._needs(fn, call) for _b, _i, call in self.calls(fn)}
+        added, summary.actions = self._actions(fn)
+        generic = self.sem.runs_actions(fn.name)
+        needs = {id(call): () if generic else self._needs(fn, call, added)
+                 for _b, _i, call in self.calls(fn)}
         effects = {id(call): self._callee_effects(call) for _b, _i, call in self.calls(fn)}
         unreturned = {id(call) for _b, _i, call in self.calls(fn) if self._unreturned(call)}
+        stops = {id(call) for _b, _i, call in self.calls(fn) if self.sem.noreturn(call)}
 
         def step(state, event, node):
             if isinstance(event, Call):
@@ -247,7 +266,8 @@ class LockAnalysis:
                 if forked:
                     return [self.apply_call(fn, st, event, node, summary, seen, need, effect)
                             for st in forked]
-                return self.apply_call(fn, state, event, node, summary, seen, need, effect)
+                after = self.apply_call(fn, state, event, node, summary, seen, need, effect)
+                return None if id(event) in stops else after
             return state
 
         contract = self.sem.contract_holds(fn.name, self.program.attrs(key))
@@ -271,6 +291,62 @@ class LockAnalysis:
             for _b, _i, call in self.calls(fn):
                 step(empty, call, -1)
         return summary
+
+    # ---- transactions ([[transaction]]) ------------------------------------------------------
+
+    def _runs_transaction(self, call: Call) -> bool:
+        op = self.sem.transaction(call)
+        return op is not None and op[0] == "run"
+
+    def _action_dependencies(self) -> dict[str, set]:
+        """Functions that add an action to a transaction depend on the action's callbacks
+        (what they end is handed over at the add): analysed after them, like callees."""
+        out: dict[str, set] = {}
+        if not self.pack.transactions:
+            return out
+        for key, fn in self.program.functions.items():
+            for _b, _i, call in self.calls(fn):
+                op = self.sem.transaction(call)
+                if op is not None and op[0] == "add" and op[1].driver_arg < len(call.args):
+                    funcs = self._action_functions([call.args[op[1].driver_arg].key])
+                    out.setdefault(key, set()).update(funcs)
+        return out
+
+    def _actions(self, fn) -> tuple[set, frozenset]:
+        """The drivers of the actions `fn` adds to transactions, itself or through its callees
+        (what its own runs of a transaction may run), and those it adds to a transaction its
+        caller passes: (parameter index, driver)."""
+        added, passed = set(), set()
+        for _b, _i, call in self.calls(fn):
+            found = [(index, driver) for t in self.graph.callees(call)
+                     for index, driver in self.summary(t).actions]
+            op = self.sem.transaction(call)
+            if op is not None and op[0] == "add" and op[1].driver_arg < len(call.args):
+                found.append((op[1].transaction_arg, call.args[op[1].driver_arg].key))
+            for index, driver in found:
+                if not driver:
+                    continue
+                added.add(driver)
+                if index < len(call.args) and call.args[index].text in fn.params:
+                    passed.add((fn.params.index(call.args[index].text), driver))
+        return added, frozenset(passed)
+
+    def _action_functions(self, drivers) -> list[str]:
+        """The callbacks of these drivers (commit, abort, clean: every field of the struct)."""
+        return sorted({f for d in drivers for f in self._driver_funcs.get(d, ())})
+
+    def _hand_to_transaction(self, state: State, call: Call, transaction) -> State:
+        """An action added to a transaction whose callbacks end a section takes over one open
+        instance of it (`bdrv_drained_begin(bs); tran_add(tran, &set_aio_context, state)`,
+        ended by the action's clean callback when the transaction runs)."""
+        if transaction.driver_arg >= len(call.args):
+            return state
+        funcs = self._action_functions([call.args[transaction.driver_arg].key])
+        ended = {section for f in funcs for section, delta in self.summary(f).effect
+                 if delta < 0}
+        for section in sorted(ended & state.open_sections()):
+            state = give_away(state, section)
+        return state
 
     def _needs_paths(self, fn) -> bool:
         if fn.key in self.deferred:
@@ -350,6 +426,9 @@ class LockAnalysis:
                                      op.handle_only, self.sem.kinds.get(op.section) == "lock")
                 if problem == "double":
                     summary.problems.append(("double", node, call, op.section, first))
+        transaction = self.sem.transaction(call)
+        if transaction is not None and transaction[0] == "add":
+            state = self._hand_to_transaction(state, call, transaction[1])
         deferral = self.sem.deferral(call)
         if deferral is not None:
             callbacks = tuple(f for a in call.args[deferral.callback_arg:deferral.callback_arg + 1]
@@ -386,9 +465,9 @@ class LockAnalysis:
 
     def _callee_effects(self, call: Call) -> tuple:
         """(ambient locks, effect, what the result tells) the call's callees all agree on;
-        () if nothing."""
+        () if nothing (or if it runs a transaction: its actions' sections were handed over)."""
         targets = self.graph.callees(call)
-        if not targets:
+        if not targets or self._runs_transaction(call):
             return ()
         ambient = tuple(sorted(set.intersection(*(set(self.summary(t).ambient) for t in targets))))
         effects = {self.summary(t).effect for t in targets}
@@ -413,13 +492,16 @@ class LockAnalysis:
                                           fallback=self.sem.kinds.get(section) == "lock")
         return state
 
-    def _needs(self, fn, call: Call) -> tuple:
+    def _needs(self, fn, call: Call, added=()) -> tuple:
         """(kind, target, required, lock) of every requirement the call meets: the pack's on
         what it calls (a function, or "Record.field" for calls through that field), and those
         its callees' summaries inherit, for the witnesses this call's constant arguments do
-        not rule out. Callee summaries are final here, except inside a recursive component,
-        whose functions are analysed again until nothing changes."""
-        targets = self.graph.callees(call)
+        not rule out. A call that runs a transaction reaches the callbacks of the actions
+        `added` to transactions in this function. Callee summaries are final here, except
+        inside a recursive component, whose functions are analysed again until nothing
+        changes."""
+        targets = self._action_functions(added) if self._runs_transaction(call) \
+            else self.graph.callees(call)
         field = [call.via] if call.via and not call.via.startswith("*") else []
         names = dict.fromkeys([call.name] + field + [self.program.name_of(t) for t in targets])
         out = [(kind, "", name, r.lock, False, ()) for name in names
@@ -453,11 +535,11 @@ class LockAnalysis:
         if field_attrs := (self.program.field_attrs.get(call.via) if call.via else None):
             out.append((call.via, field_attrs, ""))
         if call.callee and not targets:
-            out.append((call.name, self.program.attrs(call.callee), ""))
+            out.append((call.name, self.sem.caller_attrs(call.callee), ""))
         elif call.via.startswith("*") and call.name != call.via[1:] and not targets:
             # a pointer loaded from a function defined elsewhere: its declaration's attributes
-            out.append((call.name, self.program.attrs(call.name), ""))
-        out += [(self.program.name_of(t), self.program.attrs(t), t) for t in targets]
+            out.append((call.name, self.sem.caller_attrs(call.name), ""))
+        out += [(self.program.name_of(t), self.sem.caller_attrs(t), t) for t in targets]
         return [(n, a, t) for n, a, t in out if a]
 
     def _need(self, fn, state, call, target, required, lock, summary, seen, kind,

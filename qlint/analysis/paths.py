@@ -19,7 +19,7 @@ from collections import deque
 from functools import lru_cache
 from typing import NamedTuple
 
-from ..facts.ir import ENTRY, EXIT, Access, Assign, Call, Edge, Return
+from ..facts.ir import ENTRY, EXIT, Access, Assign, Call, Edge, Return, ref_target
 from .scc import sccs
 
 STATE_LIMIT = 64
@@ -210,8 +210,9 @@ def _store_result(st: State, event: Assign) -> State:
     names = set(event.names)
     pending = st.pending if event.accumulates else tuple(p for p in st.pending
                                                           if p[0] not in names)
-    if event.call and event.names:
-        holder, swap = event.call.lstrip("!"), event.call.startswith("!")
+    if event.ref and event.names:
+        holder, positive = ref_target(event.ref)
+        swap = not positive
         renamed = []
         for h, if_true, if_false, line in pending:
             if h == holder:
@@ -224,14 +225,13 @@ def _store_result(st: State, event: Assign) -> State:
 
 
 def _returned(st: State, event: Return) -> State:
-    """What the path returns, where it is a constant, a tested local or a pending result."""
-    ref = event.call or event.name
-    holder, positive = ref.lstrip("!"), not ref.startswith("!")
+    """What the path returns, where it is a constant, a tracked local or a pending result."""
+    holder, positive = ref_target(event.ref)
     if holder and any(p[0] == holder for p in st.pending):
         return st._replace(ret=("holder", holder, positive))
-    if event.name:
-        truth = next((t for v, t in st.known if v == holder), None)
-        return st._replace(ret=("truth", truth == positive) if truth is not None else ())
+    truth = next((t for v, t in st.known if v == holder), None) if holder else None
+    if truth is not None:
+        return st._replace(ret=("truth", truth == positive))
     if event.value is not None:
         return st._replace(ret=("truth", bool(event.value)))
     return st._replace(ret=()) if st.ret else st
@@ -266,6 +266,18 @@ def outcomes(st: State) -> list[State]:
                     ret=("truth", truth == positive)))]
     holder = st.pending[0][0]
     return [o for truth in (True, False) for o in outcomes(resolve(st, holder, truth))]
+
+
+def give_away(st: State, section: str) -> State:
+    """The most recently opened instance of `section` is closed by someone else from now on
+    (an action added to a transaction ends it when the transaction runs)."""
+    opened = [k for k, h in enumerate(st.held) if h[0] == section]
+    if not opened:
+        return st
+    index = max(opened, key=lambda k: st.held[k][3])
+    s, i, c, l = st.held[index]
+    held = st.held[:index] + (((s, i, c - 1, l),) if c > 1 else ()) + st.held[index + 1:]
+    return st._replace(held=held)
 
 
 def _find_held(held, section, ident, fallback):
@@ -369,15 +381,50 @@ def _balanced(t: str) -> bool:
     return depth == 0
 
 
+@lru_cache(maxsize=65536)
+def decided_atoms(cond: str, value: bool) -> tuple:
+    """(atom, truth) of the parts of a normalized condition that its value decides: itself;
+    each conjunct of a true `a && b` and each disjunct of a false `a || b`, recursively."""
+    out = [(cond, value)]
+    op = "&&" if value else "||"
+    parts = _split_top(cond, op)
+    if len(parts) > 1:
+        for part in parts:
+            atom, positive = normalize_cond(part)
+            out.extend(decided_atoms(atom, value == positive))
+    return tuple(out)
+
+
+def _split_top(text: str, op: str) -> list[str]:
+    """`text` split at `op` outside parentheses (conditions print binary operators with
+    spaces around them)."""
+    parts, depth, start, i = [], 0, 0, 0
+    token = f" {op} "
+    while i < len(text):
+        ch = text[i]
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0 and text.startswith(token, i):
+            parts.append(text[start:i])
+            i += len(token)
+            start = i
+            continue
+        i += 1
+    parts.append(text[start:])
+    return parts
+
+
 def tested_variables(fn) -> frozenset:
-    """Plain variables that the function's branches test (`if (ctx)`, `while (!p)`) or that it
-    returns (`return release_lock;`: what it returns may tell its callers something)."""
+    """Plain variables that the function's branches test (`if (ctx)`, `while (!p)`, a
+    statement expression's value) or that it returns (`return release_lock;`: what it returns
+    may tell its callers something). Call references among them are never assigned."""
     out = set()
     for block in fn.blocks:
         for event in block.events:
-            if type(event) is Return and event.name:
-                out.add(event.name.lstrip("!"))
+            if type(event) is Return and event.ref:
+                out.add(ref_target(event.ref)[0])
         for edge in block.succs:
+            if edge.ref:
+                out.add(ref_target(edge.ref)[0])
             if edge.cond and edge.value in ("true", "false"):
                 base = normalize_cond(edge.cond)[0]
                 if base.isidentifier():
@@ -432,16 +479,22 @@ def take_edge(st: State, edge: Edge, tracked: set[str], assumptions=None) -> Sta
         return st
     base, positive = normalize_cond(edge.cond)
     value = positive == (edge.value == "true")
-    if st.pending:
-        if edge.call:
-            st = resolve(st, edge.call.lstrip("!"),
-                         (edge.value == "true") != edge.call.startswith("!"))
-        elif base.isidentifier():
-            st = resolve(st, base, value)
+    if edge.ref:
+        # The value the condition tests: a pending result decided, a tracked local checked.
+        holder, positive = ref_target(edge.ref)
+        truth = (edge.value == "true") == positive
+        if st.pending:
+            st = resolve(st, holder, truth)
+        if any(v == holder and t != truth for v, t in st.known):
+            return None
+    elif st.pending and base.isidentifier():
+        st = resolve(st, base, value)
     if assumptions:
-        # Where an assumed condition is true its locks are held, where false they are not.
-        for lock in assumptions.get(_squashed(base), ()):
-            st = switch(st, lock) if value else unswitch(st, lock)
+        # Where an assumed condition is true its locks are held, where false they are not;
+        # also as a conjunct of a true `&&` or a disjunct of a false `||`.
+        for atom, truth in decided_atoms(base, value):
+            for lock in assumptions.get(_squashed(atom), ()):
+                st = switch(st, lock) if truth else unswitch(st, lock)
     if value and st.handles and base.isidentifier() and \
             any(h[0] == base and not h[1] for h in st.handles):
         return None                            # a NULL guard tested as non-NULL

@@ -84,12 +84,12 @@ class Assign:
     """Local variables (by name) written here: invalidates branch conditions that read them.
     `value` is the integer constant stored, if it is one (`var = NULL`, `need_drain = false`):
     later tests of the variable are decided (and a NULL lock guard ends its loop).
-    `call` is the call_ref of the call whose result is stored (`locked = !trylock(m)`), and
-    `accumulates` says the variable keeps what it held (`release_lock |= f(mr)`)."""
+    `ref` is the value stored, where it is another's (a value reference: `locked =
+    !trylock(m)`), and `accumulates` says the variable keeps what it held (`x |= f(mr)`)."""
     names: tuple[str, ...]
     line: int
     value: int | None = None
-    call: str = ""
+    ref: str = ""
     accumulates: bool = False
 
     @property
@@ -100,22 +100,31 @@ class Assign:
 @dataclass(slots=True)
 class Return:
     """A return statement and what it returns, where the analyses can follow it: an integer
-    constant (`value`), a local variable (`name`) or a call's result (`call`, a call_ref)."""
+    constant (`value`), or a local's or a call's value (`ref`, a value reference)."""
     line: int
     col: int
     value: int | None = None
-    name: str = ""
-    call: str = ""
+    ref: str = ""
 
 
 Event = Call | Access | Assign | Return
 
 
 def call_ref(call: Call) -> str:
-    """How a branch, a store or a return names the call whose result it uses (`Edge.call`,
-    `Assign.call`, `Return.call`): "name:line:col", with "!" in front when what it uses is
-    true exactly where the call returned zero (`!trylock(m)`, `trylock(m) == 0`)."""
+    """How a value reference names a call's result: "name:line:col"."""
     return f"{call.name}:{call.line}:{call.col}"
+
+
+# A value reference (`Edge.ref`, `Assign.ref`, `Return.ref`) names the value a branch tests, a
+# store stores or a return returns when it is a local variable's ("ret") or a call's result
+# (call_ref), seen through parentheses, casts, `!`, comparisons with zero and statement
+# expressions; with "!" in front when it is true exactly where that value is zero
+# (`!trylock(m)`, `trylock(m) == 0`).
+
+
+def ref_target(ref: str) -> tuple[str, bool]:
+    """(what a value reference names, whether it is true where that is non-zero)."""
+    return ref.lstrip("!"), not ref.startswith("!")
 
 
 @dataclass(slots=True)
@@ -127,7 +136,7 @@ class Edge:
     value: str = ""
     line: int = 0
     names: tuple[str, ...] = ()   # identifiers the condition reads
-    call: str = ""                # call_ref of the call whose result the condition tests
+    ref: str = ""                 # the value the condition tests (a value reference)
 
 
 @dataclass(slots=True)

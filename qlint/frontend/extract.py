@@ -49,7 +49,7 @@ BO_COMPARE = {11, 12, 13, 14, 15, 16}
 BO_LAND, BO_LOR, BO_ASSIGN, BO_ADD_ASSIGN, BO_SUB_ASSIGN, BO_COMMA = 20, 21, 22, 26, 27, 33
 BO_EQ, BO_NE, BO_OR_ASSIGN = 15, 16, 32
 UO_POSTINC, UO_POSTDEC, UO_PREINC, UO_PREDEC, UO_ADDROF, UO_DEREF = 1, 2, 3, 4, 5, 6
-UO_MINUS, UO_NOT, UO_LNOT = 8, 9, 10
+UO_MINUS, UO_NOT, UO_LNOT, UO_EXTENSION = 8, 9, 10, 13
 UO_SPELLING = {5: "&", 6: "*", 7: "+", 8: "-", 9: "~", 10: "!"}
 
 _WRAPPERS = {UNEXPOSED_EXPR, PAREN_EXPR, CSTYLE_CAST_EXPR}
@@ -283,19 +283,36 @@ class Extractor:
 
     # ---- declarations -------------------------------------------------------------------
 
-    def attrs_of(self, decl) -> tuple[str, ...]:
+    def attrs_of(self, decl, written_here: bool = False) -> tuple[str, ...]:
         """Attributes of a declaration, as qlint names them: "annotate:coroutine_fn" for
         annotate attributes, the attribute's spelled name for the others
         ("requires_shared_capability", "noreturn"), plus "macro:NAME" for the macro that wrote
-        it ("macro:GRAPH_RDLOCK")."""
+        it ("macro:GRAPH_RDLOCK"). With `written_here`, only those written on this declaration,
+        not those it inherits from an earlier one."""
         out = []
+        span = self.span(decl) if written_here else None
         for c in self.children(decl):
             kind = self.kind(c)
+            if span is not None and _is_attr(kind) and not self.within(c, span):
+                continue
             if kind == ANNOTATE_ATTR:
                 out.append("annotate:" + self.spelling(c))
             elif _is_attr(kind):
                 out.extend(self._attr_names(c))
         return tuple(dict.fromkeys(out))
+
+    def span(self, cur) -> tuple[str, int, int]:
+        """(file, first offset, last offset) of a cursor's code, where it was written."""
+        extent = self.lib.clang_getCursorExtent(cur)
+        out = self._out
+        self.lib.clang_getExpansionLocation(self.lib.clang_getRangeStart(extent), *out.refs)
+        file, start = self._file_name(out.file.value), out.offset.value
+        self.lib.clang_getExpansionLocation(self.lib.clang_getRangeEnd(extent), *out.refs)
+        return file, start, out.offset.value
+
+    def within(self, cur, span) -> bool:
+        file, _line, _col, offset = self.expansion(cur)
+        return file == span[0] and span[1] <= offset <= span[2]
 
     def _attr_names(self, attr) -> list[str]:
         """The word where an attribute is written: its name (`noreturn`, `__noreturn__`) or
@@ -333,15 +350,19 @@ class Extractor:
         key = name
         if static:
             key = f"{name}@{self.expansion(where)[0]}"
-        attrs = self.attrs_of(where)
-        if has_def:
-            attrs = tuple(dict.fromkeys(attrs + self.attrs_of(decl)))
+        # Declarations' attributes (what callers see) apart from the definition's own.
+        canonical = self.lib.clang_getCanonicalCursor(decl)
+        declared = () if has_def and self.lib.clang_equalCursors(canonical, definition) \
+            else self.attrs_of(canonical)
+        attrs = tuple(dict.fromkeys(
+            (self.attrs_of(definition, written_here=True) if has_def else ()) + declared))
         if "noreturn" not in attrs and self.is_noreturn(decl, attrs):
             attrs += ("noreturn",)
+            declared += ("noreturn",)
         info = (key, name, static, attrs)
         self._callee_cache[h] = info
-        if attrs:
-            self.decl_attrs[key] = attrs
+        if declared:
+            self.decl_attrs[key] = tuple(dict.fromkeys(self.decl_attrs.get(key, ()) + declared))
         if has_def and static and key not in self._queued:
             self._maybe_queue_header(definition, key)
         return info
@@ -519,19 +540,15 @@ class Extractor:
         end_line = ctypes.c_uint()
         self.lib.clang_getExpansionLocation(end, None, ctypes.byref(end_line), None, None)
         root = self.tree(cur)
-        params, types, attrs, body = [], [], [], None
+        params, types, body = [], [], None
         for kid in root.kids:
             if kid.kind == PARM_DECL:
                 params.append(self.spelling(kid.cur))
                 types.append(self.lib.string(self.lib.clang_getTypeSpelling(
                     self.lib.clang_getCursorType(kid.cur))))
-            elif kid.kind == ANNOTATE_ATTR:
-                attrs.append("annotate:" + self.spelling(kid.cur))
-            elif _is_attr(kid.kind):
-                attrs.extend(self._attr_names(kid.cur))
             elif kid.kind == COMPOUND_STMT:
                 body = kid
-        attrs = tuple(dict.fromkeys(attrs + list(self.decl_attrs.get(key, ()))))
+        attrs = self.attrs_of(cur, written_here=True)
         blocks = BodyBuilder(self, key).build(body) if body is not None else [Block(), Block()]
         return Function(key=key, name=name, file=file, line=line, col=col,
                         end_line=end_line.value, static=static, attrs=attrs,
@@ -768,9 +785,9 @@ class BodyBuilder:
         self.blocks.append(Block())
         return len(self.blocks) - 1
 
-    def edge(self, a, b, cond="", value="", line=0, names=(), call=""):
+    def edge(self, a, b, cond="", value="", line=0, names=(), ref=""):
         if a is not None and b is not None:
-            self.blocks[a].succs.append(Edge(b, cond, value, line, names, call))
+            self.blocks[a].succs.append(Edge(b, cond, value, line, names, ref))
 
     def emit(self, b, event):
         if b is not None:
@@ -854,11 +871,8 @@ class BodyBuilder:
             self.run_cleanups(b, 0)
             line, col = self.ex.line_col(n.cur)
             value = next((kid for kid in n.kids if _is_expr(kid.kind)), None)
-            if value is None:
-                self.emit(b, Return(line, col))
-            else:
-                name, call = self.value_of(value)
-                self.emit(b, Return(line, col, self.constant(value), name, call))
+            self.emit(b, Return(line, col) if value is None else
+                      Return(line, col, self.constant(value), self.value_ref(value)))
             self.edge(b, EXIT)
             return None
         if k == GOTO_STMT:
@@ -907,7 +921,7 @@ class BodyBuilder:
             self.note_pointer_source(name, init)
             if b is not None:
                 self.emit(b, Assign((name,), self.ex.line_col(n.cur)[0], self.constant(init),
-                                    self.value_of(init)[1]))
+                                    self.value_ref(init)))
         if cleanup and self.scopes:
             line, col = self.ex.line_col(n.cur)
             self.scopes[-1].cleanups.append((cleanup, name, line, col))
@@ -966,17 +980,19 @@ class BodyBuilder:
         value = self.ex.int_value(n)
         return None if value is None else (value != 0) != negate
 
-    def value_of(self, n: Node) -> tuple[str, str]:
-        """(local variable, call_ref) whose value `n` is, seen through parentheses, casts, `!`,
-        comparisons with zero and a statement expression's last statement (QEMU's
-        `qemu_mutex_trylock(m)` is `({ ...; _f(m, __FILE__, __LINE__); })`); "!" in front when
-        `n` is true where that value is zero. ("", "") when it is neither."""
+    def value_ref(self, n: Node) -> str:
+        """The value reference (facts/ir.py) of the local or call whose value `n` is, seen
+        through parentheses, casts, `!`, comparisons with zero, `__builtin_expect()` and a
+        statement expression's last statement (QEMU's `qemu_mutex_trylock(m)` is
+        `({ ...; _f(m, __FILE__, __LINE__); })`, glib's G_LIKELY(e) `({ ...; _g_boolean_var_; })`);
+        "" when it is neither."""
         positive = True
         while True:
             n = _unwrap(n)
-            if n.kind == UNARY_OPERATOR and n.kids and \
-                    self.lib.clang_getCursorUnaryOperatorKind(n.cur) == UO_LNOT:
-                positive, n = not positive, n.kids[0]
+            unary = self.lib.clang_getCursorUnaryOperatorKind(n.cur) \
+                if n.kind == UNARY_OPERATOR and n.kids else None
+            if unary in (UO_LNOT, UO_EXTENSION):
+                positive, n = positive != (unary == UO_LNOT), n.kids[0]
             elif n.kind == BINARY_OPERATOR and len(n.kids) == 2 and \
                     (op := self.lib.clang_getCursorBinaryOperatorKind(n.cur)) in (BO_EQ, BO_NE):
                 lhs, rhs = n.kids
@@ -985,18 +1001,21 @@ class BodyBuilder:
                 elif self.constant(lhs) == 0:
                     n = rhs
                 else:
-                    return "", ""
+                    return ""
                 positive = positive != (op == BO_EQ)
             elif n.kind == STMT_EXPR and n.kids and n.kids[-1].kind == COMPOUND_STMT and \
                     n.kids[-1].kids:
                 n = n.kids[-1].kids[-1]
+            elif n.kind == CALL_EXPR and len(n.kids) == 3 and \
+                    self.ex.spelling(n.cur) == "__builtin_expect":
+                n = n.kids[1]
             else:
                 break
         sign = "" if positive else "!"
         if n.kind == DECL_REF_EXPR:
-            return sign + self.ex.spelling(n.cur), ""
+            return sign + self.ex.spelling(n.cur)
         event = self.call_events.get(id(n)) if n.kind == CALL_EXPR else None
-        return ("", sign + call_ref(event)) if event is not None else ("", "")
+        return sign + call_ref(event) if event is not None else ""
 
     def test(self, b, cond: Node, on_true, on_false) -> bool:
         """Evaluate `cond` from block b and branch on it; False if evaluation does not return.
@@ -1023,13 +1042,13 @@ class BodyBuilder:
         value = self.const_value(cond)
         text, names = self.ex.text(cond), self.ex.names(cond)
         line = self.ex.line_col(cond.cur)[0]
-        call = self.value_of(cond)[1] if value is None else ""
+        ref = self.value_ref(cond) if value is None else ""
         if value is not False:
             self.edge(b, on_true, text if value is None else "", "true" if value is None else "",
-                      line, names, call)
+                      line, names, ref)
         if value is not True:
             self.edge(b, on_false, text if value is None else "", "false" if value is None else "",
-                      line, names, call)
+                      line, names, ref)
 
     def if_stmt(self, n: Node, b):
         kids = [k for k in n.kids if k.kind != VAR_DECL]
@@ -1171,7 +1190,7 @@ class BodyBuilder:
             if op == BO_OR_ASSIGN and target.kind == DECL_REF_EXPR and b is not None:
                 # `release_lock |= prepare_mmio_access(mr)`: true if any stored result was
                 self.emit(b, Assign((self.ex.spelling(target.cur),), self.ex.line_col(target.cur)[0],
-                                    None, self.value_of(kids[1])[1], accumulates=True))
+                                    None, self.value_ref(kids[1]), accumulates=True))
                 return b
             lhs_mode = "inc" if op == BO_ADD_ASSIGN else "dec" if op == BO_SUB_ASSIGN else "w"
             return self.expr(kids[0], b, lhs_mode)
@@ -1218,7 +1237,7 @@ class BodyBuilder:
                 self.note_value_source(name, rhs)
                 self.note_pointer_source(name, rhs)
                 self.emit(b, Assign((name,), self.ex.line_col(target.cur)[0], self.constant(rhs),
-                                    self.value_of(rhs)[1]))
+                                    self.value_ref(rhs)))
                 return b
             elif target.kind == MEMBER_REF_EXPR and value.kind == DECL_REF_EXPR:
                 func = self.ex.function_ref(value)

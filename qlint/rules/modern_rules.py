@@ -46,6 +46,8 @@ def runs_only_with(ctx, key: str, lock: str):
     """The first way `key` is entered, if every way provides `lock` (callers hold it at the
     call, registrations' kinds hold it); None if some way does not or none is known."""
     analysis, graph = ctx.locks, ctx.graph
+    if analysis.sem.is_boundary(ctx.program.name_of(key)):
+        return None          # its callers do not inherit what it needs: no evidence they hold it
     ways = []
     for edge in graph.callers_of(key):
         caller = analysis.summary(edge.caller)

@@ -32,6 +32,22 @@ def _squash(text: str) -> str:
     return "".join(text.split())
 
 
+def _bare(text: str) -> str:
+    """Without the parentheses a macro puts around its argument: `(&error_fatal)`."""
+    while text.startswith("(") and text.endswith(")") and _balanced_inside(text[1:-1]):
+        text = text[1:-1]
+    return text
+
+
+def _balanced_inside(text: str) -> bool:
+    depth = 0
+    for ch in text:
+        depth += (ch == "(") - (ch == ")")
+        if depth < 0:
+            return False
+    return depth == 0
+
+
 @dataclass(frozen=True, slots=True)
 class Matcher:
     name: str
@@ -49,7 +65,7 @@ class Matcher:
         for index, pattern in enumerate(self.args):
             if pattern is None:
                 continue
-            if index >= len(call.args) or _squash(call.args[index].text) != pattern:
+            if index >= len(call.args) or _bare(_squash(call.args[index].text)) != pattern:
                 return False
         return True
 
@@ -66,7 +82,8 @@ def parse_matcher(spec: str) -> Matcher:
         raise ValueError(f"not a function matcher: {spec!r}")
     args = None
     if m.group(3) is not None:
-        args = tuple(None if a == "*" else a for a in (_squash(x) for x in _split_args(m.group(3))))
+        args = tuple(None if a == "*" else a
+                     for a in (_bare(_squash(x)) for x in _split_args(m.group(3))))
     return Matcher(name=m.group(2), macro=bool(m.group(1)), args=args)
 
 
@@ -200,6 +217,30 @@ class AcrossDeferral:
 
 
 @dataclass(slots=True)
+class Transaction:
+    """A call of `add` puts an action (a driver: a struct of callbacks, argument `driver_arg`)
+    into a transaction (argument `transaction_arg`); a call of `run` runs the callbacks of the
+    actions added to it (commit or abort, then clean). A section open when an action whose
+    callbacks end it is added is the transaction's to end from then on."""
+    add: tuple[Matcher, ...]
+    run: tuple[Matcher, ...]
+    transaction_arg: int = 0
+    driver_arg: int = 1
+    origin: Origin | None = None
+    needs: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class NoReturn:
+    """Calls that do not return, though nothing in their declaration says so (glib's assertion
+    messages), or not with these arguments (`error_setg(&error_fatal, ...)` exits)."""
+    function: tuple[Matcher, ...]
+    reason: str = ""
+    origin: Origin | None = None
+    needs: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
 class Protects:
     """Fields that `lock` protects: two threads must not access them unless both hold it
     (checked by the runtime checker, qlint replay)."""
@@ -268,6 +309,8 @@ class RulePack:
     contracts: list[Contract] = field(default_factory=list)
     boundaries: list[Boundary] = field(default_factory=list)
     protects: list[Protects] = field(default_factory=list)
+    transactions: list[Transaction] = field(default_factory=list)
+    noreturn: list[NoReturn] = field(default_factory=list)
     inactive: list = field(default_factory=list)     # (table, entry, why) dropped by active()
 
     def section(self, name: str) -> Section | None:
@@ -299,7 +342,7 @@ class RulePack:
                 else:
                     kept.append(item)
                     continue
-                if table != "boundary" and getattr(item, "reason", ""):   # a boundary's
+                if table not in ("boundary", "noreturn") and getattr(item, "reason", ""):   # a boundary's
                     why += f" ({item.reason})"       # reason says what it is, not why it is off
                 inactive.append((table, item, why))
             return kept
@@ -327,6 +370,8 @@ class RulePack:
             contracts=live("contract", self.contracts),
             boundaries=live("boundary", self.boundaries),
             protects=live("protects", self.protects),
+            transactions=live("transaction", self.transactions),
+            noreturn=live("noreturn", self.noreturn),
             inactive=inactive)
 
     def status(self, declared) -> list[tuple[str, str]]:
@@ -355,7 +400,8 @@ class RulePack:
     def _items(self):
         return (self.sections + self.callbacks + self.entries + self.requirements +
                 self.deferrals + self.inside + self.across_deferral + self.assume +
-                self.contracts + self.boundaries + self.protects)
+                self.contracts + self.boundaries + self.protects + self.transactions +
+                self.noreturn)
 
     def assumptions(self) -> dict[str, tuple[str, ...]]:
         out: dict[str, set] = {}
@@ -396,6 +442,8 @@ _TABLE_KEYS = {
     "boundary": {"function", "reason", "needs"},
     "contract": {"attribute", "function", "holds", "accepts", "needs"},
     "protects": {"lock", "fields", "needs"},
+    "transaction": {"add", "run", "transaction_arg", "driver_arg", "needs"},
+    "noreturn": {"function", "reason", "needs"},
 }
 PACK_TABLES = tuple(_TABLE_KEYS)
 
@@ -582,6 +630,15 @@ def _add_item(pack: RulePack, table: str, item: dict, origin: Origin, text: str)
             raise QlintError(f"{where}: [[protects]] 'fields' must name at least one field")
         pack.protects.append(Protects(lock=need("lock", "str"), fields=fields, origin=origin,
                                       needs=needs))
+    elif table == "noreturn":
+        pack.noreturn.append(NoReturn(function=matchers("function"),
+                                      reason=get("reason", "str", "") if "reason" in item else "",
+                                      origin=origin, needs=needs))
+    elif table == "transaction":
+        pack.transactions.append(Transaction(
+            add=matchers("add"), run=matchers("run"),
+            transaction_arg=get("transaction_arg", "int", 0), driver_arg=get("driver_arg", "int", 1),
+            origin=origin, needs=needs))
     elif table == "across-deferral":
         pack.across_deferral.append(AcrossDeferral(
             section=need("section", "str"), requires=need("requires", "str"), origin=origin,

@@ -90,7 +90,8 @@ class _Balance(Rule):
                        f"{opened} it, unlike its other paths") if owned else (
                 f"{fn.name}() returns with the {section} {noun} {closed} on this path but not "
                 f"on its others: its callers cannot tell which")
-        first = Step(fn.name, fn.file, line, f"{section} {verb} here")
+        col, by = _where_changed(ctx, fn, line, section, net)
+        first = Step(fn.name, fn.file, line, f"{section} {verb} here{by}", col)
         detail = f"{section}|{detail}"
         related = [Related(fn.file, line, f"{section} {verb} here")]
         trace = [first] + _decisions(fn, summary.explorer, node, line) + [
@@ -154,10 +155,12 @@ class _Balance(Rule):
             message = (f"{fn.name}() {closed} the {section} {noun}, which {kind} does not hold "
                        f"and nobody handed to it")
         from .lock_rules import entry_step, registration_related
-        trace = [entry_step(ctx, entry), Step(fn.name, fn.file, line,
-                                              f"{section} {opened if delta > 0 else closed} here"),
+        col, by = _where_changed(ctx, fn, line, section, delta)
+        trace = [entry_step(ctx, entry),
+                 Step(fn.name, fn.file, line,
+                      f"{section} {opened if delta > 0 else closed} here{by}", col),
                  Step(fn.name, fn.file, where, "returns")]
-        return Finding(rule=self.code, name=self.name, path=fn.file, line=line, column=0,
+        return Finding(rule=self.code, name=self.name, path=fn.file, line=line, column=col,
                        function=fn.name, message=message,
                        detail=f"{section}|entry|{'open' if delta > 0 else 'close'}",
                        trace=trace, related=registration_related(ctx, entry), level=self.level)
@@ -346,6 +349,43 @@ def _owned(key, exits) -> bool:
     section, ident = key
     return any(t[0] == section and t[2] and (ident is None or t[1] == ident)
                for _n, st in exits for t in st.touched)
+
+
+def _where_changed(ctx, fn, line: int, section: str, delta: int) -> tuple[int, str]:
+    """(column, ", by f() → g()") of the call at `line` that opened (delta > 0) or closed
+    `section`: when it is a wrapper's, the chain of calls down to the function that does it."""
+    analysis = ctx.locks
+    calls = sorted((c for _b, _i, c in analysis.calls(fn) if c.line == line),
+                   key=lambda c: c.col)
+    for call in calls:
+        if any(op.section == section for op in analysis.sem.section_ops(call)):
+            return call.col, ""
+    for call in calls:
+        chain = _changer(ctx, call, section, delta, set())
+        if chain:
+            return call.col, ", by " + " → ".join(f"{name}()" for name in chain)
+    return (calls[0].col if calls else 0), ""
+
+
+def _changer(ctx, call, section: str, delta: int, seen: set) -> list[str]:
+    """The calls from `call` down to the one that opens/closes `section` by itself."""
+    analysis = ctx.locks
+    for target in ctx.graph.callees(call):
+        summary = analysis.summary(target)
+        changes = [d for s, d in summary.effect if s == section] + \
+            [d for side in summary.on_return for s, d in side[0] if s == section]
+        if target in seen or not any((d > 0) == (delta > 0) for d in changes):
+            continue
+        seen.add(target)
+        fn = ctx.program.functions[target]
+        for _b, _i, inner in analysis.calls(fn):
+            if any(op.section == section and op.op in ("begin", "try", "end")
+                   for op in analysis.sem.section_ops(inner)):
+                return [fn.name]
+            deeper = _changer(ctx, inner, section, delta, seen)
+            if deeper:
+                return [fn.name] + deeper
+    return []
 
 
 def _pairs_itself_unwrapped(ctx, fn, section: str) -> bool:
