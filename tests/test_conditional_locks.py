@@ -55,9 +55,19 @@ def test_trylock_that_returns_nonzero_on_success_from_the_configuration():
 def test_lock_taken_only_when_not_held_is_released_only_where_it_was_taken():
     # prepare_access() returns whether it took the BQL; region_read() and region_copy()
     # (two results accumulated with |=, released once) pair with it, and so does the BH that
-    # calls both: nothing is reported.
+    # calls both. region_irq() holds the BQL around region_read() and returns right after
+    # releasing it: balanced too (the read's take was applied as if unconditional, and the
+    # return after the unlock looked like a leak). Only region_poke_bh(), through
+    # region_touch(), which ignores prepare_access()'s result, may leave it held, and the path
+    # names the function that takes it.
     run = check(f"{COND}/if-not-held")
-    assert (run.code, findings(run)) == (0, [])
+    assert findings(run) == [("QL102", f"{COND}/if-not-held/mmio.c", 87, "region_poke_bh")]
+    f = run.json["findings"][0]
+    assert f["message"] == ("region_poke_bh() leaves the BQL lock held on the paths where "
+                            "region_touch() takes it, but as a bh entry point it has no caller "
+                            "to close it")
+    assert f["column"] == 5
+    assert f["trace"][1]["note"] == "BQL acquired here, by region_touch() → prepare_access()"
 
 
 def test_release_first_function_with_disagreeing_returns_and_no_caller():

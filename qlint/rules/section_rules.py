@@ -90,7 +90,8 @@ class _Balance(Rule):
                        f"{opened} it, unlike its other paths") if owned else (
                 f"{fn.name}() returns with the {section} {noun} {closed} on this path but not "
                 f"on its others: its callers cannot tell which")
-        col, by = _where_changed(ctx, fn, line, section, net)
+        col, chain = _where_changed(ctx, fn, line, section, net)
+        by = ", by " + " → ".join(f"{ctx.program.name_of(k)}()" for k in chain) if chain else ""
         first = Step(fn.name, fn.file, line, f"{section} {verb} here{by}", col)
         detail = f"{section}|{detail}"
         related = [Related(fn.file, line, f"{section} {verb} here")]
@@ -146,16 +147,20 @@ class _Balance(Rule):
         where, _col = _exit(fn, summary.explorer, node)
         # Roots named by [[entry]] have the kind "entry": "an entry point", not "a entry entry".
         kind = "an entry point" if entry.kind == "entry" else f"a {entry.kind} entry point"
+        line = min(l for s, _i, _c, l in (state.held if delta > 0 else state.below)
+                   if s == section)
+        col, chain = _where_changed(ctx, fn, line, section, delta)
+        by = ", by " + " → ".join(f"{ctx.program.name_of(k)}()" for k in chain) if chain else ""
+        # A callee that takes it on some of its paths only (a result it returns, ignored).
+        where_taken = next((f"on the paths where {ctx.program.name_of(k)}() takes it"
+                            for k in chain if not ctx.locks.summary(k).consistent), "on every path")
         if delta > 0:
-            line = min(l for s, _i, _c, l in state.held if s == section)
-            message = (f"{fn.name}() leaves the {section} {noun} {still} on every path, but as "
+            message = (f"{fn.name}() leaves the {section} {noun} {still} {where_taken}, but as "
                        f"{kind} it has no caller to close it")
         else:
-            line = min(l for s, _i, _c, l in state.below if s == section)
             message = (f"{fn.name}() {closed} the {section} {noun}, which {kind} does not hold "
                        f"and nobody handed to it")
         from .lock_rules import entry_step, registration_related
-        col, by = _where_changed(ctx, fn, line, section, delta)
         trace = [entry_step(ctx, entry),
                  Step(fn.name, fn.file, line,
                       f"{section} {opened if delta > 0 else closed} here{by}", col),
@@ -351,24 +356,24 @@ def _owned(key, exits) -> bool:
                for _n, st in exits for t in st.touched)
 
 
-def _where_changed(ctx, fn, line: int, section: str, delta: int) -> tuple[int, str]:
-    """(column, ", by f() → g()") of the call at `line` that opened (delta > 0) or closed
-    `section`: when it is a wrapper's, the chain of calls down to the function that does it."""
+def _where_changed(ctx, fn, line: int, section: str, delta: int) -> tuple[int, list]:
+    """(column, [f, g]) of the call at `line` that opened (delta > 0) or closed `section`:
+    when it is a wrapper's, the functions called down to the one that does it."""
     analysis = ctx.locks
     calls = sorted((c for _b, _i, c in analysis.calls(fn) if c.line == line),
                    key=lambda c: c.col)
     for call in calls:
         if any(op.section == section for op in analysis.sem.section_ops(call)):
-            return call.col, ""
+            return call.col, []
     for call in calls:
         chain = _changer(ctx, call, section, delta, set())
         if chain:
-            return call.col, ", by " + " → ".join(f"{name}()" for name in chain)
-    return (calls[0].col if calls else 0), ""
+            return call.col, chain
+    return (calls[0].col if calls else 0), []
 
 
 def _changer(ctx, call, section: str, delta: int, seen: set) -> list[str]:
-    """The calls from `call` down to the one that opens/closes `section` by itself."""
+    """The functions from `call` down to the one that opens/closes `section` by itself."""
     analysis = ctx.locks
     for target in ctx.graph.callees(call):
         summary = analysis.summary(target)
@@ -381,10 +386,10 @@ def _changer(ctx, call, section: str, delta: int, seen: set) -> list[str]:
         for _b, _i, inner in analysis.calls(fn):
             if any(op.section == section and op.op in ("begin", "try", "end")
                    for op in analysis.sem.section_ops(inner)):
-                return [fn.name]
+                return [target]
             deeper = _changer(ctx, inner, section, delta, seen)
             if deeper:
-                return [fn.name] + deeper
+                return [target] + deeper
     return []
 
 
