@@ -128,3 +128,11 @@ def test_idioms_assertions_compound_conditions_and_the_declaration_callers_see()
     run = check(f"{MODERN}/idioms")
     path = f"{MODERN}/idioms/idioms.c"
     assert findings(run) == [("QL301", path, 59, "stream_load_unchecked")]
+
+
+def test_graph_lock_guards_declared_as_qemu_8_0_does():
+    # graph_lockable_auto_lock() asserts TSA_ASSERT(graph_lock) and takes the reader lock in
+    # its body: the guard holds it for the rest of the scope (both forms), and a call after
+    # the loop form's scope is still QL303.
+    run = check(f"{MODERN}/guards80")
+    assert findings(run) == [("QL303", f"{MODERN}/guards80/guards.c", 69, "image_co_length_late")]

@@ -401,12 +401,13 @@ class LockAnalysis:
             self._need(fn, state, call, target, required, lock, summary, seen, kind, by_attr,
                        forwarded)
         ops = self.sem.section_ops(call)
-        if effects and any(op.op == "switch" for op in ops):
-            # A callee that asserts a lock but really takes it (GRAPH_RDLOCK_GUARD_MAINLOOP's
-            # TSA_ASSERT_SHARED, there because TSA cannot see the cleanup that releases it):
-            # its body is the truth, and the release at scope exit pairs with it.
-            taken = {section for section, delta in effects[1] if delta > 0}
-            ops = tuple(op for op in ops if not (op.op == "switch" and op.section in taken))
+        if effects and any(op.op == "switch" for op in ops) and \
+                any(delta > 0 for _section, delta in effects[1]):
+            # A callee that asserts a lock but really takes one (GRAPH_RDLOCK_GUARD_MAINLOOP's
+            # TSA_ASSERT_SHARED, QEMU 8.0's GRAPH_RDLOCK_GUARD's TSA_ASSERT: TSA cannot see the
+            # cleanup that releases it): its body is the truth, what it asserts is not, and
+            # the release at scope exit pairs with what it took.
+            ops = tuple(op for op in ops if op.op != "switch")
         for op in ops:
             if op.op == "switch":
                 state = switch(state, op.section)
