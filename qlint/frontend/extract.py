@@ -490,16 +490,14 @@ class Extractor:
                     if fields is None:
                         fields = self.record_fields(node.cur)
                     field = fields[index] if index < len(fields) else None
-                target = _function_operand(value, self.lib)
-                if target.kind == DECL_REF_EXPR and record and field:
-                    func = self.function_ref(target)
-                    if func:
-                        line, _ = self.line_col(target.cur)
-                        self.field_stores.append(FieldStore(
-                            field=f"{record}.{field}", func=func,
-                            file=self.expansion(target.cur)[0], line=line, where=where))
-                        continue
-                self._field_stores_in(value, where)
+                stored = self.stored_functions(value) if record and field else []
+                for target, func in stored:
+                    line, _ = self.line_col(target.cur)
+                    self.field_stores.append(FieldStore(
+                        field=f"{record}.{field}", func=func,
+                        file=self.expansion(target.cur)[0], line=line, where=where))
+                if not stored:
+                    self._field_stores_in(value, where)
             return
         for kid in node.kids:
             self._field_stores_in(kid, where)
@@ -523,6 +521,25 @@ class Extractor:
             if "(" in name or " " in name:
                 return ""
         return name
+
+    def stored_functions(self, value: Node) -> list[tuple[Node, str]]:
+        """(reference, function key) of each function a stored value may be: `f`, `&f`, casts,
+        and both sides of `c ? f : g` and of `f ?: g`."""
+        n = _function_operand(value, self.lib)
+        if n.kind == DECL_REF_EXPR:
+            func = self.function_ref(n)
+            return [(n, func)] if func else []
+        if n.kind == CONDITIONAL_OPERATOR and len(n.kids) == 3:
+            choices = n.kids[1:]
+        elif n.kind == UNEXPOSED_EXPR and len(n.kids) > 1:     # GNU `f ?: g`
+            choices = n.kids
+        else:
+            return []
+        found = {}
+        for kid in choices:
+            for target, func in self.stored_functions(kid):
+                found.setdefault(func, target)
+        return [(target, func) for func, target in found.items()]
 
     def function_ref(self, node: Node) -> str:
         """Key of the function a DECL_REF_EXPR names, or ""."""
@@ -1239,13 +1256,12 @@ class BodyBuilder:
                 self.emit(b, Assign((name,), self.ex.line_col(target.cur)[0], self.constant(rhs),
                                     self.value_ref(rhs)))
                 return b
-            elif target.kind == MEMBER_REF_EXPR and value.kind == DECL_REF_EXPR:
-                func = self.ex.function_ref(value)
-                if func:
-                    line, _ = self.ex.line_col(value.cur)
+            elif target.kind == MEMBER_REF_EXPR:
+                for ref, func in self.ex.stored_functions(rhs):
+                    line, _ = self.ex.line_col(ref.cur)
                     self.ex.field_stores.append(FieldStore(
                         field=self.ex.field_key(target), func=func,
-                        file=self.ex.expansion(value.cur)[0], line=line, where=self.func_key))
+                        file=self.ex.expansion(ref.cur)[0], line=line, where=self.func_key))
             return self.expr(lhs, b, "w")
         if op in (BO_LAND, BO_LOR) and _contains(rhs, CALL_EXPR):
             b = self.expr(lhs, b)
