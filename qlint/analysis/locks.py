@@ -541,6 +541,8 @@ class LockAnalysis:
             # a pointer loaded from a function defined elsewhere: its declaration's attributes
             out.append((call.name, self.sem.caller_attrs(call.name), ""))
         out += [(self.program.name_of(t), self.sem.caller_attrs(t), t) for t in targets]
+        out += [(self.program.name_of(f), self.sem.caller_attrs(f), "")
+                for f in self.graph.callees_outside(call)]
         return [(n, a, t) for n, a, t in out if a]
 
     def _need(self, fn, state, call, target, required, lock, summary, seen, kind,
