@@ -55,13 +55,14 @@ def test_trylock_that_returns_nonzero_on_success_from_the_configuration():
 def test_lock_taken_only_when_not_held_is_released_only_where_it_was_taken():
     # prepare_access() returns whether it took the BQL; region_read() and region_copy()
     # (two results accumulated with |=, released once) pair with it, and so does the BH that
-    # calls both. region_irq() holds the BQL around region_read() and returns right after
+    # calls both, and region_read_guarded() with QEMU's BQL_LOCK_GUARD() (whose cleanup runs for
+    # a non-NULL guard only). region_irq() holds the BQL around region_read() and returns right after
     # releasing it: balanced too (the read's take was applied as if unconditional, and the
     # return after the unlock looked like a leak). Only region_poke_bh(), through
     # region_touch(), which ignores prepare_access()'s result, may leave it held, and the path
     # names the function that takes it.
     run = check(f"{COND}/if-not-held")
-    assert findings(run) == [("QL102", f"{COND}/if-not-held/mmio.c", 87, "region_poke_bh")]
+    assert findings(run) == [("QL102", f"{COND}/if-not-held/mmio.c", 125, "region_poke_bh")]
     f = run.json["findings"][0]
     assert f["message"] == ("region_poke_bh() leaves the BQL lock held on the paths where "
                             "region_touch() takes it, but as a bh entry point it has no caller "

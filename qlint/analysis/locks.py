@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 
 from ..facts.ir import Call, call_ref
 from .paths import (Explorer, State, add_pending, all_conditions, ambient_effect, begin,
-                    calls_in, correlated_conditions, decide, end, give_away, hand_over,
-                    known_nonnull, loop_blocks, net_effect, normalize_cond, outcomes, switch,
-                    tested_variables)
+                    calls_in, correlated_conditions, decide, end, give_away, guarded_cleanup,
+                    hand_over, known_nonnull, loop_blocks, net_effect, normalize_cond, outcomes,
+                    resolve, switch, tested_variables)
 from .scc import postorder, sccs
 from .semantics import Semantics
 
@@ -261,6 +261,13 @@ class LockAnalysis:
                 if id(event) in unreturned:
                     return None
                 need, effect = needs[id(event)], effects[id(event)]
+                guard = guarded_cleanup(state, event)
+                if guard:
+                    # A guard's cleanup runs for a non-NULL guard only (g_autoptr): where the
+                    # pending result it holds is false, it does nothing.
+                    return [self.apply_call(fn, resolve(state, guard, True), event, node,
+                                            summary, seen, need, effect),
+                            resolve(state, guard, False)]
                 forked = decide(state, self._concerns(event, need, effect)) \
                     if state.pending else None
                 if forked:

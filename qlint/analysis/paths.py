@@ -237,6 +237,15 @@ def _returned(st: State, event: Return) -> State:
     return st._replace(ret=()) if st.ret else st
 
 
+def guarded_cleanup(st: State, call: Call) -> str:
+    """The guard variable of a cleanup call (`cleanup(&guard)` at scope exit) when it holds a
+    pending result (`g_autoptr(BQLLockAuto) g = bql_auto_lock()`), else ""."""
+    if not (call.cleanup and st.pending and call.args):
+        return ""
+    var = call.args[0].text.lstrip("&")
+    return var if any(p[0] == var for p in st.pending) else ""
+
+
 def pending_sections(st: State) -> dict[str, set]:
     """The sections each pending result would change, by holder."""
     out: dict[str, set] = {}
