@@ -21,23 +21,24 @@ def test_trylock_success_and_failure_branches():
     # queue_kick (busy: return; free: unlock) and queue_poll (result tested later, negated)
     # are balanced; queue_try_flush leaks on its error return inside the success branch;
     # queue_reset unlocks again after the success branch unlocked, and unlocks a lock it never
-    # took when busy.
+    # took when busy. queue_depth() asserts the lock is held with a trylock that must fail
+    # (`== -EBUSY`): it takes nothing, and queue_stats() around it is balanced.
     run = check(f"{COND}/trylock")
     assert run.code == 1
     assert findings(run) == [
-        ("QL102", f"{COND}/trylock/queue.c", 38, "queue_try_flush"),
-        ("QL102", f"{COND}/trylock/queue.c", 52, "queue_reset"),
-        ("QL102", f"{COND}/trylock/queue.c", 53, "queue_reset")]
+        ("QL102", f"{COND}/trylock/queue.c", 40, "queue_try_flush"),
+        ("QL102", f"{COND}/trylock/queue.c", 54, "queue_reset"),
+        ("QL102", f"{COND}/trylock/queue.c", 55, "queue_reset")]
     leak, double, extra = run.json["findings"]
-    assert leak["message"] == ("QemuMutex lock acquired at line 36 is still held when "
+    assert leak["message"] == ("QemuMutex lock acquired at line 38 is still held when "
                                "queue_try_flush() returns on this path")
     assert notes(leak) == [
-        ("queue_try_flush", 36, "QemuMutex acquired here"),
-        ("queue_try_flush", 36, "takes qemu_mutex_trylock(&q->lock) == 0 → true"),
-        ("queue_try_flush", 37, "takes queue_flush(q) < 0 → true"),
-        ("queue_try_flush", 38, "returns with QemuMutex held")]
+        ("queue_try_flush", 38, "QemuMutex acquired here"),
+        ("queue_try_flush", 38, "takes qemu_mutex_trylock(&q->lock) == 0 → true"),
+        ("queue_try_flush", 39, "takes queue_flush(q) < 0 → true"),
+        ("queue_try_flush", 40, "returns with QemuMutex held")]
     assert double["message"] == ("QemuMutex lock released twice on this path (already "
-                                 "released at line 50)")
+                                 "released at line 52)")
     assert extra["message"] == ("queue_reset() released the QemuMutex lock on this path "
                                 "without having acquired it, unlike its other paths")
 
@@ -55,10 +56,10 @@ def test_trylock_that_returns_nonzero_on_success_from_the_configuration():
 def test_lock_taken_only_when_not_held_is_released_only_where_it_was_taken():
     # prepare_access() returns whether it took the BQL; region_read() and region_copy()
     # (two results accumulated with |=, released once) pair with it, and so does the BH that
-    # calls both, and region_read_guarded() with QEMU's BQL_LOCK_GUARD() (whose cleanup runs for
-    # a non-NULL guard only). region_irq() holds the BQL around region_read() and returns right after
-    # releasing it: balanced too (the read's take was applied as if unconditional, and the
-    # return after the unlock looked like a leak). Only region_poke_bh(), through
+    # calls both, and region_read_guarded() with QEMU's BQL_LOCK_GUARD() (whose cleanup runs
+    # for a non-NULL guard only). region_irq() holds the BQL around region_read() and returns
+    # right after releasing it: balanced too (the read's take was applied as if
+    # unconditional, and the return after the unlock looked like a leak). Only region_poke_bh(), through
     # region_touch(), which ignores prepare_access()'s result, may leave it held, and the path
     # names the function that takes it.
     run = check(f"{COND}/if-not-held")

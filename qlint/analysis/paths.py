@@ -19,7 +19,8 @@ from collections import deque
 from functools import lru_cache
 from typing import NamedTuple
 
-from ..facts.ir import ENTRY, EXIT, Access, Assign, Call, Edge, Return, ref_target
+from ..facts.ir import (ENTRY, EXIT, Access, Assign, Call, Edge, Return, one_sided, ref_decides,
+                        ref_target)
 from .scc import sccs
 
 STATE_LIMIT = 64
@@ -210,7 +211,7 @@ def _store_result(st: State, event: Assign) -> State:
     names = set(event.names)
     pending = st.pending if event.accumulates else tuple(p for p in st.pending
                                                           if p[0] not in names)
-    if event.ref and event.names:
+    if event.ref and event.names and not one_sided(event.ref):
         holder, positive = ref_target(event.ref)
         swap = not positive
         renamed = []
@@ -226,7 +227,7 @@ def _store_result(st: State, event: Assign) -> State:
 
 def _returned(st: State, event: Return) -> State:
     """What the path returns, where it is a constant, a tracked local or a pending result."""
-    holder, positive = ref_target(event.ref)
+    holder, positive = ref_target(event.ref) if not one_sided(event.ref) else ("", True)
     if holder and any(p[0] == holder for p in st.pending):
         return st._replace(ret=("holder", holder, positive))
     truth = next((t for v, t in st.known if v == holder), None) if holder else None
@@ -430,10 +431,10 @@ def tested_variables(fn) -> frozenset:
     for block in fn.blocks:
         for event in block.events:
             if type(event) is Return and event.ref:
-                out.add(ref_target(event.ref)[0])
+                out.add(ref_decides(event.ref, True)[0])
         for edge in block.succs:
             if edge.ref:
-                out.add(ref_target(edge.ref)[0])
+                out.add(ref_decides(edge.ref, True)[0])
             if edge.cond and edge.value in ("true", "false"):
                 base = normalize_cond(edge.cond)[0]
                 if base.isidentifier():
@@ -490,12 +491,12 @@ def take_edge(st: State, edge: Edge, tracked: set[str], assumptions=None) -> Sta
     value = positive == (edge.value == "true")
     if edge.ref:
         # The value the condition tests: a pending result decided, a tracked local checked.
-        holder, positive = ref_target(edge.ref)
-        truth = (edge.value == "true") == positive
-        if st.pending:
-            st = resolve(st, holder, truth)
-        if any(v == holder and t != truth for v, t in st.known):
-            return None
+        holder, truth = ref_decides(edge.ref, edge.value == "true")
+        if truth is not None:
+            if st.pending:
+                st = resolve(st, holder, truth)
+            if any(v == holder and t != truth for v, t in st.known):
+                return None
     elif st.pending and base.isidentifier():
         st = resolve(st, base, value)
     if assumptions:

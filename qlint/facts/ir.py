@@ -117,14 +117,32 @@ def call_ref(call: Call) -> str:
 
 # A value reference (`Edge.ref`, `Assign.ref`, `Return.ref`) names the value a branch tests, a
 # store stores or a return returns when it is a local variable's ("ret") or a call's result
-# (call_ref), seen through parentheses, casts, `!`, comparisons with zero and statement
-# expressions; with "!" in front when it is true exactly where that value is zero
-# (`!trylock(m)`, `trylock(m) == 0`).
+# (call_ref), seen through parentheses, casts, `!`, comparisons and statement expressions;
+# with "!" in front when it is true exactly where that value is zero (`!trylock(m)`,
+# `trylock(m) == 0`). A comparison with a non-zero constant decides one side only: "=" in
+# front, true only where the value is non-zero (`trylock(m) == -EBUSY`); "!=" in front, false
+# only where it is non-zero (`trylock(m) != -EBUSY`).
 
 
 def ref_target(ref: str) -> tuple[str, bool]:
     """(what a value reference names, whether it is true where that is non-zero)."""
     return ref.lstrip("!"), not ref.startswith("!")
+
+
+def one_sided(ref: str) -> bool:
+    """Whether a value reference decides its value on one side only."""
+    return ref.startswith(("=", "!="))
+
+
+def ref_decides(ref: str, truth: bool) -> tuple[str, bool | None]:
+    """(what a value reference names, that value's truth where the reference is `truth`, or
+    None where that says nothing)."""
+    if ref.startswith("!="):
+        return ref[2:], (None if truth else True)
+    if ref.startswith("="):
+        return ref[1:], (True if truth else None)
+    target, positive = ref_target(ref)
+    return target, truth == positive
 
 
 @dataclass(slots=True)

@@ -1013,12 +1013,19 @@ class BodyBuilder:
             elif n.kind == BINARY_OPERATOR and len(n.kids) == 2 and \
                     (op := self.lib.clang_getCursorBinaryOperatorKind(n.cur)) in (BO_EQ, BO_NE):
                 lhs, rhs = n.kids
-                if self.constant(rhs) == 0:
-                    n = lhs
-                elif self.constant(lhs) == 0:
-                    n = rhs
-                else:
+                constant = self.signed_constant(rhs)
+                if constant is None:
+                    lhs, rhs, constant = rhs, lhs, self.signed_constant(lhs)
+                if constant is None:
                     return ""
+                n = lhs
+                if constant != 0:
+                    # `trylock(m) == -EBUSY`: where true the value is non-zero; where false,
+                    # unknown (a value reference that decides one side only).
+                    inner = self.value_ref(n)
+                    if not inner or inner.startswith(("!", "=")):
+                        return ""
+                    return ("=" if (op == BO_EQ) == positive else "!=") + inner
                 positive = positive != (op == BO_EQ)
             elif n.kind == STMT_EXPR and n.kids and n.kids[-1].kind == COMPOUND_STMT and \
                     n.kids[-1].kids:
@@ -1053,6 +1060,15 @@ class BodyBuilder:
             return False
         self.branch(b, cond, on_true, on_false)
         return True
+
+    def signed_constant(self, n: Node):
+        """The integer an operand is if it is a literal or a negated one (`-EBUSY`)."""
+        n = _unwrap(n)
+        if n.kind == UNARY_OPERATOR and n.kids and \
+                self.lib.clang_getCursorUnaryOperatorKind(n.cur) == UO_MINUS:
+            inner = self.constant(n.kids[0])
+            return -inner if inner is not None else None
+        return self.constant(n)
 
     def branch(self, b, cond: Node, on_true, on_false):
         """Edges from b for `cond`; a literal condition keeps only its live edge."""
