@@ -116,10 +116,16 @@ def _is_expr(kind: int) -> bool:
     return FIRST_EXPR <= kind <= LAST_EXPR
 
 
+def _anonymous(spelling: str) -> bool:
+    """A member or record without a name: libclang spells it with where it was written
+    (`union QEMUIOVector::(anonymous at /path/iov.h:202:5)`), which must not reach a report."""
+    return "(anonymous" in spelling or "(unnamed" in spelling
+
+
 def _type_name(spelling: str) -> str:
     """`const struct BlockDriverState *` -> `BlockDriverState`; "?" for an anonymous type
     (whose spelling would carry an absolute path)."""
-    if "(unnamed" in spelling or "(anonymous" in spelling:
+    if _anonymous(spelling):
         return "?"
     s = spelling.replace("*", " ").replace("const ", " ").replace("volatile ", " ")
     s = s.replace("struct ", " ").replace("union ", " ").replace("enum ", " ")
@@ -599,7 +605,11 @@ class Extractor:
             if not kids:
                 return field
             base = kids[0]
-            return self._print(base, names) + ("->" if self.is_pointer(base) else ".") + field
+            separator = "->" if self.is_pointer(base) else "."
+            printed = self._print(base, names)
+            if _anonymous(field):               # `qiov->size` through an anonymous union
+                return printed + separator
+            return printed + ("" if printed.endswith(("->", ".")) else separator) + field
         if k in _WRAPPERS or k == GENERIC_SELECTION_EXPR:
             if not kids:
                 return self.spelling(n.cur) or "?"
@@ -712,6 +722,8 @@ class Extractor:
         """"Record.field" for a MEMBER_REF_EXPR; for an anonymous record, the enclosing
         field's key stands in for the record ("S.io_q.in_flight")."""
         field = self.spelling(member.cur)
+        if _anonymous(field):
+            return self._anonymous_member_record(member)
         ref = self.referenced(member.cur)
         record = None
         if ref is not None:
@@ -722,19 +734,35 @@ class Extractor:
                 parent = self.lib.clang_getCursorSemanticParent(ref)
                 record = None if self.lib.clang_Cursor_isNull(parent) else self._record_name(parent)
                 self._field_cache[h] = record
-        if not record and member.kids:
+        if record in (None, "", "?") and member.kids:
             base = _unwrap(member.kids[0])
             if base.kind == MEMBER_REF_EXPR:
                 return self.field_key(base) + "." + field
             return "?." + field
         return f"{record}.{field}"
 
+    def _anonymous_member_record(self, member: Node) -> str:
+        """What an anonymous member stands for in a field key: its enclosing record, or the
+        key of the member it is itself in ("QEMUIOVector" for `qiov->size`'s union)."""
+        ref = self.referenced(member.cur)
+        parent = self.lib.clang_getCursorSemanticParent(ref) if ref is not None else None
+        record = self._record_name(parent) if parent is not None and \
+            not self.lib.clang_Cursor_isNull(parent) else ""
+        if record and record != "?":
+            return record
+        base = _unwrap(member.kids[0]) if member.kids else None
+        if base is not None and base.kind == MEMBER_REF_EXPR:
+            return self.field_key(base)
+        return "?"
+
     def access_path(self, member: Node) -> str:
         """The field chain from the root variable's type: "LinuxAioState.io_q.in_flight"."""
         chain = []
         n = member
         while n.kind == MEMBER_REF_EXPR:
-            chain.append(self.spelling(n.cur))
+            name = self.spelling(n.cur)
+            if not _anonymous(name):
+                chain.append(name)
             if not n.kids:
                 break
             n = _unwrap(n.kids[0])
