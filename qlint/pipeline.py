@@ -16,6 +16,7 @@ from .graph.program import Program
 from .report.model import finalize, finding_from_dict, finding_to_dict, portable, relative
 from .rules.pack import builtin_pack_dir
 from .rules.registry import Context, select
+from .rules.selection import Layer
 
 
 @dataclass
@@ -53,6 +54,12 @@ class Result:
 def load_config(options: Options) -> configmod.Config:
     path = options.config_file or configmod.find(options.paths[0] if options.paths else ".")
     return configmod.load(path)
+
+
+def selection_layers(options: Options, cfg) -> list[Layer]:
+    """The configuration's rule selection, then the command line's (rules/selection.py)."""
+    return [Layer.of(cfg.get("select"), cfg.get("extend-select"), cfg.get("ignore")),
+            Layer.of(options.select, options.extend_select, options.ignore)]
 
 
 def _setup(options: Options):
@@ -114,8 +121,7 @@ def analyse(options: Options, progress=None, reuse: bool = True) -> Result:
     rules that are all unchanged returns the previous run's result from the cache."""
     started = time.monotonic()
     cfg, pack, plan, cache = _setup(options)
-    rules = select(options.select or cfg.get("select"), options.ignore or cfg.get("ignore"),
-                   options.extend_select or cfg.get("extend-select"))
+    rules = select(selection_layers(options, cfg))
     base = os.getcwd()
     key = _result_key(cache, plan, cfg, rules, base) if cache is not None and reuse else None
     stored = cache.load_result(key) if key else None
