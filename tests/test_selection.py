@@ -13,7 +13,7 @@ import pytest
 from conftest import qlint
 from fixture_trees import bh_source, make_tree, write
 from qlint.rules.registry import all_rules
-from qlint.rules.selection import Layer, named, resolve
+from qlint.rules.selection import Layer, resolve, selectors
 
 # qlint selectors and ruff's of the same specificity: all, a linter, a two-character prefix, rules.
 # F401 (unused import) and F403 (import *) both fire on RUFF_SOURCE, as QL101 and QL102 stand here.
@@ -80,11 +80,11 @@ def test_selection_precedence_matches_ruff(tmp_path, config, cli, expected):
     assert ruff_choice(tmp_path, config, cli) == expected
 
 
-def test_every_rule_runs_by_default_and_named_means_selected_by_name_or_prefix():
+def test_every_rule_runs_by_default_and_selectors_are_what_the_user_asked_for():
     codes = list(all_rules())
     assert resolve(codes, [Layer(), Layer()]) == codes
-    assert named(codes, [Layer.of(["QL3"], ["QL101"], ["QL1"])]) == \
-        {"QL101"} | {c for c in codes if c.startswith("QL3")}
+    assert selectors([Layer.of(["QL3"], ["QL101"], ["QL1"]), Layer.of(None, ["QL2"], ())]) == \
+        ["QL101", "QL2", "QL3"]
 
 
 CALL = "    qemu_laio_process_completions(s);\n"

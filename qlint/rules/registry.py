@@ -54,7 +54,7 @@ def docs_dir() -> str:
 
 
 def all_rules() -> dict[str, type]:
-    from . import lock_rules, modern_rules, section_rules, suppression_rules  # noqa: F401
+    from . import input_rules, lock_rules, modern_rules, section_rules, suppression_rules  # noqa: F401
     return dict(sorted(RULES.items()))
 
 

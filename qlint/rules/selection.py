@@ -54,8 +54,7 @@ def matching(codes: list[str], selector: str) -> list[str]:
     return [code for code in codes if code.startswith(selector)]
 
 
-def named(codes: list[str], layers: list[Layer]) -> set[str]:
-    """The codes that a `select` or `extend-select` of some layer names or prefixes: the rules
-    a user asked for, rather than the ones that run by default."""
-    return {code for layer in layers for selector in (layer.select or ()) + layer.extend_select
-            for code in matching(codes, selector)}
+def selectors(layers: list[Layer]) -> list[str]:
+    """The `select` and `extend-select` selectors of every layer: what a user asked for, rather
+    than what runs by default."""
+    return sorted({s for layer in layers for s in (layer.select or ()) + layer.extend_select})
