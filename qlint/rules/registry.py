@@ -7,6 +7,7 @@ import re
 from functools import cached_property
 
 from ..errors import QlintError
+from .selection import resolve
 
 RULES: dict[str, type] = {}
 
@@ -53,21 +54,18 @@ def docs_dir() -> str:
 
 
 def all_rules() -> dict[str, type]:
-    from . import lock_rules, modern_rules, section_rules, suppression_rules  # noqa: F401
+    from . import input_rules, lock_rules, modern_rules, section_rules, suppression_rules  # noqa: F401
     return dict(sorted(RULES.items()))
 
 
-def select(select: list[str] | None, ignore: list[str] | None,
-           extend: list[str] | None = None) -> list[type]:
-    """flake8-style selection by code prefix: --select QL1,QL202 --ignore QL103."""
+def select(layers: list) -> list[type]:
+    """The rules the selection layers choose, by ruff's precedence (rules/selection.py)."""
     rules = all_rules()
-    unknown = unknown_codes((select or []) + (ignore or []) + (extend or []))
+    unknown = unknown_codes([c for layer in layers
+                             for c in (layer.select or ()) + layer.extend_select + layer.ignore])
     if unknown:
         raise QlintError(f"unknown rule code '{unknown[0]}' (see `qlint rules`)")
-    chosen = [c for c in rules if not select or any(c.startswith(s) for s in select)]
-    chosen += [c for c in rules if extend and any(c.startswith(s) for s in extend) and c not in chosen]
-    chosen = [c for c in chosen if not any(c.startswith(i) for i in (ignore or []))]
-    return [rules[c] for c in sorted(chosen)]
+    return [rules[c] for c in resolve(list(rules), layers)]
 
 
 def unknown_codes(codes) -> list[str]:
