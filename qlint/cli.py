@@ -62,8 +62,8 @@ def _unknown_codes_in(table: dict | None, option: str) -> None:
         raise QlintError(f"{option}: unknown rule code '{unknown[0]}' (see `qlint rules`)")
 
 
-@cli.command(short_help="Analyse C files or directories and report findings.")
-@click.argument("paths", nargs=-1, required=True)
+@cli.command(short_help="Analyse the program and report the findings in C files or directories.")
+@click.argument("paths", nargs=-1)
 @_build_dir_option
 @click.option("--format", "--output-format", "fmt",
               type=click.Choice(["text", "json", "sarif", "github"]), default="text",
@@ -81,6 +81,8 @@ def _unknown_codes_in(table: dict | None, option: str) -> None:
               help="Rules not reported in files matching GLOB (replaces the configured ones).")
 @click.option("--extend-per-file-ignores", metavar="GLOB:CODE,...",
               help="Add these GLOB:CODE pairs to the per-file ignores.")
+@click.option("--report-paths-through", is_flag=True,
+              help="Also report findings whose path from the entry point passes through PATHS.")
 @click.option("--show-path", is_flag=True, help="Print each finding's path from its entry point.")
 @click.option("--show-source", is_flag=True,
               help="Print the source line of each finding (and of each path step), with a caret.")
@@ -120,17 +122,19 @@ def _unknown_codes_in(table: dict | None, option: str) -> None:
 @click.option("--confirm", is_flag=True,
               help="Replay each finding on the reference AIO engine (docs/replay.md).")
 def check(paths, **given):
-    """Analyse PATHS (files or directories) and report findings."""
+    """Analyse the whole program and report the findings in PATHS (files or directories; the
+    current directory if none)."""
     from . import baseline, suppressions
     from .pipeline import analyse, file_ignores, load_config
     from .project import PerFileIgnore
 
-    a = SimpleNamespace(paths=paths, **given)
+    a = SimpleNamespace(paths=paths or (".",), **given)
     options = _check_options(a)
     cfg = load_config(options)
     baseline_file = a.baseline_file or cfg.get("baseline")
     known = baseline.load(baseline_file) if baseline_file and not a.write_baseline else None
-    result = analyse(options, progress=None if a.quiet else _progress_bar(), reuse=not a.confirm)
+    result = analyse(options, progress=None if a.quiet else _progress_bar(), reuse=not a.confirm,
+                     announce=None if a.quiet else _announce_parsing)
     _fail_if_nothing_was_analysed(result)
     if a.verbose:
         _verbose(result)
@@ -139,7 +143,7 @@ def check(paths, **given):
         _warn_about_inputs(result, a.verbose)
         _warn_about_inactive_rules(result, options, cfg)
     result.findings, result.stats["suppressed"] = suppressions.apply(
-        result.findings, {r.code for r in result.rules}, _suppression_files(result.plan, paths),
+        result.findings, {r.code for r in result.rules}, _suppression_files(result.plan, a.paths),
         cfg.flag("report-unused-suppressions", a.report_unused_suppressions), base, root)
     ignores: list[PerFileIgnore] = file_ignores(options, cfg, root)
     result.findings = [f for f in result.findings if not any(i.covers(f, base) for i in ignores)]
@@ -168,7 +172,8 @@ def _check_options(a):
                       force_exclude=a.force_exclude, degraded=a.degraded,
                       exclude=_commas(a.exclude), extend_exclude=_commas(a.extend_exclude) or [],
                       per_file_ignores=_pairs(a.per_file_ignores),
-                      extend_per_file_ignores=_pairs(a.extend_per_file_ignores) or {})
+                      extend_per_file_ignores=_pairs(a.extend_per_file_ignores) or {},
+                      report_paths_through=a.report_paths_through)
     _unknown_codes_in(options.per_file_ignores, "--per-file-ignores")
     _unknown_codes_in(options.extend_per_file_ignores, "--extend-per-file-ignores")
     return options
@@ -205,9 +210,16 @@ def _fail_if_nothing_was_analysed(result) -> None:
 
 
 def _suppression_files(plan, paths) -> list[str]:
-    """Where suppressions are looked for besides the findings' files: the analysed C files and
+    """Where suppressions are looked for besides the findings' files: the checked C files and
     the files named on the command line (a pre-commit hook names changed .c.inc files)."""
-    return [job.file for job in plan.jobs] + [p for p in paths if os.path.isfile(p)]
+    return list(plan.checked) + [p for p in paths if os.path.isfile(p)]
+
+
+def _announce_parsing(to_parse: int, outside: int, cached: bool) -> None:
+    """Parsing the program's TUs beyond those checked takes a while the first time: say so."""
+    if outside:
+        _note(f"parsing {to_parse} translation unit(s), {outside} of them for the program around "
+              f"the checked paths{' (once: the cache keeps their facts)' if cached else ''}")
 
 
 def _warn_about_inputs(result, verbose: bool = False) -> None:
@@ -216,12 +228,16 @@ def _warn_about_inputs(result, verbose: bool = False) -> None:
     plan, problems = result.plan, result.problems
     if plan.degraded:
         _warn("no compile_commands.json found: degraded mode, include paths guessed "
-              "(-p BUILD_DIR points at a configured build)")
+              "(-p BUILD_DIR points at a configured build); " + _degraded_program(result))
     for w in plan.warnings:
         _warn(w)
     if plan.not_in_database:
         _warn(f"{len(plan.not_in_database)} C file(s) not in the compile database were skipped "
               f"(not built in this configuration{'' if verbose else '; -v names them'})")
+    if result.problems_outside:
+        _warn(f"{result.problems_outside} translation unit(s) of the program outside the checked "
+              f"paths had parse errors or failed: the analysis around them is partial "
+              f"(`qlint check .` reports them)")
     from .rules.input_rules import PARSE_ERROR
     if not problems or any(r.code == PARSE_ERROR for r in result.rules):
         return
@@ -231,6 +247,17 @@ def _warn_about_inputs(result, verbose: bool = False) -> None:
         _warn(f"{p['path']}: {what}")
     _warn(f"{len(problems)} of {result.stats['tus']} translation unit(s) had parse errors or "
           f"failed (QL000, not selected, would report them)")
+
+
+def _degraded_program(result) -> str:
+    """What the program is without a compile database."""
+    plan = result.plan
+    if plan.context == "project":
+        return (f"the program is the {len(plan.jobs)} C file(s) under "
+                f"{os.path.relpath(plan.root)} (`context-include` and `context-exclude` in the "
+                f"configuration choose them)")
+    return "the program is the checked files alone (no configuration file or git work tree " \
+           "marks a project)"
 
 
 def _warn_about_inactive_rules(result, options, cfg) -> None:
@@ -408,7 +435,7 @@ def graph():
 def _graph_context(paths, build_dir, config_file, jobs):
     from .pipeline import Options, analyse
     return analyse(Options(paths=list(paths), build_dir=build_dir, config_file=config_file,
-                           jobs=jobs, select=["QL101"]), reuse=False)
+                           jobs=jobs, select=["QL101"], whole_program=False), reuse=False)
 
 
 def _graph_options(f):

@@ -5,7 +5,9 @@ Options (all optional):
   select, ignore, extend-select   rule code prefixes, as on the command line
   build-dir                       where compile_commands.json lives
   include, define                 -I / -D for files parsed in degraded mode
-  exclude, extend-exclude         globs of paths not to analyse (relative to the project root)
+  exclude, extend-exclude         globs of paths not to report (relative to the project root)
+  context-include, context-exclude
+                                  globs choosing the program's translation units (default: all)
   per-file-ignores, extend-per-file-ignores
                                   {glob = [codes]}: rules not reported in the files matched
   jobs                            worker processes
@@ -30,6 +32,7 @@ from .rules.registry import unknown_codes
 OPTIONS = {
     "select": "codes", "ignore": "codes", "extend-select": "codes", "build-dir": "str",
     "include": "strs", "define": "strs", "exclude": "strs", "extend-exclude": "strs",
+    "context-include": "strs", "context-exclude": "strs",
     "per-file-ignores": "codes-by-glob", "extend-per-file-ignores": "codes-by-glob",
     "jobs": "int", "cache-dir": "str", "report-unused-suppressions": "bool",
     "force-exclude": "bool", "baseline": "path",

@@ -1,4 +1,7 @@
-"""One `qlint check` run: discover → parse (workers) → program → call graph → rules → findings."""
+"""One `qlint check` run: discover → parse (workers) → program → call graph → rules → findings.
+
+The findings are the whole program's (the context, qlint/scope.py), cached as one result whose
+paths are relative to the project root; the run reports those in the scope of its paths."""
 from __future__ import annotations
 
 import functools
@@ -9,12 +12,14 @@ from dataclasses import dataclass, field
 
 from . import config as configmod
 from .frontend import discover
+from .frontend.discover import ContextGlobs
 from .frontend.cache import FactsCache, code_digest, default_dir
 from .frontend.collect import CollectStats, collect
 from .graph.callgraph import CallGraph
 from .graph.program import Program
 from .project import Glob, PerFileIgnore, globs, per_file_ignores
-from .report.model import finalize, finding_from_dict, finding_to_dict, portable, relative
+from .report.model import (finalize, finding_from_dict, finding_to_dict, portable, rebase,
+                           relative)
 from .rules.pack import builtin_pack_dir
 from .rules.registry import Context, select
 from .rules.selection import Layer
@@ -40,11 +45,13 @@ class Options:
     extend_exclude: list = field(default_factory=list)          # the configured ones
     per_file_ignores: dict | None = None   # {glob: [codes]}, as `exclude`
     extend_per_file_ignores: dict = field(default_factory=dict)
+    whole_program: bool = True             # False: the program is the named paths only
+    report_paths_through: bool = False     # report findings whose path passes the named paths
 
 
 @dataclass
 class Result:
-    findings: list
+    findings: list                     # those in the report scope
     stats: dict
     plan: object
     tus: list
@@ -55,6 +62,8 @@ class Result:
     collected: object = None           # what collecting the facts took (cache hits, PCHs)
     problems: list = field(default_factory=list)
     inactive: dict = field(default_factory=dict)    # code -> why the rule cannot report here
+    program_findings: list = field(default_factory=list)    # the whole program's
+    problems_outside: int = 0          # TUs outside the scope that had problems
 
 
 def load_config(options: Options) -> configmod.Config:
@@ -87,6 +96,13 @@ def file_ignores(options: Options, cfg, root: str) -> list[PerFileIgnore]:
     return [i.at(root) for i in found]
 
 
+def context_globs(options: Options, cfg) -> ContextGlobs | None:
+    """The configuration's choice of the program's TUs; None: the named paths only."""
+    if not options.whole_program:
+        return None
+    return ContextGlobs(globs(cfg.get("context-include")), globs(cfg.get("context-exclude")))
+
+
 def _setup(options: Options):
     cfg = load_config(options)
     pack = configmod.build_pack(cfg)
@@ -95,19 +111,28 @@ def _setup(options: Options):
                          defines=list(cfg.get("define", [])) + list(options.defines),
                          excludes=excludes(options, cfg),
                          force_exclude=cfg.flag("force-exclude", options.force_exclude),
-                         degraded=options.degraded, config_path=cfg.path)
+                         degraded=options.degraded, config_path=cfg.path,
+                         context=context_globs(options, cfg),
+                         through=options.report_paths_through)
     cache = None
     if not options.no_cache:
         cache = FactsCache(options.cache_dir or cfg.get("cache-dir") or default_dir(plan.database))
     return cfg, pack, plan, cache
 
 
-def _collect(options: Options, cfg, plan, cache, progress=None) -> list:
+def _collect(options: Options, cfg, plan, cache, progress=None, announce=None) -> list:
     """The facts of the plan's TUs; the progress bar counts those parsed, then says
-    "analysing" (all of it when every TU comes from the cache)."""
+    "analysing" (all of it when every TU comes from the cache). `announce(to_parse, outside,
+    cached)` is told first how many TUs will be parsed, how many of them lie outside the scope,
+    and whether their facts are kept."""
     jobs = options.jobs or cfg.get("jobs") or os.cpu_count() or 1
+    todo = [job for job in plan.jobs if cache is None or not cache.peek(job)]
+    checked = set(plan.checked)
+    outside = sum(1 for job in todo if job.file not in checked)
+    if announce and todo:
+        announce(len(todo), outside, cache is not None)
     if progress:
-        progress.start(sum(1 for job in plan.jobs if cache is None or not cache.peek(job)))
+        progress.start(len(todo))
     facts, collected = collect(plan.jobs, jobs, options.timeout, cache,
                                on_parsed=progress.advance if progress else None)
     if progress:
@@ -143,38 +168,54 @@ def load(options: Options):
 
 
 @without_cycle_collection
-def analyse(options: Options, progress=None, reuse: bool = True) -> Result:
-    """Findings for the options' paths. With `reuse`, a run over facts, configuration and
-    rules that are all unchanged returns the previous run's result from the cache."""
+def analyse(options: Options, progress=None, reuse: bool = True, announce=None) -> Result:
+    """The findings of the whole program (the context) in the scope of the options' paths.
+    With `reuse`, a run over facts, configuration and rules that are all unchanged takes the
+    program's findings from the cache. `announce`: as for _collect."""
     started = time.monotonic()
     cfg, pack, plan, cache = _setup(options)
     rules = select(selection_layers(options, cfg))
     base = os.getcwd()
-    key = _result_key(cache, plan, cfg, rules, base) if cache is not None and reuse else None
+    key = _result_key(cache, plan, cfg, rules) if cache is not None and reuse else None
     stored = cache.load_result(key) if key else None
     if stored is not None:
         plan.collected = CollectStats(cached=len(plan.jobs))
-        findings = [finding_from_dict(d) for d in stored["findings"]]
-        stats = dict(stored["stats"], seconds=round(time.monotonic() - started, 3))
-        return Result(findings, stats, plan, None, rules=rules, collected=plan.collected,
-                      problems=stored["problems"], inactive=stored.get("inactive", {}))
+        result = Result([finding_from_dict(d) for d in stored["findings"]],
+                        dict(stored["stats"]), plan, None, rules=rules,
+                        collected=plan.collected, problems=stored["problems"],
+                        inactive=stored.get("inactive", {}))
+        return _in_scope(result, base, started)
     try:
-        tus = _collect(options, cfg, plan, cache, progress)
-        program, graph, ctx, findings = check_facts(tus, pack, rules, base, plan.root)
+        tus = _collect(options, cfg, plan, cache, progress, announce)
+        program, graph, ctx, findings = check_facts(tus, pack, rules, plan.root, plan.root)
     finally:
         if progress:
             progress.stop()
-    stats = _stats(plan, tus, program, graph, ctx, started)
-    problems = problems_of(tus, base)
+    stats = _stats(plan, tus, program, graph, ctx)
+    problems = [problem_record(tu) for tu in tus if tu.problem or tu.errors]
     inactive = {r.code: why for r in rules if (why := r.inactive_reason(ctx.pack))}
     if cache is not None and reuse:
-        key = _result_key(cache, plan, cfg, rules, base)
+        key = _result_key(cache, plan, cfg, rules)
         if key:
             cache.store_result(key, {"findings": [finding_to_dict(f) for f in findings],
-                                     "stats": {k: v for k, v in stats.items() if k != "seconds"},
-                                     "problems": problems, "inactive": inactive})
-    return Result(findings, stats, plan, tus, program, graph, ctx, rules, plan.collected, problems,
-                  inactive)
+                                     "stats": stats, "problems": problems,
+                                     "inactive": inactive})
+    result = Result(findings, stats, plan, tus, program, graph, ctx, rules, plan.collected,
+                    problems, inactive)
+    return _in_scope(result, base, started)
+
+
+def _in_scope(result: Result, base: str, started: float) -> Result:
+    """The program's findings with paths relative to `base` (they are relative to the project
+    root), those in the plan's scope as the result's findings, and its problems likewise."""
+    plan = result.plan
+    result.program_findings = rebase(result.findings, plan.root, base)
+    result.findings = [f for f in result.program_findings if plan.scope.covers(f, base)]
+    inside = [p for p in result.problems if plan.scope.holds(p["path"])]
+    result.problems_outside = len(result.problems) - len(inside)
+    result.problems = [problem_report(p, base) for p in inside]
+    result.stats["seconds"] = round(time.monotonic() - started, 3)
+    return result
 
 
 def check_facts(tus: list, pack, rules: list, base: str, root: str | None = None):
@@ -190,15 +231,15 @@ def check_facts(tus: list, pack, rules: list, base: str, root: str | None = None
     return program, graph, ctx, finalize(findings, base, root)
 
 
-def _result_key(cache, plan, cfg, rules, base) -> str | None:
-    """The identity of a run's inputs, if every TU's facts are cached and valid."""
+def _result_key(cache, plan, cfg, rules) -> str | None:
+    """The identity of a whole-program run's inputs, if every TU's facts are cached and
+    valid; it does not depend on the paths named or the working directory."""
     sums = [cache.peek(job) for job in plan.jobs]
     if not all(sums):
         return None
     packs = [_text(os.path.join(builtin_pack_dir(), n)) for n in sorted(os.listdir(builtin_pack_dir()))]
-    return cache.key("result", code_digest(), base, plan.root, sums, [j.file for j in plan.jobs], packs,
-                     cfg.path or "", cfg.text, [r.code for r in rules],
-                     sorted(plan.not_in_database), plan.warnings)
+    return cache.key("result", code_digest(), plan.root, sums, [j.file for j in plan.jobs], packs,
+                     cfg.path or "", cfg.text, [r.code for r in rules])
 
 
 def _text(path: str) -> str:
@@ -206,30 +247,30 @@ def _text(path: str) -> str:
         return f.read()
 
 
+def problem_record(tu) -> dict:
+    """A TU that failed or had parse errors, with absolute paths (as the cache keeps it)."""
+    first = tu.errors[0] if tu.errors else None
+    return {"path": tu.path, "kind": "failed" if tu.problem else "parse-errors",
+            "errors": len(tu.errors), "problem": tu.problem,
+            "first": [first.file, first.line, first.col, first.message] if first else None}
+
+
+def problem_report(record: dict, base: str) -> dict:
+    """A problem as reports show it, its paths relative to `base`."""
+    message = record["problem"]
+    if not message and record["first"]:
+        file, line, col, text = record["first"]
+        message = f"{portable(file, base)}:{line}:{col}: {text}" if file else text
+    return {"path": relative(record["path"], base), "kind": record["kind"],
+            "errors": record["errors"], "message": message}
+
+
 def problems_of(tus, base: str) -> list[dict]:
     """TUs that failed or had parse errors, for the report."""
-    out = []
-    for tu in tus:
-        if not (tu.problem or tu.errors):
-            continue
-        out.append({"path": relative(tu.path, base),
-                    "kind": "failed" if tu.problem else "parse-errors",
-                    "errors": len(tu.errors),
-                    "message": tu.problem or _first_error(tu, base)})
-    return out
+    return [problem_report(problem_record(tu), base) for tu in tus if tu.problem or tu.errors]
 
 
-def _first_error(tu, base: str) -> str:
-    """FILE:LINE:COL: message; an error of the command line has no location."""
-    first = tu.errors[0] if tu.errors else None
-    if first is None:
-        return ""
-    if not first.file:
-        return first.message
-    return f"{portable(first.file, base)}:{first.line}:{first.col}: {first.message}"
-
-
-def _stats(plan, tus, program, graph, ctx, started) -> dict:
+def _stats(plan, tus, program, graph, ctx) -> dict:
     locks = ctx.__dict__.get("locks")
     stats = {
         "tus": len(tus),
@@ -244,5 +285,4 @@ def _stats(plan, tus, program, graph, ctx, started) -> dict:
         stats["requirements_at_unknown_callers"] = len(locks.unknown_callers())
         stats["functions_explored_partially"] = len(locks.truncated)
         stats["summaries_unsettled"] = len(locks.unsettled)
-    stats["seconds"] = round(time.monotonic() - started, 3)
     return stats

@@ -131,7 +131,9 @@ def test_degraded_mode_without_any_database_is_announced(tmp_path):
     run = qlint("check", str(tree / "block"), "--format", "json")
     assert run.code == 1                                      # the parse error is a finding
     assert run.err == ("qlint: warning: no compile_commands.json found: degraded mode, include "
-                       "paths guessed (-p BUILD_DIR points at a configured build)\n")
+                       "paths guessed (-p BUILD_DIR points at a configured build); the program is "
+                       "the checked files alone (no configuration file or git work tree marks a "
+                       "project)\n")
     stats = run.json["stats"]
     assert (stats["tus"], stats["tus_with_errors"], stats["degraded_tus"]) == (2, 1, 2)
     bad = os.path.relpath(tree / "block" / "bad.c")          # JSON holds no absolute path

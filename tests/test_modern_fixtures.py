@@ -139,14 +139,14 @@ def test_graph_lock_guards_declared_as_qemu_8_0_does():
 
 
 def test_a_field_reaches_functions_defined_outside_the_checked_files():
-    # filter_check_remote() is stored into Filter.check and declared GRAPH_RDLOCK, but defined
-    # in no analysed file: the call through the field still needs the lock, and the graph
-    # names the function.
+    # filter_check_remote() is stored into RemoteFilter.check and declared GRAPH_RDLOCK, but
+    # defined in no file of the program: the call through the field still needs the lock, and
+    # the graph names the function.
     run = check(f"{MODERN}/outside")
     assert findings(run) == [("QL303", f"{MODERN}/outside/driver.c", 21, "filter_run")]
     assert run.json["findings"][0]["message"] == (
-        "filter_check_remote() (GRAPH_RDLOCK), called through Filter.check, requires graph_lock, "
-        "which filter_run() neither holds nor declares (GRAPH_RDLOCK)")
+        "filter_check_remote() (GRAPH_RDLOCK), called through RemoteFilter.check, requires "
+        "graph_lock, which filter_run() neither holds nor declares (GRAPH_RDLOCK)")
     graph = qlint("graph", "callees", "filter_run", "--in", f"{MODERN}/outside")
     assert graph.out == (f"filter_check_remote  {MODERN}/outside/driver.c:21  "
-                         "[field Filter.check, defined outside the checked files]\n")
+                         "[field RemoteFilter.check, defined outside the checked files]\n")

@@ -106,6 +106,9 @@ class CompileDatabase:
         sources = [f for f in self._entries if not f.startswith(build + os.sep)] or list(self._entries)
         return os.path.commonpath([os.path.dirname(f) for f in sources]) if sources else build
 
+    def files(self) -> list[str]:
+        return sorted(self._entries)
+
     def files_under(self, directory: str) -> list[str]:
         out = []
         for d in {os.path.abspath(directory), os.path.realpath(directory)}:

@@ -1,9 +1,15 @@
-"""Map the paths given on the command line to compile jobs.
+"""Map the paths given on the command line to compile jobs, and find the program around them.
 
-With a compile database: a directory means the database's TUs below it (C files there that the
-build does not compile are counted and skipped: they belong to other configurations); a file
-means its own entry, or, for a file the database does not list, a degraded parse with a warning.
-A header or .c.inc file means the TUs of the database that include it by name.
+The *context* (qlint/scope.py) is every translation unit of the compile database, or, without
+one, every C file under the project root (the configuration's directory or the git work tree);
+the configuration's `context-include` and `context-exclude` globs choose among them. The paths
+named are the report scope; a file named is analysed even where the context globs leave it out.
+
+What a path names, with a compile database: a directory means the database's TUs below it (C
+files there that the build does not compile are counted and skipped: they belong to other
+configurations); a file means its own entry, or, for a file the database does not list, a
+degraded parse with a warning. A header or .c.inc file means the TUs of the database that
+include it by name.
 
 Without a database the run is degraded: every .c file is parsed with guessed flags (the
 enclosing tree's include/ directory, the file's directory, -I/-D from the command line and
@@ -19,7 +25,8 @@ from dataclasses import dataclass, field
 
 from ..errors import QlintError
 from ..files import read_regular
-from ..project import ancestors, find_root
+from ..project import ancestors, find_root, git_root
+from ..scope import Scope
 from . import compdb
 from .compdb import CompileJob
 
@@ -28,8 +35,25 @@ INCLUDED_SUFFIXES = (".h", ".inc")
 
 
 @dataclass
+class ContextGlobs:
+    """The configuration's `context-include` (every TU if empty) and `context-exclude` globs."""
+    include: list = field(default_factory=list)
+    exclude: list = field(default_factory=list)
+
+    def at(self, root: str) -> ContextGlobs:
+        return ContextGlobs([g.at(root) for g in self.include], [g.at(root) for g in self.exclude])
+
+    def admits(self, path: str) -> bool:
+        return (not self.include or any(g.matches(path) for g in self.include)) and \
+            not any(g.matches(path) for g in self.exclude)
+
+
+@dataclass
 class Plan:
-    jobs: list = field(default_factory=list)
+    jobs: list = field(default_factory=list)            # the context: every TU analysed
+    checked: list = field(default_factory=list)         # the files of the TUs the paths name
+    scope: Scope = field(default_factory=Scope)
+    context: str = "paths"     # "database", "project" (degraded: the project's C files), "paths"
     database: str | None = None
     degraded: bool = False
     not_in_database: list = field(default_factory=list)   # C files under a dir the DB skips
@@ -39,11 +63,13 @@ class Plan:
 
 def plan(paths: list[str], build_dir: str | None, includes=(), defines=(),
          excludes=(), force_exclude: bool = False, degraded: bool = True,
-         config_path: str | None = None) -> Plan:
+         config_path: str | None = None, context: ContextGlobs | None = None,
+         through: bool = False) -> Plan:
     """Excludes (project.Glob) apply to what a directory or header brings in; to a path named
     on the command line only with `force_exclude` (as in flake8 and ruff: a pre-commit hook
-    names every file). Without a compile database the run is degraded, or with
-    `degraded=False` an error."""
+    names every file). With `context`, the jobs are the whole program's and the excludes only
+    narrow the report scope; without, the jobs are those the paths name (`qlint graph --in`).
+    Without a compile database the run is degraded, or with `degraded=False` an error."""
     for p in paths:
         _check_path(p)
     start = paths[0] if paths else "."
@@ -59,15 +85,41 @@ def plan(paths: list[str], build_dir: str | None, includes=(), defines=(),
                              f"to guess include paths)")
         result.degraded = True
     files: dict[str, CompileJob] = {}
+    explicit: dict[str, CompileJob] = {}        # the files named themselves
     for p in paths:
         if force_exclude and _excluded(os.path.abspath(p), excludes):
             continue
         named = (os.path.abspath(p), os.path.realpath(p))
         for job in _jobs_for(p, db, result, includes, defines):
+            if job.file in named:
+                explicit[job.file] = job
             if job.file in named or not _excluded(job.file, excludes):
+                files.setdefault(job.file, job)
+    result.checked = sorted(files)
+    result.scope = Scope.of(paths, excludes, force_exclude, through)
+    if context is not None:
+        program = _context_jobs(db, result, config_path, start, context.at(result.root),
+                                includes, defines)
+        if program is not None:
+            files = dict(explicit)
+            for job in program:
                 files.setdefault(job.file, job)
     result.jobs = [files[f] for f in sorted(files)]
     return result
+
+
+def _context_jobs(db, result: Plan, config_path, start: str, globs: ContextGlobs, includes,
+                  defines):
+    """The program's TUs the context globs admit: the database's, or without one the C files
+    under the project root if there is a project (a configuration file or a git work tree);
+    None when there is none (the named paths are the program then)."""
+    if db is not None:
+        result.context = "database"
+        return [db.job(f) for f in db.files() if globs.admits(f)]
+    if not (config_path or git_root(start)):
+        return None
+    result.context = "project"
+    return [degraded_job(f, includes, defines) for f in _c_files(result.root) if globs.admits(f)]
 
 
 def _check_path(p: str) -> None:

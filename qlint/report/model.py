@@ -88,6 +88,23 @@ def finalize(findings: list[Finding], base: str, root: str | None = None) -> lis
     return findings
 
 
+def rebase(findings: list[Finding], root: str, base: str) -> list[Finding]:
+    """Findings whose paths are relative to `root` (finalize's, with `root` as the base) with
+    paths relative to `base` instead, sorted again."""
+    if root == base:
+        return findings
+
+    def moved(path: str) -> str:
+        return relative(os.path.join(root, path), base) if path else path
+    for f in findings:
+        f.path, f.unit = moved(f.path), moved(f.unit)
+        for step in f.trace:
+            step.path = moved(step.path)
+        for r in f.related:
+            r.path = moved(r.path)
+    return sorted(findings, key=Finding.sort_key)
+
+
 def finding_to_dict(f: Finding) -> dict:
     return asdict(f)
 
