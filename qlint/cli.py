@@ -83,6 +83,12 @@ def _unknown_codes_in(table: dict | None, option: str) -> None:
               help="Add these GLOB:CODE pairs to the per-file ignores.")
 @click.option("--report-paths-through", is_flag=True,
               help="Also report findings whose path from the entry point passes through PATHS.")
+@click.option("--shard", metavar="I/N",
+              help="Parse shard I of N of the program's translation units into the cache and "
+                   "stop (a CI matrix; a last run over the merged caches reports).")
+@click.option("--diff", "diff_rev", metavar="REV",
+              help="Report only findings on lines changed since the git revision REV, or that "
+                   "the change introduced anywhere.")
 @click.option("--show-path", is_flag=True, help="Print each finding's path from its entry point.")
 @click.option("--show-source", is_flag=True,
               help="Print the source line of each finding (and of each path step), with a caret.")
@@ -130,6 +136,8 @@ def check(paths, **given):
 
     a = SimpleNamespace(paths=paths or (".",), **given)
     options = _check_options(a)
+    if a.shard:
+        _parse_shard(options, a)
     cfg = load_config(options)
     baseline_file = a.baseline_file or cfg.get("baseline")
     known = baseline.load(baseline_file) if baseline_file and not a.write_baseline else None
@@ -162,6 +170,23 @@ def check(paths, **given):
     sys.exit(EXIT_FINDINGS if result.findings and not a.exit_zero else EXIT_CLEAN)
 
 
+def _parse_shard(options, a) -> None:
+    """--shard I/N: parse a share of the program into the cache, say what was done, exit 0."""
+    from .pipeline import parse_shard
+    match = re.fullmatch(r"(\d+)/(\d+)", a.shard)
+    index, count = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+    if not 1 <= index <= count:
+        raise QlintError(f"--shard {a.shard}: expected I/N with 1 <= I <= N (shard 2 of 4: 2/4)")
+    if a.diff_rev:
+        raise QlintError("--shard only parses: it cannot go with --diff")
+    done = parse_shard(options, index, count, None if a.quiet else _progress_bar())
+    if not a.quiet:
+        _note(f"shard {index}/{count}: {done['shard']} of the program's {done['tus']} "
+              f"translation unit(s), {done['parsed']} parsed, {done['cached']} already cached, "
+              f"in {relative(done['cache'], os.getcwd())}")
+    sys.exit(EXIT_CLEAN)
+
+
 def _check_options(a):
     from .pipeline import Options
     options = Options(paths=list(a.paths), build_dir=a.build_dir, config_file=a.config_file,
@@ -173,7 +198,7 @@ def _check_options(a):
                       exclude=_commas(a.exclude), extend_exclude=_commas(a.extend_exclude) or [],
                       per_file_ignores=_pairs(a.per_file_ignores),
                       extend_per_file_ignores=_pairs(a.extend_per_file_ignores) or {},
-                      report_paths_through=a.report_paths_through)
+                      report_paths_through=a.report_paths_through, diff=a.diff_rev)
     _unknown_codes_in(options.per_file_ignores, "--per-file-ignores")
     _unknown_codes_in(options.extend_per_file_ignores, "--extend-per-file-ignores")
     return options
@@ -215,9 +240,11 @@ def _suppression_files(plan, paths) -> list[str]:
     return list(plan.checked) + [p for p in paths if os.path.isfile(p)]
 
 
-def _announce_parsing(to_parse: int, outside: int, cached: bool) -> None:
+def _announce_parsing(to_parse: int, outside: int, cached: bool, rev: str = "") -> None:
     """Parsing the program's TUs beyond those checked takes a while the first time: say so."""
-    if outside:
+    if rev:
+        _note(f"parsing {to_parse} translation unit(s) as they were at {rev}")
+    elif outside:
         _note(f"parsing {to_parse} translation unit(s), {outside} of them for the program around "
               f"the checked paths{' (once: the cache keeps their facts)' if cached else ''}")
 

@@ -4,6 +4,7 @@ The findings are the whole program's (the context, qlint/scope.py), cached as on
 paths are relative to the project root; the run reports those in the scope of its paths."""
 from __future__ import annotations
 
+import copy
 import functools
 import gc
 import os
@@ -11,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 
 from . import config as configmod
+from . import diff
+from .errors import QlintError
 from .frontend import discover
 from .frontend.discover import ContextGlobs
 from .frontend.cache import FactsCache, code_digest, default_dir
@@ -47,6 +50,7 @@ class Options:
     extend_per_file_ignores: dict = field(default_factory=dict)
     whole_program: bool = True             # False: the program is the named paths only
     report_paths_through: bool = False     # report findings whose path passes the named paths
+    diff: str | None = None                # a git revision: report what changed since
 
 
 @dataclass
@@ -64,6 +68,7 @@ class Result:
     inactive: dict = field(default_factory=dict)    # code -> why the rule cannot report here
     program_findings: list = field(default_factory=list)    # the whole program's
     problems_outside: int = 0          # TUs outside the scope that had problems
+    diff: object = None                # the diff.Change of --diff
 
 
 def load_config(options: Options) -> configmod.Config:
@@ -124,7 +129,7 @@ def _collect(options: Options, cfg, plan, cache, progress=None, announce=None) -
     """The facts of the plan's TUs; the progress bar counts those parsed, then says
     "analysing" (all of it when every TU comes from the cache). `announce(to_parse, outside,
     cached)` is told first how many TUs will be parsed, how many of them lie outside the scope,
-    and whether their facts are kept."""
+    and whether their facts are kept; for the program at a revision (--diff), also `rev=`."""
     jobs = options.jobs or cfg.get("jobs") or os.cpu_count() or 1
     todo = [job for job in plan.jobs if cache is None or not cache.peek(job)]
     checked = set(plan.checked)
@@ -167,50 +172,128 @@ def load(options: Options):
     return cfg, pack, plan, tus, Program(tus)
 
 
+def shard_of(jobs: list, index: int, count: int) -> list:
+    """Shard `index` (from 1) of `count`: every count-th of the program's TUs, in the plan's
+    order (sorted by path), so that every runner of a CI matrix takes the same share."""
+    return jobs[index - 1::count]
+
+
+def parse_shard(options: Options, index: int, count: int, progress=None) -> dict:
+    """Parse shard `index` of `count` of the program's TUs into the cache and stop: a later
+    run over the cache the shards filled analyses the whole program without parsing."""
+    cfg, _pack, plan, cache = _setup(options)
+    if cache is None:
+        raise QlintError("--shard fills the cache: it cannot go with --no-cache")
+    mine = shard_of(plan.jobs, index, count)
+    todo = [job for job in mine if not cache.peek(job)]
+    if progress:
+        progress.start(len(todo))
+    try:
+        _facts, collected = collect(todo, options.jobs or cfg.get("jobs") or os.cpu_count() or 1,
+                                    options.timeout, cache,
+                                    on_parsed=progress.advance if progress else None)
+    finally:
+        if progress:
+            progress.stop()
+    cache.prune()
+    return {"tus": len(plan.jobs), "shard": len(mine), "parsed": collected.parsed,
+            "cached": len(mine) - len(todo), "cache": cache.directory}
+
+
 @without_cycle_collection
 def analyse(options: Options, progress=None, reuse: bool = True, announce=None) -> Result:
-    """The findings of the whole program (the context) in the scope of the options' paths.
+    """The findings of the whole program (the context) in the scope of the options' paths;
+    with `options.diff`, those on lines of the paths changed since that revision, and those
+    the changes made there introduced, wherever they are.
     With `reuse`, a run over facts, configuration and rules that are all unchanged takes the
     program's findings from the cache. `announce`: as for _collect."""
     started = time.monotonic()
     cfg, pack, plan, cache = _setup(options)
     rules = select(selection_layers(options, cfg))
+    run = Run(options, cfg, pack, cache, rules, reuse)
+    result = run.program(plan, progress, announce)
     base = os.getcwd()
-    key = _result_key(cache, plan, cfg, rules) if cache is not None and reuse else None
-    stored = cache.load_result(key) if key else None
-    if stored is not None:
-        plan.collected = CollectStats(cached=len(plan.jobs))
-        result = Result([finding_from_dict(d) for d in stored["findings"]],
-                        dict(stored["stats"]), plan, None, rules=rules,
-                        collected=plan.collected, problems=stored["problems"],
-                        inactive=stored.get("inactive", {}))
-        return _in_scope(result, base, started)
-    try:
-        tus = _collect(options, cfg, plan, cache, progress, announce)
-        program, graph, ctx, findings = check_facts(tus, pack, rules, plan.root, plan.root)
-    finally:
-        if progress:
-            progress.stop()
-    stats = _stats(plan, tus, program, graph, ctx)
-    problems = [problem_record(tu) for tu in tus if tu.problem or tu.errors]
-    inactive = {r.code: why for r in rules if (why := r.inactive_reason(ctx.pack))}
-    if cache is not None and reuse:
-        key = _result_key(cache, plan, cfg, rules)
-        if key:
-            cache.store_result(key, {"findings": [finding_to_dict(f) for f in findings],
-                                     "stats": stats, "problems": problems,
-                                     "inactive": inactive})
-    result = Result(findings, stats, plan, tus, program, graph, ctx, rules, plan.collected,
-                    problems, inactive)
-    return _in_scope(result, base, started)
+    wanted = plan.scope.covers
+    if options.diff:
+        change = diff.changes(options.diff, options.paths[0] if options.paths else ".",
+                              plan.scope.holds)
+        before = run.program(_as_before(plan, change, cache, result.tus), None,
+                             announce and functools.partial(announce, rev=change.rev))
+        known = {f.fingerprint for f in before.findings}
+        result.diff = change
+
+        def wanted(f, base):
+            """On a changed line, or introduced by the change wherever it is reported."""
+            return (change.touches(f, base) or f.fingerprint not in known) and \
+                not plan.scope.excluded(os.path.join(base, f.path))
+    return _in_scope(result, base, started, wanted)
 
 
-def _in_scope(result: Result, base: str, started: float) -> Result:
+@dataclass
+class Run:
+    """What analysing a program takes besides its plan."""
+    options: Options
+    cfg: object
+    pack: object
+    cache: object
+    rules: list
+    reuse: bool
+
+    def program(self, plan, progress=None, announce=None) -> Result:
+        """The whole program's findings, paths relative to the project root: from the cache,
+        or collected and analysed (and then cached)."""
+        cache, cfg, rules = self.cache, self.cfg, self.rules
+        key = _result_key(cache, plan, cfg, rules) if cache is not None and self.reuse else None
+        stored = cache.load_result(key) if key else None
+        if stored is not None:
+            plan.collected = CollectStats(cached=len(plan.jobs))
+            return Result([finding_from_dict(d) for d in stored["findings"]],
+                          dict(stored["stats"]), plan, None, rules=rules,
+                          collected=plan.collected, problems=stored["problems"],
+                          inactive=stored.get("inactive", {}))
+        try:
+            tus = _collect(self.options, cfg, plan, cache, progress, announce)
+            program, graph, ctx, findings = check_facts(tus, self.pack, rules, plan.root,
+                                                        plan.root)
+        finally:
+            if progress:
+                progress.stop()
+        stats = _stats(plan, tus, program, graph, ctx)
+        problems = [problem_record(tu) for tu in tus if tu.problem or tu.errors]
+        inactive = {r.code: why for r in rules if (why := r.inactive_reason(ctx.pack))}
+        if cache is not None and self.reuse:
+            key = _result_key(cache, plan, cfg, rules)
+            if key:
+                cache.store_result(key, {"findings": [finding_to_dict(f) for f in findings],
+                                         "stats": stats, "problems": problems,
+                                         "inactive": inactive})
+        return Result(findings, stats, plan, tus, program, graph, ctx, rules, plan.collected,
+                      problems, inactive)
+
+
+def _as_before(plan, change, cache, tus) -> discover.Plan:
+    """The plan of the program as it was at the change's revision: each TU that consists of a
+    changed file parsed with that file's content at the revision, and without the TUs whose
+    source did not exist then."""
+    before = copy.copy(plan)
+    jobs = []
+    for i, job in enumerate(plan.jobs):
+        if change.added(job.file):
+            continue
+        files = (job.file, *tus[i].includes) if tus is not None else cache.inputs(job) or ()
+        overlay = change.overlay(files)
+        jobs.append(job.with_overlay(overlay) if overlay else job)
+    before.jobs = jobs
+    return before
+
+
+def _in_scope(result: Result, base: str, started: float, wanted) -> Result:
     """The program's findings with paths relative to `base` (they are relative to the project
-    root), those in the plan's scope as the result's findings, and its problems likewise."""
+    root), those `wanted(finding, base)` as the result's findings, and the problems in the
+    plan's scope."""
     plan = result.plan
     result.program_findings = rebase(result.findings, plan.root, base)
-    result.findings = [f for f in result.program_findings if plan.scope.covers(f, base)]
+    result.findings = [f for f in result.program_findings if wanted(f, base)]
     inside = [p for p in result.problems if plan.scope.holds(p["path"])]
     result.problems_outside = len(result.problems) - len(inside)
     result.problems = [problem_report(p, base) for p in inside]

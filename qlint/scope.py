@@ -40,11 +40,13 @@ class Scope:
 
     def holds(self, path: str) -> bool:
         """Whether an absolute path lies in the scope."""
-        if not any(_below(path, p) for p in self.paths):
-            return False
+        return any(_below(path, p) for p in self.paths) and not self.excluded(path)
+
+    def excluded(self, path: str) -> bool:
+        """Whether an `exclude` glob takes an absolute path out of what is reported."""
         if path in self.files and not self.force_exclude:
-            return True
-        return not any(g.matches(path) for g in self.excludes)
+            return False
+        return any(g.matches(path) for g in self.excludes)
 
     def covers(self, finding, base: str) -> bool:
         """Whether a finding (paths relative to `base`) is reported: at its location or, for

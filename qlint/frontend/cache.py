@@ -230,7 +230,7 @@ class FactsCache:
         return decode_tu(body)
 
     def store(self, job, facts: TUFacts) -> None:
-        self._peeked.pop(job.file, None)
+        self._peeked.pop(self.tu_key(job), None)
         if facts.problem:
             return                        # a crash or timeout is retried next run
         deps = self.files.record((job.file,) + tuple(facts.includes))
@@ -240,10 +240,22 @@ class FactsCache:
         """The checksum of the TU's valid entry, without decoding it; None if it is missing,
         corrupt or out of date. Asked twice in a run (the result's key, then collecting): the
         answer of the first time stands, unless the entry was rewritten since."""
-        if job.file in self._peeked:
-            return self._peeked[job.file]
-        self._peeked[job.file] = found = self._peek(job)
+        key = self.tu_key(job)       # not the file: a TU may be asked as at a revision too
+        if key in self._peeked:
+            return self._peeked[key]
+        self._peeked[key] = found = self._peek(job)
         return found
+
+    def inputs(self, job) -> list[str] | None:
+        """The files the TU's valid entry was parsed from (its source and every header), or
+        None if it has none."""
+        if not self.peek(job):
+            return None
+        try:
+            with open(self._entry("tu", self.tu_key(job)), "rb") as f:
+                return [dep[0] for dep in json.loads(f.readline())["deps"]]
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            return None
 
     def _peek(self, job) -> str | None:
         path = self._entry("tu", self.tu_key(job))

@@ -125,7 +125,9 @@ def _prefixes(todo, workers, timeout, cache, scratch, stats) -> dict:
     for a group of at least two TUs (a PCH pays off only when shared)."""
     groups = defaultdict(list)
     for job in todo:
-        header = None if job.degraded else first_include(job.file, job)
+        # A TU parsed with an overlay (its files as at a revision) is parsed whole: the
+        # prefix header was built from the files on disk.
+        header = None if job.degraded or job.overlay else first_include(job.file, job)
         if header is not None:
             groups[(job.args, job.directory, header)].append(job)
     plans, tasks = [], []

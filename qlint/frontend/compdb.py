@@ -6,6 +6,7 @@ command is dropped and only its flags are kept, minus those that write files (-o
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shlex
@@ -34,13 +35,19 @@ class CompileJob:
     asked: a run whose TUs all come from the cache never splits a command line."""
 
     def __init__(self, file: str, args=None, directory: str = "", degraded: bool = False,
-                 notes=None, raw: tuple = ()):
+                 notes=None, raw: tuple = (), overlay: tuple = ()):
         self.file = file
         self._args = tuple(args) if args is not None else None
         self.directory = directory
         self.degraded = degraded
         self.notes = list(notes or [])
         self.raw = raw                # (database path, entry index, entry) while unsplit
+        self.overlay = overlay        # (path, bytes): files parsed as these, not as on disk
+
+    def with_overlay(self, overlay: tuple) -> CompileJob:
+        """The same TU parsed with some of its files as given (as they were at a revision)."""
+        return CompileJob(self.file, self._args, self.directory, self.degraded, self.notes,
+                          self.raw, tuple(sorted(overlay)))
 
     @property
     def args(self) -> tuple[str, ...]:
@@ -53,16 +60,22 @@ class CompileJob:
     @property
     def identity(self) -> str:
         """What determines the parse besides the files: the flags as the database wrote them,
-        or as given."""
+        or as given, and the digest of the overlay's contents."""
         if self.raw:
             entry = self.raw[2]
             command = entry["arguments"] if "arguments" in entry else entry["command"]
-            return json.dumps([command, entry["directory"]])
-        return json.dumps(list(self.args))
+            found = json.dumps([command, entry["directory"]])
+        else:
+            found = json.dumps(list(self.args))
+        if self.overlay:
+            found += "\0" + hashlib.sha256(json.dumps(
+                [[path, hashlib.sha256(data).hexdigest()] for path, data in self.overlay]
+            ).encode()).hexdigest()
+        return found
 
     def __getstate__(self):
         return {"file": self.file, "args": self.args, "directory": self.directory,
-                "degraded": self.degraded, "notes": self.notes}
+                "degraded": self.degraded, "notes": self.notes, "overlay": self.overlay}
 
     def __setstate__(self, state):
         self.__init__(**state)

@@ -146,7 +146,9 @@ class _Location:
 
 
 class Extractor:
-    def __init__(self, tu, main_file: str, prefix_statics: tuple = (), includes=None):
+    def __init__(self, tu, main_file: str, prefix_statics: tuple = (), includes=None,
+                 contents=None):
+        """`contents`: {path: bytes} of files parsed from memory, not from the disk."""
         self.lib = raw()
         # Whether the TU includes .c/.inc files, whose definitions are extracted as its own
         # (unknown: look at every definition outside the main file).
@@ -167,6 +169,7 @@ class Extractor:
         self._file_names: dict[int, str] = {}
         self._macro_cache: dict[tuple, str] = {}
         self._file_bytes: dict[str, bytes] = {}
+        self._contents = {os.path.normpath(p): data for p, data in (contents or {}).items()}
         self._queued: set[str] = set()
         self._pending: list = []
         self._function_decls: dict[str, object] = {}   # name -> a declaration (cleanups)
@@ -279,12 +282,14 @@ class Extractor:
     def file_bytes(self, path: str) -> bytes:
         data = self._file_bytes.get(path)
         if data is None:
+            data = self._contents.get(os.path.normpath(path))
+        if data is None:
             try:
                 with open(path, "rb") as f:
                     data = f.read()
             except OSError:
                 data = b""
-            self._file_bytes[path] = data
+        self._file_bytes[path] = data
         return data
 
     # ---- declarations -------------------------------------------------------------------

@@ -137,15 +137,17 @@ class TUTask:
         if why:
             return self.failed(why)
         args = parse_args(self.job)
+        overlay = [(path, data) for path, data in self.job.overlay] or None
         tu = None
         if self.pch is not None:
-            tu = _parse(self.job.file, args + ["-include-pch", self.pch.output], self.job.directory)
+            tu = _parse(self.job.file, args + ["-include-pch", self.pch.output], self.job.directory,
+                        overlay)
             if tu is not None and any(any(t in d.message for t in _PCH_TROUBLE)
                                       for d in diagnostics_of(tu)):
                 tu = None                       # the PCH does not fit: parse without it
         used_pch = tu is not None and self.pch is not None
         if tu is None:
-            tu = _parse(self.job.file, args, self.job.directory)
+            tu = _parse(self.job.file, args, self.job.directory, overlay)
         if tu is None:
             flag = _rejected_flag(self.job)
             return self.failed(f"libclang rejects the flag '{flag}' of its compile command"
@@ -155,7 +157,8 @@ class TUTask:
             os.chdir(self.job.directory) if os.path.isdir(self.job.directory) else None
             statics = self.pch.statics if used_pch else ()
             includes = _includes(tu)
-            facts = _deeply(Extractor(tu, self.job.file, statics, includes).run)
+            facts = _deeply(Extractor(tu, self.job.file, statics, includes,
+                                      dict(self.job.overlay)).run)
         except RecursionError:
             return self.failed(f"statements nested too deeply to analyse (more than "
                                f"{_DEEPEST} levels)")

@@ -1,0 +1,117 @@
+"""qlint check --diff REV: the findings on lines changed since REV, and those the change
+introduced anywhere (qlint/diff.py)."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from conftest import FIXTURES, findings, qlint, trace
+from fixture_trees import bh_source, make_tree, write
+
+HERE = os.path.join(FIXTURES, "core", "handler-elsewhere")
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+LOCKED = ("    aio_context_acquire(s->ctx);\n    completion_flush(s);\n"
+          "    aio_context_release(s->ctx);\n")
+UNLOCKED = "    completion_flush(s);\n"
+FLUSH = ("QL101", "completion.c", 10, "completion_flush")
+OTHER = ("QL101", "other.c", 6, "bh")
+
+
+def git(cwd: str, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True,
+                          env=dict(os.environ, **GIT_ENV)).stdout
+
+
+def read(name: str) -> str:
+    with open(os.path.join(HERE, name)) as f:
+        return f.read()
+
+
+@pytest.fixture
+def repo(tmp_path):
+    """A git repository whose first commit has handler.c take the lock around the call of
+    completion_flush(); other.c has a finding of its own from the start."""
+    root = make_tree(tmp_path / "repo", {
+        "completion.c": read("completion.c"),
+        "handler.c": read("handler.c").replace(UNLOCKED, LOCKED),
+        "other.c": bh_source("    qemu_laio_process_completions(s);\n")})
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "base")
+    return root
+
+
+def change(root: str, name: str, old: str, new: str, commit: bool = True) -> None:
+    with open(os.path.join(root, name)) as f:
+        text = f.read()
+    assert text.count(old) == 1
+    write(root, name, text.replace(old, new))
+    if commit:
+        git(root, "commit", "-q", "-am", f"change {name}")
+
+
+def check(root: str, *args: str):
+    return qlint("check", *args, "--format", "json", "--jobs", "1", cwd=root)
+
+
+def test_dropping_the_lock_a_function_of_another_file_relied_on_is_reported(repo):
+    assert findings(check(repo)) == [OTHER]
+    change(repo, "handler.c", LOCKED, UNLOCKED)
+    run = check(repo, "--diff", "HEAD~1")
+    assert (run.code, findings(run)) == (1, [FLUSH])
+    assert trace(run.json["findings"][0]) == [("handler_read", 9), ("handler_read", 13),
+                                              ("completion_flush", 10)]
+    assert run.err == "qlint: parsing 1 translation unit(s) as they were at HEAD~1\n"
+    # The change is handler.c's: it is reported when handler.c is checked, not other.c.
+    assert findings(check(repo, "--diff", "HEAD~1", "handler.c")) == [FLUSH]
+    run = check(repo, "--diff", "HEAD~1", "other.c", "completion.c")
+    assert (run.code, findings(run)) == (0, [])
+    # Both programs' findings are cached: the second run parses nothing.
+    run = check(repo, "--diff", "HEAD~1")
+    assert (findings(run), run.err) == ([FLUSH], "")
+
+
+def test_an_unrelated_commit_reports_nothing_new(repo):
+    change(repo, "other.c", "void init", "/* unrelated */\nvoid init")
+    run = check(repo, "--diff", "HEAD~1")
+    assert (run.code, findings(run)) == (0, [])
+    assert findings(check(repo)) == [OTHER]
+
+
+def test_a_finding_on_a_changed_line_is_reported_though_it_was_there_before(repo):
+    change(repo, "other.c", "    qemu_laio_process_completions(s);\n",
+           "    qemu_laio_process_completions(s);   /* still unlocked */\n")
+    assert findings(check(repo, "--diff", "HEAD~1")) == [OTHER]
+
+
+def test_a_step_of_the_path_on_a_changed_line_counts(repo):
+    change(repo, "handler.c", LOCKED, UNLOCKED)
+    change(repo, "handler.c", UNLOCKED, "    completion_flush(s);    /* later */\n")
+    # Not new since HEAD~1, but its path goes through the changed line 13 of handler.c.
+    assert findings(check(repo, "--diff", "HEAD~1")) == [FLUSH]
+    assert findings(check(repo, "--diff", "HEAD~1", "completion.c")) == []
+
+
+def test_changes_not_committed_count_and_a_file_added_since_is_all_new(repo):
+    change(repo, "handler.c", LOCKED, UNLOCKED, commit=False)
+    assert findings(check(repo, "--diff", "HEAD")) == [FLUSH]
+    write(repo, "new.c", bh_source("    qemu_laio_process_completions(s);\n").replace(
+        "void init", "void init_new"))
+    entries = [{"directory": repo, "file": n, "arguments": ["cc", "-Iinclude", "-c", n]}
+               for n in ("completion.c", "handler.c", "new.c", "other.c")]
+    write(repo, "build/compile_commands.json", __import__("json").dumps(entries))
+    git(repo, "add", "new.c")
+    assert findings(check(repo, "--diff", "HEAD")) == [FLUSH, ("QL101", "new.c", 6, "bh")]
+
+
+def test_what_is_not_a_revision_or_a_repository_is_an_error(repo, tmp_path):
+    run = check(repo, "--diff", "nosuchrev")
+    assert (run.code, run.out) == (2, "")
+    assert run.err == f"qlint: error: --diff nosuchrev: not a revision of the git repository at {repo}\n"
+    tree = make_tree(tmp_path / "plain", {"a.c": bh_source("")})
+    run = check(tree, "--diff", "HEAD")
+    assert run.code == 2
+    assert run.err == f"qlint: error: --diff HEAD: {tree} is not in a git work tree\n"

@@ -1,0 +1,46 @@
+"""qlint check --shard I/N: each runner of a CI matrix parses its share of the program into a
+cache; a last run over the merged caches reports, as one run would have."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from conftest import FIXTURES, qlint
+
+
+def test_shards_and_a_run_over_their_merged_caches_give_the_report_of_one_run(tmp_path):
+    shards = [str(tmp_path / f"shard{i}") for i in (1, 2, 3)]
+    for i, cache in enumerate(shards, 1):
+        run = qlint("check", "--shard", f"{i}/3", "--cache-dir", cache, "--jobs", "1",
+                    cwd=FIXTURES)
+        assert (run.code, run.out) == (0, "")
+        share = 12 if i == 1 else 11
+        assert run.err == (f"qlint: shard {i}/3: {share} of the program's 34 translation unit(s), "
+                           f"{share} parsed, 0 already cached, in {cache}\n")
+    merged = str(tmp_path / "merged")
+    for cache in shards:
+        shutil.copytree(cache, merged, dirs_exist_ok=True)
+    final = qlint("check", ".", "--format", "json", "--cache-dir", merged, "-v", cwd=FIXTURES)
+    assert "qlint: 34 translation unit(s): 34 from the cache, 0 parsed" in final.err
+    one = qlint("check", ".", "--format", "json", "--cache-dir", str(tmp_path / "one"),
+                cwd=FIXTURES)
+    assert final.code == one.code == 1
+    assert final.out == one.out
+    # A shard whose TUs are cached already parses nothing.
+    run = qlint("check", "--shard", "2/3", "--cache-dir", merged, cwd=FIXTURES)
+    assert run.err.endswith("11 of the program's 34 translation unit(s), 0 parsed, 11 already "
+                            f"cached, in {merged}\n")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--shard", "0/2"], "--shard 0/2: expected I/N with 1 <= I <= N (shard 2 of 4: 2/4)"),
+    (["--shard", "3/2"], "--shard 3/2: expected I/N with 1 <= I <= N (shard 2 of 4: 2/4)"),
+    (["--shard", "two"], "--shard two: expected I/N with 1 <= I <= N (shard 2 of 4: 2/4)"),
+    (["--shard", "1/2", "--no-cache"], "--shard fills the cache: it cannot go with --no-cache"),
+    (["--shard", "1/2", "--diff", "HEAD"], "--shard only parses: it cannot go with --diff"),
+])
+def test_bad_shards(args, message):
+    run = qlint("check", *args, cwd=os.path.join(FIXTURES, "core", "handler-elsewhere"))
+    assert (run.code, run.out, run.err) == (2, "", f"qlint: error: {message}\n")
