@@ -8,6 +8,7 @@ import click
 
 from . import __version__
 from .errors import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, QlintError
+from .files import write_output
 from .report.model import relative
 
 
@@ -101,7 +102,7 @@ def check(paths, build_dir, fmt, output, select, ignore, extend_select, show_pat
         result.findings, {r.code for r in result.rules}, _suppression_files(result.plan, paths),
         cfg.flag("report-unused-suppressions", report_unused_suppressions), base)
     if write_baseline:
-        _write(baseline.render(result.findings), write_baseline, "baseline")
+        write_output(baseline.render(result.findings), write_baseline, "baseline")
         if not quiet:
             click.echo(f"qlint: {len(result.findings)} finding(s) recorded in {write_baseline}",
                        err=True)
@@ -118,7 +119,7 @@ def check(paths, build_dir, fmt, output, select, ignore, extend_select, show_pat
         report = _render(fmt, result, problems, base, show_path=show_path, statistics=statistics,
                          color=output is None and _color(sys.stdout),
                          category=sarif_category, paths=paths, absolute=absolute_paths)
-    _write(report, output)
+    write_output(report, output)
     sys.exit(EXIT_FINDINGS if result.findings and not exit_zero else EXIT_CLEAN)
 
 
@@ -188,30 +189,6 @@ def _render(fmt: str, result, problems: list, base: str, show_path: bool, statis
     from .report import text
     report = text.render(result.findings, show_path=show_path, color=color)
     return report + text.statistics(result.findings) if statistics else report
-
-
-def _write(report: str, output: str | None, what: str = "report") -> None:
-    """Write the report to stdout or `output`: a regular file is replaced whole (a reader
-    never sees half a report); anything else (/dev/null, a FIFO) is written to as it is."""
-    if output is None:
-        sys.stdout.write(report)
-        return
-    try:
-        if os.path.exists(output) and not os.path.isfile(output):
-            with open(output, "w", encoding="utf-8") as f:
-                f.write(report)
-            return
-        tmp = os.path.join(os.path.dirname(output) or ".",
-                           f".{os.path.basename(output)}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(report)
-            os.replace(tmp, output)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    except OSError as e:
-        raise QlintError(f"{output}: cannot write {what}: {e.strerror}") from None
 
 
 @cli.command()
