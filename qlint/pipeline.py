@@ -15,7 +15,8 @@ from .graph.callgraph import CallGraph
 from .graph.program import Program
 from .report.model import finalize, finding_from_dict, finding_to_dict, portable, relative
 from .rules.pack import builtin_pack_dir
-from .rules.registry import Context, select
+from .rules.base import Context
+from .rules.registry import select
 
 
 @dataclass

@@ -3,7 +3,7 @@ held, a lock not held, a section open) unmet on a path from an entry point."""
 from __future__ import annotations
 
 from ..report.model import Finding, Related, Step
-from .registry import Rule, rule
+from .base import Rule
 
 
 def entry_step(ctx, entry) -> Step:
@@ -67,7 +67,6 @@ def _locks(names) -> str:
     return ", ".join(names) if names else "no lock"
 
 
-@rule
 class LockRequired(Rule):
     code = "QL101"
     name = "lock-required"
@@ -85,7 +84,6 @@ class LockRequired(Rule):
         yield from _requirement_findings(self, ctx, "lock")
 
 
-@rule
 class OutsideSection(Rule):
     code = "QL203"
     name = "outside-section"
@@ -120,7 +118,6 @@ def _requirement_findings(rule_, ctx, section_kind: str):
                                      f"{local.witness.lock} was {verb} by {ctx.program.name_of(key)}()")
 
 
-@rule
 class LockExcluded(Rule):
     code = "QL103"
     name = "lock-excluded"

@@ -14,7 +14,7 @@ from __future__ import annotations
 from ..analysis.locks import EntryPoint
 from ..report.model import Finding, Related, Step
 from .lock_rules import entry_step, registration_related
-from .registry import Rule, rule
+from .base import Rule
 
 
 def _attribute_witnesses(ctx, kind: str, section_kind: str):
@@ -111,7 +111,6 @@ def _call_finding(rule_, ctx, key, witness, message, first="") -> Finding:
                    level=rule_.level)
 
 
-@rule
 class CoroutineFnFromNonCoroutine(Rule):
     code = "QL301"
     name = "coroutine-fn-from-non-coroutine"
@@ -132,7 +131,6 @@ class CoroutineFnFromNonCoroutine(Rule):
                                 f"and may run outside a coroutine")
 
 
-@rule
 class NoCoroutineFnInCoroutine(Rule):
     code = "QL302"
     name = "no-coroutine-fn-in-coroutine"
@@ -162,7 +160,6 @@ class NoCoroutineFnInCoroutine(Rule):
                                     first=f"{fn.name}() runs in coroutine context")
 
 
-@rule
 class GraphLockRequired(Rule):
     code = "QL303"
     name = "graph-lock-required"
@@ -204,7 +201,6 @@ class GraphLockRequired(Rule):
                     level=self.level)
 
 
-@rule
 class MissingAnnotation(Rule):
     code = "QL304"
     name = "missing-annotation"

@@ -20,7 +20,7 @@ from collections import defaultdict
 from ..analysis.paths import contradicts, instance_effect, net_effect
 from ..facts.ir import EXIT, Return
 from ..report.model import Finding, Related, Step
-from .registry import Rule, rule
+from .base import Rule
 
 MAX_DECISIONS = 12
 
@@ -206,7 +206,6 @@ class _Balance(Rule):
                        related=related, level=self.level)
 
 
-@rule
 class UnbalancedLock(_Balance):
     code = "QL102"
     name = "unbalanced-lock"
@@ -216,7 +215,6 @@ class UnbalancedLock(_Balance):
     section_kind = "lock"
 
 
-@rule
 class UnbalancedSection(_Balance):
     code = "QL201"
     name = "unbalanced-section"
@@ -232,7 +230,6 @@ class UnbalancedSection(_Balance):
         return ""
 
 
-@rule
 class SectionAcrossDeferral(Rule):
     code = "QL202"
     name = "section-across-deferral"

@@ -3,7 +3,7 @@ themselves. Their findings come from qlint/suppressions.py when the report is ma
 the analysis."""
 from __future__ import annotations
 
-from .registry import Rule, rule
+from .base import Rule
 
 
 class _SuppressionRule(Rule):
@@ -15,14 +15,12 @@ class _SuppressionRule(Rule):
         return ()
 
 
-@rule
 class InvalidSuppression(_SuppressionRule):
     code = "QL001"
     name = "invalid-suppression"
     summary = "an inline suppression names no rule, or a rule that does not exist"
 
 
-@rule
 class UnusedSuppression(_SuppressionRule):
     code = "QL002"
     name = "unused-suppression"
