@@ -21,7 +21,9 @@ import re
 from dataclasses import dataclass, field
 
 from .errors import QlintError
-from .rules import pack as packmod
+from .pack import load as packs
+from .pack.model import PackInfo
+from .pack.rulepack import RulePack
 from .rules.registry import unknown_codes
 
 OPTIONS = {
@@ -72,7 +74,7 @@ def _has_tool_qlint(path: str) -> bool:
 def load(path: str | None) -> Config:
     if path is None:
         return Config()
-    data, text = packmod.read_toml(path)
+    data, text = packs.read_toml(path)
     if os.path.basename(path) == "pyproject.toml":
         data = data.get("tool", {}).get("qlint", {})
         if not isinstance(data, dict):
@@ -80,10 +82,10 @@ def load(path: str | None) -> Config:
     config = Config(path=path, data=data, text=text)
     start = _table_start(text) if os.path.basename(path) == "pyproject.toml" else 0
     for key, value in data.items():
-        if key in packmod.PACK_TABLES:
+        if key in packs.TABLE_NAMES:
             continue
         kind = OPTIONS.get(key)
-        line = text.count("\n", 0, start) + packmod.line_of(text[start:], key)
+        line = text.count("\n", 0, start) + packs.line_of(text[start:], key)
         if kind is None:
             raise QlintError(f"{path}:{line}: unknown key '{key}'")
         config.options[key] = _check(value, kind, f"{path}:{line}: '{key}'")
@@ -121,12 +123,12 @@ def _check(value, kind: str, where: str):
     return value
 
 
-def build_pack(config: Config) -> packmod.RulePack:
+def build_pack(config: Config) -> RulePack:
     """The built-in packs plus the configuration's own tables, cross-checked."""
-    pack = packmod.load_builtin()
+    pack = packs.load_builtin()
     if config.path and config.data:
-        packmod.add_tables(pack, config.data, config.path, config.text, "config")
-        pack.packs.append(packmod.PackInfo(name="config", description="user configuration",
-                                           file=config.path, user=True))
-        packmod.check_references(pack)
+        packs.add_tables(pack, config.data, config.path, config.text, "config")
+        pack.packs.append(PackInfo(name="config", description="user configuration",
+                                    file=config.path, user=True))
+        packs.check_references(pack)
     return pack

@@ -14,7 +14,7 @@ from .frontend.collect import CollectStats, collect
 from .graph.callgraph import CallGraph
 from .graph.program import Program
 from .report.model import finalize, finding_from_dict, finding_to_dict, portable, relative
-from .rules.pack import builtin_pack_dir
+from .pack.load import builtin_pack_dir
 from .rules.base import Context
 from .rules.registry import select
 

@@ -94,7 +94,7 @@ class OutsideSection(Rule):
     @classmethod
     def inactive_reason(cls, pack) -> str:
         if not pack.inside:
-            why = [w for t, _i, w in pack.inactive if t == "inside"]
+            why = [w for item, w in pack.inactive if item.origin.table == "inside"]
             return "no active [[inside]] entry" + (f": {why[0]}" if why else "")
         return ""
 

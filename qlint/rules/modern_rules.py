@@ -252,7 +252,8 @@ def _inactive(pack, kind: str, section_kind: str) -> str:
     if any(r.attribute and r.kind == kind and kinds.get(r.lock) == section_kind
            for r in pack.requirements):
         return ""
-    kinds.update((item.name, item.kind) for t, item, _w in pack.inactive if t == "section")
-    why = [w for t, item, w in pack.inactive if t == "requires" and item.attribute and
+    kinds.update((item.name, item.kind) for item, _w in pack.inactive
+                 if item.origin.table in ("lock", "context", "section"))
+    why = [w for item, w in pack.inactive if item.origin.table == kind and item.attribute and
            item.kind == kind and kinds.get(item.lock) == section_kind]
     return f"no active [[{kind}]] attribute entry" + (f": {why[0]}" if why else "")

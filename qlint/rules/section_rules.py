@@ -241,7 +241,7 @@ class SectionAcrossDeferral(Rule):
     def inactive_reason(cls, pack) -> str:
         if pack.across_deferral and pack.deferrals:
             return ""
-        why = [w for t, _i, w in pack.inactive if t == "across-deferral"]
+        why = [w for item, w in pack.inactive if item.origin.table == "across-deferral"]
         if not pack.across_deferral:
             return "no active [[across-deferral]] entry" + (f": {why[0]}" if why else "")
         return "no active [[deferral]] API"
