@@ -24,7 +24,8 @@ from .errors import QlintError
 from .pack import load as packs
 from .pack.model import PackInfo
 from .pack.rulepack import RulePack
-from .rules.registry import unknown_codes
+from .rules.dispatch import check_ownership
+from .rules.registry import all_rules, unknown_codes
 
 OPTIONS = {
     "select": "codes", "ignore": "codes", "extend-select": "codes", "build-dir": "str",
@@ -124,11 +125,13 @@ def _check(value, kind: str, where: str):
 
 
 def build_pack(config: Config) -> RulePack:
-    """The built-in packs plus the configuration's own tables, cross-checked."""
+    """The built-in packs plus the configuration's own tables, cross-checked: every name they
+    use is declared, every violation they can produce has one rule that reports it."""
     pack = packs.load_builtin()
     if config.path and config.data:
         packs.add_tables(pack, config.data, config.path, config.text, "config")
         pack.packs.append(PackInfo(name="config", description="user configuration",
                                     file=config.path, user=True))
         packs.check_references(pack)
+    check_ownership(pack, all_rules().values())
     return pack

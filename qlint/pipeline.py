@@ -16,6 +16,7 @@ from .graph.program import Program
 from .report.model import finalize, finding_from_dict, finding_to_dict, portable, relative
 from .pack.load import builtin_pack_dir
 from .rules.base import Context
+from .rules.dispatch import dispatch
 from .rules.registry import select
 
 
@@ -145,10 +146,7 @@ def check_facts(tus: list, pack, rules: list, base: str):
     active = pack.active(program.declared)
     graph = CallGraph(program, active)
     ctx = Context(program, graph, active)
-    findings = []
-    for rule_cls in rules:
-        findings.extend(rule_cls().check(ctx))
-    return program, graph, ctx, finalize(findings, base)
+    return program, graph, ctx, finalize(dispatch(ctx, rules), base)
 
 
 def _result_key(cache, plan, cfg, rules, base) -> str | None:

@@ -1,22 +1,57 @@
-"""What every rule is (flake8-style): a class with a code, a name, its documentation, and a
-check that yields findings from the analysis context."""
+"""What every rule is (flake8-style): a class with a code, a name, its documentation, the
+violations it owns and the words it reports them in (pyflakes' messages are the model)."""
 from __future__ import annotations
 
 import os
 from functools import cached_property
 
+from ..report.model import Finding
+from .dispatch import dispatch, inactive_reason
+from .shapes import report
+
 
 class Rule:
+    """A rule reports the violations in the cells it `owns` (qlint/analysis/cells.py), in words
+    of its own: `messages` are templates by name; a name may be made specific to a cell's `by`
+    or kind ("local-attribute", "entry-section"), the most specific one is used."""
     code = ""
     name = ""
     summary = ""
     level = "warning"
     tags: tuple = ()
     precision = "high"
-    pack_needs: tuple = ()      # pack tables the rule reads; inactive if none of them is active
+    owns: tuple = ()            # Cells; the first says what declares them (inactive_reason)
+    messages: dict = {}
+    defaults = {                # what a rule need not say itself
+        "start": "{function}() (callers unknown or irrelevant)",
+        "detail-local": "{name}|{lock}|local",
+    }
 
-    def check(self, ctx):       # pragma: no cover - abstract
-        raise NotImplementedError
+    def check(self, ctx) -> list[Finding]:
+        """This rule's findings alone."""
+        return dispatch(ctx, [type(self)])
+
+    def report(self, ctx, violation) -> Finding:
+        """The finding of a violation in a cell it owns (qlint/rules/shapes.py)."""
+        return report(self, ctx, violation)
+
+    def words(self, template: str, cell, **args) -> str:
+        """The template named so, most specific to `cell`, filled with `args` (a rule that says
+        nothing of its own of "inherited" violations says what it says of "local" ones)."""
+        for base in (template, "local") if template == "inherited" else (template,):
+            for key in (f"{base}-{cell.by}", f"{base}-{cell.kind}", base):
+                if key in self.messages:
+                    return self.messages[key].format(**args)
+        return self.defaults[template].format(**args)
+
+    def finding(self, message: str, cell, at: tuple, *, detail: str, trace: list, related=(),
+                **args) -> Finding:
+        """A finding at `at` (path, line, column, function); its message is the template
+        `message` for `cell`, filled with `args`."""
+        path, line, column, function = at
+        return Finding(rule=self.code, name=self.name, path=path, line=line, column=column,
+                       function=function, message=self.words(message, cell, **args),
+                       detail=detail, trace=trace, related=list(related), level=self.level)
 
     @classmethod
     def doc(cls) -> str:
@@ -30,8 +65,8 @@ class Rule:
 
     @classmethod
     def inactive_reason(cls, pack) -> str:
-        """Why the rule cannot report anything with this pack, or ""."""
-        return ""
+        """Why the rule cannot report anything with this (active) pack, or ""."""
+        return inactive_reason(cls, pack)
 
 
 def docs_dir() -> str:
