@@ -190,13 +190,13 @@ TABLES = (
           each=("api",), keys=(
               Key("api", "matchers", "the registering calls"),
               Key("args", "counts", "0-based positions of the function arguments"),
-              Key("entry", "string", "the entry kind the functions become",
+              Key("entry", "string", "the entry kind the functions become (declared by [[entry]])",
                   unless=("invoke",), refers="entry kind"),
               Key("source", "string", "the call that made the objects passed (the functions "
                   "are those it was given)", default=""),
               Key("invoke", "flag", "the functions run at once, in the caller's state",
                   default=False),
-              Key("holds", "strings", "what an invoked function holds besides", default=(),
+              Key("holds", "strings", "declared locks an invoked function holds besides", default=(),
                   refers="lock", verb="holds", only_with="invoke",
                   because="an entry point's locks are its [[entry]] kind's"),
               NEEDS)),
@@ -206,7 +206,7 @@ TABLES = (
               Key("functions", "strings", "roots by glob", default=()),
               Key("attrs", "strings", "only the roots declared with these attributes",
                   default=()),
-              Key("holds", "strings", "locks held when it starts", default=(), refers="lock",
+              Key("holds", "strings", "declared locks held when it starts", default=(), refers="lock",
                   verb="holds"),
               Key("description", "prose", "what it is", default=""))),
     _requirement("requires", "a function that must run with a lock held (a section open, in "
@@ -226,16 +226,17 @@ TABLES = (
               NEEDS)),
     Table("across-deferral", "a section that must be open wherever another is open across a "
           "deferral", AcrossDeferral, "across_deferral", explained_by="reason", keys=(
-              Key("section", "string", "the section open across the deferral",
+              Key("section", "string", "a declared section, open across the deferral",
                   refers="section"),
-              Key("requires", "string", "the section that must span it", refers="section"),
+              Key("requires", "string", "a declared section that must span it", refers="section"),
               NEEDS,
               Key("reason", "prose", "why (said when the entry is inactive)", default=""),
               Key("unless", "strings", "branch conditions (`!cond`: false; `*` any text) "
                   "that exempt a path", default=()))),
     Table("assume", "a branch condition under which locks are held", Assume, "assume", keys=(
         Key("condition", "string", "the condition, as written"),
-        Key("holds", "strings", "what is held where it is true", refers="lock", verb="holds"),
+        Key("holds", "strings", "declared locks held where it is true", refers="lock",
+            verb="holds"),
         NEEDS)),
     Table("boundary", "functions whose callees' requirements are not their callers'", Boundary,
           "boundaries", each=("function",), keys=(
@@ -249,9 +250,9 @@ TABLES = (
               Key("attribute", "strings", "functions declared with these attributes",
                   default=()),
               Key("function", "strings", "functions by glob", default=()),
-              Key("holds", "strings", "what they may assume held at entry (their callers are "
-                  "checked)", default=(), refers="lock", verb="holds"),
-              Key("accepts", "strings", "what their own calls need that they answer for",
+              Key("holds", "strings", "declared locks they may assume held at entry (their "
+                  "callers are checked)", default=(), refers="lock", verb="holds"),
+              Key("accepts", "strings", "declared locks their own calls need that they answer for",
                   default=(), refers="lock", verb="accepts"),
               NEEDS)),
     Table("protects", "fields a lock protects (the runtime checker's)", Protects, "protects",
@@ -290,3 +291,44 @@ def references(item: Item):
         # A string key is empty only when it need not be given ([[callback]] entry, invoked).
         yield from ((key, name) for name in (value if isinstance(value, tuple) else
                                              (value,) if value else ()))
+
+
+# ---- the table reference of docs/configuration.md -------------------------------------------
+
+def reference() -> str:
+    """Every table and key, in Markdown (docs/configuration.md, "Table reference")."""
+    out = []
+    for table in TABLES:
+        out += [f"#### `[[{table.name}]]`", "", table.doc[0].upper() + table.doc[1:] + "."]
+        if table.any_of:
+            out[-1] += f" Needs {_keys(table.any_of)}."
+        if table.one_of:
+            out[-1] += f" Needs {_keys(table.one_of)}, one of them."
+        if table.each:
+            out[-1] += f" A list in {_keys(table.each)} makes one entry per value."
+        out += ["", "| key | type | default | meaning |", "| --- | --- | --- | --- |"]
+        out += [f"| `{k.name}` | {TYPES[k.type].name} | {_default(k)} | {_meaning(k)} |"
+                for k in table.keys]
+        out.append("")
+    return "\n".join(out)
+
+
+def _keys(names) -> str:
+    return " or ".join(f"`{n}`" for n in names)
+
+
+def _default(key: Key) -> str:
+    if key.default is REQUIRED:
+        return "required" + (f" unless {_keys(key.unless)}" if key.unless else "")
+    if key.default in ("", ()):
+        return "none"
+    return f"`{str(key.default).lower() if isinstance(key.default, bool) else key.default}`"
+
+
+def _meaning(key: Key) -> str:
+    text = key.doc
+    if key.only_with:
+        text += f"; only with `{key.only_with} = true`"
+    if key.at_least_one:
+        text += f"; at least one {key.at_least_one}"
+    return text

@@ -5,7 +5,8 @@ each with the reason. A cell with no owner, or two, is an error when the packs a
 violations once and hands each to its owner."""
 from __future__ import annotations
 
-from ..analysis.cells import COMPANION, ENDED, KINDS, Cell, cells, entry_cells, pack_cells
+from ..analysis.cells import (COMPANION, ENDED, KINDS, SHAPES, Cell, cells, entry_cells,
+                              pack_cells)
 from ..analysis.violations import find
 from ..errors import QlintError
 
@@ -81,3 +82,29 @@ def declaration(cell: Cell) -> str:
     if cell.table == "requires" and cell.by == "name" and cell.kind == "section":
         return "[[inside]]"
     return f"[[{cell.table}]]" + (" attribute" if cell.by == "attribute" else "")
+
+
+def ownership_table(rules) -> str:
+    """Who reports what, in Markdown (docs/configuration.md, "Who reports what"): a row per
+    table, kind and declaration, its shapes grouped by owner."""
+    table = owners(rules)
+    rows = {}
+    for cell in sorted(table, key=_cell_order):
+        shapes = rows.setdefault((cell.table, cell.kind, cell.by), {})
+        shapes.setdefault(table[cell][0], []).append(cell.shape)
+    out = ["| violated | kind | declared by | shape: reported by |", "| --- | --- | --- | --- |"]
+    for (violated, kind, by), shapes in rows.items():
+        owned = "; ".join(f"{', '.join(s)}: {who}" for who, s in shapes.items())
+        out.append(f"| `{violated}` | {kind} | {by or 'either'} | {owned} |")
+    out += ["", "| shape | the violation is ... |", "| --- | --- |"]
+    out += [f"| {shape} | {words} |" for shape, words in SHAPES.items()]
+    out += ["", "Not reported:", ""]
+    out += [f"- `{c.table}` {c.kind} by {c.by}, {c.shape}: {why}."
+            for c, why in NOT_REPORTED.items()]
+    return "\n".join(out) + "\n"
+
+
+def _cell_order(cell: Cell) -> tuple:
+    tables = ("requires", "excludes", "contract", "lock", "section", "across-deferral")
+    return (tables.index(cell.table), KINDS.index(cell.kind), cell.by != "name",
+            list(SHAPES).index(cell.shape))
