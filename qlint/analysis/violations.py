@@ -11,6 +11,7 @@ from .balance import balance_violations, deferral_violations
 from .cells import Cell, Violation
 from .locks import EntryPoint
 
+
 def find(analysis, wanted: set[Cell]):
     """The violations in the cells `wanted`, family by family: unmet requirements at entry
     points, inside functions, at calls that need an attribute's requirement, contracts at

@@ -40,7 +40,8 @@ def check_ownership(pack, rules) -> None:
             if len(found) == 1:
                 continue
             problem = f"no rule reports a violation of it: {cell.words()}" if not found else \
-                f"{len(found)} rules report one violation of it ({', '.join(found)}): {cell.words()}"
+                f"{len(found)} rules report one violation of it ({', '.join(found)}): " \
+                f"{cell.words()}"
             raise QlintError(f"{item.origin}: [[{item.origin.table}]] {problem} (every kind of "
                              f"violation needs exactly one owner)")
 

@@ -19,7 +19,8 @@ def _entry(rule, ctx, v):
     fn = ctx.program.functions[last.caller]
     args = dict(required=v.required, lock=v.lock,
                 entry=f"{v.entry.kind} {ctx.program.name_of(v.entry.func)}()")
-    trace = [entry_step(ctx, v.entry)] + call_steps(ctx, v.chain, rule.words("step", v.cell, **args))
+    steps = call_steps(ctx, v.chain, rule.words("step", v.cell, **args))
+    trace = [entry_step(ctx, v.entry)] + steps
     return rule.finding("entry", v.cell, (fn.file, last.call.line, last.call.col, fn.name),
                         detail=f"{v.required}|{v.lock}", trace=trace,
                         related=also_reached(ctx, v.entry, v.others), **args)
@@ -135,8 +136,8 @@ def _entry_point(rule, ctx, v):
     kind = "an entry point" if entry.kind == "entry" else f"a {entry.kind} entry point"
     opens = v.delta > 0
     line = min(n for s, _i, _c, n in (state.held if opens else state.below) if s == section)
-    trace = [entry_step(ctx, entry),
-             Step(fn.name, fn.file, line, f"{section} {words['opened' if opens else 'closed']} here"),
+    note = f"{section} {words['opened' if opens else 'closed']} here"
+    trace = [entry_step(ctx, entry), Step(fn.name, fn.file, line, note),
              Step(fn.name, fn.file, where, "returns")]
     return rule.finding("entry-open" if opens else "entry-close", v.cell,
                         (fn.file, line, 0, fn.name),
