@@ -18,16 +18,14 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import NamedTuple
 
-from .cells import Cell, Violation
+from .cells import ENDED, Cell, Violation
 from .paths import contradicts, instance_effect, net_effect
-
-BALANCED = ("lock", "section")
 
 
 def balance_violations(analysis, kinds, wanted):
     """Per function (in key order): paths that differ, then sections closed twice; then entry
     points; then handoffs to deferred callbacks."""
-    own = [k for k in BALANCED if any(c.table == k and c.kind == k for c in wanted)]
+    own = [k for k in ENDED if any(c.table == k and c.kind == k for c in wanted)]
     if not own:
         return
     handed_over = handoffs(analysis)

@@ -110,9 +110,6 @@ class Table:
     any_of: tuple[str, ...] = ()    # at least one of these keys
     explained_by: str = ""          # the key whose text says why the entry matters
 
-    def key(self, name: str) -> Key:
-        return next(k for k in self.keys if k.name == name)
-
     def entries(self, item: dict, origin) -> list[Item]:
         """The entries one TOML table makes (SchemaError for its first defect)."""
         unknown = sorted(set(item) - {k.name for k in self.keys})

@@ -5,10 +5,10 @@ each with the reason. A cell with no owner, or two, is an error when the packs a
 violations once and hands each to its owner."""
 from __future__ import annotations
 
-from ..analysis.cells import (COMPANION, ENDED, KINDS, SHAPES, Cell, cells, entry_cells,
-                              pack_cells)
+from ..analysis.cells import COMPANION, KINDS, SHAPES, Cell, cells, entry_cells, pack_cells
 from ..analysis.violations import find
 from ..errors import QlintError
+from ..pack.model import Section
 
 NOT_REPORTED = {
     **{cell: "an attribute's requirement is reported where the call is made (undeclared or "
@@ -62,8 +62,7 @@ def inactive_reason(rule, pack) -> str:
     owned = set(rule.owns)
     if not owned or owned & pack_cells(pack):
         return ""
-    kinds = {item.name: item.kind for item, _why in pack.inactive
-             if item.origin.table in ENDED + ("context",)}
+    kinds = {item.name: item.kind for item, _why in pack.inactive if isinstance(item, Section)}
     kinds.update(pack.section_kinds())
     declared = owned & {c for item in pack.items() for c in entry_cells(item, kinds)}
     if declared:                      # declared, but what they need besides is not active
