@@ -35,11 +35,12 @@ class Rule:
         """The finding of a violation in a cell it owns (qlint/rules/shapes.py)."""
         return report(self, ctx, violation)
 
-    def words(self, template: str, cell, **args) -> str:
+    def words(self, template: str, cell=None, **args) -> str:
         """The template named so, most specific to `cell`, filled with `args` (a rule that says
         nothing of its own of "inherited" violations says what it says of "local" ones)."""
         for base in (template, "local") if template == "inherited" else (template,):
-            for key in (f"{base}-{cell.by}", f"{base}-{cell.kind}", base):
+            specific = (f"{base}-{cell.by}", f"{base}-{cell.kind}") if cell else ()
+            for key in specific + (base,):
                 if key in self.messages:
                     return self.messages[key].format(**args)
         return self.defaults[template].format(**args)
@@ -47,7 +48,7 @@ class Rule:
     def finding(self, message: str, cell, at: tuple, *, detail: str, trace: list, related=(),
                 **args) -> Finding:
         """A finding at `at` (path, line, column, function); its message is the template
-        `message` for `cell`, filled with `args`."""
+        `message` for `cell` (None: about no violation of the analysis), filled with `args`."""
         path, line, column, function = at
         return Finding(rule=self.code, name=self.name, path=path, line=line, column=column,
                        function=function, message=self.words(message, cell, **args),
