@@ -173,6 +173,8 @@ def needs_met(needs, declared) -> bool:
 def unmet_needs(needs, declared) -> list[str]:
     """The unmet needs, in words: "aio_disable_external is not declared"."""
     def words(n: str) -> str:
-        return f"no declaration has attribute {n[5:]}" if n.startswith("attr:") else f"{n} is not declared"
+        if n.startswith("attr:"):
+            return f"no declaration has attribute {n[5:]}"
+        return f"{n} is not declared"
     return [(f"{n[1:]} is declared" if n.startswith("!") else words(n))
             for n in needs if not needs_met((n,), declared)]
