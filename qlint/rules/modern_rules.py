@@ -42,7 +42,7 @@ class NoCoroutineFnInCoroutine(Rule):
     summary = "a no_coroutine_fn is called in coroutine context"
     level = "error"
     tags = ("coroutines",)
-    owns = cells("excludes", "context", "attribute", ("local", "entry")) + \
+    owns = cells("excludes", "context", "attribute", "local") + \
         cells("excludes", "context", "name", ("local", "inherited", "entry"))
     messages = {
         "local-attribute": "{callee} must not run in a coroutine, but {function}() calls it in "
