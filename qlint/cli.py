@@ -144,6 +144,8 @@ def check(paths, **given):
         cfg.flag("report-unused-suppressions", a.report_unused_suppressions), base, root)
     ignores: list[PerFileIgnore] = file_ignores(options, cfg, root)
     result.findings = [f for f in result.findings if not any(i.covers(f, base) for i in ignores)]
+    for f in result.findings:           # [tool.qlint] severity = { QL304 = "warning" }
+        f.level = cfg.get("severity", {}).get(f.rule, f.level)
     if a.write_baseline:
         write_output(baseline.render(result.findings, base, root), a.write_baseline, "baseline")
         if not a.quiet:

@@ -27,6 +27,7 @@ from .pack import load as packs
 from .pack.model import PackInfo
 from .pack.rulepack import RulePack
 from .project import ancestors
+from .rules.base import LEVELS
 from .rules.dispatch import check_ownership
 from .rules.registry import all_rules, unknown_codes
 
@@ -35,7 +36,7 @@ OPTIONS = {
     "include": "strs", "define": "strs", "exclude": "strs", "extend-exclude": "strs",
     "per-file-ignores": "codes-by-glob", "extend-per-file-ignores": "codes-by-glob",
     "jobs": "int", "cache-dir": "str", "report-unused-suppressions": "bool",
-    "force-exclude": "bool", "baseline": "path",
+    "force-exclude": "bool", "baseline": "path", "severity": "levels",
 }
 
 
@@ -115,6 +116,15 @@ def _check(value, kind: str, where: str):
         if not isinstance(value, str) or not value:
             raise QlintError(f"{where} must be a non-empty string")
         return value
+    if kind == "levels":
+        if not isinstance(value, dict):
+            raise QlintError(f"{where} must be a table of rule codes to levels")
+        for code, level in value.items():
+            if code not in all_rules():
+                raise QlintError(f"{where}: unknown rule code '{code}' (see `qlint rules`)")
+            if level not in LEVELS:
+                raise QlintError(f"{where}: '{code}' must be one of {', '.join(LEVELS)}")
+        return dict(value)
     if kind == "codes-by-glob":
         if not isinstance(value, dict):
             raise QlintError(f"{where} must be a table of globs to lists of rule codes")

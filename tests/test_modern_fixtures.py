@@ -125,9 +125,25 @@ def test_idioms_assertions_compound_conditions_and_the_declaration_callers_see()
     # stream_load(): qemu_in_coroutine() as a conjunct of a compound condition, either side.
     # stream_peek(): stream_get_counted() is declared coroutine_mixed_fn where callers see it,
     # though defined coroutine_fn. Only stream_load_unchecked() yields outside a coroutine.
+    # stream_co_refill() calls a co_wrapper_mixed wrapper from a coroutine: it works at run
+    # time, so QL302 says so as a warning.
     run = check(f"{MODERN}/idioms")
     path = f"{MODERN}/idioms/idioms.c"
-    assert findings(run) == [("QL301", path, 59, "stream_load_unchecked")]
+    assert findings(run) == [("QL301", path, 59, "stream_load_unchecked"),
+                             ("QL302", path, 81, "stream_co_refill")]
+    assert [f["level"] for f in run.json["findings"]] == ["error", "warning"]
+
+
+def test_a_rule_s_level_is_configurable(tmp_path):
+    cfg = tmp_path / "qlint.toml"
+    cfg.write_text('severity = { QL301 = "note" }\n')
+    run = qlint("check", f"{MODERN}/idioms", "--config", str(cfg), "--jobs", "1")
+    assert run.out.splitlines()[0].startswith(
+        f"{MODERN}/idioms/idioms.c:59:13: QL301 [coroutine-fn-from-non-coroutine] note: ")
+    cfg.write_text('severity = { QL301 = "fatal" }\n')
+    run = qlint("check", f"{MODERN}/idioms", "--config", str(cfg))
+    assert (run.code, run.err) == (2, f"qlint: error: {cfg}:1: 'severity': 'QL301' must be one "
+                                      f"of error, warning, note\n")
 
 
 def test_graph_lock_guards_declared_as_qemu_8_0_does():

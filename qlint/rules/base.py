@@ -10,6 +10,9 @@ from .dispatch import dispatch, inactive_reason
 from .shapes import report
 
 
+LEVELS = ("error", "warning", "note")     # SARIF's levels: what a finding means to a maintainer
+
+
 class Rule:
     """A rule reports the violations in the cells it `owns` (qlint/analysis/cells.py), in words
     of its own: `messages` are templates by name; a name may be made specific to a cell's `by`
@@ -38,7 +41,14 @@ class Rule:
 
     def report(self, ctx, violation) -> Finding:
         """The finding of a violation in a cell it owns (qlint/rules/shapes.py)."""
-        return report(self, ctx, violation)
+        finding = report(self, ctx, violation)
+        finding.level = self.level_of(ctx, violation)
+        return finding
+
+    def level_of(self, ctx, violation) -> str:
+        """The level of the finding of `violation`: the rule's, unless this violation means
+        less (a call that works at run time but goes against the rule's intent)."""
+        return self.level
 
     def words(self, template: str, cell=None, **args) -> str:
         """The template named so, most specific to `cell`, filled with `args` (a rule that says

@@ -58,6 +58,17 @@ class NoCoroutineFnInCoroutine(Rule):
                  "{entry}",
     }
 
+    def level_of(self, ctx, violation) -> str:
+        """A co_wrapper_mixed callee (no_coroutine_fn and coroutine_mixed_fn) tests
+        qemu_in_coroutine() and calls its coroutine_fn counterpart: it works at run time, so
+        calling it from a coroutine is a warning; a co_wrapper or aio_poll() is an error."""
+        last = violation.chain[-1] if getattr(violation, "chain", None) else violation.witness
+        targets = [last.target] if last.target else \
+            ctx.program.by_name.get(last.required, []) or [last.call.callee]
+        mixed = any("annotate:coroutine_mixed_fn" in ctx.locks.sem.caller_attrs(t)
+                    for t in targets if t)
+        return "warning" if mixed else self.level
+
 
 class GraphLockRequired(Rule):
     code = "QL303"
