@@ -166,3 +166,20 @@ def test_a_field_reaches_functions_defined_outside_the_checked_files():
     graph = qlint("graph", "callees", "filter_run", "--in", f"{MODERN}/outside")
     assert graph.out == (f"filter_check_remote  {MODERN}/outside/driver.c:21  "
                          "[field Filter.check, defined outside the checked files]\n")
+
+
+def test_a_callback_s_requirement_is_judged_where_it_is_passed():
+    # header_store() calls what its callers pass; image_set_up_encryption() passes
+    # image_hdr_write() (GRAPH_RDLOCK) holding the lock by its own annotation, and
+    # image_amend_encryption() passes it without: that call is the finding, not the generic
+    # layer's call through its parameter.
+    run = check(f"{MODERN}/callback-param")
+    path = f"{MODERN}/callback-param/crypto.c"
+    assert findings(run) == [("QL303", path, 38, "image_amend_encryption")]
+    f = run.json["findings"][0]
+    assert f["message"] == (
+        "image_amend_encryption() passes image_hdr_write() (GRAPH_RDLOCK) to header_create(), "
+        "which calls it: it requires graph_lock, which image_amend_encryption() neither holds "
+        "nor declares (GRAPH_RDLOCK)")
+    assert trace(f) == [("image_amend_encryption", 36), ("image_amend_encryption", 38),
+                        ("header_create", 18), ("header_store", 13)]

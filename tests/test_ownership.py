@@ -53,7 +53,7 @@ def test_every_violation_the_pack_format_can_produce_has_exactly_one_owner():
     # Nobody owns a cell that cannot happen (a misspelt shape, a kind no table names).
     assert produced == set(table)
     # requires 20, excludes 18, contract 3, lock and section balance 8, across-deferral 2
-    assert len(produced) == 51
+    assert len(produced) == 54
 
 
 def test_what_is_deliberately_not_reported_is_listed_with_the_reason():
@@ -73,6 +73,7 @@ def test_the_owners_of_coroutine_context():
         Cell("requires", "context", "name", "entry"): "QL301",
         Cell("requires", "context", "attribute", "entry"): "not reported",
         Cell("requires", "context", "attribute", "undeclared"): "QL301",
+        Cell("requires", "context", "attribute", "passed"): "QL301",
         Cell("requires", "context", "attribute", "annotatable"): "QL304",
         Cell("excludes", "context", "name", "entry"): "QL302",
         Cell("excludes", "context", "name", "local"): "QL302",

@@ -20,6 +20,7 @@ def find(analysis, wanted: set[Cell]):
     yield from _at_entry_points(analysis, kinds, wanted)
     yield from _inside_functions(analysis, kinds, wanted)
     yield from _by_declaration(analysis, kinds, wanted)
+    yield from _passed_callbacks(analysis, kinds, wanted)
     yield from _at_registrations(analysis, kinds, wanted)
     yield from balance_violations(analysis, kinds, wanted)
     yield from deferral_violations(analysis, kinds, wanted)
@@ -99,7 +100,8 @@ def _by_declaration(analysis, kinds, wanted):
                 continue
             seen, way = set(), False
             for w in table[lock]:
-                if not w.terminal or not w.by_attribute or (id(w.call), w.required) in seen:
+                if not w.terminal or not w.by_attribute or (id(w.call), w.required) in seen or \
+                        _through_parameter(analysis, key, w):
                     continue
                 seen.add((id(w.call), w.required))
                 if way is False:
@@ -110,6 +112,51 @@ def _by_declaration(analysis, kinds, wanted):
                                     witness=w, lock=lock, way=way)
                 if way:
                     break
+
+
+def _through_parameter(analysis, key: str, w) -> bool:
+    """A call through one of the function's own parameters (`writefunc(...)`): what it needs is
+    judged where the callback is passed, in the lock state there (_passed_callbacks)."""
+    via = w.call.via
+    return via.startswith("*") and via[1:] in analysis.program.functions[key].params
+
+
+def _passed_callbacks(analysis, kinds, wanted):
+    """A function that passes a callback (`qcrypto_block_create(..., hdr_write_func, ...)`)
+    to a call that calls it through a parameter, where the callback's attribute requires what
+    the passing function neither provides nor declares (unless every way into it does)."""
+    for key in sorted(analysis.summaries):
+        table = analysis.summaries[key].requires
+        for lock in sorted(table):
+            cell = Cell("requires", kinds.get(lock), "attribute", "passed")
+            if cell not in wanted:
+                continue
+            seen, way = set(), False
+            for w in table[lock]:
+                for index, func, chain in _passes(analysis, w, lock):
+                    if (id(w.call), func) in seen:
+                        continue
+                    seen.add((id(w.call), func))
+                    if way is False:
+                        way = runs_only_with(analysis, key, lock)
+                    if not way:
+                        yield Violation(cell, key, witness=w, chain=[w] + chain, lock=lock,
+                                        callback=func, index=index)
+
+
+def _passes(analysis, w, lock: str):
+    """(argument index, function, chain down to the call through a parameter that needs the
+    lock by an attribute) for each callback `w.call` passes that its callee calls."""
+    if w.terminal:
+        return
+    for tail in analysis.chains(w.target, lock):
+        first, last = tail[0], tail[-1]
+        if not (last.by_attribute and _through_parameter(analysis, last.caller, last)):
+            continue
+        for index, expected in first.guards:
+            if isinstance(expected, str) and index < len(w.call.args) and \
+                    expected in w.call.args[index].funcs:
+                yield index, expected, tail
 
 
 def runs_only_with(analysis, key: str, lock: str):

@@ -22,12 +22,16 @@ class CoroutineFnFromNonCoroutine(Rule):
     summary = "a coroutine_fn is called from code that may not run in coroutine context"
     level = "error"
     tags = ("coroutines",)
-    owns = cells("requires", "context", "attribute", "undeclared") + \
+    owns = cells("requires", "context", "attribute", ("undeclared", "passed")) + \
         cells("requires", "context", "name", "entry") + \
         cells("contract", "context", "", "registration")
     messages = {
         "undeclared": "{callee} needs coroutine context, but {function}() is neither "
                       "coroutine_fn nor coroutine_mixed_fn and may run outside a coroutine",
+        "passed": "{function}() passes {callback} to {callee}(), which calls it: it needs "
+                  "coroutine context, but {function}() is neither coroutine_fn nor "
+                  "coroutine_mixed_fn and may run outside a coroutine",
+        "step-passed": "calls {required}() through its parameter",
         "entry": "{required}() needs coroutine context, which it does not have on this path "
                  "from {entry}",
         "step": "calls {required}() outside a coroutine",
@@ -76,11 +80,14 @@ class GraphLockRequired(Rule):
     summary = "a GRAPH_RDLOCK/GRAPH_WRLOCK function is reached without the graph lock"
     level = "error"
     tags = ("concurrency", "locking", "graph-lock")
-    owns = cells("requires", "lock", "attribute", "undeclared") + \
+    owns = cells("requires", "lock", "attribute", ("undeclared", "passed")) + \
         cells("contract", "lock", "", "registration")
     messages = {
         "undeclared": "{callee} requires {lock}, which {function}() neither holds nor declares "
                       "({suggestion})",
+        "passed": "{function}() passes {callback} to {callee}(), which calls it: it requires "
+                  "{lock}, which {function}() neither holds nor declares ({suggestion})",
+        "step-passed": "calls {required}() through its parameter",
         "registration": "{function}() requires {lock} but is registered as a {kind} by {api}(): "
                         "nothing holds {lock} when it runs",
     }

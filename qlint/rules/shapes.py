@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ..analysis.balance import first_end
 from ..report.model import Related, Step
-from .trace import (also_reached, call_steps, callee_words, changed_by, decisions, entry_step,
-                    exit_of, registration_related, suggestion, where_changed)
+from .trace import (also_reached, call_steps, callee_words, changed_by, decisions, declared_by,
+                    entry_step, exit_of, registration_related, suggestion, where_changed)
 
 
 def report(rule, ctx, v):
@@ -49,6 +49,23 @@ def _undeclared(rule, ctx, v):
                         detail=f"{w.required}|{w.lock}", trace=trace,
                         callee=callee_words(ctx, w), lock=v.lock, function=fn.name,
                         suggestion=suggestion(ctx, v.lock))
+
+
+def _passed(rule, ctx, v):
+    """A callback passed on to be called through a parameter, where its attribute's
+    requirement is neither provided nor declared."""
+    fn = ctx.program.functions[v.function]
+    w, last = v.witness, v.chain[-1]
+    callback = ctx.program.name_of(v.callback)
+    attribute = declared_by(ctx, last)
+    args = dict(function=fn.name, callback=f"{callback}()" + (f" ({attribute})" if attribute
+                                                                 else ""),
+                callee=ctx.program.name_of(w.target), lock=v.lock,
+                suggestion=suggestion(ctx, v.lock), required=callback)
+    trace = [Step(fn.name, fn.file, fn.line, f"{fn.name}() is not annotated")] + \
+        call_steps(ctx, v.chain, rule.words("step-passed", v.cell, **args))
+    return rule.finding("passed", v.cell, (fn.file, w.call.line, w.call.col, fn.name),
+                        detail=f"{callback}|{v.lock}|passed", trace=trace, **args)
 
 
 def _annotatable(rule, ctx, v):
@@ -200,6 +217,7 @@ def _deferral(rule, ctx, v):
 
 REPORTERS = {
     "entry": _entry, "local": _local, "inherited": _local, "undeclared": _undeclared,
-    "annotatable": _annotatable, "registration": _registration, "paths": _paths,
+    "annotatable": _annotatable, "passed": _passed, "registration": _registration,
+    "paths": _paths,
     "twice": _twice, "entry-point": _entry_point, "handoff": _handoff, "deferral": _deferral,
 }
