@@ -183,3 +183,22 @@ def test_a_callback_s_requirement_is_judged_where_it_is_passed():
         "nor declares (GRAPH_RDLOCK)")
     assert trace(f) == [("image_amend_encryption", 36), ("image_amend_encryption", 38),
                         ("header_create", 18), ("header_store", 13)]
+
+
+def test_coroutine_context_flows_down_to_helpers():
+    # disk_read_header(): every caller runs in a coroutine, it calls a co_wrapper_mixed (a
+    # warning); disk_sync(): one caller does, it calls a co_wrapper (an error); disk_length():
+    # called in and out of coroutines, it calls the mixed wrapper, which is what that is for.
+    run = check(f"{MODERN}/helpers")
+    path = f"{MODERN}/helpers/helpers.c"
+    assert findings(run) == [("QL302", path, 18, "disk_read_header"),
+                             ("QL302", path, 29, "disk_sync")]
+    every, some = run.json["findings"]
+    assert (every["level"], some["level"]) == ("warning", "error")
+    assert every["message"] == (
+        "disk_read() (no_coroutine_fn) must not run in a coroutine, but disk_read_header() runs "
+        "in coroutine context: every caller calls it there (as disk_co_open() does)")
+    assert some["message"] == (
+        "disk_flush() (no_coroutine_fn) must not run in a coroutine, but disk_sync() calls it in "
+        "coroutine context where disk_co_close() calls disk_sync()")
+    assert trace(some) == [("disk_co_close", 32), ("disk_co_close", 34), ("disk_sync", 29)]

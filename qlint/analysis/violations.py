@@ -19,6 +19,7 @@ def find(analysis, wanted: set[Cell]):
     kinds = analysis.pack.section_kinds()
     yield from _at_entry_points(analysis, kinds, wanted)
     yield from _inside_functions(analysis, kinds, wanted)
+    yield from _in_helpers(analysis, kinds, wanted)
     yield from _by_declaration(analysis, kinds, wanted)
     yield from _passed_callbacks(analysis, kinds, wanted)
     yield from _at_registrations(analysis, kinds, wanted)
@@ -84,8 +85,77 @@ def _inside_functions(analysis, kinds, wanted):
                 if tails:
                     chain += min(tails, key=len)
             cell = Cell(table, kinds.get(w.lock), _by(chain[-1]), shape)
-            if cell in wanted:
+            if cell in wanted and cell != HELPER:
                 yield Violation(cell, key, witness=w, chain=chain, lock=w.lock)
+
+
+# A context's exclusion by an attribute (no_coroutine_fn), reached from a function that holds
+# the context (a coroutine_fn) through functions that declare nothing: reported in the helper
+# that makes the call, where the context flows down to it.
+HELPER = Cell("excludes", "context", "attribute", "inherited")
+
+
+def _in_helpers(analysis, kinds, wanted):
+    """The calls of functions an attribute excludes from a context (no_coroutine_fn) made by
+    helpers that run in it: one violation per call, with the path from the function that
+    holds the context (others that reach it come along). A helper that only some callers run
+    in the context may call a function that tests the context itself (coroutine_mixed_fn)."""
+    if HELPER not in wanted:
+        return
+    reached: dict[tuple, list] = {}
+    for key in sorted(analysis.summaries):
+        for local in analysis.summaries[key].local:
+            w = local.witness
+            if local.kind != "held" or w.terminal or kinds.get(w.lock) != "context":
+                continue
+            for tail in analysis.chains(w.target, w.lock, "excludes"):
+                if tail[-1].by_attribute:
+                    reached.setdefault((id(tail[-1].call), tail[-1].required, w.lock),
+                                       []).append((key, [w] + tail))
+    for (_call, _required, lock), ways in reached.items():
+        ways.sort(key=lambda kc: (len(kc[1]), kc[0]))
+        origin, chain = ways[0]
+        helper = chain[-1].caller
+        every = runs_under(analysis, helper, lock, set())
+        if not every and _tests_the_context(analysis, chain[-1]):
+            continue
+        yield Violation(HELPER, helper, witness=chain[-1], chain=chain, lock=lock,
+                        origin=origin, every=every,
+                        others=sorted({k for k, _c in ways[1:]} - {origin}))
+
+
+def _tests_the_context(analysis, w) -> bool:
+    """Whether the excluded callee answers for the context itself (coroutine_mixed_fn: it
+    tests qemu_in_coroutine() and calls its coroutine_fn counterpart)."""
+    targets = [w.target] if w.target else [w.call.callee] if w.call.callee else \
+        analysis.program.by_name.get(w.required, [])
+    return any(w.lock in analysis.sem.contract_accepts(analysis.program.name_of(t),
+                                                       analysis.sem.caller_attrs(t))
+               for t in targets)
+
+
+def runs_under(analysis, key: str, lock: str, seen: set) -> bool:
+    """Whether every known way into `key` holds `lock` (a context): each caller holds it at
+    the call, or passes the exclusion on and runs under it itself; each registration's kind
+    holds it. False where a way does not, or none is known."""
+    graph = analysis.graph
+    seen.add(key)
+    ways = 0
+    for edge in graph.callers_of(key):
+        caller = analysis.summary(edge.caller)
+        ways += 1
+        if any(local.kind == "held" and local.witness.call is edge.call and
+               local.witness.lock == lock for local in caller.local):
+            continue
+        passes_on = any(w.call is edge.call for w in caller.excludes.get(lock, ()))
+        if not (passes_on and edge.caller not in seen and
+                runs_under(analysis, edge.caller, lock, seen)):
+            return False
+    for reg in graph.registered.get(key, ()):
+        ways += 1
+        if lock not in analysis.pack.entry_holds(reg.kind):
+            return False
+    return ways > 0
 
 
 def _by_declaration(analysis, kinds, wanted):

@@ -46,7 +46,7 @@ class NoCoroutineFnInCoroutine(Rule):
     summary = "a no_coroutine_fn is called in coroutine context"
     level = "error"
     tags = ("coroutines",)
-    owns = cells("excludes", "context", "attribute", "local") + \
+    owns = cells("excludes", "context", "attribute", ("local", "inherited")) + \
         cells("excludes", "context", "name", ("local", "inherited", "entry"))
     messages = {
         "local-attribute": "{callee} must not run in a coroutine, but {function}() calls it in "
@@ -55,6 +55,11 @@ class NoCoroutineFnInCoroutine(Rule):
                  "context",
         "inherited": "{required}() must not run in a coroutine, but {function}() reaches it in "
                      "coroutine context",
+        "helper-every": "{callee} must not run in a coroutine, but {function}() runs in "
+                        "coroutine context: every caller calls it there (as {origin}() does)",
+        "helper-some": "{callee} must not run in a coroutine, but {function}() calls it in "
+                       "coroutine context where {origin}() calls {function}()",
+        "step-helper": "calls {required}() in coroutine context",
         "start": "{function}() runs in coroutine context",
         "step": "calls {required}()",
         "detail-local": "{required}|{lock}",

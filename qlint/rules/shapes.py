@@ -28,6 +28,8 @@ def _entry(rule, ctx, v):
 
 def _local(rule, ctx, v):
     """Unmet inside a function that ended (or holds) it: at its call, down the callee's chain."""
+    if hasattr(v, "origin"):
+        return _in_helper(rule, ctx, v)
     fn = ctx.program.functions[v.function]
     w = v.witness
     args = dict(required=v.chain[-1].required, lock=v.lock, function=fn.name,
@@ -36,6 +38,24 @@ def _local(rule, ctx, v):
     trace += call_steps(ctx, v.chain, rule.words("step", v.cell, **args))
     return rule.finding(v.cell.shape, v.cell, (fn.file, w.call.line, w.call.col, fn.name),
                         detail=rule.words("detail-local", v.cell, **args), trace=trace, **args)
+
+
+def _in_helper(rule, ctx, v):
+    """A call a context excludes, in a helper the context flows down to: at the call, with
+    the path from the function that holds the context."""
+    fn, origin = ctx.program.functions[v.function], ctx.program.functions[v.origin]
+    w = v.witness
+    args = dict(callee=callee_words(ctx, w), function=fn.name, origin=origin.name,
+                required=w.required, lock=v.lock)
+    trace = [Step(origin.name, origin.file, origin.line, f"{origin.name}() runs in coroutine "
+                                                          f"context")]
+    trace += call_steps(ctx, v.chain, rule.words("step-helper", v.cell, **args))
+    related = [Related(ctx.program.functions[k].file, ctx.program.functions[k].line,
+                       f"also reached from {ctx.program.name_of(k)}()") for k in v.others[:20]]
+    return rule.finding("helper-every" if v.every else "helper-some", v.cell,
+                        (fn.file, w.call.line, w.call.col, fn.name),
+                        detail=f"{w.required}|{v.lock}|helper", trace=trace, related=related,
+                        **args)
 
 
 def _undeclared(rule, ctx, v):
