@@ -478,9 +478,22 @@ def requirements(paths, build_dir, config_file, jobs):
     """Lock requirements left unsatisfied at functions with no known caller."""
     result = _graph_context(paths, build_dir, config_file, jobs)
     base = os.getcwd()
-    for key, lock in result.context.locks.unknown_callers():
+    locks = result.context.locks
+    for key, lock in locks.unknown_callers():
         fn = result.program.functions[key]
-        click.echo(f"{fn.name}  {relative(fn.file, base)}:{fn.line}  requires {lock}")
+        click.echo(f"{fn.name}  {relative(fn.file, base)}:{fn.line}  requires {lock}  "
+                   f"({_why_uncalled(locks.stored_only(key), base)})")
+
+
+def _why_uncalled(stores: list, base: str) -> str:
+    """Why a requirement of a function nothing calls is not reported."""
+    if not stores:
+        return "no caller in the analysed files"
+    field, file, line, called = stores[0]
+    more = f" (and {len(stores) - 1} more)" if len(stores) > 1 else ""
+    where = f"stored into {field} at {relative(file, base)}:{line}{more}"
+    return f"{where}; its calls reach it on no path" if called else \
+        f"{where}, which no analysed code calls through"
 
 
 def main(argv=None) -> None:

@@ -629,6 +629,18 @@ class LockAnalysis:
                     return False
         return True
 
+    def stored_only(self, key: str) -> list[tuple[str, str, int, bool]]:
+        """(field, file, line, called through) of the struct fields `key` is stored into:
+        why a function nothing calls may still run (a device's callback the core invokes, in
+        files not analysed, when no analysed code calls through the field)."""
+        stores = sorted({(s.field, s.file, s.line) for stores in self.program.field_funcs.values()
+                         for s in stores if s.func == key})
+        if not stores:
+            return []
+        called = {call.via for fn in self.program.functions.values()
+                  for _b, _i, call in self.calls(fn) if call.via}
+        return [(field, file, line, field in called) for field, file, line in stores]
+
     def unknown_callers(self) -> list[tuple[str, str]]:
         """(function, lock) requirements that stay unsatisfied at a function nobody is known to
         call and that is no entry point: the model's open ends (exported APIs)."""
