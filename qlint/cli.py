@@ -10,6 +10,7 @@ import click
 
 from . import __version__
 from .errors import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, QlintError
+from .files import write_output
 from .report.model import relative
 
 
@@ -155,8 +156,10 @@ def check(paths, **given):
         cfg.flag("report-unused-suppressions", a.report_unused_suppressions), base, root)
     ignores: list[PerFileIgnore] = file_ignores(options, cfg, root)
     result.findings = [f for f in result.findings if not any(i.covers(f, base) for i in ignores)]
+    for f in result.findings:           # [tool.qlint] severity = { QL304 = "warning" }
+        f.level = cfg.get("severity", {}).get(f.rule, f.level)
     if a.write_baseline:
-        _write(baseline.render(result.findings, base, root), a.write_baseline, "baseline")
+        write_output(baseline.render(result.findings, base, root), a.write_baseline, "baseline")
         if not a.quiet:
             click.echo(f"qlint: {len(result.findings)} finding(s) recorded in {a.write_baseline}",
                        err=True)
@@ -211,13 +214,13 @@ def _report(a, result, base: str) -> None:
         dotfmt.write_each(result.findings, a.dot_dir)
     if a.dot:
         from .report import dot as dotfmt
-        _write(dotfmt.findings(result.findings), a.output)
+        write_output(dotfmt.findings(result.findings), a.output)
         return
     color = a.color == "always" or (a.color == "auto" and a.output is None and _color(sys.stdout))
     report = _render(a.fmt, result, result.problems, base, show_path=a.show_path,
                      statistics=a.statistics, color=color, category=a.sarif_category,
                      paths=a.paths, absolute=a.absolute_paths, show_source=a.show_source)
-    _write(report, a.output)
+    write_output(report, a.output)
     if a.fmt == "text" and a.output is None and not a.quiet and sys.stdout.isatty():
         from .report import text
         sys.stdout.write(text.summary(len(result.findings), result.stats.get("baselined", 0)))
@@ -352,30 +355,6 @@ def _render(fmt: str, result, problems: list, base: str, show_path: bool, statis
     report = text.render(result.findings, show_path=show_path, color=color,
                          source=text.Source() if show_source else None)
     return report + text.statistics(result.findings) if statistics else report
-
-
-def _write(report: str, output: str | None, what: str = "report") -> None:
-    """Write the report to stdout or `output`: a regular file is replaced whole (a reader
-    never sees half a report); anything else (/dev/null, a FIFO) is written to as it is."""
-    if output is None:
-        sys.stdout.write(report)
-        return
-    try:
-        if os.path.exists(output) and not os.path.isfile(output):
-            with open(output, "w", encoding="utf-8") as f:
-                f.write(report)
-            return
-        tmp = os.path.join(os.path.dirname(output) or ".",
-                           f".{os.path.basename(output)}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(report)
-            os.replace(tmp, output)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    except OSError as e:
-        raise QlintError(f"{output}: cannot write {what}: {e.strerror}") from None
 
 
 @cli.command(short_help="Replay a JSON report's findings on the reference AIO engine.")
@@ -553,9 +532,22 @@ def requirements(paths, build_dir, config_file, jobs):
     """Lock requirements left unsatisfied at functions with no known caller."""
     result = _graph_context(paths, build_dir, config_file, jobs)
     base = os.getcwd()
-    for key, lock in result.context.locks.unknown_callers():
+    locks = result.context.locks
+    for key, lock in locks.unknown_callers():
         fn = result.program.functions[key]
-        click.echo(f"{fn.name}  {relative(fn.file, base)}:{fn.line}  requires {lock}")
+        click.echo(f"{fn.name}  {relative(fn.file, base)}:{fn.line}  requires {lock}  "
+                   f"({_why_uncalled(locks.stored_only(key), base)})")
+
+
+def _why_uncalled(stores: list, base: str) -> str:
+    """Why a requirement of a function nothing calls is not reported."""
+    if not stores:
+        return "no caller in the analysed files"
+    field, file, line, called = stores[0]
+    more = f" (and {len(stores) - 1} more)" if len(stores) > 1 else ""
+    where = f"stored into {field} at {relative(file, base)}:{line}{more}"
+    return f"{where}; its calls reach it on no path" if called else \
+        f"{where}, which no analysed code calls through"
 
 
 def main(argv=None) -> None:

@@ -21,10 +21,12 @@ from .frontend.collect import CollectStats, collect
 from .graph.callgraph import CallGraph
 from .graph.program import Program
 from .project import Glob, PerFileIgnore, globs, per_file_ignores
+from .pack.load import builtin_pack_dir
 from .report.model import (finalize, finding_from_dict, finding_to_dict, portable, rebase,
                            relative)
-from .rules.pack import builtin_pack_dir
-from .rules.registry import Context, select
+from .rules.base import Context
+from .rules.dispatch import dispatch
+from .rules.registry import select
 from .rules.selection import Layer
 
 
@@ -308,9 +310,8 @@ def check_facts(tus: list, pack, rules: list, base: str, root: str | None = None
     active = pack.active(program.declared)
     graph = CallGraph(program, active)
     ctx = Context(program, graph, active)
-    findings = []
-    for rule_cls in rules:
-        findings.extend(rule_cls().check(ctx))
+    findings = dispatch(ctx, rules) + [f for rule_cls in rules
+                                       for f in rule_cls().about_input(ctx)]
     return program, graph, ctx, finalize(findings, base, root)
 
 

@@ -97,23 +97,16 @@ def apply(findings: list[Finding], selected, files, report_unused: bool, base: s
 
 def _reports(s: Suppression, known: dict, selected, report_unused: bool) -> list[Finding]:
     out = []
+    at = (s.path, s.line, s.column, "")
     if INVALID in selected:
+        invalid = known[INVALID]()
         if not s.codes and not s.unknown:
-            out.append(_finding(known[INVALID], s, "suppression without a rule code suppresses "
-                                "nothing: name the rule, as in /* qlint: ignore[QL101] reason */",
-                                "no-code"))
-        for code in s.unknown:
-            out.append(_finding(known[INVALID], s, f"suppression names unknown rule code "
-                                f"'{code}' (see `qlint rules`)", code))
+            out.append(invalid.finding("no-code", None, at, detail="no-code", trace=[]))
+        out += [invalid.finding("unknown", None, at, detail=code, trace=[], code=code)
+                for code in s.unknown]
     unused = [c for c in s.codes if c in selected and c not in s.used]
     if report_unused and UNUSED in selected and unused:
         where = "this line or the next" if s.last == s.line + 1 else f"lines {s.line}-{s.last}"
-        out.append(_finding(known[UNUSED], s, f"unused suppression: no {', '.join(unused)} "
-                            f"finding on {where}", ",".join(unused)))
+        out.append(known[UNUSED]().finding("unused", None, at, detail=",".join(unused),
+                                           trace=[], codes=", ".join(unused), where=where))
     return out
-
-
-def _finding(rule_cls, s: Suppression, message: str, detail: str) -> Finding:
-    return Finding(rule=rule_cls.code, name=rule_cls.name, path=s.path, line=s.line,
-                   column=s.column, function="", message=message, detail=detail,
-                   level=rule_cls.level)

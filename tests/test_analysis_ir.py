@@ -7,8 +7,8 @@ from qlint.facts.codec import decode_tu, encode_tu
 from qlint.facts.ir import Arg, Assign, Block, Call, Edge, Function, TUFacts
 from qlint.graph.callgraph import CallGraph
 from qlint.graph.program import Program
+from qlint.rules.base import Context
 from qlint.rules.lock_rules import LockRequired
-from qlint.rules.registry import Context
 from qlint.rules.section_rules import UnbalancedSection
 
 

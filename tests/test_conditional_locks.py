@@ -92,7 +92,7 @@ def test_release_first_function_with_disagreeing_returns_and_no_caller():
     ('try-acquire = ["f"]\nsuccess = "yes"', "[[lock]] 'success' must be \"zero\" or \"nonzero\""),
     ('success = "zero"', "[[lock]] 'success' is for the functions of 'try-acquire'"),
     ('try-acquire = [{ function = "f", succes = "zero" }]',
-     "[[lock]] 'try-acquire' entry: unknown key 'succes'"),
+     "[[lock]] 'try-acquire': entry with unknown key 'succes'"),
 ])
 def test_trylock_configuration_errors(tmp_path, entry, message):
     cfg = tmp_path / "qlint.toml"

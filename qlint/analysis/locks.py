@@ -560,6 +560,8 @@ class LockAnalysis:
                 return
             local = state.is_below(lock)
         else:
+            if lock in state.denied:
+                return          # a caller holding it tested it and does not come this way
             local = held
         guards = () if local else _guard_set(
             {(fn.params.index(c), v) for c, v, _n in state.conds if c in fn.params} |
@@ -605,7 +607,7 @@ class LockAnalysis:
         while queue:
             key, chain = queue.popleft()
             for w in getattr(self.summary(key), table).get(lock, ()):
-                if chain and not self._follows(chain[-1], w):
+                if chain and not self.follows(chain[-1], w):
                     continue
                 path = chain + [w]
                 if w.terminal:
@@ -615,7 +617,7 @@ class LockAnalysis:
                     queue.append((w.target, path))
         return list(best.values())
 
-    def _follows(self, prev: Witness, w: Witness) -> bool:
+    def follows(self, prev: Witness, w: Witness) -> bool:
         """Whether the callee's witness `w` can be on the path `prev` stands for: the call's
         constants allow its guards, and so do prev's guards on the parameters it forwards."""
         if not w.feasible_for(prev.call):
@@ -628,6 +630,18 @@ class LockAnalysis:
                 if mine is not None and mine != truth:
                     return False
         return True
+
+    def stored_only(self, key: str) -> list[tuple[str, str, int, bool]]:
+        """(field, file, line, called through) of the struct fields `key` is stored into:
+        why a function nothing calls may still run (a device's callback the core invokes, in
+        files not analysed, when no analysed code calls through the field)."""
+        stores = sorted({(s.field, s.file, s.line) for stores in self.program.field_funcs.values()
+                         for s in stores if s.func == key})
+        if not stores:
+            return []
+        called = {call.via for fn in self.program.functions.values()
+                  for _b, _i, call in self.calls(fn) if call.via}
+        return [(field, file, line, field in called) for field, file, line in stores]
 
     def unknown_callers(self) -> list[tuple[str, str]]:
         """(function, lock) requirements that stay unsatisfied at a function nobody is known to

@@ -6,7 +6,7 @@ import fnmatch
 from dataclasses import dataclass
 
 from ..facts.ir import Call
-from ..rules.pack import Requirement
+from ..pack.model import Requirement
 
 
 @dataclass(frozen=True, slots=True)

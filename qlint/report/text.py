@@ -1,4 +1,5 @@
-"""flake8-style text: `path:line:col: QL101 [lock-required] message`, the path under it with
+"""flake8-style text: `path:line:col: QL101 [lock-required] message` (`warning: message`,
+`note: message` for findings that mean less than an error), the path under it with
 --show-path, the source lines with --show-source, and the closing summary on a terminal."""
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def render(findings, show_path: bool = False, color: bool = False,
     lines = []
     for f in findings:
         code = f"{BOLD_RED}{f.rule}{RESET}" if color else f.rule
-        head = f"{f.path}:{f.line}:{f.column}: {code} [{f.name}] {f.message}"
+        level = f"{f.level}: " if f.level != "error" else ""
+        head = f"{f.path}:{f.line}:{f.column}: {code} [{f.name}] {level}{f.message}"
         if f.confirmation:
             head += f" [{confirmation_text(f.confirmation)}]"
         lines.append(head)

@@ -8,12 +8,11 @@ from __future__ import annotations
 import os
 
 from ..report.model import Finding, Related
-from .registry import Rule, rule
+from .base import Rule
 
 PARSE_ERROR = "QL000"
 
 
-@rule
 class ParseError(Rule):
     code = PARSE_ERROR
     name = "parse-error"
@@ -21,27 +20,25 @@ class ParseError(Rule):
     level = "error"
     tags = ("input",)
     precision = "very-high"
+    messages = {
+        "failed": "{what} is not analysed: {problem}",
+        "fatal": "{error} (a fatal error, after which clang reports nothing: {what} is "
+                 "analysed only in part)",
+        "errors": "{error} ({count} parse error(s): {what} is analysed only in part)",
+    }
 
-    def check(self, ctx):
-        for tu in ctx.program.tus:
-            if tu.problem or tu.errors:
-                yield self.finding(tu)
+    def about_input(self, ctx) -> list[Finding]:
+        return [self.parse_finding(tu) for tu in ctx.program.tus if tu.problem or tu.errors]
 
-    def finding(self, tu) -> Finding:
+    def parse_finding(self, tu) -> Finding:
         first = tu.errors[0]
         unit = os.path.basename(tu.path)
         where = first.file or tu.path
         what = "the translation unit" if where == tu.path else f"translation unit {unit}"
-        if tu.problem:
-            message = f"{what} is not analysed: {tu.problem}"
-        elif any(d.severity == "fatal" for d in tu.errors):
-            message = (f"{first.message} (a fatal error, after which clang reports nothing: "
-                       f"{what} is analysed only in part)")
-        else:
-            message = (f"{first.message} ({len(tu.errors)} parse error(s): {what} is analysed "
-                       f"only in part)")
+        kind = "failed" if tu.problem else \
+            "fatal" if any(d.severity == "fatal" for d in tu.errors) else "errors"
         related = [] if where == tu.path else [Related(tu.path, 1, "the translation unit")]
-        return Finding(rule=self.code, name=self.name, path=where,
-                       line=max(first.line, 1), column=max(first.col, 1), function="",
-                       message=message, detail=f"{unit}|{first.message}", related=related,
-                       level=self.level, unit=tu.path)
+        return self.finding(kind, None, (where, max(first.line, 1), max(first.col, 1), ""),
+                            detail=f"{unit}|{first.message}", trace=[], related=related,
+                            unit=tu.path, what=what, problem=tu.problem, error=first.message,
+                            count=len(tu.errors))
