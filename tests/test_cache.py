@@ -162,3 +162,28 @@ def test_output_is_byte_identical_across_jobs_and_cache_states(tree, jobs):
     first = run(tree, "--jobs", jobs)
     warm = run(tree, "--jobs", "2")
     assert cold.out == first.out == warm.out
+
+
+def test_a_run_cut_short_keeps_the_facts_it_parsed(tree, tmp_path):
+    # b.c stalls its worker; the run is killed while it waits: a.c's and c.c's facts, parsed
+    # meanwhile, are in the cache, and the next run parses only b.c.
+    import glob
+    import signal
+    import time
+    cache = str(tmp_path / "cache")
+    env = dict(os.environ, QLINT_FAULT_INJECT="hang:b.c")
+    env.pop("QLINT_DEBUG", None)
+    proc = subprocess.Popen([sys.executable, "-m", "qlint", "check", "src", "--jobs", "2",
+                             "--timeout", "120", "--cache-dir", cache], cwd=str(tree), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 100
+    while len(glob.glob(os.path.join(cache, "tu", "*", "*.json"))) < 2:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    r = run(tree, "--cache-dir", cache)
+    assert counts(r) == ("qlint: 3 translation unit(s): 2 from the cache, 1 parsed, "
+                         "0 prefix header(s) precompiled, 1 reused")
+    assert r.code == 1 and len(r.json["findings"]) == 3

@@ -108,12 +108,14 @@ def _parse(todo, workers, timeout, cache, stats, on_done) -> dict:
     try:
         prefixes = _prefixes(todo, workers, timeout, cache, scratch, stats)
         tasks = [TUTask(job, prefixes.get(job.file)) for job in todo]
-        parsed = run_tasks(tasks, workers, timeout, on_done)
+        by_file = {job.file: job for job in todo}
+        # Stored as each TU arrives: a cold whole-program run cut short keeps what it parsed.
+        store = (lambda file, facts: cache.store(by_file[file], facts)) if cache is not None \
+            else None
+        parsed = run_tasks(tasks, workers, timeout, on_done, on_result=store)
         for job in todo:
             results[job.file] = parsed[job.file]
             stats.parsed += 1
-            if cache is not None:
-                cache.store(job, parsed[job.file])
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -85,9 +85,11 @@ class _Worker:
         self.conn.close()
 
 
-def run_tasks(tasks: list, workers: int, timeout: float = DEFAULT_TIMEOUT, on_done=None) -> dict:
-    """Results of the tasks (TUTask, PrefixTask), keyed by task.key. `on_done(key)` is called
-    as each finishes. A task whose worker dies or exceeds `timeout` gets task.failed(reason)."""
+def run_tasks(tasks: list, workers: int, timeout: float = DEFAULT_TIMEOUT, on_done=None,
+              on_result=None) -> dict:
+    """Results of the tasks (TUTask, PrefixTask), keyed by task.key. `on_result(key, result)`
+    then `on_done(key)` are called as each finishes. A task whose worker dies or exceeds
+    `timeout` gets task.failed(reason)."""
     results: dict = {}
     if not tasks:
         return results
@@ -99,6 +101,8 @@ def run_tasks(tasks: list, workers: int, timeout: float = DEFAULT_TIMEOUT, on_do
         if isinstance(result, list):
             result = decode_tu(result)
         results[task.key] = result
+        if on_result:
+            on_result(task.key, result)
         if on_done:
             on_done(task.key)
 
