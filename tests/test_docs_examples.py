@@ -46,3 +46,25 @@ def test_pre_commit_hook_definition():
     assert params["force_exclude"] is True and params["degraded"] is False
     params = parse_check(hook["entry"] + " --degraded block/linux-aio.c")
     assert params["degraded"] is True
+
+
+def test_sharded_workflow_parses_every_share_and_analyses_the_merged_facts():
+    workflow = load("docs/examples/qlint-sharded.yml")
+    parse, analyse = workflow["jobs"]["parse"], workflow["jobs"]["analyse"]
+    assert analyse["needs"] == "parse"
+    shards = parse["strategy"]["matrix"]["shard"]
+    parse_steps = {step.get("name", step.get("uses")): step for step in parse["steps"]}
+    run = parse_steps["Parse a share of the program"]["run"]
+    params = parse_check(run.replace("${{ matrix.shard }}", str(shards[-1])))
+    assert params["shard"] == f"{len(shards)}/{len(shards)}" and shards == list(range(1, 5))
+    upload = parse_steps["actions/upload-artifact@v4"]["with"]
+    assert upload["path"] == params["cache_dir"] + "/tu"
+    steps = {step.get("name", step.get("uses")): step for step in analyse["steps"]}
+    download = steps["actions/download-artifact@v4"]["with"]
+    assert (download["pattern"], download["merge-multiple"]) == ("qlint-facts-*", True)
+    assert upload["name"].replace("${{ matrix.shard }}", "*") == download["pattern"]
+    final = parse_check(steps["Run qlint"]["run"])
+    assert download["path"] == final["cache_dir"] + "/tu" == upload["path"]
+    assert final["fmt"] == "sarif" and final["shard"] is None
+    assert steps["Upload to code scanning"]["with"]["sarif_file"] == final["output"]
+    assert steps["Configure QEMU"] == parse_steps["Configure QEMU"]
