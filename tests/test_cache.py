@@ -69,6 +69,20 @@ def test_touched_but_unchanged_file_is_a_cache_hit(tree):
     assert "nothing changed" in again.err
 
 
+def test_a_stored_result_is_checked_against_the_files_not_the_entries(tree):
+    # A warm run looks at each file of the program once (its stat), not at every TU's entry:
+    # with the entries gone the result still holds; a header changed since does not.
+    cold = run(tree)
+    shutil.rmtree(tree / "build" / "qlint-cache" / "tu")
+    warm = run(tree)
+    assert "qlint: nothing changed: the previous result is reused" in warm.err
+    assert warm.out == cold.out
+    (tree / "include" / "qemu" / "extra.h").write_text("int extra(void);\nint more(void);\n")
+    again = run(tree)
+    assert counts(again) == ("qlint: 3 translation unit(s): 0 from the cache, 3 parsed, "
+                             "0 prefix header(s) precompiled, 1 reused")
+
+
 def test_corrupt_and_truncated_entries_are_rebuilt(tree):
     run(tree)
     entries = sorted((tree / "build" / "qlint-cache" / "tu").rglob("*.json"))
