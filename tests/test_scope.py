@@ -135,3 +135,22 @@ def test_problems_of_translation_units_outside_the_checked_paths_are_one_warning
     run = check(".", cwd=tree)
     assert [f["rule"] for f in run.json["findings"]] == ["QL101", "QL101", "QL101", "QL000"]
     assert "outside the checked paths" not in run.err
+
+
+def test_the_pre_commit_hook_judges_the_files_it_passes_against_the_whole_program(tmp_path):
+    # The hook's own command line (.pre-commit-hooks.yaml) with the one changed file pre-commit
+    # passes: the handler that reaches the bug is in a file the commit did not touch.
+    import shlex
+
+    import yaml
+    with open(os.path.join(FIXTURES, "..", ".pre-commit-hooks.yaml"), encoding="utf-8") as f:
+        [hook] = yaml.safe_load(f)
+    words = shlex.split(hook["entry"])
+    assert words[:2] == ["qlint", "check"]
+    hook = [*words[1:], "--format", "json", "--cache-dir", str(tmp_path)]
+    run = qlint(*hook, "completion.c", cwd=HERE)
+    assert (run.code, findings(run), run.err) == (1, [FLUSH], (
+        "qlint: parsing 2 translation unit(s), 1 of them for the program around the checked "
+        "paths (once: the cache keeps their facts)\n"))
+    run = qlint(*hook, "handler.c", cwd=HERE)
+    assert (run.code, findings(run), run.err) == (0, [], "")
