@@ -35,6 +35,8 @@ class Program:
         self.declared |= {"attr:" + a for a in attrs}
 
     def _add(self, tu: TUFacts) -> None:
+        """Merge a TU; its function list keeps the functions the program took from it (a
+        header's inline functions repeat in every TU that includes the header)."""
         self.declared.update(tu.declared)
         for key, attrs in tu.decl_attrs.items():
             old = self.decl_attrs.get(key, ())
@@ -42,6 +44,7 @@ class Program:
         for key, attrs in tu.field_attrs.items():
             old = self.field_attrs.get(key, ())
             self.field_attrs[key] = tuple(dict.fromkeys(old + attrs))
+        kept = []
         for fn in tu.functions:
             if fn.key in self.functions:
                 if fn.static or self.functions[fn.key].file == fn.file:
@@ -49,11 +52,13 @@ class Program:
                 fn.key = f"{fn.name}@{fn.file}"
                 if fn.key in self.functions:
                     continue
+            kept.append(fn)
             self.functions[fn.key] = fn
             self.by_name[fn.name].append(fn.key)
             if not fn.static:
                 self.definitions[fn.name].append(fn.key)
             self.declared.add(fn.name)
+        tu.functions = kept
         for store in tu.field_stores:
             ident = (store.field, store.func, store.file, store.line)
             if ident not in self._stores_seen:     # header functions repeat across TUs
