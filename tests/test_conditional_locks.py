@@ -30,7 +30,7 @@ def test_trylock_success_and_failure_branches():
         ("QL102", f"{COND}/trylock/queue.c", 54, "queue_reset"),
         ("QL102", f"{COND}/trylock/queue.c", 55, "queue_reset")]
     leak, double, extra = run.json["findings"]
-    assert leak["message"] == ("QemuMutex lock acquired at line 38 is still held when "
+    assert leak["message"] == ("QemuMutex lock q->lock acquired at line 38 is still held when "
                                "queue_try_flush() returns on this path")
     assert notes(leak) == [
         ("queue_try_flush", 38, "QemuMutex acquired here"),
