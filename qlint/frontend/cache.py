@@ -1,11 +1,13 @@
 """The incremental facts cache: a TU is parsed again only if something it consists of changed.
 
-An entry is keyed by the TU's path, its compile flags and the versions of qlint, its IR format
-and libclang. It records every file the TU consists of (the source and every header libclang
-reported, including those inside a precompiled prefix) with size, mtime and inode, and the
-content hash. An entry is valid when every file still matches: by stat, or, when the stat
-differs (a touched but unchanged header), by content. So a changed header invalidates exactly
-the TUs that include it.
+An entry is keyed by the TU's path, its compile command and the versions of qlint, its IR format
+and libclang. It records what the parse rested on (docs/architecture.md, "Facts cache"): every
+file the TU consists of (the source, every header libclang reported, including those inside a
+precompiled prefix, and every file an include search stopped at) with its stat and content hash,
+and every candidate the include search looked for and did not find. An entry is valid when every
+file still matches, by stat or else by content, and every missing candidate is still missing.
+So a changed header invalidates exactly the TUs that include it, and a new one exactly those
+whose search it now ends.
 
 Writes go to a temporary file in the same directory and are renamed into place, so two runs at
 once never see a half-written entry; each entry carries a checksum of its facts, and an entry
@@ -22,6 +24,7 @@ import json
 import os
 import stat
 import tempfile
+import time
 import zlib
 from functools import lru_cache
 from importlib import metadata
@@ -31,6 +34,7 @@ from ..errors import QlintError
 from ..facts.codec import FORMAT, decode_tu, encode_tu
 from ..facts.ir import TUFacts
 from ..files import read_regular
+from .search import IncludeSearch
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 
@@ -88,54 +92,131 @@ def check_directory(path: str) -> None:
         raise QlintError(f"{path}: cache directory is writable by other users; refusing to use it")
 
 
-class Files:
-    """Stat and content hash of files, each looked up once per run. Shared by the decoding
-    thread and the main thread: a lookup done twice is harmless, dict updates are atomic."""
+# A file's timestamps come from the kernel's coarse clock, a tick (at most 10 ms) behind the
+# time of the change; some filesystems keep whole seconds only (FAT two).
+_RACY_NS = 100_000_000
+_RACY_COARSE_NS = 2_000_000_000
+
+
+def racy(mtime: int, ctime: int, since: int) -> bool:
+    """Whether a file with these timestamps may have changed at or after `since` (when the
+    parse that an entry records started): its stat proves nothing about what was parsed."""
+    coarse = mtime % 1_000_000_000 == 0 and ctime % 1_000_000_000 == 0
+    return max(mtime, ctime) >= since - (_RACY_COARSE_NS if coarse else _RACY_NS)
+
+
+class View:
+    """The file system as seen once: each path stat-ed at most once (following symlinks).
+    A stat is (size, mtime, ctime, inode, device): ctime changes with every write and every
+    metadata change and no tool can set it back, so an equal stat is an unchanged file."""
 
     def __init__(self):
-        self._stat: dict[str, tuple | None] = {}
-        self._hash: dict[str, str | None] = {}
-        self._recorded: dict[str, tuple] = {}   # path -> (stat, digest) a valid entry recorded
+        self._seen: dict[str, tuple | None] = {}
 
-    def stat(self, path: str):
-        if path not in self._stat:
+    def _lookup(self, path: str):
+        found = self._seen.get(path, False)
+        if found is False:
             try:
                 st = os.stat(path)
-                self._stat[path] = (st.st_size, st.st_mtime_ns, st.st_ino)
-            except OSError:
-                self._stat[path] = None
-        return self._stat[path]
+                found = ((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev),
+                         st.st_mode)
+            except (OSError, ValueError):
+                found = None
+            self._seen[path] = found
+        return found
 
-    def digest(self, path: str):
-        if path not in self._hash:
-            known = self._recorded.get(path)
-            if known is not None and known[0] == self.stat(path):
-                self._hash[path] = known[1]     # unchanged since an entry hashed it
-                return known[1]
-            try:
-                self._hash[path] = hashlib.sha256(read_regular(path)).hexdigest()
-            except OSError:
-                self._hash[path] = None
-        return self._hash[path]
+    def stat(self, path: str) -> tuple | None:
+        found = self._lookup(path)
+        return found and found[0]
 
-    def record(self, paths) -> list[list]:
+    def is_file(self, path: str) -> bool:
+        found = self._lookup(path)
+        return found is not None and stat.S_ISREG(found[1])
+
+    def is_dir(self, path: str) -> bool:
+        found = self._lookup(path)
+        return found is not None and stat.S_ISDIR(found[1])
+
+
+class Files:
+    """What an entry's validity rests on: files that must be unchanged and candidates of the
+    include search that must still be missing. `seen` is the file system as the run found it
+    (for validating entries); `now` as it is after a parse (for recording them), renewed when
+    a parse starts. Shared by the decoding thread and the main thread: a lookup done twice is
+    harmless, dict updates are atomic."""
+
+    def __init__(self):
+        self.seen = View()
+        self.now = View()
+        self._hash: dict[str, tuple] = {}    # path -> (stat, digest of the content with that stat)
+
+    def digest(self, path: str, st: tuple) -> str | None:
+        """The content hash of the file as it is with stat `st`; None if unreadable or if it
+        changes meanwhile."""
+        known = self._hash.get(path)
+        if known is not None and known[0] == st:
+            return known[1]
+        try:
+            data = read_regular(path)
+            after = os.stat(path)
+        except OSError:
+            return None
+        if (after.st_size, after.st_mtime_ns, after.st_ctime_ns, after.st_ino, after.st_dev) != st:
+            return None
+        digest = hashlib.sha256(data).hexdigest()
+        self._hash[path] = (st, digest)
+        return digest
+
+    def record(self, paths, since: int) -> list[list]:
+        """[path, *stat, digest] of each file. A file gone or changed since the parse started
+        gets no digest: what was parsed cannot be told, so the entry is parsed again."""
         out = []
         for path in sorted(set(paths)):
-            st = self.stat(path)
-            if st is not None:
-                out.append([path, *st, self.digest(path)])
+            st = self.now.stat(path)
+            if st is None:
+                out.append([path, 0, 0, 0, 0, 0, ""])
+            elif racy(st[1], st[2], since):
+                out.append([path, *st, ""])
+            else:
+                out.append([path, *st, self.digest(path, st) or ""])
         return out
 
-    def unchanged(self, deps) -> bool:
-        for path, size, mtime, ino, digest in deps:
-            st = self.stat(path)
+    def record_absent(self, missing: dict[str, set], since: int) -> list[list]:
+        """[directory, *stat, names] of each directory the include search found names missing
+        in ("name/" for a missing directory), the names joined by newlines."""
+        return [[directory, *(self.now.stat(directory) or (0, 0, 0, 0, 0)),
+                 "\n".join(sorted(missing[directory]))] for directory in sorted(missing)]
+
+    def unchanged(self, deps, since: int) -> bool:
+        """Every file is as recorded: by stat, unless the stat was taken too close to the
+        parse to vouch for it; else by content."""
+        for path, size, mtime, ctime, ino, dev, digest in deps:
+            st = self.seen.stat(path)
             if st is None:
                 return False
-            if st == (size, mtime, ino):
-                self._recorded.setdefault(path, (st, digest))
-            elif self.digest(path) != digest:
+            if st == (size, mtime, ctime, ino, dev) and not racy(mtime, ctime, since):
+                self._hash.setdefault(path, (st, digest))
+            elif not digest or self.digest(path, st) != digest:
                 return False
         return True
+
+    def still_absent(self, records, since: int) -> bool:
+        """No missing candidate has appeared: a directory whose stat is as recorded has had
+        no entry added or removed; in one that changed each name is looked up."""
+        for directory, size, mtime, ctime, ino, dev, names in records:
+            if self.seen.stat(directory) == (size, mtime, ctime, ino, dev) \
+                    and not racy(mtime, ctime, since):
+                continue
+            for name in names.split("\n"):
+                path = os.path.join(directory, name.rstrip("/"))
+                if self.seen.is_dir(path) if name.endswith("/") else self.seen.is_file(path):
+                    return False
+        return True
+
+    def valid(self, header: dict) -> bool:
+        since = header["since"]
+        return self.unchanged(header["deps"], since) and \
+            self.still_absent(header["absent"], since)
 
 
 class FactsCache:
@@ -143,6 +224,7 @@ class FactsCache:
         self.directory = directory
         self.max_bytes = max_bytes
         self.files = Files()
+        self.parsing()
         self._peeked: dict[str, str | None] = {}
         self.versions = tool_versions()
         self.hits = self.misses = self.rebuilt = 0
@@ -167,12 +249,19 @@ class FactsCache:
         os.makedirs(directory, mode=0o700, exist_ok=True)
         return os.path.join(directory, key + ".pch")
 
+    def parsing(self) -> None:
+        """Parses start now: entries stored from here on record the files as they are after
+        this moment, and rest on their not having changed since."""
+        self.since = time.time_ns()
+        self.files.now = View()
+        self._search = IncludeSearch(self.files.now.is_file, self.files.now.is_dir)
+
     # ---- entries --------------------------------------------------------------------------
 
     def _read(self, kind: str, key: str):
-        """The body of a valid entry, or None. An entry is a JSON header line (key, files,
-        checksum) followed by the body's JSON, zlib-compressed (a sixth of the size); the
-        checksum is over the stored bytes."""
+        """The body of a valid entry, or None. An entry is a JSON header line (key, when its
+        parse started, files, missing candidates, checksum) followed by the body's JSON,
+        zlib-compressed (a sixth of the size); the checksum is over the stored bytes."""
         path = self._entry(kind, key)
         try:
             with open(path, "rb") as f:
@@ -180,13 +269,13 @@ class FactsCache:
                 body = f.read()
             if header["key"] != key or header["sum"] != hashlib.sha256(body).hexdigest():
                 raise ValueError("checksum")
-            deps = header["deps"]
+            valid = self.files.valid(header)
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError):
             self.rebuilt += 1             # corrupt or truncated: parse again, write anew
             return None
-        if not self.files.unchanged(deps):
+        if not valid:
             return None
         try:
             value = json.loads(zlib.decompress(body))
@@ -199,11 +288,12 @@ class FactsCache:
             pass
         return value
 
-    def _write(self, kind: str, key: str, deps, body) -> None:
+    def _write(self, kind: str, key: str, body, deps=(), absent=()) -> None:
         path = self._entry(kind, key)
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         data = zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 1)
-        header = json.dumps({"key": key, "deps": deps, "sum": hashlib.sha256(data).hexdigest()},
+        header = json.dumps({"key": key, "since": self.since, "deps": list(deps),
+                             "absent": list(absent), "sum": hashlib.sha256(data).hexdigest()},
                             separators=(",", ":")).encode()
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
         try:
@@ -233,8 +323,8 @@ class FactsCache:
         self._peeked.pop(job.file, None)
         if facts.problem:
             return                        # a crash or timeout is retried next run
-        deps = self.files.record((job.file,) + tuple(facts.includes))
-        self._write("tu", self.tu_key(job), deps, encode_tu(facts))
+        self._write("tu", self.tu_key(job), encode_tu(facts),
+                    *self._inputs(job.args, job.directory, (job.file, *facts.includes)))
 
     def peek(self, job) -> str | None:
         """The checksum of the TU's valid entry, without decoding it; None if it is missing,
@@ -252,9 +342,10 @@ class FactsCache:
                 header = json.loads(f.readline())
         except (OSError, ValueError):
             return None
-        if not isinstance(header, dict) or not self.files.unchanged(header.get("deps", [["", 0, 0, 0, ""]])):
+        try:
+            return header["sum"] if self.files.valid(header) else None
+        except (KeyError, TypeError, ValueError):
             return None
-        return header.get("sum")
 
     # ---- whole-run results --------------------------------------------------------------------
 
@@ -262,7 +353,7 @@ class FactsCache:
         return self._read("result", key)
 
     def store_result(self, key: str, body) -> None:
-        self._write("result", key, [], body)
+        self._write("result", key, body)
 
     # ---- precompiled prefix headers ------------------------------------------------------------
 
@@ -272,11 +363,20 @@ class FactsCache:
             return None
         return body
 
-    def store_prefix(self, key: str, result) -> None:
-        deps = self.files.record(result.includes)
-        self._write("pch", key, deps, {"output": result.output, "declared": list(result.declared),
-                                       "includes": list(result.includes),
-                                       "statics": [list(s) for s in result.statics]})
+    def store_prefix(self, key: str, task, result) -> None:
+        self._write("pch", key, {"output": result.output, "declared": list(result.declared),
+                                 "includes": list(result.includes),
+                                 "statics": [list(s) for s in result.statics]},
+                    *self._inputs(task.args, task.directory, result.includes))
+
+    # ---- what an entry rests on ----------------------------------------------------------------
+
+    def _inputs(self, args, directory: str, files) -> tuple[list, list]:
+        """The records of the files a parse consisted of, with every file its include search
+        stopped at, and of the candidates the search found missing."""
+        missing, stops = self._search.absent(args, directory, files, read_regular)
+        return (self.files.record((*files, *stops), self.since),
+                self.files.record_absent(missing, self.since))
 
     # ---- size bound ---------------------------------------------------------------------------
 
