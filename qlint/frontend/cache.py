@@ -98,17 +98,19 @@ _RACY_NS = 100_000_000
 _RACY_COARSE_NS = 2_000_000_000
 
 
-def racy(mtime: int, ctime: int, since: int) -> bool:
-    """Whether a file with these timestamps may have changed at or after `since` (when the
-    parse that an entry records started): its stat proves nothing about what was parsed."""
+def racy(st: list, since: int) -> bool:
+    """Whether a file with this stat may have changed at or after `since`, when the parse
+    that an entry records started: then its stat proves nothing about what was parsed."""
+    mtime, ctime = st[1], st[2]
     coarse = mtime % 1_000_000_000 == 0 and ctime % 1_000_000_000 == 0
     return max(mtime, ctime) >= since - (_RACY_COARSE_NS if coarse else _RACY_NS)
 
 
 class View:
     """The file system as seen once: each path stat-ed at most once (following symlinks).
-    A stat is (size, mtime, ctime, inode, device): ctime changes with every write and every
-    metadata change and no tool can set it back, so an equal stat is an unchanged file."""
+    A stat is [size, mtime, ctime, inode, device] (a list, as JSON gives it back): ctime
+    changes with every write and every metadata change and no tool can set it back, so an
+    equal stat is an unchanged file."""
 
     def __init__(self):
         self._seen: dict[str, tuple | None] = {}
@@ -118,14 +120,13 @@ class View:
         if found is False:
             try:
                 st = os.stat(path)
-                found = ((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev),
-                         st.st_mode)
+                found = (_stat(st), st.st_mode)
             except (OSError, ValueError):
                 found = None
             self._seen[path] = found
         return found
 
-    def stat(self, path: str) -> tuple | None:
+    def stat(self, path: str) -> list | None:
         found = self._lookup(path)
         return found and found[0]
 
@@ -138,19 +139,24 @@ class View:
         return found is not None and stat.S_ISDIR(found[1])
 
 
+def _stat(st: os.stat_result) -> list:
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+
+
 class Files:
     """What an entry's validity rests on: files that must be unchanged and candidates of the
     include search that must still be missing. `seen` is the file system as the run found it
     (for validating entries); `now` as it is after a parse (for recording them), renewed when
-    a parse starts. Shared by the decoding thread and the main thread: a lookup done twice is
-    harmless, dict updates are atomic."""
+    a parse starts. Whether a stat is trusted is decided when it is recorded (the racy rule),
+    so validating compares and looks up, nothing else. Shared by the decoding thread and the
+    main thread: a lookup done twice is harmless, dict updates are atomic."""
 
     def __init__(self):
         self.seen = View()
         self.now = View()
         self._hash: dict[str, tuple] = {}    # path -> (stat, digest of the content with that stat)
 
-    def digest(self, path: str, st: tuple) -> str | None:
+    def digest(self, path: str, st: list) -> str | None:
         """The content hash of the file as it is with stat `st`; None if unreadable or if it
         changes meanwhile."""
         known = self._hash.get(path)
@@ -161,51 +167,51 @@ class Files:
             after = os.stat(path)
         except OSError:
             return None
-        if (after.st_size, after.st_mtime_ns, after.st_ctime_ns, after.st_ino, after.st_dev) != st:
+        if _stat(after) != st:
             return None
         digest = hashlib.sha256(data).hexdigest()
         self._hash[path] = (st, digest)
         return digest
 
     def record(self, paths, since: int) -> list[list]:
-        """[path, *stat, digest] of each file. A file gone or changed since the parse started
+        """[path, stat, digest] of each file. A file gone or changed since the parse started
         gets no digest: what was parsed cannot be told, so the entry is parsed again."""
         out = []
         for path in sorted(set(paths)):
             st = self.now.stat(path)
-            if st is None:
-                out.append([path, 0, 0, 0, 0, 0, ""])
-            elif racy(st[1], st[2], since):
-                out.append([path, *st, ""])
+            if st is None or racy(st, since):
+                out.append([path, st, ""])
             else:
-                out.append([path, *st, self.digest(path, st) or ""])
+                out.append([path, st, self.digest(path, st) or ""])
         return out
 
     def record_absent(self, missing: dict[str, set], since: int) -> list[list]:
-        """[directory, *stat, names] of each directory the include search found names missing
-        in ("name/" for a missing directory), the names joined by newlines."""
-        return [[directory, *(self.now.stat(directory) or (0, 0, 0, 0, 0)),
-                 "\n".join(sorted(missing[directory]))] for directory in sorted(missing)]
+        """[directory, stat, names] of each directory the include search found names missing
+        in ("name/" for a missing directory), the names joined by newlines. The stat of a
+        directory changed since the parse started is left out: its names are looked up."""
+        out = []
+        for directory in sorted(missing):
+            st = self.now.stat(directory)
+            out.append([directory, None if st is None or racy(st, since) else st,
+                        "\n".join(sorted(missing[directory]))])
+        return out
 
-    def unchanged(self, deps, since: int) -> bool:
-        """Every file is as recorded: by stat, unless the stat was taken too close to the
-        parse to vouch for it; else by content."""
-        for path, size, mtime, ctime, ino, dev, digest in deps:
+    def unchanged(self, deps) -> bool:
+        """Every file is as recorded: by stat, or else by content."""
+        for path, recorded, digest in deps:
             st = self.seen.stat(path)
-            if st is None:
-                return False
-            if st == (size, mtime, ctime, ino, dev) and not racy(mtime, ctime, since):
+            if st == recorded and digest:
                 self._hash.setdefault(path, (st, digest))
-            elif not digest or self.digest(path, st) != digest:
+            elif st is None or not digest or self.digest(path, st) != digest:
                 return False
         return True
 
-    def still_absent(self, records, since: int) -> bool:
+    def still_absent(self, records) -> bool:
         """No missing candidate has appeared: a directory whose stat is as recorded has had
-        no entry added or removed; in one that changed each name is looked up."""
-        for directory, size, mtime, ctime, ino, dev, names in records:
-            if self.seen.stat(directory) == (size, mtime, ctime, ino, dev) \
-                    and not racy(mtime, ctime, since):
+        no entry added or removed (one that is gone has none); in one that changed each name
+        is looked up."""
+        for directory, recorded, names in records:
+            if self.seen.stat(directory) == recorded:
                 continue
             for name in names.split("\n"):
                 path = os.path.join(directory, name.rstrip("/"))
@@ -214,9 +220,7 @@ class Files:
         return True
 
     def valid(self, header: dict) -> bool:
-        since = header["since"]
-        return self.unchanged(header["deps"], since) and \
-            self.still_absent(header["absent"], since)
+        return self.unchanged(header["deps"]) and self.still_absent(header["absent"])
 
 
 class FactsCache:
@@ -259,8 +263,8 @@ class FactsCache:
     # ---- entries --------------------------------------------------------------------------
 
     def _read(self, kind: str, key: str):
-        """The body of a valid entry, or None. An entry is a JSON header line (key, when its
-        parse started, files, missing candidates, checksum) followed by the body's JSON,
+        """The body of a valid entry, or None. An entry is a JSON header line (key, files,
+        missing candidates, checksum) followed by the body's JSON,
         zlib-compressed (a sixth of the size); the checksum is over the stored bytes."""
         path = self._entry(kind, key)
         try:
@@ -292,7 +296,7 @@ class FactsCache:
         path = self._entry(kind, key)
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         data = zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 1)
-        header = json.dumps({"key": key, "since": self.since, "deps": list(deps),
+        header = json.dumps({"key": key, "deps": list(deps),
                              "absent": list(absent), "sum": hashlib.sha256(data).hexdigest()},
                             separators=(",", ":")).encode()
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
