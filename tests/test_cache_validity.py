@@ -16,38 +16,53 @@ import pytest
 from conftest import FIXTURES, findings, qlint
 
 # a.c's bottom half calls COMPLETE(), which header.h defines: as the call that needs the
-# AioContext lock (the bug), or as a call of the same length that needs nothing.
+# AioContext lock (the bug), or as a call of the same length that needs nothing. header.h is
+# included by a.c itself, or ("prefix") by the header both TUs begin with, precompiled.
 BUGGY = "#define COMPLETE(s) qemu_laio_process_completions(s)\n"
 FIXED = "#define COMPLETE(s) prepare(s)                      \n"
-SOURCE = ('#include "qemu/fixture-state.h"\n'
-          '#include "{header}"\n'
-          "static void a_bh(void *opaque) {{ {call}; }}\n"
-          "void a_init(State *s) {{ aio_bh_new(s->ctx, a_bh, s); }}\n")
+HEADS = {"own": '#include "qemu/fixture-state.h"\n#include "qemu/header.h"\n',
+         "prefix": '#include "qemu/all.h"\n/* all.h includes the header */\n'}
+BODY = ("static void a_bh(void *opaque) {{ {call}; }}\n"
+        "void a_init(State *s) {{ aio_bh_new(s->ctx, a_bh, s); }}\n")
 BUGGY_CALL = "qemu_laio_process_completions(opaque)"
 FIXED_CALL = "prepare(opaque)                      "
 FINDING = [("QL101", "src/a.c", 3, "a_bh")]
 
 
+@pytest.fixture(params=["own", "prefix"])
+def tree(request, tmp_path):
+    return make_tree(tmp_path, request.param)
+
+
 @pytest.fixture
-def tree(tmp_path):
-    """src/a.c including qemu/header.h (the fixed macro) from include/, with overlay/ searched
-    first (-I overlay -I include) and empty."""
+def own_tree(tmp_path):
+    return make_tree(tmp_path, "own")
+
+
+def make_tree(tmp_path, layout: str):
+    """src/a.c and src/b.c, which begin with the same header (precompiled once for both);
+    a.c uses qemu/header.h (the fixed macro) from include/, which b.c includes only when it
+    is in the prefix; overlay/ is searched first (-I overlay -I include) and empty."""
     root = tmp_path / "tree"
     shutil.copytree(os.path.join(FIXTURES, "include"), root / "include")
     (root / "include" / "qemu" / "header.h").write_text(FIXED)
+    (root / "include" / "qemu" / "all.h").write_text('#include "qemu/fixture-state.h"\n'
+                                                     '#include "qemu/header.h"\n')
     (root / "overlay").mkdir()
     (root / "src").mkdir()
-    write_source(root, header="qemu/header.h", call="COMPLETE(opaque)")
+    (root / "src" / "a.c").write_text(HEADS[layout] + BODY.format(call="COMPLETE(opaque)"))
+    (root / "src" / "b.c").write_text(HEADS[layout].splitlines()[0] + "\nvoid b_init(void) { }\n")
     (root / "build").mkdir()
-    db = [{"directory": str(root / "build"), "file": str(root / "src" / "a.c"),
+    db = [{"directory": str(root / "build"), "file": str(root / "src" / name),
            "arguments": ["cc", "-I", str(root / "overlay"), "-I", str(root / "include"),
-                         "-DPAD=0", '-DNEW_HEADER="qemu/new.h"', "-c", str(root / "src" / "a.c")]}]
+                         "-DPAD=0", '-DNEW_HEADER="qemu/new.h"', "-c", str(root / "src" / name)]}
+          for name in ("a.c", "b.c")]
     (root / "build" / "compile_commands.json").write_text(json.dumps(db))
     return root
 
 
-def write_source(root, **fields) -> None:
-    (root / "src" / "a.c").write_text(SOURCE.format(**fields))
+def in_prefix(tree) -> bool:
+    return "all.h" in (tree / "src" / "a.c").read_text()
 
 
 def run(tree):
@@ -77,27 +92,32 @@ def drop_results(tree) -> None:
         entry.unlink()
 
 
-def test_a_source_rewritten_with_its_size_and_mtime_is_parsed_again(tree):
-    write_source(tree, header="qemu/header.h", call=BUGGY_CALL)
-    first = run(tree)
+def test_a_source_rewritten_with_its_size_and_mtime_is_parsed_again(own_tree):
+    source = own_tree / "src" / "a.c"
+    source.write_text(HEADS["own"] + BODY.format(call=BUGGY_CALL))
+    first = run(own_tree)
     assert (first.code, findings(first)) == (1, FINDING)
-    rewrite_keeping_stat(tree / "src" / "a.c",
-                         SOURCE.format(header="qemu/header.h", call=FIXED_CALL))
-    drop_results(tree)
-    again = run(tree)
-    assert counts(again) == ("qlint: 1 translation unit(s): 0 from the cache, 1 parsed, "
-                             "0 prefix header(s) precompiled, 0 reused")
+    rewrite_keeping_stat(source, HEADS["own"] + BODY.format(call=FIXED_CALL))
+    drop_results(own_tree)
+    again = run(own_tree)
+    assert counts(again) == ("qlint: 2 translation unit(s): 1 from the cache, 1 parsed, "
+                             "0 prefix header(s) precompiled, 1 reused")
     assert (again.code, findings(again)) == (0, [])
 
 
 def test_a_header_rewritten_with_its_size_and_mtime_invalidates_its_includers(tree):
+    """Its includers only: a.c, or a.c and b.c when it belongs to their prefix (rebuilt)."""
     (tree / "include" / "qemu" / "header.h").write_text(BUGGY)
     first = run(tree)
     assert (first.code, findings(first)) == (1, FINDING)
     rewrite_keeping_stat(tree / "include" / "qemu" / "header.h", FIXED)
     drop_results(tree)
     again = run(tree)
-    assert counts(again).startswith("qlint: 1 translation unit(s): 0 from the cache, 1 parsed")
+    assert counts(again) == (
+        "qlint: 2 translation unit(s): 0 from the cache, 2 parsed, 1 prefix header(s) "
+        "precompiled, 0 reused" if in_prefix(tree) else
+        "qlint: 2 translation unit(s): 1 from the cache, 1 parsed, 0 prefix header(s) "
+        "precompiled, 1 reused")
     assert (again.code, findings(again)) == (0, [])
 
 
@@ -111,19 +131,20 @@ def test_the_whole_result_is_not_reused_after_a_same_size_same_mtime_change(tree
     again = run(tree)
     assert "nothing changed" not in again.err
     assert (again.code, findings(again)) == (0, [])
+    assert "nothing changed" in run(tree).err
 
 
-def test_the_compile_database_is_read_whole_every_run(tree):
+def test_the_compile_database_is_read_whole_every_run(own_tree):
     """Its flags are part of each TU's key: a same-size, same-mtime edit of a flag counts."""
-    (tree / "src" / "a.c").write_text('#include "qemu/fixture-state.h"\n'
-                                      "#if PAD\n#define CALL qemu_laio_process_completions\n"
-                                      "#else\n#define CALL prepare\n#endif\n"
-                                      "static void a_bh(void *opaque) { CALL(opaque); }\n"
-                                      "void a_init(State *s) { aio_bh_new(s->ctx, a_bh, s); }\n")
-    assert findings(run(tree)) == []
-    db = tree / "build" / "compile_commands.json"
+    (own_tree / "src" / "a.c").write_text(
+        '#include "qemu/fixture-state.h"\n'
+        "#if PAD\n#define CALL qemu_laio_process_completions\n#else\n#define CALL prepare\n"
+        "#endif\nstatic void a_bh(void *opaque) { CALL(opaque); }\n"
+        "void a_init(State *s) { aio_bh_new(s->ctx, a_bh, s); }\n")
+    assert findings(run(own_tree)) == []
+    db = own_tree / "build" / "compile_commands.json"
     rewrite_keeping_stat(db, db.read_text().replace("-DPAD=0", "-DPAD=1"))
-    again = run(tree)
+    again = run(own_tree)
     assert findings(again) == [("QL101", "src/a.c", 7, "a_bh")]
 
 
@@ -169,44 +190,45 @@ def test_a_tar_round_trip_over_the_same_folder(tree, tmp_path):
 @pytest.mark.parametrize("directive", ['#include "qemu/new.h"', "#include NEW_HEADER",
                                        '#if __has_include("qemu/new.h")\n#include "qemu/new.h"\n'
                                        '#endif'])
-def test_a_header_that_was_missing_and_appears(tree, directive):
-    write_source(tree, header="qemu/header.h", call="COMPLETE_NEW(opaque)")
-    source = tree / "src" / "a.c"
-    source.write_text(directive + "\n" + source.read_text())
-    first = run(tree)
-    if directive.startswith("#include"):
-        assert first.json["problems"] == [{
-            "path": "src/a.c", "kind": "parse-errors", "errors": 1,
-            "message": "src/a.c:1:10: 'qemu/new.h' file not found"}]
-    else:
-        assert first.json["problems"][0]["message"] == \
-            "src/a.c:6:34: call to undeclared function 'COMPLETE_NEW'; ISO C99 and later do " \
-            "not support implicit function declarations"
+def test_a_header_that_was_missing_and_appears(own_tree, directive):
+    """Not found first ("file not found", or a __has_include that was false); created
+    next to headers that were found (the directory's mtime put back): found now."""
+    source = own_tree / "src" / "a.c"
+    source.write_text(directive + "\n" + HEADS["own"] + BODY.format(call="COMPLETE_NEW(opaque)"))
+    first = run(own_tree)
+    line = 4 + directive.count("\n")
+    assert first.json["problems"] == [{
+        "path": "src/a.c", "kind": "parse-errors", "errors": 1,
+        "message": "src/a.c:1:10: 'qemu/new.h' file not found" if directive.startswith("#include")
+        else f"src/a.c:{line}:34: call to undeclared function 'COMPLETE_NEW'; ISO C99 and later "
+             f"do not support implicit function declarations"}]
     assert findings(first) == []
-    directory = tree / "include" / "qemu"
+    directory = own_tree / "include" / "qemu"
     dir_before = os.stat(directory)
     (directory / "new.h").write_text(BUGGY.replace("COMPLETE", "COMPLETE_NEW"))
     os.utime(directory, ns=(dir_before.st_atime_ns, dir_before.st_mtime_ns))
-    again = run(tree)
+    again = run(own_tree)
     assert again.json["problems"] == []
-    assert (again.code, findings(again)) == (1, [("QL101", "src/a.c", 4 + directive.count("\n"),
-                                                  "a_bh")])
+    assert (again.code, findings(again)) == (1, [("QL101", "src/a.c", line, "a_bh")])
 
 
-@pytest.mark.parametrize("shadow", ["overlay", "src"])
+@pytest.mark.parametrize("shadow", ["overlay", "own"])
 def test_a_header_that_appears_earlier_on_the_include_path(tree, shadow):
-    """qemu/header.h was found in include/; one created in overlay/ (an earlier -I) or next
-    to the including file (searched first for "...") is the one the TU includes now."""
+    """qemu/header.h was found in include/qemu/; one created in overlay/ (an earlier -I) or
+    next to the file that includes it (searched first for "...": src/ for a.c, include/qemu/
+    for all.h) wins now."""
     assert findings(run(tree)) == []
-    (tree / shadow / "qemu").mkdir()
-    (tree / shadow / "qemu" / "header.h").write_text(BUGGY)
+    includer = "include/qemu" if in_prefix(tree) else "src"
+    place = tree / ("overlay" if shadow == "overlay" else includer) / "qemu"
+    place.mkdir()
+    (place / "header.h").write_text(BUGGY)
     again = run(tree)
     assert (again.code, findings(again)) == (1, FINDING)
 
 
 def test_a_file_changed_while_its_tu_is_parsed_is_not_vouched_for(tmp_path):
     """A stat taken at the parse proves nothing about a change in the same clock tick (the
-    git index's "racy" entries): the entry of a parse that started less than a tick after
+    git index's "racy" entries): the entry of a parse that started less than 100 ms after
     its file changed is parsed again, whatever the file's stat says then."""
     from qlint.facts.ir import TUFacts
     from qlint.frontend.cache import FactsCache
@@ -224,3 +246,31 @@ def test_a_file_changed_while_its_tu_is_parsed_is_not_vouched_for(tmp_path):
     cache.parsing()
     cache.store(job, TUFacts(path=str(source)))
     assert FactsCache(str(tmp_path / "cache")).peek(job) is not None
+
+
+def test_the_include_search_records_each_candidate_before_the_file_found(tmp_path):
+    """Quoted: the including file's directory, -iquote, then -I; angled: -I only; an
+    #include_next: every candidate; -include: from the compile's directory; a missing
+    directory stands for all below it."""
+    from qlint.frontend.cache import View
+    from qlint.frontend.search import IncludeSearch, system_dirs
+    for d in ("src", "quote", "inc/sub", "inc/qemu", "build"):
+        (tmp_path / d).mkdir(parents=True)
+    (tmp_path / "inc" / "qemu" / "a.h").write_text("#include_next <qemu/a.h>\n")
+    (tmp_path / "inc" / "sub" / "b.h").write_text("")
+    (tmp_path / "build" / "forced.h").write_text("")
+    (tmp_path / "src" / "x.c").write_text('#include "qemu/a.h"\n#include <sub/b.h>\n'
+                                          "#if 0\n#include <gone.h>\n#endif\n")
+    args = ["-iquote", str(tmp_path / "quote"), f"-I{tmp_path / 'inc'}", "-include", "forced.h"]
+    view = View()
+    missing, stops = IncludeSearch(view.is_file, view.is_dir).absent(
+        args, str(tmp_path / "build"), [str(tmp_path / "src" / "x.c"),
+                                        str(tmp_path / "inc" / "qemu" / "a.h")],
+        lambda path: open(path, "rb").read())
+    t = str(tmp_path)
+    ours = {d: missing.pop(d) for d in list(missing) if d.startswith(t)}
+    assert ours == {f"{t}/src": {"qemu/"}, f"{t}/quote": {"qemu/"}, f"{t}/inc": {"gone.h"}}
+    for d in system_dirs():           # <gone.h>, and all of the #include_next's candidates
+        if os.path.isdir(d) and not os.path.exists(os.path.join(d, "qemu")):
+            assert missing.pop(d) == {"gone.h", "qemu/"}, d
+    assert stops == [f"{t}/build/forced.h", f"{t}/inc/qemu/a.h", f"{t}/inc/sub/b.h"]

@@ -113,30 +113,28 @@ class View:
     equal stat is an unchanged file."""
 
     def __init__(self):
-        self._seen: dict[str, tuple | None] = {}
-
-    def _lookup(self, path: str):
-        found = self._seen.get(path, False)
-        if found is False:
-            try:
-                st = os.stat(path)
-                found = (_stat(st), st.st_mode)
-            except (OSError, ValueError):
-                found = None
-            self._seen[path] = found
-        return found
+        self._stats: dict[str, list | None] = {}
+        self._modes: dict[str, int] = {}
 
     def stat(self, path: str) -> list | None:
-        found = self._lookup(path)
-        return found and found[0]
+        try:
+            return self._stats[path]
+        except KeyError:
+            pass
+        try:
+            st = os.stat(path)
+            found = _stat(st)
+            self._modes[path] = st.st_mode
+        except (OSError, ValueError):
+            found = None
+        self._stats[path] = found
+        return found
 
     def is_file(self, path: str) -> bool:
-        found = self._lookup(path)
-        return found is not None and stat.S_ISREG(found[1])
+        return self.stat(path) is not None and stat.S_ISREG(self._modes[path])
 
     def is_dir(self, path: str) -> bool:
-        found = self._lookup(path)
-        return found is not None and stat.S_ISDIR(found[1])
+        return self.stat(path) is not None and stat.S_ISDIR(self._modes[path])
 
 
 def _stat(st: os.stat_result) -> list:
@@ -198,8 +196,9 @@ class Files:
 
     def unchanged(self, deps) -> bool:
         """Every file is as recorded: by stat, or else by content."""
+        seen = self.seen.stat
         for path, recorded, digest in deps:
-            st = self.seen.stat(path)
+            st = seen(path)
             if st == recorded and digest:
                 self._hash.setdefault(path, (st, digest))
             elif st is None or not digest or self.digest(path, st) != digest:
@@ -219,8 +218,14 @@ class Files:
                     return False
         return True
 
-    def valid(self, header: dict) -> bool:
-        return self.unchanged(header["deps"]) and self.still_absent(header["absent"])
+
+
+def _touch(path: str) -> None:
+    """Mark an entry most recently used (the size bound deletes the least recently used)."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
 
 
 class FactsCache:
@@ -230,6 +235,7 @@ class FactsCache:
         self.files = Files()
         self.parsing()
         self._peeked: dict[str, str | None] = {}
+        self._prefixes: dict[str, str | None] = {}    # prefix entry key -> its inputs, if valid
         self.versions = tool_versions()
         self.hits = self.misses = self.rebuilt = 0
         check_directory(directory)
@@ -263,9 +269,9 @@ class FactsCache:
     # ---- entries --------------------------------------------------------------------------
 
     def _read(self, kind: str, key: str):
-        """The body of a valid entry, or None. An entry is a JSON header line (key, files,
-        missing candidates, checksum) followed by the body's JSON,
-        zlib-compressed (a sixth of the size); the checksum is over the stored bytes."""
+        """The body of a valid entry, or None. An entry is a JSON header line (key, what it
+        rests on, checksum) followed by the body's JSON, zlib-compressed (a sixth of the size);
+        the checksum is over the stored bytes."""
         path = self._entry(kind, key)
         try:
             with open(path, "rb") as f:
@@ -273,7 +279,7 @@ class FactsCache:
                 body = f.read()
             if header["key"] != key or header["sum"] != hashlib.sha256(body).hexdigest():
                 raise ValueError("checksum")
-            valid = self.files.valid(header)
+            valid = self._valid(header)
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError):
@@ -286,18 +292,24 @@ class FactsCache:
         except (ValueError, zlib.error):
             self.rebuilt += 1
             return None
-        try:
-            os.utime(path)                # most recently used
-        except OSError:
-            pass
+        _touch(path)
         return value
 
-    def _write(self, kind: str, key: str, body, deps=(), absent=()) -> None:
+    def _header(self, kind: str, key: str) -> dict | None:
+        """The header of a valid entry, without reading its body; None if it is missing,
+        corrupt or out of date."""
+        try:
+            with open(self._entry(kind, key), "rb") as f:
+                header = json.loads(f.readline())
+            return header if header["key"] == key and self._valid(header) else None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _write(self, kind: str, key: str, body, **basis) -> None:
         path = self._entry(kind, key)
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         data = zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 1)
-        header = json.dumps({"key": key, "deps": list(deps),
-                             "absent": list(absent), "sum": hashlib.sha256(data).hexdigest()},
+        header = json.dumps({"key": key, **basis, "sum": hashlib.sha256(data).hexdigest()},
                             separators=(",", ":")).encode()
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
         try:
@@ -323,12 +335,23 @@ class FactsCache:
         self.hits += 1
         return decode_tu(body)
 
-    def store(self, job, facts: TUFacts) -> None:
+    def store(self, job, facts: TUFacts, prefix=None) -> None:
+        """Store a TU's facts; `prefix` is the (key, PrefixResult) it was given to parse with.
+        A TU rests on its prefix's entry, if valid, for the files of the prefix: those are
+        validated once per run, however many TUs share them."""
         self._peeked.pop(job.file, None)
         if facts.problem:
             return                        # a crash or timeout is retried next run
-        self._write("tu", self.tu_key(job), encode_tu(facts),
-                    *self._inputs(job.args, job.directory, (job.file, *facts.includes)))
+        files, base = (job.file, *facts.includes), None
+        inputs = self._prefix_inputs(prefix[0]) if prefix is not None else None
+        if inputs is not None:
+            base, shared = [prefix[0], inputs], frozenset(prefix[1].includes)
+            files = tuple(f for f in files if f not in shared)
+        else:
+            shared = frozenset()
+        deps, absent = self._inputs(job.args, job.directory, files, shared)
+        self._write("tu", self.tu_key(job), encode_tu(facts), prefix=base, deps=deps,
+                    absent=absent)
 
     def peek(self, job) -> str | None:
         """The checksum of the TU's valid entry, without decoding it; None if it is missing,
@@ -336,20 +359,9 @@ class FactsCache:
         answer of the first time stands, unless the entry was rewritten since."""
         if job.file in self._peeked:
             return self._peeked[job.file]
-        self._peeked[job.file] = found = self._peek(job)
+        header = self._header("tu", self.tu_key(job))
+        self._peeked[job.file] = found = header and header["sum"]
         return found
-
-    def _peek(self, job) -> str | None:
-        path = self._entry("tu", self.tu_key(job))
-        try:
-            with open(path, "rb") as f:
-                header = json.loads(f.readline())
-        except (OSError, ValueError):
-            return None
-        try:
-            return header["sum"] if self.files.valid(header) else None
-        except (KeyError, TypeError, ValueError):
-            return None
 
     # ---- whole-run results --------------------------------------------------------------------
 
@@ -357,29 +369,52 @@ class FactsCache:
         return self._read("result", key)
 
     def store_result(self, key: str, body) -> None:
-        self._write("result", key, body)
+        self._write("result", key, body, deps=[], absent=[])
 
     # ---- precompiled prefix headers ------------------------------------------------------------
 
     def load_prefix(self, key: str):
         body = self._read("pch", key)
-        if body is None or not os.path.isfile(body["output"]):
+        if body is None or not os.path.isfile(body["output"]) or self._prefix_inputs(key) is None:
             return None
         return body
 
     def store_prefix(self, key: str, task, result) -> None:
+        deps, absent = self._inputs(task.args, task.directory, result.includes)
+        inputs = hashlib.sha256(json.dumps([[p, d] for p, _st, d in deps]).encode()).hexdigest()
         self._write("pch", key, {"output": result.output, "declared": list(result.declared),
                                  "includes": list(result.includes),
                                  "statics": [list(s) for s in result.statics]},
-                    *self._inputs(task.args, task.directory, result.includes))
+                    inputs=inputs, deps=deps, absent=absent)
+        self._prefixes[key] = inputs if all(d for _p, _st, d in deps) else None
+
+    def _prefix_inputs(self, key: str) -> str | None:
+        """The digest of the files a valid prefix entry rests on (their paths and contents),
+        looked up once per run; None if the entry is missing, corrupt or out of date."""
+        if key not in self._prefixes:
+            header = self._header("pch", key)
+            self._prefixes[key] = header and header["inputs"]
+            if header:
+                _touch(self._entry("pch", key))
+        return self._prefixes[key]
 
     # ---- what an entry rests on ----------------------------------------------------------------
 
-    def _inputs(self, args, directory: str, files) -> tuple[list, list]:
+    def _valid(self, header: dict) -> bool:
+        """Everything the entry rests on is as it was: its prefix's entry (the same files,
+        still valid), its files and the missing candidates of its include search."""
+        prefix = header.get("prefix")
+        if prefix and self._prefix_inputs(prefix[0]) != prefix[1]:
+            return False
+        return self.files.unchanged(header["deps"]) and self.files.still_absent(header["absent"])
+
+    def _inputs(self, args, directory: str, files, shared=frozenset()) -> tuple[list, list]:
         """The records of the files a parse consisted of, with every file its include search
-        stopped at, and of the candidates the search found missing."""
+        stopped at, and of the candidates the search found missing; files in `shared` are
+        another entry's."""
         missing, stops = self._search.absent(args, directory, files, read_regular)
-        return (self.files.record((*files, *stops), self.since),
+        files = (*files, *(s for s in stops if s not in shared))
+        return (self.files.record(files, self.since),
                 self.files.record_absent(missing, self.since))
 
     # ---- size bound ---------------------------------------------------------------------------

@@ -93,13 +93,14 @@ def _parse(todo, workers, timeout, cache, stats, on_done) -> dict:
         cache.parsing()
     try:
         prefixes = _prefixes(todo, workers, timeout, cache, scratch, stats)
-        tasks = [TUTask(job, prefixes.get(job.file)) for job in todo]
+        tasks = [TUTask(job, prefixes[job.file][1] if job.file in prefixes else None)
+                 for job in todo]
         parsed = run_tasks(tasks, workers, timeout, on_done)
         for job in todo:
             results[job.file] = parsed[job.file]
             stats.parsed += 1
             if cache is not None:
-                cache.store(job, parsed[job.file])
+                cache.store(job, parsed[job.file], prefixes.get(job.file))
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -107,8 +108,8 @@ def _parse(todo, workers, timeout, cache, stats, on_done) -> dict:
 
 
 def _prefixes(todo, workers, timeout, cache, scratch, stats) -> dict:
-    """A usable PrefixResult per TU file that can use one: reused from the cache, or built
-    for a group of at least two TUs (a PCH pays off only when shared)."""
+    """(cache key, PrefixResult) per TU file that can use a prefix: reused from the cache, or
+    built for a group of at least two TUs (a PCH pays off only when shared)."""
     groups = defaultdict(list)
     for job in todo:
         header = None if job.degraded else first_include(job.file, job)
@@ -140,7 +141,7 @@ def _prefixes(todo, workers, timeout, cache, scratch, stats) -> dict:
             if cache is not None:
                 cache.store_prefix(key, source, result)
         for job in members:
-            out[job.file] = result
+            out[job.file] = (key, result)
     return out
 
 
