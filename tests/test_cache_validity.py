@@ -226,26 +226,62 @@ def test_a_header_that_appears_earlier_on_the_include_path(tree, shadow):
     assert (again.code, findings(again)) == (1, FINDING)
 
 
-def test_a_file_changed_while_its_tu_is_parsed_is_not_vouched_for(tmp_path):
-    """A stat taken at the parse proves nothing about a change in the same clock tick (the
-    git index's "racy" entries): the entry of a parse that started less than 100 ms after
-    its file changed is parsed again, whatever the file's stat says then."""
+def _cache(tmp_path, source):
+    """store(): the facts of a TU made of `source` alone, as parsed from now; peek(): the
+    checksum of their valid entry in a new run."""
     from qlint.facts.ir import TUFacts
     from qlint.frontend.cache import FactsCache
     from qlint.frontend.compdb import CompileJob
-    source = tmp_path / "a.c"
-    source.write_text("int a;\n")
     job = CompileJob(str(source), args=[], directory=str(tmp_path))
     cache = FactsCache(str(tmp_path / "cache"))
-    cache.parsing()
-    cache.store(job, TUFacts(path=str(source)))
-    rewrite_keeping_stat(source, "int b;\n")
-    assert FactsCache(str(tmp_path / "cache")).peek(job) is None
 
-    time.sleep(0.2)                      # now older than the parse by more than a tick
-    cache.parsing()
-    cache.store(job, TUFacts(path=str(source)))
-    assert FactsCache(str(tmp_path / "cache")).peek(job) is not None
+    def store():
+        cache.parsing()
+        cache.store(job, TUFacts(path=str(source)))
+    return store, lambda: FactsCache(str(tmp_path / "cache")).peek(job)
+
+
+def _recorded_stat(tmp_path, source):
+    entry = next((tmp_path / "cache" / "tu").rglob("*.json"))
+    header = json.loads(entry.read_bytes().split(b"\n", 1)[0])
+    return next(st for path, st, _digest in header["deps"] if path == str(source))
+
+
+def test_a_file_written_less_than_100_ms_before_its_parse_is_parsed_again(tmp_path):
+    """Its content may have changed while it was parsed, after libclang read it and before
+    its hash was taken: the hash cannot vouch for what was parsed."""
+    source = tmp_path / "a.c"
+    store, peek = _cache(tmp_path, source)
+    source.write_text("int a;\n")
+    store()
+    assert peek() is None
+    time.sleep(0.2)
+    store()
+    assert peek() is not None
+
+
+def test_a_racy_stat_is_checked_by_content_and_refreshed_once_it_is_old(tmp_path):
+    """git's racy entries: a stat whose mtime or ctime is in the clock tick it was taken in
+    stays the same through a change in that tick, so it is not recorded; the file is checked
+    by content next time, and its stat recorded then, when it can be trusted."""
+    source = tmp_path / "a.c"
+    store, peek = _cache(tmp_path, source)
+    source.write_text("int a;\n")
+    os.utime(source, ns=(10**18, 10**18))      # written long ago (mtime), changed now (ctime)
+    store()
+    assert _recorded_stat(tmp_path, source) is None
+    rewrite_keeping_stat(source, "int b;\n")
+    assert peek() is None                       # the content check sees the change
+
+    os.utime(source, ns=(10**18, 10**18))      # the ctime is recent again
+    store()
+    assert _recorded_stat(tmp_path, source) is None
+    time.sleep(0.2)
+    assert peek() is not None                  # unchanged content
+    st = os.stat(source)
+    assert _recorded_stat(tmp_path, source) == [st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+                                                 st.st_ino, st.st_dev]
+    assert peek() is not None
 
 
 def test_the_include_search_records_each_candidate_before_the_file_found(tmp_path):

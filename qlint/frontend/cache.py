@@ -98,12 +98,20 @@ _RACY_NS = 100_000_000
 _RACY_COARSE_NS = 2_000_000_000
 
 
+def _window(st: list) -> int:
+    whole_seconds = st[1] % 1_000_000_000 == 0 and st[2] % 1_000_000_000 == 0
+    return _RACY_COARSE_NS if whole_seconds else _RACY_NS
+
+
+def written_since(st: list, since: int) -> bool:
+    """Whether the file's content may have been written at or after `since` (its mtime)."""
+    return st[1] >= since - _window(st)
+
+
 def racy(st: list, since: int) -> bool:
-    """Whether a file with this stat may have changed at or after `since`, when the parse
-    that an entry records started: then its stat proves nothing about what was parsed."""
-    mtime, ctime = st[1], st[2]
-    coarse = mtime % 1_000_000_000 == 0 and ctime % 1_000_000_000 == 0
-    return max(mtime, ctime) >= since - (_RACY_COARSE_NS if coarse else _RACY_NS)
+    """Whether a stat taken after `since` may stay the same through a later change (its mtime
+    or ctime is in the same clock tick): then it cannot vouch for the file (git's "racy")."""
+    return max(st[1], st[2]) >= since - _window(st)
 
 
 class View:
@@ -151,6 +159,7 @@ class Files:
 
     def __init__(self):
         self.seen = View()
+        self.opened = time.time_ns()          # every stat `seen` holds was taken after this
         self.now = View()
         self._hash: dict[str, tuple] = {}    # path -> (stat, digest of the content with that stat)
 
@@ -172,15 +181,16 @@ class Files:
         return digest
 
     def record(self, paths, since: int) -> list[list]:
-        """[path, stat, digest] of each file. A file gone or changed since the parse started
-        gets no digest: what was parsed cannot be told, so the entry is parsed again."""
+        """[path, stat, digest] of each file, for a parse that started at `since`. A file gone
+        or written since then gets no digest: what was parsed cannot be told, so the entry is
+        parsed again. A racy stat is left out: the file is checked by content next time."""
         out = []
         for path in sorted(set(paths)):
             st = self.now.stat(path)
-            if st is None or racy(st, since):
+            if st is None or written_since(st, since):
                 out.append([path, st, ""])
             else:
-                out.append([path, st, self.digest(path, st) or ""])
+                out.append([path, None if racy(st, since) else st, self.digest(path, st) or ""])
         return out
 
     def record_absent(self, missing: dict[str, set], since: int) -> list[list]:
@@ -194,16 +204,25 @@ class Files:
                         "\n".join(sorted(missing[directory]))])
         return out
 
-    def unchanged(self, deps) -> bool:
-        """Every file is as recorded: by stat, or else by content."""
+    def unchanged(self, deps) -> list | None:
+        """The records, if every file is as recorded (by stat, or else by content), else None.
+        A file found unchanged by its content gets its current stat in a copy of the records
+        if that stat can be trusted (git refreshes its index so): touched files are hashed
+        once, not in every run."""
         seen = self.seen.stat
-        for path, recorded, digest in deps:
+        out = deps
+        for i, (path, recorded, digest) in enumerate(deps):
             st = seen(path)
             if st == recorded and digest:
                 self._hash.setdefault(path, (st, digest))
-            elif st is None or not digest or self.digest(path, st) != digest:
-                return False
-        return True
+                continue
+            if st is None or not digest or self.digest(path, st) != digest:
+                return None
+            if not racy(st, self.opened):
+                if out is deps:
+                    out = list(deps)
+                out[i] = [path, st, digest]
+        return out
 
     def still_absent(self, records) -> bool:
         """No missing candidate has appeared: a directory whose stat is as recorded has had
@@ -279,38 +298,48 @@ class FactsCache:
                 body = f.read()
             if header["key"] != key or header["sum"] != hashlib.sha256(body).hexdigest():
                 raise ValueError("checksum")
-            valid = self._valid(header)
+            checked = self._check(header)
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError):
             self.rebuilt += 1             # corrupt or truncated: parse again, write anew
             return None
-        if not valid:
+        if checked is None:
             return None
         try:
             value = json.loads(zlib.decompress(body))
         except (ValueError, zlib.error):
             self.rebuilt += 1
             return None
-        _touch(path)
+        if checked is header:
+            _touch(path)
+        else:
+            self._replace(path, checked, body)
         return value
 
     def _header(self, kind: str, key: str) -> dict | None:
-        """The header of a valid entry, without reading its body; None if it is missing,
+        """The header of a valid entry, without decoding its body; None if it is missing,
         corrupt or out of date."""
+        path = self._entry(kind, key)
         try:
-            with open(self._entry(kind, key), "rb") as f:
+            with open(path, "rb") as f:
                 header = json.loads(f.readline())
-            return header if header["key"] == key and self._valid(header) else None
+                checked = self._check(header) if header["key"] == key else None
+                if checked is not None and checked is not header:
+                    self._replace(path, checked, f.read())
+            return checked
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
     def _write(self, kind: str, key: str, body, **basis) -> None:
-        path = self._entry(kind, key)
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         data = zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 1)
-        header = json.dumps({"key": key, **basis, "sum": hashlib.sha256(data).hexdigest()},
-                            separators=(",", ":")).encode()
+        self._replace(self._entry(kind, key), {"key": key, **basis,
+                                               "sum": hashlib.sha256(data).hexdigest()}, data)
+
+    def _replace(self, path: str, header: dict, data: bytes) -> None:
+        """Write an entry (its header and its compressed body) in place of `path`, atomically."""
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        header = json.dumps(header, separators=(",", ":")).encode()
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
@@ -400,13 +429,18 @@ class FactsCache:
 
     # ---- what an entry rests on ----------------------------------------------------------------
 
-    def _valid(self, header: dict) -> bool:
-        """Everything the entry rests on is as it was: its prefix's entry (the same files,
-        still valid), its files and the missing candidates of its include search."""
+    def _check(self, header: dict) -> dict | None:
+        """The header if everything the entry rests on is as it was: its prefix's entry (the
+        same files, still valid), its files and the missing candidates of its include search;
+        a copy with the files' current stats if some were found unchanged by content; None if
+        something changed."""
         prefix = header.get("prefix")
         if prefix and self._prefix_inputs(prefix[0]) != prefix[1]:
-            return False
-        return self.files.unchanged(header["deps"]) and self.files.still_absent(header["absent"])
+            return None
+        deps = self.files.unchanged(header["deps"])
+        if deps is None or not self.files.still_absent(header["absent"]):
+            return None
+        return header if deps is header["deps"] else dict(header, deps=deps)
 
     def _inputs(self, args, directory: str, files, shared=frozenset()) -> tuple[list, list]:
         """The records of the files a parse consisted of, with every file its include search
