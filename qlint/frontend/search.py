@@ -20,10 +20,12 @@ from functools import lru_cache
 
 from .clangenv import resource_dir
 
-# `#include "x"`, `#include_next <x>`, `#import`, `#include MACRO`, and `__has_include(<x>)`.
+# `#include "x"`, `#include_next <x>`, `#import`, `#include MACRO` (at the start of a line, which
+# directives() checks: a pattern that begins with "#" is searched for much faster than one that
+# begins at every line), and `__has_include(<x>)`.
 _DIRECTIVE = re.compile(
-    rb'^[ \t]*#[ \t]*(include_next|include|import)[ \t]*(?:([<"])([^">\n]+)[">]|([A-Za-z_]\w*))'
-    rb'|__has_include(_next)?[ \t]*\([ \t]*([<"])([^">\n)]+)[">]', re.M)
+    rb'#[ \t]*(include_next|include|import)[ \t]*(?:([<"])([^">\n]+)[">]|([A-Za-z_]\w*))')
+_HAS_INCLUDE = re.compile(rb'__has_include(_next)?[ \t]*\([ \t]*([<"])([^">\n)]+)[">]')
 _SEARCH_FLAGS = (("-iquote", "quote"), ("-isystem", "system"), ("-idirafter", "after"),
                  ("-I", "angle"))
 _FORCED = ("-include", "-imacros")
@@ -81,87 +83,135 @@ def directives(text: bytes) -> tuple:
     for `#include MACRO`, quoted is None and name is the macro."""
     out = []
     for m in _DIRECTIVE.finditer(text):
-        if m.group(1):
-            after = m.group(1) == b"include_next"
-            quoted = None if m.group(4) else m.group(2) == b'"'
-            name = m.group(4) or m.group(3)
-        else:
-            after, quoted, name = bool(m.group(5)), m.group(6) == b'"', m.group(7)
-        out.append((quoted, name.decode("utf-8", "surrogateescape").strip(), after))
+        if text[text.rfind(b"\n", 0, m.start()) + 1:m.start()].strip(b" \t"):
+            continue                        # not at the start of a line
+        quoted = None if m.group(4) else m.group(2) == b'"'
+        out.append((quoted, _name(m.group(4) or m.group(3)), m.group(1) == b"include_next"))
+    if b"__has_include" in text:
+        out += [(m.group(2) == b'"', _name(m.group(3)), bool(m.group(1)))
+                for m in _HAS_INCLUDE.finditer(text)]
     return tuple(out)
+
+
+def _name(spelled: bytes) -> str:
+    return spelled.decode("utf-8", "surrogateescape").strip()
+
+
+def _join(directory: str, name: str) -> str:
+    """os.path.normpath(os.path.join(directory, name)), the common case without normpath."""
+    if not directory or directory.endswith("/") or name.startswith(".") or "/." in name \
+            or "//" in name:
+        return os.path.normpath(os.path.join(directory, name))
+    return directory + "/" + name
+
+
+class _Dirs:
+    """A search path as a shared list: the paths of all compile commands end alike (-I of the
+    tree, the system's directories), so what was searched in a tail is searched once."""
+    __slots__ = ("directory", "rest")
+
+    def __init__(self, directory: str, rest: "_Dirs | None"):
+        self.directory, self.rest = directory, rest
+
+
+_NOTHING = (frozenset(), frozenset())
 
 
 class IncludeSearch:
     """Where a TU's directives looked and found nothing: {directory: {name, ...}}, where a
     name ending in "/" stands for a missing directory and any other for a missing file.
-    `is_file(path)` and `is_dir(path)` are the caller's (memoized) views of the file system;
-    each file's directives are searched once per set of flags."""
+    `is_file(path)` and `is_dir(path)` are the caller's (memoized) views of the file system.
+    Each file's directives are read once, and each name is searched once in each tail of a
+    search path."""
 
     def __init__(self, is_file, is_dir):
         self._is_file = is_file
         self._is_dir = is_dir
-        self._per_file: dict[tuple, tuple] = {}
-        self._per_directive: dict[tuple, tuple] = {}
+        self._lists: dict[tuple, _Dirs] = {}
+        self._paths: dict[Flags, tuple[_Dirs, _Dirs]] = {}
+        self._directives: dict[str, tuple] = {}
+        self._walks: dict[tuple, tuple[frozenset, frozenset]] = {}
         self._anchor: dict[str, tuple[str, str]] = {}
+        self._absolute = _Dirs("", None)
 
     def absent(self, args, directory: str, files, read) -> tuple[dict[str, set[str]], list[str]]:
         """The missing candidates of the directives in `files` (a TU's source and every file
         it includes, or a prefix header's), searched with the flags `args` of a compile in
         `directory`, and the files the searches stopped at. `read(path)` gives a file's bytes."""
         flags = flags_of(tuple(args))
-        missing, stops = set(), set()
+        quote, angle = self._paths_of(flags)
+        macros = {name: (quoted, value) for name, quoted, value in flags.macros}
+        walks = {}
         for path in files:
-            m, s = self._of_file(flags, path, read)
-            missing |= m
-            stops |= s
-        for name in flags.forced:
-            m, s = self._search(flags, directory, True, name, False)
-            missing |= m
-            stops |= s
-        out: dict[str, set[str]] = {}
-        for parent, name in missing:
-            out.setdefault(parent, set()).add(name)
-        return out, sorted(stops)
-
-    def _of_file(self, flags: Flags, path: str, read) -> tuple[frozenset, frozenset]:
-        key = (flags, path)
-        if key not in self._per_file:
-            try:
-                found = directives(read(path))
-            except OSError:
-                found = ()
-            macros = {name: (quoted, value) for name, quoted, value in flags.macros}
-            missing, stops = set(), set()
-            for quoted, name, after in found:
+            own = None
+            for quoted, name, after in self._directives_of(path, read):
                 if quoted is None:          # #include MACRO: known only if -D defines it
                     if name not in macros:
                         continue
                     quoted, name = macros[name]
-                m, s = self._search(flags, os.path.dirname(path), quoted, name, after)
-                missing |= m
-                stops |= s
-            self._per_file[key] = (frozenset(missing), frozenset(stops))
-        return self._per_file[key]
-
-    def _search(self, flags: Flags, own_dir: str, quoted: bool, name: str, after: bool):
-        """Candidates missing before the first file, and that file. An #include_next starts
-        after the directory its file was found in, which is not known here: all of its
-        candidates count (a superset)."""
-        key = (flags, own_dir if quoted else None, name, after)
-        found = self._per_directive.get(key)
-        if found is None:
-            dirs = ("",) if os.path.isabs(name) else (own_dir, *flags.quote) if quoted \
-                else flags.angle
-            missing, stops = set(), set()
-            for directory in dirs:
-                candidate = os.path.normpath(os.path.join(directory, name))
-                if self._is_file(candidate):
-                    stops.add(candidate)
-                    if not after:
-                        break
+                if name[0] == "/":
+                    dirs = self._absolute
+                elif quoted:
+                    dirs = own = own or self._cons(os.path.dirname(path), quote)
                 else:
-                    missing.add(self._anchored(candidate))
-            found = self._per_directive[key] = (frozenset(missing), frozenset(stops))
+                    dirs = angle
+                walk = self._walk(dirs, name, after)
+                walks[id(walk)] = walk
+        for name in flags.forced:
+            walk = self._walk(self._cons(directory, quote), name, False)
+            walks[id(walk)] = walk
+        out: dict[str, set[str]] = {}
+        for parent, name in frozenset().union(*(w[0] for w in walks.values())):
+            out.setdefault(parent, set()).add(name)
+        return out, sorted(frozenset().union(*(w[1] for w in walks.values())))
+
+    def _directives_of(self, path: str, read) -> tuple:
+        found = self._directives.get(path)
+        if found is None:
+            try:
+                found = directives(read(path))
+            except OSError:
+                found = ()
+            self._directives[path] = found
+        return found
+
+    def _paths_of(self, flags: Flags) -> tuple:
+        """The search paths of "..." (after the including file's directory) and of <...>."""
+        paths = self._paths.get(flags)
+        if paths is None:
+            paths = self._paths[flags] = (self._list(flags.quote), self._list(flags.angle))
+        return paths
+
+    def _list(self, dirs) -> _Dirs | None:
+        rest = None
+        for directory in reversed(dirs):
+            rest = self._cons(directory, rest)
+        return rest
+
+    def _cons(self, directory: str, rest: _Dirs | None) -> _Dirs:
+        key = (directory, id(rest))         # the lists are kept: an id is never reused
+        found = self._lists.get(key)
+        if found is None:
+            found = self._lists[key] = _Dirs(directory, rest)
+        return found
+
+    def _walk(self, dirs: _Dirs | None, name: str, after: bool) -> tuple[frozenset, frozenset]:
+        """(candidates missing before the first file, and that file) searching `dirs`. An
+        #include_next starts after the directory its file was found in, which is not known
+        here: all of its candidates count (a superset)."""
+        if dirs is None:
+            return _NOTHING
+        key = (id(dirs), name, after)
+        found = self._walks.get(key)
+        if found is None:
+            candidate = _join(dirs.directory, name)
+            if self._is_file(candidate):
+                missing, stops = self._walk(dirs.rest, name, after) if after else _NOTHING
+                found = (missing, stops | {candidate})
+            else:
+                missing, stops = self._walk(dirs.rest, name, after)
+                found = (missing | {self._anchored(candidate)}, stops)
+            self._walks[key] = found
         return found
 
     def _anchored(self, candidate: str) -> tuple[str, str]:
