@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from ..files import read_regular
 from .cache import code_digest
 from .parse import PrefixResult, PrefixTask, TUTask
-from .search import search_path
+from .search import named_search_path
 from .workers import run_tasks
 
 _LEADING = re.compile(rb"\A(?:\s+|/\*.*?\*/|//[^\n]*\n)*", re.S)
@@ -47,7 +47,7 @@ def first_include(path: str, job) -> str | None:
     if not m:
         return None
     quoted, name = m.group(1) == b'"', m.group(2).decode("utf-8", "replace")
-    for directory in search_path(job.args, quoted, os.path.dirname(path)):
+    for directory in named_search_path(job.args, quoted, os.path.dirname(path)):
         candidate = os.path.normpath(os.path.join(directory, name))
         if os.path.isfile(candidate):
             return candidate

@@ -44,6 +44,7 @@ def system_dirs() -> tuple[str, ...]:
 @dataclass(frozen=True, eq=False)      # one per distinct command (flags_of), hashed by identity
 class Flags:
     """What of a compile command the include search depends on."""
+    named: dict[str, list[str]]     # the directories of -iquote, -I, -isystem, -idirafter
     quote: tuple[str, ...]          # "..." after the including file's directory
     angle: tuple[str, ...]          # <...>: -I, -isystem, the built-in directories, -idirafter
     macros: tuple[tuple[str, bool, str], ...]   # -D NAME="x.h" or <x.h>: (NAME, quoted, x.h)
@@ -68,14 +69,15 @@ def flags_of(args: tuple) -> Flags:
                     dirs[kind].append(arg[len(flag):] or next(it, ""))
                     break
     angle = (*dirs["angle"], *dirs["system"], *system_dirs(), *dirs["after"])
-    return Flags((*dirs["quote"], *angle), angle, tuple(macros), tuple(forced))
+    return Flags(dirs, (*dirs["quote"], *angle), angle, tuple(macros), tuple(forced))
 
 
-def search_path(args, quoted: bool, own_dir: str) -> list[str]:
-    """The directories the preprocessor searches: for "..." the including file's directory
-    and -iquote first; then -I, -isystem, the built-in directories and -idirafter."""
-    flags = flags_of(tuple(args))
-    return [own_dir, *flags.quote] if quoted else list(flags.angle)
+def named_search_path(args, quoted: bool, own_dir: str) -> list[str]:
+    """The directories of the search path the command names: for "..." the including
+    file's directory and -iquote first, then -I and -isystem (not the built-in directories,
+    nor -idirafter)."""
+    named = flags_of(tuple(args)).named
+    return ([own_dir, *named["quote"]] if quoted else []) + named["angle"] + named["system"]
 
 
 def directives(text: bytes) -> tuple:
