@@ -246,7 +246,7 @@ class Run:
         or collected and analysed (and then cached)."""
         cache, cfg, rules = self.cache, self.cfg, self.rules
         key = _result_key(cache, plan, cfg, rules) if cache is not None and self.reuse else None
-        stored = _stored_result(cache, key) if key else None
+        stored = cache.load_result(key) if key else None
         if stored is not None:
             plan.collected = CollectStats(cached=len(plan.jobs))
             return Result([finding_from_dict(d) for d in stored["findings"]],
@@ -263,10 +263,10 @@ class Run:
         stats = _stats(plan, tus, program, graph, ctx)
         problems = [problem_record(tu) for tu in tus if tu.problem or tu.errors]
         inactive = {r.code: why for r in rules if (why := r.inactive_reason(ctx.pack))}
-        if key and all(cache.peek(job) for job in plan.jobs):     # no TU failed
+        if key:
             cache.store_result(key, {"findings": [finding_to_dict(f) for f in findings],
                                      "stats": stats, "problems": problems,
-                                     "inactive": inactive, "inputs": _inputs(cache, tus)})
+                                     "inactive": inactive}, plan.jobs)
         return Result(findings, stats, plan, tus, program, graph, ctx, rules, plan.collected,
                       problems, inactive)
 
@@ -320,22 +320,6 @@ def _result_key(cache, plan, cfg, rules) -> str:
     packs = [_text(os.path.join(builtin_pack_dir(), n)) for n in sorted(os.listdir(builtin_pack_dir()))]
     return cache.key("result", code_digest(), plan.root, [cache.tu_key(j) for j in plan.jobs],
                      packs, cfg.path or "", cfg.text, [r.code for r in rules])
-
-
-def _inputs(cache, tus) -> list:
-    """Every file the program consists of (each TU's source and headers), as the cache
-    records a TU's: path, stat and content digest."""
-    return cache.files.record({f for tu in tus for f in (tu.path, *tu.includes)})
-
-
-def _stored_result(cache, key: str) -> dict | None:
-    """The stored findings of the same inputs, if no file of the program changed since: one
-    stat per file (its content when the stat differs), not a look at every TU's entry (a
-    warm run over QEMU's 1866 TUs read 74 MiB of their headers for that)."""
-    stored = cache.load_result(key)
-    if stored is None or not cache.files.unchanged(stored.get("inputs", [[""] * 5])):
-        return None
-    return stored
 
 
 def _text(path: str) -> str:

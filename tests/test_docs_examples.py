@@ -58,13 +58,13 @@ def test_sharded_workflow_parses_every_share_and_analyses_the_merged_facts():
     params = parse_check(run.replace("${{ matrix.shard }}", str(shards[-1])))
     assert params["shard"] == f"{len(shards)}/{len(shards)}" and shards == list(range(1, 5))
     upload = parse_steps["actions/upload-artifact@v4"]["with"]
-    assert upload["path"] == params["cache_dir"] + "/tu"
+    assert upload["path"].split() == [params["cache_dir"], f"!{params['cache_dir']}/**/*.pch"]
     steps = {step.get("name", step.get("uses")): step for step in analyse["steps"]}
     download = steps["actions/download-artifact@v4"]["with"]
     assert (download["pattern"], download["merge-multiple"]) == ("qlint-facts-*", True)
     assert upload["name"].replace("${{ matrix.shard }}", "*") == download["pattern"]
     final = parse_check(steps["Run qlint"]["run"])
-    assert download["path"] == final["cache_dir"] + "/tu" == upload["path"]
+    assert download["path"] == final["cache_dir"] == params["cache_dir"]
     assert final["fmt"] == "sarif" and final["shard"] is None
     assert steps["Upload to code scanning"]["with"]["sarif_file"] == final["output"]
     assert steps["Configure QEMU"] == parse_steps["Configure QEMU"]

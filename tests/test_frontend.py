@@ -125,8 +125,14 @@ def test_cache_codec_round_trips_real_facts(extract):
             WITH_QEMU_LOCK_GUARD(&s->lock) { s->n += k; }
             if (k == 0) { return; }
             switch (k) { case 1: s->cb(2); break; default: aio_co_enter(0, co); }
+            int v = k;
+            v |= 4;                      /* keeps_tests: no test looks at bit 4 */
+            if (v & 1) { g(v); }
         }
     """)
+    assigns = [e for fn in tu.functions for b in fn.blocks for e in b.events
+               if type(e).__name__ == "Assign" and e.keeps_tests]
+    assert len(assigns) == 1            # every field of every record kind is round-tripped
     data = encode_tu(tu)
     again = decode_tu(data)
     assert encode_tu(again) == data

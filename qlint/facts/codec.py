@@ -13,7 +13,7 @@ from sys import intern
 from .ir import (Access, Arg, Assign, Block, Call, Diagnostic, Edge, FieldStore, Function,
                  Return, TUFacts)
 
-FORMAT = 10
+FORMAT = 11
 
 _EVENT_TAGS = {Call: "C", Access: "A", Assign: "S", Return: "R"}
 _EVENT_TYPES = {tag: cls for cls, tag in _EVENT_TAGS.items()}
@@ -107,7 +107,7 @@ def _event(item):
         return Access(intern(item[1]), intern(item[2]), intern(item[3]), item[4], item[5],
                       intern(item[6]))
     if tag == "S":
-        return Assign(_strs(item[1]), item[2], item[3], intern(item[4]), item[5])
+        return Assign(_strs(item[1]), item[2], item[3], intern(item[4]), *item[5:])
     return Return(item[1], item[2], item[3], intern(item[4]))
 
 
