@@ -238,8 +238,24 @@ def _passes(analysis, w, lock: str):
             continue
         for index, expected in first.guards:
             if isinstance(expected, str) and index < len(w.call.args) and \
-                    expected in w.call.args[index].funcs:
+                    expected in w.call.args[index].funcs and _forwards(analysis, tail, index):
                 yield index, expected, tail
+
+
+def _forwards(analysis, tail, index: int) -> bool:
+    """Whether the parameter `index` of the chain's first function is what its last call
+    calls: each call on the way passes that parameter on (`writefunc` down to
+    `writefunc(...)`), not another function's callback met further down."""
+    functions = analysis.program.functions
+    for step in tail[:-1]:
+        params = functions[step.caller].params
+        if index >= len(params):
+            return False
+        index = next((i for i, a in enumerate(step.call.args) if a.text == params[index]), None)
+        if index is None:
+            return False
+    params = functions[tail[-1].caller].params
+    return index < len(params) and tail[-1].call.via == "*" + params[index]
 
 
 def runs_only_with(analysis, key: str, lock: str):
