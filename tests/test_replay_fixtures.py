@@ -240,3 +240,23 @@ def test_sarif_of_a_confirmed_finding_is_valid_with_a_thread_flow_per_thread():
     orders = sorted(loc["executionOrder"] for t in counterexample["threadFlows"]
                     for loc in t["locations"])
     assert orders == list(range(1, len(result["properties"]["confirmation"]["schedule"]) + 1))
+
+
+def test_the_replay_reads_no_source_text(tmp_path, monkeypatch):
+    """Everything the replay evaluates comes from the IR: with the analysed sources gone
+    after the analysis, the seed is confirmed just the same."""
+    from qlint.pipeline import Options, analyse
+    from qlint.replay.run import Mode, replay_finding
+    from qlint.report.jsonfmt import finding_dict
+    copy = tmp_path / "fixtures"
+    shutil.copytree(FIXTURES, copy)
+    monkeypatch.chdir(copy)
+    result = analyse(Options(paths=["seed000/before"], jobs=1, cache_dir=str(tmp_path / "c")),
+                     reuse=False)
+    [finding] = [finding_dict(f) for f in result.findings]
+    for header in (copy / "include").rglob("*.h"):
+        header.unlink()
+    (copy / "seed000/before/linux-aio.c").unlink()
+    c = replay_finding(finding, result, Mode()).confirmation
+    assert (c["status"], c["invariant"], c["values"]) == (
+        "confirmed", "counter-wrap", {"LinuxAioState.io_q.in_flight": 0xffffffff})

@@ -7,6 +7,32 @@ testable without clang and makes the cache "just the IR".
 A function body is a control-flow graph: block 0 is the entry, block 1 the exit. Blocks hold
 events in evaluation order; edges carry the branch decision that takes them, so rules can report
 the path ("if (ret < 0) taken at line 40") and correlate branches that test the same condition.
+
+Expressions the runtime checker evaluates (branch conditions, the values written to fields and
+locals, `return` values, call arguments) are kept as small trees of plain tuples, as libclang
+parsed them (macros expanded, constants folded, types resolved through typedefs):
+
+    ("int", T, value)              a constant: a literal, an enum constant, `sizeof`, NULL, or a
+                                   constant expression a macro expanded to (folded by libclang)
+    ("var", T, name)               a local variable or parameter
+    ("global", T, name)            a variable with static storage
+    ("func", T, key)               a function designated as a value (a callback)
+    ("field", T, base, "Record.field", arrow)   `base->field` (arrow true) or `base.field`
+    ("call", T, name, line, col)   the value of the Call event at line:col (named as the event)
+    ("stmt", T, value)             a statement expression: the value of its last statement
+    ("cast", T, operand)           an explicit or implicit conversion to T
+    (op, T, operand)               unary: "-", "+", "~", "!", "&" (address of), "*" (through a
+                                   pointer), "++", "--" (prefix), "post++", "post--"
+    (op, T, lhs, rhs)              binary: arithmetic, shifts, comparisons, "&&", "||", ",",
+                                   "[]" (subscript), "=" and the compound assignments
+    ("?:", T, cond, then, else)
+    ("?", T, what)                 what the tree does not represent (a string, a float, an
+                                   initializer list, _Generic ...): an explicit unknown
+
+T is the C type, resolved through typedefs: "i8".."i64", "u8".."u64" (enums as their integer
+type), "b" (_Bool), "f" (floating), "v" (void), "p:Record" / "p" (pointer to a record / to
+anything else, arrays included), "s:Record" (a struct or union value), "" (unknown). See
+qlint/facts/conditions.py for what the analyses read from conditions.
 """
 from __future__ import annotations
 
@@ -14,6 +40,8 @@ from dataclasses import dataclass, field
 
 ENTRY = 0
 EXIT = 1
+
+Expr = tuple            # an expression tree (above)
 
 
 @dataclass(slots=True)
@@ -29,12 +57,14 @@ class Arg:
           (`aio_co_enter(ctx, qemu_coroutine_create(f, x))`) or through a local variable
           (`co = qemu_coroutine_create(f, x); ...; aio_co_enter(ctx, co)`), or "".
     source_funcs: the functions named in that producing call's arguments (f).
+    expr: the argument's expression tree.
     """
     text: str
     key: str = ""
     funcs: tuple[str, ...] = ()
     source: str = ""
     source_funcs: tuple[str, ...] = ()
+    expr: Expr | None = None
 
 
 @dataclass(slots=True)
@@ -70,6 +100,9 @@ class Access:
     path:  the access path from the root variable's type ("LinuxAioState.io_q.in_flight").
     mode:  "r", "w", "inc", "dec" or "addr" (address taken, e.g. `&s->lock`).
     text:  the spelled expression ("s->io_q.in_flight").
+    lvalue: its expression tree (a "field" node: the base pointer and the field's type).
+    op:    how a write stores: "=", a compound assignment ("+=", "|=" ...), "++" or "--".
+    value: the tree of the value a write stores (`=`) or combines (`+=`), else None.
     """
     field: str
     path: str
@@ -77,16 +110,24 @@ class Access:
     line: int
     col: int
     text: str = ""
+    lvalue: Expr | None = None
+    op: str = ""
+    value: Expr | None = None
 
 
 @dataclass(slots=True)
 class Assign:
     """Local variables (by name) written here: invalidates branch conditions that read them.
     `value` is the integer constant stored, if it is one (`var = NULL`, `need_drain = false`):
-    later tests of the variable are decided (and a NULL lock guard ends its loop)."""
+    later tests of the variable are decided (and a NULL lock guard ends its loop). `op` is how
+    it is written ("=", "+=", "++", "--", "&" when its address is taken), `expr` the tree of
+    the value stored or combined and `target` the variable's ("var"/"global" with its type)."""
     names: tuple[str, ...]
     line: int
     value: int | None = None
+    op: str = ""
+    expr: Expr | None = None
+    target: Expr | None = None
 
     @property
     def null(self) -> bool:
@@ -97,6 +138,7 @@ class Assign:
 class Return:
     line: int
     col: int
+    value: Expr | None = None        # the returned expression's tree
 
 
 Event = Call | Access | Assign | Return
@@ -105,18 +147,21 @@ Event = Call | Access | Assign | Return
 @dataclass(slots=True)
 class Edge:
     """A control-flow edge. `cond` is the normalized condition of a branch ("" if none) and
-    `value` the decision that takes this edge: "true", "false", "case 3", "default"."""
+    `value` the decision that takes this edge: "true", "false", "case 3", "default". `case` is
+    the folded value of a case label (`case FOO:` with FOO an enum constant or a macro)."""
     target: int
     cond: str = ""
     value: str = ""
     line: int = 0
     names: tuple[str, ...] = ()   # identifiers the condition reads
+    case: int | None = None
 
 
 @dataclass(slots=True)
 class Block:
     events: list = field(default_factory=list)
     succs: list = field(default_factory=list)
+    cond: Expr | None = None     # the tree of the condition its edges decide (if, loop, switch)
 
 
 @dataclass(slots=True)

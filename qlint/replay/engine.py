@@ -22,7 +22,6 @@ in the machine's `eng` table as immutable values keyed by tuples:
 from __future__ import annotations
 
 from .drivers import BH, COMPLETE, Drivers, Handler, Item, at, poll_frame, run_frame
-from .expr import parse
 from .machine import Env, Frame
 from .values import UNKNOWN, show, truth
 
@@ -102,14 +101,13 @@ class Engine(Drivers):
         if target is not None:
             return m.push(m.c_frame(target, args))
         for a in call.args:                            # an out-parameter of unknown code
-            if a.text.startswith("&") and a.text[1:].isidentifier():
-                m.set_local(a.text[1:], UNKNOWN)
+            if a.expr is not None and a.expr[0] == "&" and a.expr[2][0] == "var":
+                m.set_local(a.expr[2][2], UNKNOWN)
         m.returned(m.frame, UNKNOWN)
 
     @staticmethod
     def arg_value(m, frame, arg):
-        node = parse(arg.text)
-        return Env(m, frame).evaluate(node) if node is not None else UNKNOWN
+        return Env(m, frame).evaluate(arg.expr) if arg.expr is not None else UNKNOWN
 
     @staticmethod
     def role(prim, args, role: str, default=UNKNOWN):
@@ -401,9 +399,9 @@ class Engine(Drivers):
         slots, head, tail = self.ring(m)
         size = self.world.linux_aio.ring_size
         count = tail - head if tail >= head else size - head
-        if events_arg is not None and events_arg.text.startswith("&"):
-            name = events_arg.text[1:]
-            m.set_local(name, ("ring", head))
+        tree = events_arg.expr if events_arg is not None else None
+        if tree is not None and tree[0] == "&" and tree[2][0] == "var":
+            m.set_local(tree[2][2], ("ring", head))
         return count
 
     def commit_ring(self, m, nr) -> None:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from ..facts import ctype
 from ..facts.ir import ENTRY, EXIT, Access, Assign, Call, Return
-from . import source
-from .expr import Evaluator, binary, normalize, parse
+from .evaluate import Evaluator, arithmetic
 from .values import UNKNOWN, show
 
 
@@ -32,8 +32,8 @@ class Frame(NamedTuple):
     block: int = ENTRY
     index: int = 0
     locals: tuple = ()           # c: sorted (name, value) pairs
-    seen: tuple = ()             # c: (normalized lvalue, value) the frame last read or wrote
-    calls: tuple = ()            # c: (name, results of its recent calls)
+    seen: tuple = ()             # c: (lvalue tree, value) the frame last read or wrote
+    calls: tuple = ()            # c: ((name, line, col), result) of its most recent calls
     ret: object = None           # c: the value of the executed `return`
     loops: int = 0               # c: back edges taken
     goal: str = ""               # c: the call on the finding's path this frame is to reach
@@ -63,6 +63,9 @@ class Entry(NamedTuple):
     text: str
     violation: bool = False
     step: int = 0                # the scheduling step it belongs to (0: before the first)
+
+
+RECENT_CALLS = 4                 # call results a frame keeps for the trees that read them
 
 
 def _set(pairs: tuple, key, value) -> tuple:
@@ -240,69 +243,69 @@ class Machine:
         elif isinstance(event, Assign):
             frame = self.assign(frame, event)
         elif isinstance(event, Return):
-            expr = source.returned_at(self.function(frame).file, event.line, event.col)
-            frame = frame._replace(ret=self.evaluate(frame, expr) if expr is not None else None)
+            frame = frame._replace(ret=self.evaluate(frame, event.value)
+                                   if event.value is not None else None)
         self.set_frame(frame._replace(index=frame.index + 1))
 
-    def evaluate(self, frame: Frame, node):
-        return Evaluator(Env(self, frame)).evaluate(node) if node is not None else UNKNOWN
+    def evaluate(self, frame: Frame, tree):
+        return Evaluator(Env(self, frame)).value(tree) if tree is not None else UNKNOWN
 
     def assign(self, frame: Frame, event: Assign) -> Frame:
-        fn = self.function(frame)
+        if event.op == "&":
+            return frame                     # its address is taken: what it holds is unchanged
+        target = event.target
         for name in event.names:
-            if event.value is not None:
-                value = event.value
+            if target is not None and target[0] == "global":
+                old = self.heap.get(("global", name), UNKNOWN)
             else:
-                expr = source.assigned_at(fn.file, event.line, name)
-                value = self.evaluate(frame, expr) if expr is not None else \
-                    self.result_stored(frame, name)
-            frame = frame._replace(locals=_set(frame.locals, name, value))
+                old = dict(frame.locals).get(name, UNKNOWN)
+            value = self.combined(frame, event.op, old, event.expr)[0]
+            if target is not None and ctype.is_integer(target[1]) and isinstance(value, int):
+                value = ctype.wrap(value, target[1])
+            if target is not None and target[0] == "global":
+                self.heap[("global", name)] = value
+            else:
+                frame = frame._replace(locals=_set(frame.locals, name, value))
         return frame
 
-    def result_stored(self, frame: Frame, name: str):
-        """The value a call of this statement stored into `name` (`g_autoptr(...) guard =
-        qemu_lockable_auto_lock(...)` written by a macro), else UNKNOWN."""
-        events = self.function(frame).blocks[frame.block].events[:frame.index]
-        call = next((e for e in reversed(events) if isinstance(e, Call) and e.result == name), None)
-        return Env(self, frame).call(call.macro or call.name, 1) if call is not None else UNKNOWN
+    def combined(self, frame: Frame, op: str, old, tree):
+        """(the value a write of `op` stores over `old`, before it is converted to the
+        target's type; did an unsigned subtraction in it go below 0?)"""
+        if op in ("++", "--"):
+            return arithmetic("+" if op == "++" else "-", old, 1, ""), op == "--"
+        evaluator = Evaluator(Env(self, frame))
+        value = evaluator.value(tree) if tree is not None else UNKNOWN
+        if op == "=" or not op:
+            return value, evaluator.wrapped
+        return arithmetic(op[:-1], old, value, ""), op == "-="
 
     def access(self, frame: Frame, event: Access) -> Frame:
         env = Env(self, frame)
-        loc = env.locate(parse(event.text)) if parse(event.text) else None
-        loc = loc or self.world.fallback_location(event)
-        text = normalize(event.text)
+        loc = (env.locate(event.lvalue) if event.lvalue is not None else None) or \
+            self.world.fallback_location(event)
+        key = event.lvalue or event.text
         old = self.read(loc)
         shared = loc is not None and self.world.is_shared(event)
         if event.mode == "r":
             if shared:
                 self.note(f"reads {event.text} = {show(old)}")
             self.guard(event, write=False)
-            return frame._replace(seen=_set(frame.seen, text, old))
-        new = self.written(frame, event, old)
-        bits = self.world.unsigned_bits(event)
-        wrapped = isinstance(new, int) and bits and not 0 <= new < 1 << bits
-        if wrapped:
-            new %= 1 << bits
+            return frame._replace(seen=_set(frame.seen, key, old))
+        new, subtracted = self.combined(frame, event.op, old, event.value)
+        t = event.lvalue[1] if event.lvalue is not None else ""
+        wrapped = subtracted and isinstance(new, int) and ctype.is_unsigned(t) and t != "b" and \
+            (new < 0 or event.op == "=")
+        if isinstance(new, int) and ctype.is_integer(t):
+            new = ctype.wrap(new, t)
         if shared:
             self.note(self.describe_write(event, old, new))
         if wrapped:
             self.fail("counter-wrap", f"{event.text} wraps: {show(old)} → {new:#x} "
-                      f"({event.field} is a {bits}-bit unsigned counter)", ((event.path, new),))
+                      f"({event.field} is a {ctype.bits(t)}-bit unsigned counter)",
+                      ((event.path, new),))
         self.write(loc, new)
         self.guard(event, write=True)
-        return frame._replace(seen=_set(frame.seen, text, new))
-
-    def written(self, frame: Frame, event: Access, old):
-        found = source.write_at(self.function(frame).file, event.line, event.col)
-        if event.mode in ("inc", "dec"):
-            one = found is None or found[0] in ("++", "--")
-            amount = 1 if one else self.evaluate(frame, found[1])
-            return binary("+" if event.mode == "inc" else "-", old, amount)
-        if found is None:
-            return UNKNOWN
-        op, expr = found
-        value = self.evaluate(frame, expr)
-        return value if op == "=" else binary(op[:-1], old, value)
+        return frame._replace(seen=_set(frame.seen, key, new))
 
     @staticmethod
     def describe_write(event: Access, old, new) -> str:
@@ -358,10 +361,9 @@ class Machine:
     def returned(self, frame: Frame, result) -> None:
         """A call of this C frame returned `result`: record it and go on."""
         event = self.event(frame)
-        calls = dict(frame.calls)
-        for name in {event.name, event.macro} - {""}:
-            calls[name] = (calls.get(name, ()) + (result,))[-2:]
-        frame = frame._replace(calls=tuple(sorted(calls.items())), index=frame.index + 1)
+        site = (event.name, event.line, event.col)
+        calls = tuple(c for c in frame.calls if c[0] != site)[-(RECENT_CALLS - 1):]
+        frame = frame._replace(calls=calls + ((site, result),), index=frame.index + 1)
         if event.result:
             frame = frame._replace(locals=_set(frame.locals, event.result, result))
         if frame.goal and self.world.reaches_goal(event, frame.goal):
@@ -380,44 +382,51 @@ class Machine:
 
 
 class Env:
-    """What an expression sees from a C frame (see expr.Evaluator)."""
+    """What an expression tree sees from a C frame (see evaluate.Evaluator)."""
 
     def __init__(self, machine: Machine, frame: Frame):
         self.m = machine
         self.frame = frame
         self.locals = dict(frame.locals)
 
-    def evaluate(self, node):
-        return Evaluator(self).value(node)
+    def evaluate(self, tree):
+        return Evaluator(self).value(tree)
 
-    def name(self, name: str):
-        if name in self.locals:
-            return self.locals[name]
-        return self.m.world.name_value(self.frame.func, name)
+    def var(self, name: str):
+        return self.locals.get(name, UNKNOWN)
 
-    def read(self, node):
+    def global_value(self, name: str):
+        return self.m.heap.get(("global", name), UNKNOWN)
+
+    def read(self, tree):
         seen = dict(self.frame.seen)
-        if node[1] in seen:
-            return seen[node[1]]
-        if node[0] == "idx":
-            base, index = self.evaluate(node[2]), self.evaluate(node[3])
+        if tree in seen:
+            return seen[tree]
+        if tree[0] == "[]":
+            base, index = self.evaluate(tree[2]), self.evaluate(tree[3])
             return self.m.world.engine.index(self.m, base, index)
-        return self.m.read(self.locate(node))
+        return self.m.read(self.locate(tree))
 
-    def locate(self, node):
+    def stored(self, tree):
+        """What an assignment inside an expression stored (its event ran before)."""
+        if tree[0] == "var":
+            return self.locals.get(tree[2], UNKNOWN)
+        return dict(self.frame.seen).get(tree, UNKNOWN)
+
+    def locate(self, tree):
         """Where an lvalue lives: ("heap", object key, field path), ("ev", event, field) for a
         field of a ring event, or None."""
-        kind = node[0]
-        if kind == "mem":
-            base, name, arrow = node[2], node[3], node[4]
+        kind = tree[0]
+        if kind == "field":
+            base, name, arrow = tree[2], tree[3].rsplit(".", 1)[-1], tree[4]
             if not arrow:
                 inner = self.locate(base)
                 if inner is not None and inner[0] == "heap":
                     return "heap", inner[1], f"{inner[2]}.{name}" if inner[2] else name
-            pointer = self.evaluate(base)
-            return self.field_of(pointer, name)
-        if kind == "un" and node[2] == "*":
-            pointer = self.evaluate(node[3])
+                return None
+            return self.field_of(self.evaluate(base), name)
+        if kind == "*":
+            pointer = self.evaluate(tree[2])
             if isinstance(pointer, tuple) and pointer[0] == "addr":
                 return "heap", pointer[1], pointer[2]
         return None
@@ -434,32 +443,27 @@ class Env:
             return "ev", pointer, name
         return None
 
-    def address(self, node):
-        kind = node[0]
-        if kind == "id":
-            if node[2] in self.locals:
-                return "local", node[2]
-            return self.name(node[2])
-        if kind == "idx":
-            return self.read(node)
-        loc = self.locate(node)
+    def address(self, tree):
+        kind = tree[0]
+        if kind == "var":
+            return "local", tree[2]
+        if kind == "func":
+            return "func", tree[2]
+        if kind == "[]":
+            return self.read(tree)
+        loc = self.locate(tree)
         if loc is None:
             return UNKNOWN
         if loc[0] == "ev":
             return loc[1]
         return "addr", loc[1], loc[2]
 
-    def call(self, name: str, back: int):
-        results = dict(self.frame.calls).get(name, ())
-        return results[-back] if len(results) >= back else UNKNOWN
+    def call(self, name: str, line: int, col: int):
+        site = (name, line, col)
+        for key, result in reversed(self.frame.calls):
+            if key == site:
+                return result
+        return UNKNOWN
 
-    def assigned(self, node):
-        if node[0] == "id":
-            return self.locals.get(node[2])
-        return dict(self.frame.seen).get(node[1])
-
-    @staticmethod
-    def container(pointer, record: str):
-        if isinstance(pointer, tuple) and pointer[0] in ("obj", "addr"):
-            return "obj", pointer[1]
-        return ("obj", record) if record else UNKNOWN
+    def unknown(self, what: str) -> None:
+        self.m.world.unknown(what)

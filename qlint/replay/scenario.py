@@ -23,10 +23,8 @@ from dataclasses import dataclass, field
 from ..analysis.semantics import Semantics
 from ..facts.ir import ENTRY, Access, Call
 from ..report.model import relative
-from . import source
 from .drivers import GUEST, Handler, Item, run_frame
 from .engine import Engine
-from .expr import normalize, parse
 from .machine import Frame, Machine, Thread
 from .model import load_model
 from .values import UNKNOWN, truth
@@ -85,7 +83,7 @@ class World:
         self.protects = {f: p.lock for p in self.pack.protects for f in p.fields}
         self.shared = set(self.protects)
         self.written = None
-        self.unsigned = None
+        self.unknowns: dict = {}                           # what trees left unknown -> times
         self._goal_blocks: dict = {}
         self._back_edges: dict = {}
 
@@ -108,20 +106,9 @@ class World:
         """The context a thread runs (setup runs in none: what it enters is scheduled)."""
         return {"iothread": IOTHREAD_CTX, "main": "main"}.get(thread, "")
 
-    def name_value(self, func_key: str, name: str):
-        if name in ("NULL", "false"):
-            return 0
-        if name == "true":
-            return 1
-        fn = self.program.functions.get(func_key)
-        value = source.defines(fn.file).get(name) if fn is not None else None
-        if value is not None:
-            return value
-        local = f"{name}@{fn.file}" if fn is not None else ""
-        if local in self.program.functions:
-            return "func", local
-        keys = self.program.definitions.get(name)
-        return ("func", keys[0]) if keys else UNKNOWN
+    def unknown(self, what: str) -> None:
+        """A part of an expression tree the IR does not represent was evaluated."""
+        self.unknowns[what] = self.unknowns.get(what, 0) + 1
 
     def default(self, key, path: str):
         """A field never written: objects start zeroed (g_new0), requests as the kernel's
@@ -145,12 +132,6 @@ class World:
     def protected(self, event: Access):
         return self.protects.get(event.path) or self.protects.get(event.field)
 
-    def unsigned_bits(self, event: Access) -> int:
-        if self.unsigned is None:
-            files = sorted({f.file for f in self.program.functions.values()})
-            self.unsigned = _unsigned_fields(files)
-        return self.unsigned.get(event.field, 0)
-
     def back_edges(self, fn) -> frozenset:
         if fn.key not in self._back_edges:
             self._back_edges[fn.key] = _back_edges(fn)
@@ -169,12 +150,12 @@ class World:
         if len(edges) == 1:
             return edges[0]
         cond = edges[0].cond
-        forced = self.decisions.get(fn.name, {}).get(normalize(cond))
+        forced = self.decisions.get(fn.name, {}).get(_squashed(cond))
         chosen = next((e for e in edges if forced is not None and e.value == forced), None)
         if chosen is not None:
             return chosen
-        node = parse(cond)
-        value = m.evaluate(frame, node) if node is not None else UNKNOWN
+        tree = fn.blocks[frame.block].cond
+        value = m.evaluate(frame, tree) if tree is not None else UNKNOWN
         if any(e.value == "default" or e.value.startswith("case ") for e in edges):
             chosen = _case(edges, value)
         elif truth(value) is not UNKNOWN:
@@ -317,7 +298,7 @@ def _read_path(world: World, finding: dict) -> None:
         note, fn = step["note"], step["function"]
         m = _TAKES_RE.match(note)
         if m:
-            world.decisions.setdefault(fn, {})[normalize(m.group(1))] = m.group(2)
+            world.decisions.setdefault(fn, {})[_squashed(m.group(1))] = m.group(2)
         m = _CALLS_RE.match(note) or _DEFERS_RE.match(note)
         if m and fn not in world.goals:
             world.goals[fn] = m.group(1)
@@ -497,11 +478,9 @@ def _relative(path: str, base: str) -> str:
     return relative(path, base)
 
 
-def _unsigned_fields(files) -> dict:
-    out = {}
-    for f in files:
-        out.update(source.unsigned_fields(f))
-    return out
+def _squashed(text: str) -> str:
+    """A condition's spelling without whitespace (the finding's trace prints it as the IR)."""
+    return "".join(text.split())
 
 
 def _back_edges(fn) -> frozenset:
@@ -527,16 +506,7 @@ def _back_edges(fn) -> frozenset:
 def _case(edges, value):
     if isinstance(value, int):
         for e in edges:
-            if e.value.startswith("case ") and _int_or_none(e.value[5:]) == value:
+            if e.case == value:
                 return e
         return next((e for e in edges if e.value == "default"), None)
     return None
-
-
-def _int_or_none(text: str):
-    node = parse(text)
-    if node is None:
-        return None
-    value = node[2] if node[0] == "num" else -node[3][2] if node[0] == "un" and node[2] == "-" \
-        and node[3][0] == "num" else None
-    return value if isinstance(value, int) else None
