@@ -43,7 +43,7 @@ class Env:
     def stored(self, tree):
         return self.seen.get(tree, UNKNOWN)
 
-    def unknown(self, what):
+    def unknown(self, what, tree):
         self.unknowns.append(what)
 
 
@@ -132,7 +132,12 @@ def test_model_eras_and_primitive_signatures():
 def test_schedule_runs_round_trip():
     names = ["iothread"] * 3 + ["main"] * 2 + ["iothread"]
     assert schedule.compress(names) == [["iothread", 3], ["main", 2], ["iothread", 1]]
-    assert schedule.expand(schedule.compress(names)) == names
+    steps = schedule.expand(schedule.compress(names), [[4, [1, 0]]])
+    assert [name for name, _c in steps] == names
+    assert [c for _n, c in steps] == [(), (), (), (1, 0), (), ()]
+    item = {"start": [[[["Req", "ReqQueue", "head"], "next"], 0], [["ring", ""], 1]]}
+    assert schedule.starts_of(item) == {(("Req", "ReqQueue", "head"), "next"): 0,
+                                        ("ring", ""): 1}
 
 
 CONFIRMATION = {

@@ -73,7 +73,8 @@ def _mode(options: ReplayOptions, finding: dict, schedules) -> Mode:
         if item is None:
             raise QlintError(f"{options.schedule_file}: no schedule for the {finding['rule']} "
                              f"finding at {finding['path']}:{finding['line']}")
-        mode.schedule = schedule.expand(item["steps"])
+        mode.schedule = (schedule.expand(item["steps"], item.get("choices", ())),
+                         schedule.starts_of(item))
     return mode
 
 
@@ -104,29 +105,53 @@ def text_report(r) -> str:
         return "\n".join(lines + [f"  not modelled: {c['reason']}"]) + "\n"
     if status == "confirmed":
         lines.append(f"  confirmed: {c['invariant']}: {c['message']}")
+        lines.append(f"  with {c['satisfied']['change']}: not broken")
+    elif status == "violation-not-attributable":
+        lines.append(f"  broken, but not by the finding's defect: {c['invariant']}: "
+                     f"{c['message']}")
+        lines.append(f"  with {c['satisfied']['change']}: broken too: "
+                     f"{c['satisfied']['message']}")
     else:
-        lines.append("  not reproduced: " + (c.get("reason") or "no schedule within the bound "
+        lines.append("  not reproduced: " + (c.get("reason") or "no schedule within the bounds "
                                              "breaks an invariant"))
     lines.append(f"  scenario: era {c['era']}; threads {', '.join(c['threads'])}")
     lines += [f"    {a}" for a in c["assumptions"]]
-    lines.append("  explored: " + _explored(c))
-    if status == "confirmed":
+    lines.append("  explored: " + explored(c))
+    if "schedule" in c:
         lines.append(f"  counterexample: {_count(c['steps'], 'step')}, "
                      f"{_count(c['preemptions'], 'preemption')}")
         lines.append(timeline.render(r.timeline, r.threads).rstrip("\n"))
     return "\n".join(lines) + "\n"
 
 
-def _explored(c: dict) -> str:
-    done = "the whole bounded space" if c.get("complete", True) else "stopped at the state limit"
+def explored(c: dict) -> str:
+    """The coverage of a record in words: what was explored, what cut it, what was unknown."""
+    cov = c.get("coverage", {})
+    if c["mode"] == "schedule":
+        return f"the recorded schedule ({cov.get('states', 1) - 1} steps)"
     if c["mode"] == "pct":
         hits = f"{c['hits']} hit(s), the first in run {c['first_hit']}" if c["hits"] else "no hit"
-        return (f"{c['runs']} PCT runs (seed {c['seed']}, depth {c['bound']['pct_depth']}): "
-                f"{hits}; {_count(c['states'], 'state')}")
-    if c["mode"] == "schedule":
-        return f"the recorded schedule ({c['states'] - 1} steps)"
-    return (f"{_count(c['states'], 'state')}, {_count(c['schedules'], 'schedule')} within "
-            f"{_count(c['bound']['preemptions'], 'preemption')} ({done})")
+        head = (f"{c['runs']} PCT runs (seed {c['seed']}, depth {c['bound']['pct_depth']}): "
+                f"{hits}; {_count(cov.get('states', 0), 'state')}")
+    else:
+        head = (f"{_count(cov.get('states', 0), 'state')}, "
+                f"{_count(cov.get('schedules', 0), 'schedule')} within "
+                f"{_count(c['bound']['preemptions'], 'preemption')}, "
+                f"{_count(cov.get('choice_points', 0), 'choice point')} explored every way")
+    cuts = cov.get("cuts", {})
+    if c.get("complete"):
+        head += " (the whole bounded space: nothing cut)"
+    else:
+        head += "; cut: " + "; ".join(f"{why} ({n}×)" for why, n in cuts.items())
+    unknowns = cov.get("unknowns", {})
+    if unknowns:
+        head += "; unknown to the model: " + ", ".join(f"{what} ({n}×)"
+                                                       for what, n in unknowns.items())
+    rejected = cov.get("rejected", {})
+    if rejected:
+        head += "; violations set aside: " + ", ".join(f"{why} ({n}×)"
+                                                       for why, n in rejected.items())
+    return head
 
 
 def _count(n: int, noun: str) -> str:

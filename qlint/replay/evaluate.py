@@ -67,7 +67,7 @@ class Evaluator:
         return _typed(self.env.call(tree[2], tree[3], tree[4]), tree[1])
 
     def _unknown(self, tree):
-        self.env.unknown(tree[2])
+        self.env.unknown(tree[2], tree)
         return UNKNOWN
 
     def _stmt(self, tree):
