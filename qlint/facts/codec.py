@@ -13,7 +13,7 @@ from dataclasses import MISSING, fields
 from .ir import (Access, Arg, Assign, Block, Call, Diagnostic, Edge, FieldStore, Function,
                  Return, TUFacts)
 
-FORMAT = 8
+FORMAT = 9
 
 _EVENT_TAGS = {Call: "C", Access: "A", Assign: "S", Return: "R"}
 _EVENT_TYPES = {tag: cls for cls, tag in _EVENT_TAGS.items()}

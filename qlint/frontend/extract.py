@@ -985,7 +985,7 @@ class BodyBuilder:
         self.call_events: dict[int, Call] = {}             # id(CALL_EXPR node) -> its event
         ex.calls = self.call_events                        # call nodes of trees name them
         self.last_call: Call | None = None
-        self.last_write = None                             # the Access/Assign a write emitted
+        self.last_write = None                  # (node, the Access/Assign its write emitted)
 
     # ---- blocks and edges ---------------------------------------------------------------
 
@@ -1342,7 +1342,7 @@ class BodyBuilder:
                 event = Assign((self.ex.spelling(n.cur),), self.ex.line_col(n.cur)[0],
                                op=_MODE_OPS.get(mode, ""), target=self.ex.expr_tree(n))
                 self.emit(b, event)
-                self.last_write = event
+                self.last_write = (n, event)
             return b
         if k == BINARY_OPERATOR and len(kids) == 2:
             return self.binary(n, b)
@@ -1425,7 +1425,9 @@ class BodyBuilder:
         emits how it is written and the tree of the value written or combined."""
         self.last_write = None
         b = self.expr(lhs, b, mode)
-        event = self.last_write
+        target = _unwrap(lhs)
+        # Only the write of the target itself (`a[i++] = v` also writes i).
+        event = self.last_write[1] if self.last_write and self.last_write[0] is target else None
         if event is not None:
             event.op = op
             tree = self.ex.expr_tree(value) if value is not None else None
@@ -1469,7 +1471,7 @@ class BodyBuilder:
                        line=line, col=col, text=self.ex.text(n), lvalue=self.ex.expr_tree(n))
         self.emit(b, event)
         if mode != "r":
-            self.last_write = event
+            self.last_write = (n, event)
         return b
 
     def expr_inner_bases(self, member: Node, b):

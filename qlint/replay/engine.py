@@ -31,7 +31,7 @@ from ..facts.ir import Access, Call
 from .drivers import (BH, COMPLETE, GUEST, Drivers, Handler, Item, Timer, at, poll_frame,
                       run_frame)
 from .machine import Env, Frame
-from .values import UNKNOWN, show, truth
+from .values import UNKNOWN, object_name, show, truth
 
 # Primitive ops that touch state another thread can see: scheduling points.
 VISIBLE_OPS = frozenset({
@@ -632,14 +632,13 @@ class Engine(Drivers):
                           f"{owner[1]}, which holds no completion of this round (the ring's "
                           f"head moved past its tail)", (("ring slot", owner[1]),), ("co", co))
         woken = m.eng.get(("woken",), frozenset())
-        what = f"request {owner[1]}'s" if owner[0] == "req" else "the"
+        what = object_name(co[1])
         if co in woken:
-            return m.fail("completion-twice", f"{self.spelled(call)}: {what} waiting coroutine "
-                          f"is woken a second time (its completion is processed twice)",
-                          (("request", owner[1]) if owner[0] == "req" else ("coroutine", 2),),
-                          ("co", co))
+            return m.fail("completion-twice", f"{self.spelled(call)}: {what}, which waited for "
+                          f"its request, is woken a second time (the completion is processed "
+                          f"twice)", ((f"{what} woken", 2),), ("co", co))
         m.eng[("woken",)] = woken | {co}
-        m.note(f"{self.spelled(call)}: wakes {what} waiting coroutine")
+        m.note(f"{self.spelled(call)}: wakes {what}, which waited for its request")
 
     @staticmethod
     def waiting(value):

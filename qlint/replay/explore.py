@@ -85,7 +85,10 @@ def exhaustive(world, bound: int, limit: int, judge) -> Search:
     total = Search()
     race = None
     for preemptions in range(bound + 1):
+        judge.level = preemptions
         level = _dfs(init, preemptions, limit, judge)
+        if preemptions == 0:
+            judge.serial_complete = not level.limited
         total.schedules, total.states = level.schedules, level.states
         total.limited, total.cuts, total.choice_points = level.limited, level.cuts, \
             level.choice_points

@@ -286,7 +286,8 @@ class Machine:
         event = self.event(frame)
         if isinstance(event, Call):
             return self.world.engine.classify(self, frame, event)
-        if isinstance(event, Access) and event.mode != "addr" and self.world.is_shared(event):
+        if isinstance(event, Access) and event.mode != "addr" and self.world.is_shared(event) \
+                and not self.short_circuited(frame, event):
             return ("access", event.path)
         return None
 
@@ -333,6 +334,8 @@ class Machine:
         if isinstance(event, Call):
             return self.world.engine.call(self, frame, event)
         if isinstance(event, Access):
+            if self.short_circuited(frame, event):
+                return self.set_frame(frame._replace(index=frame.index + 1))
             frame = self.access(frame, event)
             if frame is None:
                 return                                 # a load: the store is the next step
@@ -342,6 +345,22 @@ class Machine:
             frame = frame._replace(ret=self.evaluate(frame, event.value)
                                    if event.value is not None else None)
         self.set_frame(frame._replace(index=frame.index + 1))
+
+    def short_circuited(self, frame: Frame, event: Access) -> bool:
+        """Is this read of the block's condition on the right of `&&` (`||`) whose left side
+        the frame has read false (true)? The IR lists the condition's reads in order; C does
+        not make this one."""
+        if event.mode != "r" or event.lvalue is None:
+            return False
+        guards = self.world.guards(self.function(frame), frame.block).get(event.lvalue)
+        if not guards:
+            return False
+        evaluator = Evaluator(Env(self, frame))
+        for op, lhs in guards:
+            value = evaluator.value(lhs)
+            if value is not UNKNOWN and bool(value) == (op == "||"):
+                return True
+        return False
 
     def evaluate(self, frame: Frame, tree):
         return Evaluator(Env(self, frame)).value(tree) if tree is not None else UNKNOWN
@@ -489,6 +508,7 @@ class Machine:
     def returned(self, frame: Frame, result) -> None:
         """A call of this C frame returned `result`: record it and go on."""
         event = self.event(frame)
+        result = UNKNOWN if result is None else result          # a void call's value
         site = (event.name, event.line, event.col)
         calls = tuple(c for c in frame.calls if c[0] != site)[-(RECENT_CALLS - 1):]
         frame = frame._replace(calls=calls + ((site, result),), index=frame.index + 1,
@@ -561,6 +581,8 @@ class Env:
         if kind == "field":
             base, name, arrow = tree[2], tree[3].rsplit(".", 1)[-1], tree[4]
             if not arrow:
+                if base[0] == "[]":                    # a[i].f: the element a[i] designates
+                    return self.field_of(self.read(base), name)
                 inner = self.locate(base)
                 if inner is not None and inner[0] == "heap":
                     return "heap", inner[1], f"{inner[2]}.{name}" if inner[2] else name

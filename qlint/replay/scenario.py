@@ -1,7 +1,7 @@
-"""From a finding and the current code to a scenario: the actors of the program (which entry
-points fire on which threads, which of the module's functions main-loop code calls), what runs
-first (the functions that register them), where the state comes from, and what the replay
-follows first (the finding's branch decisions, the calls on its path).
+"""From a finding and the current code to a scenario (a World): its actors and threads
+(actors.py), where the state comes from, what the replay follows first (the finding's branch
+decisions, the calls on its path), and what the machine asks while it runs: the value of a
+field nobody set, which edge a branch takes, which reads a short-circuit operator skips.
 
   threads    lock findings (QL101-QL103): the node is in an IOThread's context: thread
              "iothread" runs iothread_run(); thread "main" does what the era's main thread does
@@ -11,11 +11,6 @@ follows first (the finding's branch decisions, the calls on its path).
              context; "main" runs the main loop; a guest vCPU kicks a virtio host notifier
              (QL202) or has a request in flight (QL203). A thread's start routine
              (qemu_thread_create) gets a thread of its own.
-  actors     every entry point that reaches the finding's code, and every entry point whose
-             code writes a field the finding's code reads, fires (its handlers as often as
-             the `fires` bound lets the environment make them ready); [[entry]] roots (QMP/HMP
-             handlers) and the module's exported functions that reach or write that state are
-             called by the main thread.
   state      what the setup (the functions registering the actors) stores; a field nobody set
              is nondeterministic within its type (World.initial_value).
 """
@@ -31,13 +26,13 @@ from ..analysis.semantics import Semantics
 from ..facts import ctype
 from ..facts.ir import ENTRY, Access, Call
 from ..report.model import relative
-from .drivers import Item
+from .actors import (IOTHREAD_CTX, Actors, aim, lock_threads, reachable, section_threads,
+                     writes)
 from .engine import Engine
 from .machine import Frame, Machine, Thread, facts_after
 from .model import load_model
 from .values import UNKNOWN, truth
 
-IOTHREAD_CTX = "iothread0"
 LOCK_RULES = ("QL101", "QL102", "QL103")
 SECTION_RULES = ("QL201", "QL202", "QL203")
 NOT_MODELLED = {
@@ -59,7 +54,6 @@ SEQUENTIAL = {
     "QL203": ("request-in-flight",),
 }
 CONCURRENCY_RULES = ("QL101", "QL103", "QL202")
-MAX_ACTORS = 4                   # actors added because they write what the finding's code reads
 MAX_DOMAIN = 4                   # values a start value nobody set takes at most
 
 _CALLS_RE = re.compile(r"^calls (\w+)\(\)")
@@ -109,6 +103,7 @@ class World:
         self.initial_log: list = []
         self._constants = None
         self._sections: dict = {}
+        self._guards: dict = {}
         self._goal_blocks: dict = {}
         self._back_edges: dict = {}
         if not self.functions:
@@ -177,9 +172,13 @@ class World:
         elif ctype.is_pointer(t) and ctype.record(t):
             record = ctype.record(t)
             obj = ("obj", (record, key, path))
-            if not (isinstance(key, tuple) and key[:1] == (record,)):
+            links = _links(key, record)
+            if not links:
                 return obj                             # not a choice: no start value
-            value = (obj, 0)[m.choose(2, budgeted=False, start=True)]
+            # A link of a list of that record: NULL (the end), or the next element while the
+            # list is shorter than `values`.
+            value = 0 if links >= self.bounds["values"] else \
+                (0, obj)[m.choose(2, budgeted=False, start=True)]
         else:
             return UNKNOWN
         m.eng[("start", key, path)] = value
@@ -209,6 +208,14 @@ class World:
         if fn.key not in self._back_edges:
             self._back_edges[fn.key] = _back_edges(fn)
         return self._back_edges[fn.key]
+
+    def guards(self, fn, block: int) -> dict:
+        """The reads of a block's condition that C makes only if a short-circuit operator's
+        left side lets it: lvalue tree -> (operator, left side) of each such operator."""
+        key = (id(fn), block)
+        if key not in self._guards:
+            self._guards[key] = _guards(fn.blocks[block].cond)
+        return self._guards[key]
 
     def loop_heads(self, fn) -> frozenset:
         """Blocks a back edge returns to: a branch there decides whether a loop iterates
@@ -310,7 +317,7 @@ class World:
                     roots.append(f.data[0].func)
                 if f.kind == "seq":
                     roots += [item.func for item in f.data[0] if item.func]
-        return {w for key in _reachable(self, roots) for w in _writes(self.functions.get(key))}
+        return {w for key in reachable(self, roots) for w in writes(self.functions.get(key))}
 
 
 # ---- building a scenario from a finding ---------------------------------------------------------
@@ -339,13 +346,14 @@ def build(finding: dict, analysis) -> World:
         world.quiet = _required(finding)
     required = _required_key(world, finding, focus)
     targets = [k for k in (required, focus, owner) if k]
-    actors = Actors(world, targets)
+    actors = Actors(world, targets, finding["trace"][0]["function"])
     actors.setup()
     if rule in LOCK_RULES:
-        _lock_threads(world, actors)
+        lock_threads(world, actors)
     else:
-        _section_threads(world, actors, rule)
+        section_threads(world, actors, rule)
     world.notes += actors.notes
+    aim(world, actors, required or focus)
     return world
 
 
@@ -417,263 +425,38 @@ def _inside_reason(finding: dict) -> str:
             f"not what this section does")
 
 
-class Actors:
-    """Who acts in the scenario: the entry points, roots and module functions that reach the
-    finding's code or write what it reads, and the functions that register them."""
-
-    def __init__(self, world: World, targets: list):
-        self.world = world
-        self.targets = targets
-        self.notes: list = []
-        self.registrations: list = []
-        self.calls: list = []                       # (function key, holds) main-loop code calls
-        reads = set()
-        for key in _reachable(world, targets):
-            reads |= _reads(world.functions.get(key))
-        self.reads = reads
-        self._choose()
-
-    def _choose(self) -> None:
-        world = self.world
-        reaching = set(_callers_closure(world, self.targets))
-        found = [r for r in world.graph.registrations if r.func in reaching]
-        roots = [k for k in _roots(world) if k in reaching]
-        extra = []
-        for r in world.graph.registrations:
-            if r not in found and _writes_any(world, r.func, self.reads):
-                extra.append(r)
-        for key in _roots(world):
-            if key not in roots and _writes_any(world, key, self.reads):
-                roots.append(key)
-        self.registrations = sorted(found, key=_reg_order) + \
-            sorted(extra, key=_reg_order)[:MAX_ACTORS]
-        self.roots = sorted(roots)
-        self.module = self._module_functions(reaching)
-
-    def _module_functions(self, reaching) -> list:
-        """Exported functions of the finding's files that no analysed code calls, registers
-        or stores, and that reach the finding's code or write what it reads: main-loop code
-        outside the analysed files calls them."""
-        world = self.world
-        files = {world.functions[k].file for k in self.targets if k in world.functions}
-        stored = {s.func for stores in world.program.field_funcs.values() for s in stores}
-        registered = {r.func for r in world.graph.registrations}
-        setup = {r.caller for r in self.registrations}
-        out = []
-        for key in sorted(k for keys in world.program.definitions.values() for k in keys):
-            fn = world.functions.get(key)
-            if fn is None or fn.file not in files or key in setup or key in self.targets:
-                continue
-            if world.graph.callers_of(key) or key in stored or key in registered:
-                continue
-            if key in reaching or _writes_any(world, key, self.reads):
-                out.append(key)
-        return out[:MAX_ACTORS]
-
-    def setup(self) -> None:
-        """The functions that register the actors run first, their parameters bound by type."""
-        world = self.world
-        unsupported = sorted({r.kind for r in self.registrations
-                              if r.kind not in world.model.entry_kinds})
-        if unsupported:
-            self.notes.append("not dispatched by the engine: " + ", ".join(unsupported) +
-                              " callbacks")
-        # Code the actors run (a BH that schedules another, a coroutine that defers its end)
-        # registers at run time; what registers before them is the setup.
-        running = set(_reachable(world, [r.func for r in self.registrations]))
-        callers = []
-        for r in self.registrations:
-            if r.kind in world.model.entry_kinds and r.caller not in callers and \
-                    r.caller not in running and not r.deferral:
-                callers.append(r.caller)
-        for key in callers:
-            world.setup.append(Item(key, bind(world, key), "", f"setup: {world.name_of(key)}"))
-        if callers:
-            self.notes.append("setup: " + ", ".join(f"{world.name_of(k)}()" for k in callers))
-
-
-def _reg_order(r) -> tuple:
-    return (r.file, r.line, r.func, r.kind)
-
-
-def _lock_threads(world: World, actors: Actors) -> None:
-    world.threads.append(("iothread", (Frame("iothread", data=(IOTHREAD_CTX, False)),)))
-    main = []
-    if world.era.main == "drain":
-        main.append(Frame("drain", data=(IOTHREAD_CTX, 0)))
-        actors.notes.append("main thread: bdrv_drain() polls the IOThread's context holding its "
-                            "lock")
-    main += _main_calls(world, actors, IOTHREAD_CTX)
-    if _uses_main_loop(world, actors):
-        main.append(Frame("mainloop", data=(False, False)))
-    world.threads.append(("main", tuple(reversed(main))))         # a stack: the first on top
-
-
-def _section_threads(world: World, actors: Actors, rule: str) -> None:
-    main = _main_calls(world, actors, "")
-    main.append(Frame("mainloop", data=(False, False)))
-    world.threads.append(("main", tuple(reversed(main))))
-    if rule == "QL202":
-        world.guest = "kick"
-        world.threads.append(("guest", (Frame("guest", data=(world.model.guest_kicks,)),)))
-        actors.notes.append("guest: a vCPU kicks the virtio host notifier of the iohandler "
-                            "context")
-    elif rule == "QL203":
-        world.guest = "request"
-        actors.notes.append("guest: a request of the guest is in flight on the node")
-
-
-def _main_calls(world: World, actors: Actors, lock_ctx: str) -> list:
-    """The main thread's calls of roots ([[entry]]: QMP/HMP handlers, with what their entry
-    holds) and of the module's functions (as main-loop code calls them: holding the node's
-    context lock), each `fires` times; and of the finding's function if nothing else runs it."""
-    items = []
-    for key in actors.roots:
-        holds = _root_holds(world, key)
-        items.append(Item(key, bind(world, key), "main" if "AioContext" in holds else "",
-                          f"main loop calls {world.name_of(key)} (a root holding "
-                          f"{', '.join(holds) or 'no lock'})"))
-    for key in actors.module:
-        items.append(Item(key, bind(world, key), lock_ctx,
-                          f"main-loop code calls {world.name_of(key)}"
-                          + (" holding the node's context lock" if lock_ctx else "")))
-    if not items and not actors.registrations:
-        focus = actors.targets[-1]
-        items.append(Item(focus, bind(world, focus), "", f"main loop calls "
-                          f"{world.name_of(focus)}"))
-        actors.notes.append(f"{world.name_of(focus)}() has no entry point in the analysed "
-                            f"code: the main loop calls it")
-    for item in items[:len(actors.roots) + len(actors.module)]:
-        actors.notes.append(f"main thread: {item.label}()")
-    if not items:
-        return []
-    return [Frame("seq", data=(tuple(items) * world.bounds["fires"],))]
-
-
-def _uses_main_loop(world: World, actors: Actors) -> bool:
-    """Does the code the actors run give the main loop something to do: register or schedule
-    on the main or iohandler context (a primitive that names it, or a context argument that
-    asks for it)?"""
-    roots = [r.caller for r in actors.registrations] + [r.func for r in actors.registrations] + \
-        actors.roots + actors.module
-    for key in _reachable(world, roots):
-        fn = world.functions.get(key)
-        for block in fn.blocks if fn is not None else ():
-            for e in block.events:
-                prim = world.primitive(e) if isinstance(e, Call) else None
-                if prim is None or prim.op == "context":
-                    continue
-                if prim.context in ("main", "iohandler") or prim.op == "defer" or any(
-                        "qemu_get_aio_context" in a.text or "iohandler_get_aio_context" in a.text
-                        for a in e.args):
-                    return True
-    return False
-
-
-def _root_holds(world: World, key: str) -> tuple:
-    """What a root's [[entry]] says it holds (the most specific entry: one with attrs)."""
-    fn = world.functions[key]
-    matching = [e for e in world.pack.entries if e.functions and
-                e.names(fn.name, world.program.attrs(key))]
-    matching.sort(key=lambda e: -len(e.attrs))
-    return tuple(matching[0].holds) if matching else ()
-
-
-def _roots(world: World) -> list:
-    """Functions [[entry]] names as roots (QMP/HMP command handlers)."""
-    out = []
-    patterns = [e for e in world.pack.entries if getattr(e, "functions", None)]
-    for key, fn in world.functions.items():
-        if any(e.names(fn.name, world.program.attrs(key)) for e in patterns):
-            out.append(key)
-    return sorted(out)
-
-
-def bind(world: World, key: str) -> tuple:
-    """Arguments for a function the scenario calls itself, by parameter type: the scenario's
-    context, its node, or its one object of the pointed-to record type."""
-    fn = world.functions[key]
-    out = []
-    for ptype in fn.param_types:
-        record = _record(ptype)
-        if record == "AioContext":
-            out.append(("ctx", world.node_ctx))
-        elif record in ("BlockDriverState", "BlockBackend"):
-            out.append(("node",))
-        elif record and "*" in ptype:
-            out.append(("obj", record))
-        else:
-            out.append(UNKNOWN)
-    return tuple(out)
-
-
-def _record(ptype: str) -> str:
-    words = [w for w in re.findall(r"\w+", ptype)
-             if w not in ("const", "struct", "union", "volatile")]
-    return words[-1] if words and words[-1] not in ("void", "char", "int") else ""
-
-
-# ---- program facts ------------------------------------------------------------------------------
-
-MAX_CLOSURE = 3000               # functions a reachability question visits at most
-
-
-def _reachable(world: World, roots) -> list:
-    """Functions the roots call, directly or not, and the callbacks they register."""
-    registered: dict = {}
-    for r in world.graph.registrations:
-        registered.setdefault(r.caller, []).append(r.func)
-    seen, queue = set(roots), deque(roots)
-    while queue and len(seen) < MAX_CLOSURE:
-        key = queue.popleft()
-        nxt = [e.callee for e in world.graph.edges_from.get(key, ())] + registered.get(key, [])
-        for k in nxt:
-            if k not in seen:
-                seen.add(k)
-                queue.append(k)
-    return sorted(seen)
-
-
-def _callers_closure(world: World, keys) -> list:
-    seen, queue = set(keys), deque(keys)
-    while queue and len(seen) < MAX_CLOSURE:
-        for edge in world.graph.callers_of(queue.popleft()):
-            if edge.caller not in seen:
-                seen.add(edge.caller)
-                queue.append(edge.caller)
-    return sorted(seen)
-
-
-def _writes_any(world: World, key: str, fields: set) -> bool:
-    return any(_writes(world.functions.get(k)) & fields for k in _reachable(world, [key]))
-
-
-_FIELD_SETS: dict = {}           # id(Function) -> (the function, (accessed, written))
-
-
-def _field_sets(fn) -> tuple:
-    found = _FIELD_SETS.get(id(fn))
-    if found is None or found[0] is not fn:
-        reads, writes = set(), set()
-        for block in fn.blocks:
-            for e in block.events:
-                if isinstance(e, Access) and e.mode != "addr":
-                    (writes if e.mode in ("w", "inc", "dec") else reads).add(e.field)
-        found = _FIELD_SETS[id(fn)] = (fn, (frozenset(reads | writes), frozenset(writes)))
-    return found[1]
-
-
-def _reads(fn) -> frozenset:
-    return _field_sets(fn)[0] if fn is not None else frozenset()
-
-
-def _writes(fn) -> frozenset:
-    return _field_sets(fn)[1] if fn is not None else frozenset()
-
-
 @lru_cache(maxsize=4096)
 def _relative(path: str, base: str) -> str:
     return relative(path, base)
+
+
+def _links(key, record: str) -> int:
+    """How many links of a list of `record` lead to the object `key`."""
+    count = 0
+    while isinstance(key, tuple) and len(key) == 3 and key[0] == record:
+        count += 1
+        key = key[1]
+    return count
+
+
+def _guards(tree) -> dict:
+    out: dict = {}
+    unguarded: set = set()
+
+    def walk(node, guards):
+        if not isinstance(node, tuple) or not node or not isinstance(node[0], str):
+            return
+        if node[0] == "field":
+            (out.setdefault(node, []).extend(guards) if guards else unguarded.add(node))
+        if node[0] in ("&&", "||") and len(node) == 4:
+            walk(node[2], guards)
+            walk(node[3], guards + ((node[0], node[2]),))
+            return
+        for part in node[2:]:
+            walk(part, guards)
+    if tree is not None:
+        walk(tree, ())
+    return {k: tuple(v) for k, v in out.items() if k not in unguarded}
 
 
 def _compared_constants(functions) -> dict:
