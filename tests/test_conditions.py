@@ -93,3 +93,34 @@ def test_what_decides_nothing_says_so():
     assert taken(("?", "", "statement expression"), "true") is None
     assert taken(const(1), "true") is None
     assert key(("&&", "i32", ALIGN, ("?", "", "x"))) is None
+
+
+def test_decisions_read_from_extracted_code_contradict_structurally(tmp_path):
+    """Decisions a text comparison misses: `s->needs_alignment` taken false, then
+    `s->needs_alignment && bytes > 0` taken true, on one path."""
+    from qlint.frontend.compdb import CompileJob
+    from qlint.frontend.parse import TUTask
+    path = tmp_path / "t.c"
+    path.write_text("""
+        typedef struct S { _Bool needs_alignment; } S;
+        void pad(S *s);
+        void io(S *s, unsigned bytes)
+        {
+            if (s->needs_alignment) {
+                return;
+            }
+            if (s->needs_alignment && bytes > 0) {
+                pad(s);
+            }
+        }
+    """)
+    job = CompileJob(file=str(path), args=("-std=gnu11",), directory=str(tmp_path))
+    fn = next(f for f in TUTask(job).run().functions if f.name == "io")
+    branches = [(b, e) for b in fn.blocks for e in b.succs if b.cond is not None]
+    first = next(decision(b, e) for b, e in branches
+                 if e.value == "false" and e.cond == "s->needs_alignment")
+    second = next(decision(b, e) for b, e in branches
+                  if e.value == "true" and e.cond.startswith("s->needs_alignment &&"))
+    assert first == (("s->needs_alignment", "==", 0),)
+    assert second == (("s->needs_alignment", "!=", 0), ("bytes", ">", 0))
+    assert contradicts(first, second)
