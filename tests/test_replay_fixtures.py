@@ -365,3 +365,26 @@ def test_the_replay_reads_no_source_text(tmp_path, monkeypatch):
     c = replay_finding(finding, result, Mode()).confirmation
     assert (c["status"], c["invariant"], c["values"]) == (
         "confirmed", "counter-wrap", {"LinuxAioState.io_q.in_flight": 0xffffffff})
+
+
+def test_a_violation_that_happens_with_the_rule_satisfied_is_not_attributed(tmp_path):
+    """The BH reads without the lock (the finding), but the race on the counter is the event
+    handler's unlocked write, which the lock around the BH's call does not remove: the verdict
+    says so, with both runs."""
+    data = report("replay/not-attributable", "before", "--confirm")
+    [finding] = data["findings"]
+    c = finding["confirmation"]
+    message = ("race on Credit.left: iothread, main access it, main writing, with no lock "
+               "common to all the accesses")
+    assert (c["status"], c["invariant"], c["message"]) == (
+        "violation-not-attributable", "race", message)
+    satisfied = c["satisfied"]
+    assert (satisfied["change"], satisfied["invariant"], satisfied["message"]) == (
+        "AioContext held around the call of credit_peek() at line 27", "race", message)
+    assert satisfied["schedule"][-1]["violation"] is True
+    assert ("(rule satisfied) begin AioContext: takes AioContext lock of iothread0 (count 2)"
+            in [e["event"] for e in satisfied["schedule"]])
+    assert c["complete"] is True
+    assert c["coverage"]["rejected"] == {"also with the rule satisfied": 37}
+    text = qlint("check", "fixtures/replay/not-attributable/before", "--confirm", "--jobs", "1")
+    assert text.code == 1 and text.out.endswith("[violation-not-attributable]\n")

@@ -40,6 +40,11 @@ VISIBLE_OPS = frozenset({
     "drained_end", "defer", "co_enter", "co_wake", "co_yield", "ring_peek", "ring_commit",
     "ring_advance_and_peek", "io_submit", "timer_mod", "timer_del"})
 PUSHED = object()                 # the primitive pushed a frame; its result comes on return
+# How the timeline names the calls satisfy.py inserts.
+PATCH_WORDS = {"@begin": "(rule satisfied) begin {}", "@end": "(rule satisfied) end {}",
+               "@drop": "(rule satisfied) release {}", "@retake": "(rule satisfied) retake {}",
+               "@end-held": "(rule satisfied) end the {} left held",
+               "@end-if-held": "(rule satisfied) end {} if held", "@nop": "(rule satisfied)"}
 
 
 class Engine(Drivers):
@@ -162,6 +167,8 @@ class Engine(Drivers):
 
     @staticmethod
     def spelled(call) -> str:
+        if call.name in PATCH_WORDS:                   # a call the rule-satisfied program adds
+            return PATCH_WORDS[call.name].format(call.via)
         args = ", ".join(a.text for a in call.args)
         return getattr(call, "text", "") or f"{call.macro or call.name}({args})"
 
@@ -264,7 +271,10 @@ class Engine(Drivers):
             for lock in mine:
                 self.release(m, lock, True, call)
             return None
-        if action in ("@end-held", "@end-if-held") and not self.section_open(m, name):
+        # A section left open is ended whoever began it (a deferral hands it over); one ended
+        # without being begun is ended only if this function began it.
+        if action in ("@end-held", "@end-if-held") and \
+                not self.section_open(m, name, mine=action == "@end-if-held"):
             return None
         return self.section_action(m, name, begin=action == "@begin")
 
@@ -280,29 +290,33 @@ class Engine(Drivers):
 
     def patch_held(self, m, name: str, action: str) -> list:
         """The locks of class `name` an inserted release releases: the one taken by the
-        inserted acquire (@end), every one the thread holds (@drop, and in place of a release
-        of a lock it may not hold: @end-if-held), or those this function took and still holds
-        (@end-held, at its exit)."""
+        inserted acquire (@end), every one the thread holds (@drop), those this function took
+        and still holds (@end-held, at its exit), or, in place of a release of a lock it may
+        not have taken, the last of those (@end-if-held)."""
         held = self.held(m)
         if action == "@end":
             lock = self.patch_lock(m, name)
             return [lock] if lock in held else []
         mine = sorted(lock for lock in held if lock[0] == name)
-        if action == "@end-held":
+        if action in ("@end-held", "@end-if-held"):
             function = m.location()[2]
             mine = [lock for lock in mine if any(w[2] == function for w in
                                                  m.eng[("lock", lock)][1])]
-        elif action == "@end-if-held":
-            mine = mine[-1:]
-        return mine
+        return mine[-1:] if action == "@end-if-held" else mine
 
-    def section_open(self, m, name: str) -> bool:
+    def section_open(self, m, name: str, mine: bool = False) -> bool:
+        """Is the section open (begun by the running function, with `mine`)?"""
         item = self.section_item(name)
         if item == ("drained",):
-            return bool(m.eng.get(("drained",), ()))
-        if item is not None and item[0] == "ext":
-            return m.eng.get(item, 0) > 0
-        return False
+            begun = m.eng.get(("drained",), ())
+        elif item is not None and item[0] == "ext":
+            begun = m.eng.get(("ext-at", item[1]), ())
+        else:
+            return False
+        if mine:
+            function = m.location()[2]
+            return any(where[2] == function for where in begun)
+        return bool(begun)
 
     def section_action(self, m, name: str, begin: bool) -> None:
         """Begin or end a section as its pack spells it (`aio_disable_external(

@@ -269,19 +269,26 @@ def replay(init, schedule):
 def follow(init, schedule, budget: int = 100000):
     """Follow a schedule as far as the program lets it (the rule-satisfied program may block
     a thread where the original did not: the thread it waits for runs until it can go on),
-    then run the threads to their end; returns the machine."""
+    then run the threads to their end; returns the machine, with the schedule it took
+    (`m.schedule`)."""
     m = init.clone()
+    taken = []
+
+    def step(t, picks=()):
+        m.forced, m.made = list(picks), []
+        m.step(t)
+        taken.append((t, tuple(c for _k, c, start in m.made if not start)))
     for t, picks in schedule:
         while budget and not m.violation and t not in m.enabled() and m.enabled():
             budget -= 1
-            m.step(_unblocker(m, t))
+            step(_unblocker(m, t))
         if m.violation or t not in m.enabled():
             break
-        m.forced = list(picks)
-        m.step(t)
+        step(t, picks)
     while budget and not m.violation and m.enabled():
         budget -= 1
-        m.step(m.enabled()[0])
+        step(m.enabled()[0])
+    m.schedule = taken
     return m
 
 

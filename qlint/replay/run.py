@@ -62,8 +62,11 @@ class Judge:
                                "also with the rule satisfied": 0}
         items = [world.engine.section_item(s) for s in finding_sections(world.finding)]
         self.items = [i for i in items if i is not None]
-        self.not_attributable = None                  # (violation, schedule, satisfied one)
+        # (violation, schedule, start values, the violation and schedule with the rule
+        # satisfied) of the first violation that happens with the rule satisfied too
+        self.not_attributable = None
         self._serial: dict = {}
+        self._satisfied: dict = {}
         # The exhaustive search explores executions without preemptions first: the
         # violations it meets there (and the start values they read) are the serial ones.
         self.level = None
@@ -93,15 +96,34 @@ class Judge:
                 return self._reject("single actor")
         if self.satisfied_world is None:
             return self._reject("also with the rule satisfied")
-        other = explore.follow(explore.replay_world(self.satisfied_world, starts).initial(),
-                               schedule)
-        again = other.violation or other.race
-        if again is not None and again.invariant == violation.invariant and \
-                self.concerns(again):
+        again = self.with_rule_satisfied(violation, schedule, starts)
+        if again is not None:
             if self.not_attributable is None:
-                self.not_attributable = (violation, schedule, again, starts)
+                self.not_attributable = (violation, schedule, starts) + again
             return self._reject("also with the rule satisfied")
         return explore.CONFIRMED
+
+    def with_rule_satisfied(self, violation, schedule, starts):
+        """(the violation, its schedule) of the same invariant on the rule-satisfied program
+        from the same start values: along the same schedule (as far as the program lets it:
+        the lock it adds may hold a thread back), else along any schedule within as many
+        preemptions as the counterexample needed; or None."""
+        def same(v) -> bool:
+            return v is not None and v.invariant == violation.invariant and self.concerns(v)
+        world = explore.replay_world(self.satisfied_world, starts)
+        other = explore.follow(world.initial(), schedule)
+        found = other.violation or other.race
+        if same(found):
+            return found, other.schedule
+        key = (violation.invariant, tuple(sorted(starts.items(), key=repr)))
+        if key not in self._satisfied:
+            bound = explore.preemptions_of(explore.replay_world(self.world, starts).initial(),
+                                           schedule)
+            level = explore._dfs(self.satisfied_world.variant(fixed=starts).initial(), bound,
+                                 self.world.bounds["states"],
+                                 lambda _m, v, _s: explore.CONFIRMED if same(v) else "other")
+            self._satisfied[key] = (level.violation, level.schedule) if level.violation else None
+        return self._satisfied[key]
 
     def concerns(self, violation) -> bool:
         """Is a violation about what the finding is about? (What is left open at the end must
@@ -210,11 +232,14 @@ def _follow(finding, world, judge, given) -> Replay:
 
 def _result(finding, world, judge, threads, violation, schedule, starts, record) -> Replay:
     if violation is None and judge.not_attributable is not None:
-        violation, schedule, again, starts = judge.not_attributable
+        violation, schedule, starts, again, again_schedule = judge.not_attributable
         record = _scenario(world, {"status": "violation-not-attributable", **_broken(violation),
                                    **record})
+        satisfied = explore.replay_world(judge.satisfied_world, starts)
+        _m, timeline, _stuck = explore.replay(satisfied.initial(), again_schedule)
         record["satisfied"] = {"change": judge.satisfied_words, "invariant": again.invariant,
-                               "message": again.message}
+                               "message": again.message,
+                               "schedule": [_entry(e) for e in timeline]}
         return _with_counterexample(finding, world, threads, violation, schedule, starts, record)
     if violation is None:
         record = _scenario(world, {"status": "not-reproduced", **record})
