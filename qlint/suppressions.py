@@ -72,7 +72,8 @@ def read(path: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def apply(findings: list[Finding], selected, files, report_unused: bool, base: str):
+def apply(findings: list[Finding], selected, files, report_unused: bool, base: str,
+          root: str | None = None):
     """The findings no suppression covers, plus QL001/QL002 findings for the suppressions in
     `files` and in the findings' files; and how many findings were suppressed."""
     known = all_rules()
@@ -91,28 +92,21 @@ def apply(findings: list[Finding], selected, files, report_unused: bool, base: s
     for suppressions in by_file.values():
         for s in suppressions:
             meta += _reports(s, known, selected, report_unused)
-    return sorted(kept + finalize(meta, base), key=Finding.sort_key), len(findings) - len(kept)
+    return sorted(kept + finalize(meta, base, root), key=Finding.sort_key), len(findings) - len(kept)
 
 
 def _reports(s: Suppression, known: dict, selected, report_unused: bool) -> list[Finding]:
     out = []
+    at = (s.path, s.line, s.column, "")
     if INVALID in selected:
+        invalid = known[INVALID]()
         if not s.codes and not s.unknown:
-            out.append(_finding(known[INVALID], s, "suppression without a rule code suppresses "
-                                "nothing: name the rule, as in /* qlint: ignore[QL101] reason */",
-                                "no-code"))
-        for code in s.unknown:
-            out.append(_finding(known[INVALID], s, f"suppression names unknown rule code "
-                                f"'{code}' (see `qlint rules`)", code))
+            out.append(invalid.finding("no-code", None, at, detail="no-code", trace=[]))
+        out += [invalid.finding("unknown", None, at, detail=code, trace=[], code=code)
+                for code in s.unknown]
     unused = [c for c in s.codes if c in selected and c not in s.used]
     if report_unused and UNUSED in selected and unused:
         where = "this line or the next" if s.last == s.line + 1 else f"lines {s.line}-{s.last}"
-        out.append(_finding(known[UNUSED], s, f"unused suppression: no {', '.join(unused)} "
-                            f"finding on {where}", ",".join(unused)))
+        out.append(known[UNUSED]().finding("unused", None, at, detail=",".join(unused),
+                                           trace=[], codes=", ".join(unused), where=where))
     return out
-
-
-def _finding(rule_cls, s: Suppression, message: str, detail: str) -> Finding:
-    return Finding(rule=rule_cls.code, name=rule_cls.name, path=s.path, line=s.line,
-                   column=s.column, function="", message=message, detail=detail,
-                   level=rule_cls.level)

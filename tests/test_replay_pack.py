@@ -5,7 +5,7 @@ import pytest
 
 from conftest import qlint
 from qlint.config import build_pack, load
-from qlint.rules.pack import load_builtin
+from qlint.pack.load import load_builtin
 
 FIX = "fixtures/core/two-entries"
 

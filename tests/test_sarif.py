@@ -10,7 +10,8 @@ import sarif_om as om
 from conftest import REPO, SARIF_SCHEMA, qlint
 from qlint.report import sarif
 from qlint.report.model import Finding, Related, Step, finalize
-from qlint.rules.registry import Rule, all_rules
+from qlint.rules.base import Rule
+from qlint.rules.registry import all_rules
 
 SEED = "fixtures/seed000/before"
 

@@ -13,7 +13,7 @@ from dataclasses import MISSING, fields
 from .ir import (Access, Arg, Assign, Block, Call, Diagnostic, Edge, FieldStore, Function,
                  Return, TUFacts)
 
-FORMAT = 9
+FORMAT = 11
 
 _EVENT_TAGS = {Call: "C", Access: "A", Assign: "S", Return: "R"}
 _EVENT_TYPES = {tag: cls for cls, tag in _EVENT_TAGS.items()}
@@ -24,7 +24,7 @@ _NESTED = {
     Arg: {"funcs": ("tuple", None), "source_funcs": ("tuple", None), "expr": ("tree", None)},
     Access: {"lvalue": ("tree", None), "value": ("tree", None)},
     Assign: {"names": ("tuple", None), "expr": ("tree", None), "target": ("tree", None)},
-    Return: {"value": ("tree", None)},
+    Return: {"expr": ("tree", None)},
     Edge: {"names": ("tuple", None)},
     Block: {"events": ("events", None), "succs": ("list", Edge), "cond": ("tree", None)},
     Function: {"attrs": ("tuple", None), "params": ("tuple", None),
@@ -131,9 +131,12 @@ def _event(item):
     if tag == "S":
         n = len(item)
         return Assign(tuple(item[1]), item[2], item[3] if n > 3 else None,
-                      item[4] if n > 4 else "", tree(item[5]) if n > 5 else None,
-                      tree(item[6]) if n > 6 else None)
-    return Return(item[1], item[2], tree(item[3]) if len(item) > 3 else None)
+                      item[4] if n > 4 else "", item[5] if n > 5 else False,
+                      item[6] if n > 6 else "", tree(item[7]) if n > 7 else None,
+                      tree(item[8]) if n > 8 else None)
+    n = len(item)
+    return Return(item[1], item[2], item[3] if n > 3 else None, item[4] if n > 4 else "",
+                  tree(item[5]) if n > 5 else None)
 
 
 def _edge(e):
@@ -141,7 +144,7 @@ def _edge(e):
     if n == 1:
         return Edge(e[0])
     return Edge(e[0], e[1], e[2] if n > 2 else "", e[3] if n > 3 else 0,
-                tuple(e[4]) if n > 4 else (), e[5] if n > 5 else None)
+                tuple(e[4]) if n > 4 else (), e[5] if n > 5 else "", e[6] if n > 6 else None)
 
 
 def _block(d):

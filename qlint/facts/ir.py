@@ -119,12 +119,17 @@ class Access:
 class Assign:
     """Local variables (by name) written here: invalidates branch conditions that read them.
     `value` is the integer constant stored, if it is one (`var = NULL`, `need_drain = false`):
-    later tests of the variable are decided (and a NULL lock guard ends its loop). `op` is how
-    it is written ("=", "+=", "++", "--", "&" when its address is taken), `expr` the tree of
-    the value stored or combined and `target` the variable's ("var"/"global" with its type)."""
+    later tests of the variable are decided (and a NULL lock guard ends its loop).
+    `ref` is the value stored, where it is another's (a value reference: `locked =
+    !trylock(m)`), and `accumulates` says the variable keeps what it held (`x |= f(mr)`).
+    `op` is how it is written ("=", "+=", "++", "--", "&" when its address is taken), `expr`
+    the tree of the value stored or combined and `target` the variable's ("var"/"global" with
+    its type)."""
     names: tuple[str, ...]
     line: int
     value: int | None = None
+    ref: str = ""
+    accumulates: bool = False
     op: str = ""
     expr: Expr | None = None
     target: Expr | None = None
@@ -136,12 +141,98 @@ class Assign:
 
 @dataclass(slots=True)
 class Return:
+    """A return statement and what it returns, where the analyses can follow it: an integer
+    constant (`value`), or a local's or a call's value (`ref`, a value reference); `expr` is
+    the returned expression's tree."""
     line: int
     col: int
-    value: Expr | None = None        # the returned expression's tree
+    value: int | None = None
+    ref: str = ""
+    expr: Expr | None = None        # the returned expression's tree
 
 
 Event = Call | Access | Assign | Return
+
+
+def call_ref(call: Call) -> str:
+    """How a value reference names a call's result: "name:line:col" (as value_ref names a
+    "call" node of a tree)."""
+    return f"{call.name}:{call.line}:{call.col}"
+
+
+# A value reference (`Edge.ref`, `Assign.ref`, `Return.ref`, made by value_ref from the
+# expression's tree) names the value a branch tests, a store stores or a return returns when it
+# is a local variable's ("ret") or a call's result (call_ref), seen through parentheses, casts,
+# `!`, comparisons and statement expressions; with "!" in front when it is true exactly where that value is zero (`!trylock(m)`,
+# `trylock(m) == 0`). A comparison with a non-zero constant decides one side only: "=" in
+# front, true only where the value is non-zero (`trylock(m) == -EBUSY`); "!=" in front, false
+# only where it is non-zero (`trylock(m) != -EBUSY`).
+
+
+def value_ref(tree) -> str:
+    """The value reference of an expression tree: the local or call whose value it is, seen
+    through casts, `!`, comparisons with a constant and a statement expression's last statement
+    (QEMU's `qemu_mutex_trylock(m)` is `({ ...; _f(m, __FILE__, __LINE__); })`, glib's
+    G_LIKELY(e) `({ ...; _g_boolean_var_; })`; `__builtin_expect(e, 1)` is e in the tree);
+    "" when it is neither."""
+    positive = True
+    while tree is not None:
+        op = tree[0]
+        if op in ("cast", "stmt"):
+            tree = tree[2]
+        elif op == "!":
+            positive, tree = not positive, tree[2]
+        elif op in ("==", "!=") and len(tree) == 4:
+            lhs, constant = tree[2], _constant(tree[3])
+            if constant is None:
+                lhs, constant = tree[3], _constant(tree[2])
+            if constant is None:
+                return ""
+            if constant != 0:
+                # `trylock(m) == -EBUSY`: where true the value is non-zero; where false,
+                # unknown (a value reference that decides one side only).
+                inner = value_ref(lhs)
+                if not inner or inner.startswith(("!", "=")):
+                    return ""
+                return ("=" if (op == "==") == positive else "!=") + inner
+            positive, tree = positive != (op == "=="), lhs
+        else:
+            break
+    if tree is None:
+        return ""
+    sign = "" if positive else "!"
+    if tree[0] in ("var", "global"):
+        return sign + tree[2]
+    if tree[0] == "call":
+        return sign + f"{tree[2]}:{tree[3]}:{tree[4]}"
+    return ""
+
+
+def _constant(tree) -> int | None:
+    while tree[0] == "cast":                    # NULL is `((void *)0)`
+        tree = tree[2]
+    return tree[2] if tree[0] == "int" else None
+
+
+def ref_target(ref: str) -> tuple[str, bool]:
+    """(what a value reference names, whether it is true where that is non-zero)."""
+    return ref.lstrip("!"), not ref.startswith("!")
+
+
+def one_sided(ref: str) -> bool:
+    """Whether a value reference decides its value on one side only."""
+    return ref.startswith(("=", "!="))
+
+
+def ref_decides(ref: str, truth: bool) -> tuple[str, bool | None]:
+    """(what a value reference names, that value's truth where the reference is `truth`, or
+    None where that says nothing)."""
+    if ref.startswith("!="):
+        return ref[2:], (None if truth else True)
+    if ref.startswith("="):
+        return ref[1:], (True if truth else None)
+    target, positive = ref_target(ref)
+    return target, truth == positive
 
 
 @dataclass(slots=True)
@@ -154,6 +245,7 @@ class Edge:
     value: str = ""
     line: int = 0
     names: tuple[str, ...] = ()   # identifiers the condition reads
+    ref: str = ""                 # the value the condition tests (a value reference)
     case: int | None = None
 
 

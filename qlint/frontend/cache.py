@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 import zlib
 from functools import lru_cache
 from importlib import metadata
@@ -30,7 +29,7 @@ from .. import __version__
 from ..errors import QlintError
 from ..facts.codec import FORMAT, decode_tu, encode_tu
 from ..facts.ir import TUFacts
-from ..files import read_regular
+from ..files import read_regular, write_whole
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 
@@ -205,16 +204,10 @@ class FactsCache:
         data = zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 1)
         header = json.dumps({"key": key, "deps": deps, "sum": hashlib.sha256(data).hexdigest()},
                             separators=(",", ":")).encode()
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(header + b"\n" + data)
-            os.replace(tmp, path)
+            write_whole(path, header + b"\n" + data, mode=0o600)
         except OSError:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            pass                          # a cache that cannot be written is only slower
 
     # ---- TU facts -------------------------------------------------------------------------
 

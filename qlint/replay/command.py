@@ -9,6 +9,7 @@ import click
 
 from .. import __version__
 from ..errors import EXIT_CLEAN, EXIT_FINDINGS, QlintError
+from ..files import write_output
 from ..report.jsonfmt import finding_dict
 from . import findings as findings_mod
 from . import html, schedule, timeline
@@ -49,13 +50,13 @@ def run_replay(options: ReplayOptions) -> int:
     notes = []
     if options.save_schedule:
         if confirmed:
-            _write(options.save_schedule, schedule.dumps(confirmed))
+            write_output(schedule.dumps(confirmed), options.save_schedule)
             notes.append(f"schedule written to {options.save_schedule} (follow it again: qlint "
                          f"replay {options.finding_file} --schedule {options.save_schedule})")
         else:
             notes.append(f"no counterexample: {options.save_schedule} not written")
     if options.html_file:
-        _write(options.html_file, html.render(replays))
+        write_output(html.render(replays), options.html_file)
     if options.fmt == "json":
         data = {"version": __version__,
                 "replays": [dict(r.finding, confirmation=r.confirmation) for r in replays]}
@@ -156,8 +157,3 @@ def explored(c: dict) -> str:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
-def _write(path: str, text: str) -> None:
-    from ..cli import _write as write_report          # the same atomic write as reports
-    write_report(text, path)

@@ -342,8 +342,8 @@ class Machine:
         elif isinstance(event, Assign):
             frame = self.assign(frame, event)
         elif isinstance(event, Return):
-            frame = frame._replace(ret=self.evaluate(frame, event.value)
-                                   if event.value is not None else None)
+            frame = frame._replace(ret=self.evaluate(frame, event.expr)
+                                   if event.expr is not None else None)
         self.set_frame(frame._replace(index=frame.index + 1))
 
     def short_circuited(self, frame: Frame, event: Access) -> bool:

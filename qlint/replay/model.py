@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from ..errors import QlintError
-from ..rules.pack import needs_met, read_toml
+from ..pack.load import read_toml
+from ..pack.model import needs_met
 
 MODEL_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "model.toml")
 

@@ -155,7 +155,6 @@ def result(f, rule_index: dict, root: str) -> om.Result:
                for i, r in enumerate(f.related[:MAX_RELATED], 1)]
     code_flows = [code_flow(f.trace, root)] if f.trace else []
     if f.confirmation:                         # qlint check --confirm: the counterexample too
-        from ..replay.sarif import counterexample_flow, result_properties
         code_flows += [flow for flow in [counterexample_flow(f.confirmation, root)] if flow]
     text = f.message
     if len(f.related) > MAX_RELATED:
@@ -170,8 +169,38 @@ def result(f, rule_index: dict, root: str) -> om.Result:
         partial_fingerprints={FINGERPRINT_KEY: f.fingerprint},
         code_flows=code_flows or None,
         related_locations=related or None,
-        properties=result_properties(f.confirmation) if f.confirmation else None,
+        properties={"confirmation": f.confirmation} if f.confirmation else None,
     )
+
+
+def counterexample_flow(confirmation: dict, root: str):
+    """A confirmation's counterexample (docs/replay.md) as a codeFlow with one threadFlow per
+    thread, or None when there is none: each location's executionOrder is the event's place in
+    the interleaving, so a viewer can rebuild the timeline across threads, and the violating
+    event is `essential`."""
+    events = confirmation.get("schedule") or []
+    if confirmation.get("status") != "confirmed" or not events:
+        return None
+    names = list(dict.fromkeys((confirmation.get("threads") or []) +
+                               [e["thread"] for e in events]))   # the setup's too
+    flows = []
+    for name in names:
+        steps = [node(om.ThreadFlowLocation, execution_order=order,
+                      importance="essential" if e.get("violation") else None,
+                      location=_event_location(e, root))
+                 for order, e in enumerate(events, 1) if e["thread"] == name]
+        if steps:
+            flows.append(node(om.ThreadFlow, id=name, locations=steps,
+                              message=node(om.Message, text=f"thread {name}")))
+    text = f"counterexample ({confirmation['invariant']}): {confirmation['message']}"
+    return node(om.CodeFlow, message=node(om.Message, text=text), thread_flows=flows)
+
+
+def _event_location(event: dict, root: str):
+    text = f"{event['function']}: {event['event']}"
+    if event.get("path"):
+        return location(event["path"], event["line"], 0, root, text)
+    return node(om.Location, message=node(om.Message, text=text))
 
 
 def most_severe(findings: list, limit: int) -> list:

@@ -1,9 +1,9 @@
 """QL001 invalid-suppression and QL002 unused-suppression: about the inline suppressions
-themselves. Their findings come from qlint/suppressions.py when the report is made, not from
-the analysis."""
+themselves. They own no violation of the analysis: qlint/suppressions.py makes their findings,
+in their words, when the report is made."""
 from __future__ import annotations
 
-from .registry import Rule, rule
+from .base import Rule
 
 
 class _SuppressionRule(Rule):
@@ -11,19 +11,20 @@ class _SuppressionRule(Rule):
     tags = ("suppression",)
     precision = "very-high"
 
-    def check(self, ctx):
-        return ()
 
-
-@rule
 class InvalidSuppression(_SuppressionRule):
     code = "QL001"
     name = "invalid-suppression"
     summary = "an inline suppression names no rule, or a rule that does not exist"
+    messages = {
+        "no-code": "suppression without a rule code suppresses nothing: name the rule, as in "
+                   "/* qlint: ignore[QL101] reason */",
+        "unknown": "suppression names unknown rule code '{code}' (see `qlint rules`)",
+    }
 
 
-@rule
 class UnusedSuppression(_SuppressionRule):
     code = "QL002"
     name = "unused-suppression"
     summary = "an inline suppression silences nothing (with --report-unused-suppressions)"
+    messages = {"unused": "unused suppression: no {codes} finding on {where}"}

@@ -1,0 +1,215 @@
+"""What a rule pack says, as plain data: one class per kind of entry. qlint/pack/schema.py
+says which TOML table makes which entry; its keys are the entries' fields."""
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+from .matcher import Matcher, squash
+
+
+@dataclass(slots=True)
+class Origin:
+    file: str
+    line: int
+    pack: str           # pack name, or "config"
+    table: str = ""     # the table that declared the entry ("lock", "excludes" ...)
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(slots=True, kw_only=True)
+class Item:
+    """What every entry has: where it was declared and what the tree must declare for it
+    to be active."""
+    origin: Origin | None = None
+    needs: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Section(Item):
+    """A begin/end pair. Locks are sections of kind "lock" (acquire/release); a context is
+    one that is never begun or ended, only provided."""
+    name: str
+    kind: str                        # "lock" | "section" | "context"
+    begin: tuple[Matcher, ...] = ()
+    end: tuple[Matcher, ...] = ()
+    recursive: bool = False
+    switch: tuple[Matcher, ...] = ()  # calls after which the lock is held by execution context
+    begin_attrs: tuple[str, ...] = ()   # ... and the same by the callee's attributes
+    end_attrs: tuple[str, ...] = ()
+    switch_attrs: tuple[str, ...] = ()
+    arg: int = 0                     # the argument that designates the instance
+    field: str = ""                  # only instances whose argument is this Record.field
+    description: str = ""
+    try_begin: tuple = ()            # (trylock matcher, its result where it locked is true:
+                                     # "nonzero", or false: "zero"; None: the lock's `success`)
+    success: bool | None = None
+
+    def __post_init__(self):
+        if self.success is not None and not self.try_begin:
+            raise ValueError("'success' is for the functions of 'try-acquire'")
+        resolved = []
+        for matcher, success in self.try_begin:
+            success = self.success if success is None else success
+            if success is None:
+                raise ValueError(f"'try-acquire' {str(matcher)!r} needs 'success' (\"zero\" or "
+                                 f"\"nonzero\": the result where it locked)")
+            resolved.append((matcher, success))
+        self.try_begin = tuple(resolved)
+
+
+@dataclass(slots=True)
+class Callback(Item):
+    """A call of `api` registers the functions in `args` as entry points of kind `entry`. With
+    `source`, the arguments are objects that call produced (a Coroutine * made by
+    qemu_coroutine_create) and the functions are those it was given. With `invoke`, the
+    functions run right away, in the caller's lock state (qemu_coroutine_enter), plus what
+    `holds` names (entering a coroutine provides coroutine context)."""
+    api: Matcher
+    args: tuple[int, ...]
+    entry: str = ""
+    source: str = ""
+    invoke: bool = False
+    holds: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Entry(Item):
+    kind: str = ""                   # an entry kind created by callbacks ...
+    functions: tuple[str, ...] = ()  # ... or roots named by glob
+    attrs: tuple[str, ...] = ()      # ... that carry these attributes ("annotate:coroutine_fn")
+    holds: tuple[str, ...] = ()
+    description: str = ""
+
+    def names(self, function: str, attrs=()) -> bool:
+        return any(fnmatch.fnmatchcase(function, g) for g in self.functions) and \
+            all(a in attrs for a in self.attrs)
+
+
+@dataclass(slots=True)
+class Requirement(Item):
+    """`function` (or calls through "Record.field") requires / excludes `lock`; or, with
+    `attribute`, every function or field declared with that attribute does."""
+    lock: str
+    kind: str                        # "requires" | "excludes"
+    function: str = ""
+    attribute: str = ""
+
+
+@dataclass(slots=True)
+class Deferral(Item):
+    api: Matcher
+    callback_arg: int
+    entry: str = "deferred"
+
+
+@dataclass(slots=True)
+class Inside(Item):
+    function: str
+    section: str
+
+
+@dataclass(slots=True)
+class AcrossDeferral(Item):
+    """`section` open across a deferral needs `requires` open for the same span, unless the
+    path took one of the `unless` branches ("cond" true, "!cond" false; `*` matches any text)."""
+    section: str
+    requires: str
+    reason: str = ""
+    unless: tuple[str, ...] = ()
+
+    def exempt(self, conds) -> bool:
+        """Does a path with these (condition, truth) pairs satisfy an `unless`?"""
+        for pattern in self.unless:
+            truth = not pattern.startswith("!")
+            glob = squash(pattern.lstrip("!"))
+            if any(v == truth and fnmatch.fnmatchcase(squash(c), glob) for c, v, *_ in conds):
+                return True
+        return False
+
+    def patterns(self) -> list[str]:
+        return [squash(p.lstrip("!")) for p in self.unless]
+
+
+@dataclass(slots=True)
+class Protects(Item):
+    """Fields that `lock` protects: two threads must not access them unless both hold it
+    (checked by the runtime checker, qlint replay)."""
+    lock: str
+    fields: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Assume(Item):
+    """Where `condition` is true, `holds` are held (`qemu_in_coroutine()`: coroutine context)."""
+    condition: str
+    holds: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Boundary(Item):
+    """Calls of functions matching `function` (a glob) are not followed for what they need:
+    their callees' requirements and exclusions are not their callers' (error reporting, whose
+    output callbacks reach every chardev and channel)."""
+    function: str
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class Contract(Item):
+    """A function declared with `attribute` may assume `holds` at its entry: its callers
+    are checked for them instead (coroutine_fn: coroutine context; GRAPH_RDLOCK: the lock).
+    What it `accepts` it answers for itself: its calls that need it are not checked, nor
+    passed on to its callers (coroutine_mixed_fn tests qemu_in_coroutine() as it sees fit).
+    With `function` (globs) instead, the named functions are vouched for the same way."""
+    attribute: str = ""
+    function: str = ""
+    holds: tuple[str, ...] = ()
+    accepts: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class PackInfo:
+    name: str
+    description: str
+    file: str
+    needs: tuple[str, ...] = ()
+    user: bool = False
+
+
+def needs_met(needs, declared) -> bool:
+    """`needs` lists names the tree must declare; "!name" one it must not. A name
+    "attr:ATTRIBUTE" is declared when some declaration carries that attribute."""
+    return all((n[1:] not in declared) if n.startswith("!") else (n in declared) for n in needs)
+
+
+def unmet_needs(needs, declared) -> list[str]:
+    """The unmet needs, in words: "aio_disable_external is not declared"."""
+    def words(n: str) -> str:
+        if n.startswith("attr:"):
+            return f"no declaration has attribute {n[5:]}"
+        return f"{n} is not declared"
+    return [(f"{n[1:]} is declared" if n.startswith("!") else words(n))
+            for n in needs if not needs_met((n,), declared)]
+
+
+@dataclass(slots=True)
+class Transaction(Item):
+    """A call of `add` puts an action (a driver: a struct of callbacks, argument `driver_arg`)
+    into a transaction (argument `transaction_arg`); a call of `run` runs the callbacks of the
+    actions added to it (commit or abort, then clean). A section open when an action whose
+    callbacks end it is added is the transaction's to end from then on."""
+    add: tuple[Matcher, ...]
+    run: tuple[Matcher, ...]
+    transaction_arg: int = 0
+    driver_arg: int = 1
+
+
+@dataclass(slots=True)
+class NoReturn(Item):
+    """Calls that do not return, though nothing in their declaration says so (glib's assertion
+    messages), or not with these arguments (`error_setg(&error_fatal, ...)` exits)."""
+    function: tuple[Matcher, ...]
+    reason: str = ""
