@@ -392,3 +392,15 @@ def test_a_violation_that_happens_with_the_rule_satisfied_is_not_attributed(tmp_
     assert c["coverage"]["rejected"] == {"also with the rule satisfied": 37}
     text = qlint("check", "fixtures/replay/not-attributable/before", "--confirm", "--jobs", "1")
     assert text.code == 1 and text.out.endswith("[violation-not-attributable]\n")
+
+
+def test_check_text_says_what_a_not_reproduced_verdict_explored():
+    run = qlint("check", "fixtures/replay/enum-macro/before", "--confirm", "--jobs", "1")
+    assert run.code == 1
+    assert run.out == (
+        "fixtures/replay/enum-macro/before/queue.c:32:9: QL101 [lock-required] queue_pop() "
+        "requires AioContext, which is not held on this path from bh queue_bh() "
+        "[not-reproduced]\n"
+        "    not reproduced; explored: 1359 states, 6990 schedules within 2 preemptions, "
+        "18 choice points explored every way (the whole bounded space: nothing cut); unknown "
+        "to the model: string (1×)\n")

@@ -11,6 +11,7 @@ from .. import __version__
 from ..errors import EXIT_CLEAN, EXIT_FINDINGS, QlintError
 from ..files import write_output
 from ..report.jsonfmt import finding_dict
+from ..report.text import count, explored
 from . import findings as findings_mod
 from . import html, schedule, timeline
 from .run import Mode, replay_finding
@@ -119,41 +120,7 @@ def text_report(r) -> str:
     lines += [f"    {a}" for a in c["assumptions"]]
     lines.append("  explored: " + explored(c))
     if "schedule" in c:
-        lines.append(f"  counterexample: {_count(c['steps'], 'step')}, "
-                     f"{_count(c['preemptions'], 'preemption')}")
+        lines.append(f"  counterexample: {count(c['steps'], 'step')}, "
+                     f"{count(c['preemptions'], 'preemption')}")
         lines.append(timeline.render(r.timeline, r.threads).rstrip("\n"))
     return "\n".join(lines) + "\n"
-
-
-def explored(c: dict) -> str:
-    """The coverage of a record in words: what was explored, what cut it, what was unknown."""
-    cov = c.get("coverage", {})
-    if c["mode"] == "schedule":
-        return f"the recorded schedule ({cov.get('states', 1) - 1} steps)"
-    if c["mode"] == "pct":
-        hits = f"{c['hits']} hit(s), the first in run {c['first_hit']}" if c["hits"] else "no hit"
-        head = (f"{c['runs']} PCT runs (seed {c['seed']}, depth {c['bound']['pct_depth']}): "
-                f"{hits}; {_count(cov.get('states', 0), 'state')}")
-    else:
-        head = (f"{_count(cov.get('states', 0), 'state')}, "
-                f"{_count(cov.get('schedules', 0), 'schedule')} within "
-                f"{_count(c['bound']['preemptions'], 'preemption')}, "
-                f"{_count(cov.get('choice_points', 0), 'choice point')} explored every way")
-    cuts = cov.get("cuts", {})
-    if c.get("complete"):
-        head += " (the whole bounded space: nothing cut)"
-    else:
-        head += "; cut: " + "; ".join(f"{why} ({n}×)" for why, n in cuts.items())
-    unknowns = cov.get("unknowns", {})
-    if unknowns:
-        head += "; unknown to the model: " + ", ".join(f"{what} ({n}×)"
-                                                       for what, n in unknowns.items())
-    rejected = cov.get("rejected", {})
-    if rejected:
-        head += "; violations set aside: " + ", ".join(f"{why} ({n}×)"
-                                                       for why, n in rejected.items())
-    return head
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
