@@ -232,3 +232,26 @@ def test_value_references_of_branches_stores_and_returns(extract):
     from qlint.facts.ir import Return
     returns = [r.ref.split(":")[0] for r in events(tu, "g") if isinstance(r, Return)]
     assert returns == ["busy", "!locked", "try_it"]
+
+
+def test_value_references_are_read_from_the_trees_with_folded_constants(extract):
+    """A comparison with an enum constant or a macro libclang folded decides one side of the
+    value, as a literal does; a function or an enum constant is no value reference."""
+    tu = extract("""
+        enum { BUSY = 16, NONE = 0 };
+        #define AGAIN (BUSY + 1)
+        int try_it(int *m);
+        void notify(void);
+        int g(int *m, int flags) {
+            void (*cb)(void) = notify;
+            flags |= BUSY;
+            if (try_it(m) != AGAIN) { return 0; }
+            if (try_it(m) == NONE) { return 1; }
+            return flags;
+        }
+    """)
+    fn = next(f for f in tu.functions if f.name == "g")
+    refs = [e.ref.split(":")[0] for b in fn.blocks for e in b.succs if e.value == "true"]
+    assert refs == ["!=try_it", "!try_it"]
+    stores = [(a.names, a.ref, a.accumulates) for a in events(tu, "g") if isinstance(a, Assign)]
+    assert stores == [(("cb",), "", False), (("flags",), "", True)]
