@@ -122,6 +122,8 @@ class Assign:
     later tests of the variable are decided (and a NULL lock guard ends its loop).
     `ref` is the value stored, where it is another's (a value reference: `locked =
     !trylock(m)`), and `accumulates` says the variable keeps what it held (`x |= f(mr)`).
+    `keeps_tests`: a `v |= FLAG` whose bits no branch of the function tests (every test of v
+    is `v & MASK` with MASK & FLAG == 0): it changes no condition.
     `op` is how it is written ("=", "+=", "++", "--", "&" when its address is taken), `expr`
     the tree of the value stored or combined and `target` the variable's ("var"/"global" with
     its type)."""
@@ -130,6 +132,7 @@ class Assign:
     value: int | None = None
     ref: str = ""
     accumulates: bool = False
+    keeps_tests: bool = False
     op: str = ""
     expr: Expr | None = None
     target: Expr | None = None
