@@ -17,7 +17,7 @@ expression's text (`s->x`) or a local's name can keep doing so.
 from __future__ import annotations
 
 from . import ctype
-from .ir import Call
+from .ir import Call, constant_of
 
 Atom = tuple                      # (key, relation, constant)
 
@@ -143,16 +143,10 @@ def _keeps_truth(cast) -> bool:
     return ctype.is_integer(to) and ctype.is_integer(frm) and ctype.bits(to) >= ctype.bits(frm)
 
 
-def _constant(tree):
-    while tree[0] == "cast":
-        tree = tree[2]
-    return tree[2] if tree[0] == "int" else None
-
-
 def _atom(tree, positive: bool, calls, abstract: bool) -> Atom | None:
     op = tree[0]
     if op in _MIRROR and len(tree) == 4:
-        left, right = _constant(tree[2]), _constant(tree[3])
+        left, right = constant_of(tree[2]), constant_of(tree[3])
         if left is None and right is not None:
             subject, relation, constant = tree[2], op, right
         elif right is None and left is not None:
@@ -164,7 +158,7 @@ def _atom(tree, positive: bool, calls, abstract: bool) -> Atom | None:
             if k is None:
                 return None
             return k, relation if positive else _NEGATE[relation], constant
-    if _constant(tree) is not None:
+    if constant_of(tree) is not None:
         return None                                   # a constant decides nothing
     k = key(tree, calls, abstract)
     if k is None:

@@ -186,9 +186,9 @@ def value_ref(tree) -> str:
         elif op == "!":
             positive, tree = not positive, tree[2]
         elif op in ("==", "!=") and len(tree) == 4:
-            lhs, constant = tree[2], _constant(tree[3])
+            lhs, constant = tree[2], constant_of(tree[3])
             if constant is None:
-                lhs, constant = tree[3], _constant(tree[2])
+                lhs, constant = tree[3], constant_of(tree[2])
             if constant is None:
                 return ""
             if constant != 0:
@@ -211,8 +211,9 @@ def value_ref(tree) -> str:
     return ""
 
 
-def _constant(tree) -> int | None:
-    while tree[0] == "cast":                    # NULL is `((void *)0)`
+def constant_of(tree) -> int | None:
+    """The integer a tree is, seen through conversions (NULL is `((void *)0)`), or None."""
+    while tree[0] == "cast":
         tree = tree[2]
     return tree[2] if tree[0] == "int" else None
 
