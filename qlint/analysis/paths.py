@@ -19,8 +19,8 @@ from collections import deque
 from functools import lru_cache
 from typing import NamedTuple
 
-from ..facts.ir import (ENTRY, EXIT, Access, Assign, Call, Edge, Return, one_sided, ref_decides,
-                        ref_target)
+from ..facts.ir import (ENTRY, EXIT, Access, Assign, Call, Edge, Return, constant_of, one_sided,
+                        ref_decides, ref_target, uncast)
 from .scc import sccs
 
 STATE_LIMIT = 64
@@ -484,6 +484,42 @@ def tested_variables(fn) -> frozenset:
     return frozenset(out)
 
 
+def unread_flags(fn) -> frozenset:
+    """The `v |= FLAG` assignments (by id) whose bits no branch of the function tests: every
+    test that reads v is `v & MASK` with MASK & FLAG == 0, the constants as libclang folded
+    them. Adding such a flag changes no condition (block/file-posix.c's raw_co_prw() adds
+    QEMU_AIO_MISALIGNED between two `type & (QEMU_AIO_WRITE | QEMU_AIO_ZONE_APPEND)` tests)."""
+    flags = [(e, constant_of(e.expr)) for block in fn.blocks for e in block.events
+             if type(e) is Assign and e.op == "|=" and e.expr is not None]
+    flags = [(e, bits) for e, bits in flags if bits is not None]
+    if not flags:
+        return frozenset()
+    masks: dict[str, list] = {}
+    for block in fn.blocks:
+        if block.cond is not None and any(e.value in ("true", "false") for e in block.succs):
+            _bit_tests(block.cond, None, masks)
+    return frozenset(id(e) for e, bits in flags
+                     if all(m is not None and not m & bits for m in masks.get(e.names[0], ())))
+
+
+def _bit_tests(tree, mask, out: dict) -> None:
+    """How a condition reads each variable: as `v & MASK` with MASK constant (the mask), or
+    otherwise (None)."""
+    tree = uncast(tree)
+    if tree[0] in ("var", "global"):
+        out.setdefault(tree[2], []).append(mask)
+        return
+    if tree[0] == "&" and len(tree) == 4:
+        for mine, other in ((2, 3), (3, 2)):
+            value, operand = constant_of(tree[other]), uncast(tree[mine])
+            if value is not None and operand[0] in ("var", "global"):
+                _bit_tests(operand, value, out)
+                return
+    for kid in tree[2:]:
+        if isinstance(kid, tuple):
+            _bit_tests(kid, None, out)
+
+
 def returned_locals(fn) -> set[str]:
     """Variables the function returns as they are (`return req;`): a branch on one tells what
     the function returns there (a lock taken iff the pointer returned is non-NULL)."""
@@ -576,9 +612,9 @@ def take_edge(st: State, edge: Edge, tracked: set[str], assumptions=None) -> Sta
     return st._replace(conds=tuple(sorted(st.conds + ((base, value, edge.names),))))
 
 
-def forget(st: State, event, tested=frozenset()) -> State:
+def forget(st: State, event, tested=frozenset(), unread=frozenset()) -> State:
     """The state after an event other than a call: what an assignment invalidates or teaches,
-    what a return returns."""
+    what a return returns. `unread`: the flag assignments no condition reads (unread_flags)."""
     if isinstance(event, Return):
         return _returned(st, event)
     if isinstance(event, Assign):
@@ -589,7 +625,7 @@ def forget(st: State, event, tested=frozenset()) -> State:
     if not st.conds:
         return st
     if isinstance(event, Assign):
-        if event.keeps_tests:
+        if id(event) in unread:
             return st
         names = set(event.names)
         conds = tuple(c for c in st.conds if not names.intersection(c[2])
@@ -640,6 +676,7 @@ class Explorer:
         self.tracked = tracked
         self.assumptions = assumptions or {}
         self.tested = tested_variables(fn)
+        self.unread = unread_flags(fn)
         self.limit = limit
         self.nodes: list[tuple] = []          # (block, state, parent node, edge)
         self.exits: list[tuple[int, State]] = []
@@ -688,7 +725,7 @@ class Explorer:
         for index in range(start, len(events)):
             event = events[index]
             if type(event) is not Call:
-                state = forget(state, event, self.tested)
+                state = forget(state, event, self.tested, self.unread)
             state = self.step(state, event, node)
             if state is None:
                 return []

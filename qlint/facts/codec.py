@@ -13,7 +13,7 @@ from dataclasses import MISSING, fields
 from .ir import (Access, Arg, Assign, Block, Call, Diagnostic, Edge, FieldStore, Function,
                  Return, TUFacts)
 
-FORMAT = 12
+FORMAT = 13
 
 _EVENT_TAGS = {Call: "C", Access: "A", Assign: "S", Return: "R"}
 _EVENT_TYPES = {tag: cls for cls, tag in _EVENT_TAGS.items()}
@@ -132,8 +132,8 @@ def _event(item):
         n = len(item)
         return Assign(tuple(item[1]), item[2], item[3] if n > 3 else None,
                       item[4] if n > 4 else "", item[5] if n > 5 else False,
-                      item[6] if n > 6 else False, item[7] if n > 7 else "",
-                      tree(item[8]) if n > 8 else None, tree(item[9]) if n > 9 else None)
+                      item[6] if n > 6 else "", tree(item[7]) if n > 7 else None,
+                      tree(item[8]) if n > 8 else None)
     n = len(item)
     return Return(item[1], item[2], item[3] if n > 3 else None, item[4] if n > 4 else "",
                   tree(item[5]) if n > 5 else None)

@@ -122,8 +122,6 @@ class Assign:
     later tests of the variable are decided (and a NULL lock guard ends its loop).
     `ref` is the value stored, where it is another's (a value reference: `locked =
     !trylock(m)`), and `accumulates` says the variable keeps what it held (`x |= f(mr)`).
-    `keeps_tests`: a `v |= FLAG` whose bits no branch of the function tests (every test of v
-    is `v & MASK` with MASK & FLAG == 0): it changes no condition.
     `op` is how it is written ("=", "+=", "++", "--", "&" when its address is taken), `expr`
     the tree of the value stored or combined and `target` the variable's ("var"/"global" with
     its type)."""
@@ -132,7 +130,6 @@ class Assign:
     value: int | None = None
     ref: str = ""
     accumulates: bool = False
-    keeps_tests: bool = False
     op: str = ""
     expr: Expr | None = None
     target: Expr | None = None
@@ -211,10 +208,16 @@ def value_ref(tree) -> str:
     return ""
 
 
-def constant_of(tree) -> int | None:
-    """The integer a tree is, seen through conversions (NULL is `((void *)0)`), or None."""
+def uncast(tree):
+    """A tree seen through its conversions."""
     while tree[0] == "cast":
         tree = tree[2]
+    return tree
+
+
+def constant_of(tree) -> int | None:
+    """The integer a tree is, seen through conversions (NULL is `((void *)0)`), or None."""
+    tree = uncast(tree)
     return tree[2] if tree[0] == "int" else None
 
 
