@@ -510,7 +510,7 @@ class LockAnalysis:
         changes."""
         targets = self._action_functions(added) if self._runs_transaction(call) \
             else self.graph.callees(call)
-        field = [call.via] if call.via and not call.via.startswith("*") else []
+        field = [call.through_field] if call.through_field else []
         names = dict.fromkeys([call.name] + field + [self.program.name_of(t) for t in targets])
         out = [(kind, "", name, r.lock, False, ()) for name in names
                for kind in ("requires", "excludes") for r in self.sem.pack_requirements(name, kind)]

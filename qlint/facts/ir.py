@@ -91,6 +91,11 @@ class Call:
     result: str = ""
     cleanup: bool = False
 
+    @property
+    def through_field(self) -> str:
+        """The "Record.field" a call through a struct field goes through, else ""."""
+        return self.via if self.via and not self.via.startswith("*") else ""
+
 
 @dataclass(slots=True)
 class Access:
