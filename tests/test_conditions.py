@@ -34,11 +34,16 @@ BYTES = field("bytes")
 
 def test_conjuncts_of_a_decision_taken_true_and_false():
     both = ("&&", "i32", ALIGN, ("!", "i32", BYTES))
-    assert taken(both, "true") == (("s->needs_alignment", "!=", 0), ("s->bytes", "==", 0))
+    assert taken(both, "true") == (("s->needs_alignment", "!=", 0), ("s->bytes", "==", 0),
+                                   ("(!s->bytes && s->needs_alignment)", "!=", 0))
     # Taken false, a conjunction says only that it does not hold as a whole.
     assert taken(both, "false") == (("(!s->bytes && s->needs_alignment)", "==", 0),)
+    assert contradicts(taken(both, "true"), taken(both, "false"))
     either = ("||", "i32", ALIGN, BYTES)
-    assert taken(either, "false") == (("s->needs_alignment", "==", 0), ("s->bytes", "==", 0))
+    assert taken(either, "false") == (("s->needs_alignment", "==", 0), ("s->bytes", "==", 0),
+                                      ("(s->bytes || s->needs_alignment)", "==", 0))
+    # Through the negation around it: `!(a || b)` taken true is `a || b` taken false.
+    assert taken(("!", "i32", either), "true") == taken(either, "false")
 
 
 def test_the_needs_alignment_contradiction_is_caught_structurally():
@@ -122,5 +127,6 @@ def test_decisions_read_from_extracted_code_contradict_structurally(tmp_path):
     second = next(decision(b, e) for b, e in branches
                   if e.value == "true" and e.cond.startswith("s->needs_alignment &&"))
     assert first == (("s->needs_alignment", "==", 0),)
-    assert second == (("s->needs_alignment", "!=", 0), ("bytes", ">", 0))
+    assert second == (("s->needs_alignment", "!=", 0), ("bytes", ">", 0),
+                      ("((0 < bytes) && s->needs_alignment)", "!=", 0))
     assert contradicts(first, second)

@@ -1461,6 +1461,8 @@ class BodyBuilder:
             return b
         if k == BINARY_OPERATOR and len(kids) == 2:
             return self.binary(n, b)
+        if k == ARRAY_SUBSCRIPT_EXPR and mode in ("w", "inc", "dec") and len(kids) == 2:
+            return self.element_written(n, b, mode)
         if k == COMPOUND_ASSIGNMENT_OPERATOR and len(kids) == 2:
             op = self.lib.clang_getCursorBinaryOperatorKind(n.cur)
             b = self.expr(kids[1], b)
@@ -1558,6 +1560,20 @@ class BodyBuilder:
                 event.value = tree
             else:
                 event.expr = tree
+        return b
+
+    def element_written(self, n: Node, b, mode: str):
+        """`s->a[i] = v` writes the array field a (an element of it: the Access's lvalue is the
+        element); `s->p[i] = v` writes through the pointer p, which it only reads."""
+        array, index = n.kids
+        member = _unwrap(array)
+        if member.kind != MEMBER_REF_EXPR or self.ex.is_pointer(member):
+            return self.expr(index, self.expr(array, b))
+        b = self.expr(member, self.expr(index, b), mode)
+        if self.last_write and self.last_write[0] is member:
+            event = self.last_write[1]
+            event.lvalue = self.ex.expr_tree(n)
+            self.last_write = (n, event)
         return b
 
     def conditional(self, n: Node, b):
