@@ -82,20 +82,6 @@ def test_a_field_stored_and_tested_through_accessors_is_the_value_stored():
         "it, unlike its other paths")
 
 
-def test_a_call_whose_paths_release_differently_leaves_the_lock_unsure():
-    """unlock_pages() releases zero, one or two locks by the object's addresses: after it,
-    page_gen's paths prove nothing; page_link's early return, before it, still leaks."""
-    run = check(f"{SEC}/unsure")
-    assert findings(run) == [("QL102", f"{SEC}/unsure/link.c", 39, "page_link")]
-    f = run.json["findings"][0]
-    assert f["message"] == ("AioContext lock of p->ctx[0] acquired at line 37 is still held "
-                            "when page_link() returns on this path")
-    assert notes(f) == [
-        ("page_link", 37, "AioContext acquired here"),
-        ("page_link", 38, "takes translate_pages(p) < 0 → true"),
-        ("page_link", 39, "returns with AioContext held")]
-
-
 def test_section_ended_on_only_one_path_of_the_deferred_callback():
     run = check(f"{SEC}/deferred-one-path")
     assert findings(run) == [

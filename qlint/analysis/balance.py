@@ -62,9 +62,7 @@ def _paths_differ(analysis, key, summary, mine, per_instance: bool):
     nets = [(_effects(st, per_instance), node, st) for node, st in exits]
     looped = analysis.sections_in_loops(fn)
     for section_key in sorted({k for d, _n, _st in nets for k in d if mine(k[0])}):
-        # A path through a call that left the section unsure proves nothing about it.
-        nets_known = [(d, n, st) for d, n, st in nets if section_key[0] not in st.unsure]
-        values = {d.get(section_key, 0) for d, _n, _st in nets_known}
+        values = {d.get(section_key, 0) for d, _n, _st in nets}
         # Only a function that opens and closes the section on one of its paths owns it:
         # wrappers (`if (s->ctx) acquire`), flag dispatchers and the halves of QEMU's
         # transaction actions (prepare begins, clean ends) are balanced by their callers.
@@ -77,7 +75,7 @@ def _paths_differ(analysis, key, summary, mine, per_instance: bool):
         if not owned and not _pairs_itself_unwrapped(analysis, fn, section_key[0]):
             continue
         normal = 0 if 0 in values else min(values, key=abs)
-        odd = [(d.get(section_key, 0), n, st) for d, n, st in nets_known
+        odd = [(d.get(section_key, 0), n, st) for d, n, st in nets
                if d.get(section_key, 0) != normal]
         net, node, state = min(odd, key=lambda o: (len(summary.explorer.path(o[1])), o[1]))
         yield dict(key=section_key, net=net, node=node, state=state, owned=owned)

@@ -31,8 +31,7 @@ from ..facts.accessors import accessors
 from ..facts.ir import Call, call_ref
 from .paths import (Explorer, State, add_pending, all_conditions, ambient_effect, begin,
                     calls_in, correlated_conditions, decide, decided_atoms, end, give_away,
-                    guarded_cleanup, hand_over, known_nonnull, left_unsure, loop_blocks,
-                    net_effect,
+                    guarded_cleanup, hand_over, known_nonnull, loop_blocks, net_effect,
                     normalize_cond, outcomes, resolve, returned_locals, switch,
                     tested_variables)
 from .scc import postorder, sccs
@@ -457,7 +456,7 @@ class LockAnalysis:
         found = {op.section for op in self.sem.section_ops(call)}
         found.update(need[3] for need in needs)
         if effects:
-            ambient, effect, told, _unsure = effects
+            ambient, effect, told = effects
             found.update(ambient)
             if not told:       # a result that tells is pending too: decided with the others
                 found.update(section for section, _delta in effect)
@@ -476,12 +475,8 @@ class LockAnalysis:
                      for effect, ambient in told.pop())
 
     def _callee_effects(self, call: Call) -> tuple:
-        """(ambient locks, effect, what the result tells, sections left unsure) the call's
-        callees all agree on; () if nothing (or if it runs a transaction: its actions'
-        sections were handed over). A section is unsure after a call whose callees' paths
-        change it in ways the callee's own summary cannot say (`tb_unlock_pages(tb)` unlocks
-        zero, one or two pages, by the addresses in tb): what its caller holds afterwards is
-        unknown."""
+        """(ambient locks, effect, what the result tells) the call's callees all agree on;
+        () if nothing (or if it runs a transaction: its actions' sections were handed over)."""
         targets = self.graph.callees(call)
         if not targets or self._runs_transaction(call):
             return ()
@@ -489,13 +484,10 @@ class LockAnalysis:
         effects = {self.summary(t).effect for t in targets}
         effect = effects.pop() if len(effects) == 1 else ()     # callees disagree: nothing
         told = self.told(targets)
-        unsure = () if effect or told else _unsure(self.summary(t) for t in targets)
-        return (ambient, effect, told, unsure) if ambient or effect or told or unsure else ()
+        return (ambient, effect, told) if ambient or effect or told else ()
 
     def _apply_effects(self, state: State, call: Call, effects: tuple) -> State:
-        ambient, effect, told, unsure = effects
-        if unsure:
-            state = left_unsure(state, unsure)
+        ambient, effect, told = effects
         for section in ambient:
             state = switch(state, section)
         if told:
@@ -723,14 +715,6 @@ def _set_effects(summary: Summary, effects: set) -> None:
     summary.path_effects = frozenset(effects)
     summary.consistent = len(effects) <= 1
     summary.effect = next(iter(effects)) if len(effects) == 1 else _conditional(effects)
-
-
-def _unsure(summaries) -> tuple:
-    """The sections the paths of these callees change differently."""
-    effects = set().union(*(s.path_effects for s in summaries))
-    if len(effects) < 2:
-        return ()
-    return tuple(sorted({section for effect in effects for section, _delta in effect}))
 
 
 def _conditional(effects: set) -> tuple:

@@ -45,8 +45,6 @@ class State(NamedTuple):
                            # positive) for a pending result, or () if unknown
     denied: tuple = ()     # locks an [[assume]]d condition found not held (the false branch
                            # of `if (qemu_in_coroutine())`): no caller holding them gets here
-    unsure: tuple = ()     # sections a call changed in ways its summary cannot say: how many
-                           # the path holds is unknown (no balance finding rests on it)
     copies: tuple = ()     # (key, source key, names): what the path stored, as a copy of what
                            # (`tb_set_page_addr0(tb, phys_pc)`: tb->page_addr[0] is phys_pc)
 
@@ -319,11 +317,6 @@ def _find_below(below, section, ident):
     leaves a lock held (net effect still balances per section, see net_effect)."""
     exact = [k for k, b in enumerate(below) if b[0] == section and b[1] == ident]
     return exact[0] if exact else None
-
-
-def left_unsure(st: State, sections) -> State:
-    unsure = tuple(sorted(set(st.unsure) | set(sections)))
-    return st if unsure == st.unsure else st._replace(unsure=unsure)
 
 
 def known_nonnull(st: State, var: str) -> State:
