@@ -32,7 +32,7 @@ MAX_CONDS = 8
 class State(NamedTuple):
     held: tuple = ()       # (section, ident, count, line of begin)
     below: tuple = ()      # (section, ident, count, line): closed here, opened by a caller
-    conds: tuple = ()      # (cond, value, names, atoms, loose atoms): a decision (Decision)
+    conds: tuple = ()      # Decisions (decisions()) of the tracked conditions taken
     handles: tuple = ()    # (variable, section, ident); section "" once the guard is NULL
     touched: tuple = ()    # (section, ident, line of the last end) of instances this path began
     handed: tuple = ()     # (section, ident, line of begin, line of deferral, callback keys)
