@@ -27,9 +27,12 @@ import heapq
 from collections import deque
 from dataclasses import dataclass, field
 
+from ..facts import conditions
+from ..facts.accessors import accessors
 from ..facts.ir import Call, call_ref
+from ..pack.matcher import squash
 from .paths import (Explorer, State, add_pending, all_conditions, ambient_effect, begin,
-                    calls_in, correlated_conditions, decide, decided_atoms, end, give_away,
+                    calls_in, correlated_conditions, decide, end, give_away,
                     guarded_cleanup, hand_over, known_nonnull, loop_blocks, net_effect,
                     normalize_cond, outcomes, resolve, returned_locals, switch,
                     tested_variables)
@@ -125,6 +128,7 @@ class LockAnalysis:
         self.pack = pack
         self.sem = Semantics(pack, program)
         self.assumptions = pack.assumptions()
+        self.inline = accessors(program.functions)
         self.deferred = {r.func for r in graph.registrations if r.deferral}
         self.summaries: dict[str, Summary] = {}
         self._calls: dict[str, tuple] = {}
@@ -280,12 +284,13 @@ class LockAnalysis:
 
         contract = self.sem.contract_holds(fn.name, self.program.attrs(key))
         if contract or self._needs_paths(fn):
-            tracked = correlated_conditions(fn) | (self.tested(fn) & set(fn.params)) | \
+            tracked = correlated_conditions(fn, self.inline) | (self.tested(fn) & set(fn.params)) | \
                 self._exemption_conditions(fn) | returned_locals(fn)
             if key in self.deferred or any(self.sem.deferral(c) for _b, _i, c in self.calls(fn)):
                 # Handoffs compare the deferring path's conditions with the callback's paths.
                 tracked |= all_conditions(fn)
-            explorer = Explorer(fn, step, tracked, assumptions=self.assumptions)
+            explorer = Explorer(fn, step, tracked, assumptions=self.assumptions,
+                                inline=self.inline)
             summary.exits = [(node, o) for node, st in explorer.run(State(ambient=contract))
                              for o in outcomes(st)]
             summary.explorer = explorer
@@ -362,8 +367,7 @@ class LockAnalysis:
         if self.tested(fn) & set(fn.params) and any(
                 self._has_requirement(call) for _b, _i, call in self.calls(fn)):
             return True
-        if self.assumptions and any(_assumed(self.assumptions, e.cond)
-                                    for b in fn.blocks for e in b.succs if e.cond):
+        if self.assumptions and _assumed(self.assumptions, fn):
             return True
         sem = self.sem
         for _b, _i, call in self.calls(fn):
@@ -510,7 +514,7 @@ class LockAnalysis:
         changes."""
         targets = self._action_functions(added) if self._runs_transaction(call) \
             else self.graph.callees(call)
-        field = [call.via] if call.via and not call.via.startswith("*") else []
+        field = [call.through_field] if call.through_field else []
         names = dict.fromkeys([call.name] + field + [self.program.name_of(t) for t in targets])
         out = [(kind, "", name, r.lock, False, ()) for name in names
                for kind in ("requires", "excludes") for r in self.sem.pack_requirements(name, kind)]
@@ -564,7 +568,7 @@ class LockAnalysis:
                 return          # a caller holding it tested it and does not come this way
             local = held
         guards = () if local else _guard_set(
-            {(fn.params.index(c), v) for c, v, _n in state.conds if c in fn.params} |
+            {(fn.params.index(d.cond), d.value) for d in state.conds if d.cond in fn.params} |
             set(forwarded))
         ident = (kind, id(call), target, lock, local, guards)
         if ident in seen:
@@ -732,9 +736,9 @@ def strongly_connected(program, graph) -> list[list[str]]:
     return sccs(sorted(program.functions), call_successors(program, graph).__getitem__)
 
 
-def _assumed(assumptions, cond: str) -> bool:
-    """Whether a branch condition decides an [[assume]]d one, itself or as a part of a
+def _assumed(assumptions, fn) -> bool:
+    """Whether a branch of `fn` decides an [[assume]]d condition, itself or as a part of a
     conjunction or disjunction (`!migrate_postcopy_preempt() || !qemu_in_coroutine()`)."""
-    base = normalize_cond(cond)[0]
-    return any(atom.replace(" ", "") in assumptions
-               for value in (True, False) for atom, _truth in decided_atoms(base, value))
+    calls = conditions.calls_of(fn.blocks)
+    return any(squash(k) in assumptions for b in fn.blocks for e in b.succs if e.cond
+               for k, _relation, _constant in conditions.decision(b, e, calls=calls) or ())
