@@ -153,7 +153,7 @@ def test_whole_fixture_tree_is_deterministic_across_jobs(jobs):
     assert strip(first) == strip(second)
     # The before/after twins are programs of their own (a compile database each), apart from
     # seed000/before, which the main database lists too.
-    assert first.json["stats"]["tus"] == 32
+    assert first.json["stats"]["tus"] == 33
     assert first.json["stats"]["tus_with_errors"] == 0
 
 
@@ -238,3 +238,13 @@ def test_a_flag_parameter_tested_in_a_compound_condition_guards_what_it_reaches(
     assert findings(run) == [("QL101", f"{CORE}/compound-guard/close.c", 12, "do_close")]
     assert trace(run.json["findings"][0]) == [("close_bh", 21), ("close_bh", 23),
                                               ("do_close", 12)]
+
+
+def test_the_path_shown_is_one_the_call_can_take():
+    """finish(s, false) reaches the call that needs the lock through flush(), not through the
+    shorter call under `if (process)`: the trace follows the path the constant allows."""
+    run = check(f"{CORE}/feasible-chain")
+    path = f"{CORE}/feasible-chain/finish.c"
+    assert findings(run) == [("QL101", path, 22, "finish_released")]
+    assert trace(run.json["findings"][0]) == [("finish_released", 19), ("finish_released", 22),
+                                              ("finish", 16), ("flush", 8)]
