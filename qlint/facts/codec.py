@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from .ir import (Access, Arg, Assign, Block, Call, Diagnostic, Edge, FieldStore, Function,
-                 Return, TUFacts)
+from .ir import (Access, Arg, Assign, Block, Call, Comment, Diagnostic, Edge, FieldStore,
+                 Function, Return, TUFacts)
 
-FORMAT = 7
+FORMAT = 8
 
 _EVENT_TAGS = {Call: "C", Access: "A", Assign: "S", Return: "R"}
 _EVENT_TYPES = {tag: cls for cls, tag in _EVENT_TAGS.items()}
@@ -29,11 +29,12 @@ _NESTED = {
     TUFacts: {"functions": ("list", Function), "field_stores": ("list", FieldStore),
               "decl_attrs": ("dict-tuple", None), "field_attrs": ("dict-tuple", None),
               "declared": ("tuple", None),
-              "includes": ("tuple", None), "diagnostics": ("list", Diagnostic)},
+              "includes": ("tuple", None), "diagnostics": ("list", Diagnostic),
+              "comments": ("list", Comment)},
 }
 _FIELD_NAMES = {cls: tuple(f.name for f in fields(cls))
-                for cls in (Access, Arg, Assign, Block, Call, Diagnostic, Edge, FieldStore,
-                            Function, Return, TUFacts)}
+                for cls in (Access, Arg, Assign, Block, Call, Comment, Diagnostic, Edge,
+                            FieldStore, Function, Return, TUFacts)}
 
 
 def encode(obj):

@@ -81,6 +81,7 @@ class _Raw:
             "clang_hashCursor": ([C], u),
             "clang_getCursorLocation": ([C], L),
             "clang_getCursorExtent": ([C], R),
+            "clang_getRangeStart": ([R], L),
             "clang_getRangeEnd": ([R], L),
             "clang_Location_isFromMainFile": ([L], i),
             "clang_Location_isInSystemHeader": ([L], i),
