@@ -74,10 +74,13 @@ def cli():
 @click.option("--dot", is_flag=True, help="Print the findings' paths as a Graphviz digraph.")
 @click.option("--confirm", is_flag=True,
               help="Replay each finding on the reference AIO engine (docs/replay.md).")
+@click.option("--infer/--no-infer", default=None,
+              help="Use the contracts inferred from the tree (`qlint infer`; default: on, or "
+                   "the configuration's `infer`).")
 def check(paths, build_dir, fmt, output, select, ignore, extend_select, show_path, statistics,
           exit_zero, quiet, jobs, config_file, includes, defines, timeout, no_cache, cache_dir,
           verbose, sarif_category, absolute_paths, report_unused_suppressions, baseline_file, write_baseline,
-          force_exclude, degraded, dot, confirm):
+          force_exclude, degraded, dot, confirm, infer):
     """Analyse PATHS (files or directories) and report findings."""
     from . import baseline, suppressions
     from .pipeline import Options, analyse, load_config
@@ -87,7 +90,7 @@ def check(paths, build_dir, fmt, output, select, ignore, extend_select, show_pat
                       extend_select=_codes(extend_select), includes=list(includes),
                       defines=list(defines), jobs=jobs, timeout=timeout,
                       cache_dir=cache_dir, no_cache=no_cache,
-                      force_exclude=force_exclude, degraded=degraded)
+                      force_exclude=force_exclude, degraded=degraded, infer=infer)
     cfg = load_config(options)
     baseline_file = baseline_file or cfg.get("baseline")
     known = baseline.load(baseline_file) if baseline_file and not write_baseline else None

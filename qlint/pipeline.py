@@ -13,6 +13,7 @@ from .frontend.cache import FactsCache, code_digest, default_dir
 from .frontend.collect import CollectStats, collect
 from .graph.callgraph import CallGraph
 from .graph.program import Program
+from .infer.contracts import Settings, infer
 from .report.model import finalize, finding_from_dict, finding_to_dict, portable, relative
 from .pack.load import builtin_pack_dir
 from .rules.base import Context
@@ -36,6 +37,7 @@ class Options:
     no_cache: bool = False
     force_exclude: bool | None = None      # None: as configured
     degraded: bool = True
+    infer: bool | None = None              # None: as configured (on by default)
 
 
 @dataclass
@@ -47,6 +49,7 @@ class Result:
     program: object = None
     graph: object = None
     context: object = None
+    inference: object = None           # infer.contracts.Inference, when contracts were inferred
     rules: list = field(default_factory=list)
     collected: object = None           # what collecting the facts took (cache hits, PCHs)
     problems: list = field(default_factory=list)
@@ -119,7 +122,8 @@ def analyse(options: Options, progress=None, reuse: bool = True) -> Result:
     rules = select(options.select or cfg.get("select"), options.ignore or cfg.get("ignore"),
                    options.extend_select or cfg.get("extend-select"))
     base = os.getcwd()
-    key = _result_key(cache, plan, cfg, rules, base) if cache is not None and reuse else None
+    key = _result_key(cache, plan, cfg, rules, base, options.infer) \
+        if cache is not None and reuse else None
     stored = cache.load_result(key) if key else None
     if stored is not None:
         plan.collected = CollectStats(cached=len(plan.jobs))
@@ -128,28 +132,50 @@ def analyse(options: Options, progress=None, reuse: bool = True) -> Result:
         return Result(findings, stats, plan, None, rules=rules, collected=plan.collected,
                       problems=stored["problems"])
     tus = _collect(options, cfg, plan, cache, progress)
-    program, graph, ctx, findings = check_facts(tus, pack, rules, base)
+    program, graph, ctx, findings = check_facts(tus, pack, rules, base,
+                                                infer_settings(cfg, options))
     stats = _stats(plan, tus, program, graph, ctx, started)
     problems = problems_of(tus, base)
     if cache is not None and reuse:
-        key = _result_key(cache, plan, cfg, rules, base)
+        key = _result_key(cache, plan, cfg, rules, base, options.infer)
         if key:
             cache.store_result(key, {"findings": [finding_to_dict(f) for f in findings],
                                      "stats": {k: v for k, v in stats.items() if k != "seconds"},
                                      "problems": problems})
-    return Result(findings, stats, plan, tus, program, graph, ctx, rules, plan.collected, problems)
+    return Result(findings, stats, plan, tus, program, graph, ctx, ctx.inference, rules,
+                  plan.collected, problems)
 
 
-def check_facts(tus: list, pack, rules: list, base: str):
-    """Program, call graph, rule context and the finalized findings of parsed TUs."""
+def infer_settings(cfg, options: Options) -> Settings:
+    """Whether and how to use inferred contracts: the command line, else the configuration."""
+    enabled = cfg.get("infer", True) if options.infer is None else options.infer
+    return Settings(enabled=enabled, min_confidence=cfg.get("infer-min-confidence", 0.8),
+                    rejected=tuple(cfg.get("infer-reject", ())))
+
+
+def context_of(tus: list, pack, settings: Settings | None = None):
+    """Program, call graph and rule context of parsed TUs, with the contracts inferred from
+    them unless `settings` says not to (no settings: none)."""
     program = Program(tus)
     active = pack.active(program.declared)
     graph = CallGraph(program, active)
-    ctx = Context(program, graph, active)
+    if settings is None or not settings.enabled:
+        return program, graph, Context(program, graph, active)
+    inference, inferred, analysis = infer(program, graph, active, settings)
+    ctx = Context(program, graph, inferred)
+    ctx.inference = inference
+    if analysis is not None:
+        ctx.locks = analysis
+    return program, graph, ctx
+
+
+def check_facts(tus: list, pack, rules: list, base: str, settings: Settings | None = None):
+    """Program, call graph, rule context and the finalized findings of parsed TUs."""
+    program, graph, ctx = context_of(tus, pack, settings)
     return program, graph, ctx, finalize(dispatch(ctx, rules), base)
 
 
-def _result_key(cache, plan, cfg, rules, base) -> str | None:
+def _result_key(cache, plan, cfg, rules, base, infer_option=None) -> str | None:
     """The identity of a run's inputs, if every TU's facts are cached and valid."""
     sums = [cache.peek(job) for job in plan.jobs]
     if not all(sums):
@@ -157,7 +183,7 @@ def _result_key(cache, plan, cfg, rules, base) -> str | None:
     packs = [_text(os.path.join(builtin_pack_dir(), n)) for n in sorted(os.listdir(builtin_pack_dir()))]
     return cache.key("result", code_digest(), base, sums, [j.file for j in plan.jobs], packs,
                      cfg.path or "", cfg.text, [r.code for r in rules],
-                     sorted(plan.not_in_database), plan.warnings)
+                     sorted(plan.not_in_database), plan.warnings, infer_option)
 
 
 def _text(path: str) -> str:
@@ -199,6 +225,8 @@ def _stats(plan, tus, program, graph, ctx, started) -> dict:
         "call_edges": graph.call_edges(),
         "registrations": len(graph.registrations),
     }
+    if ctx.inference is not None:
+        stats["inferred"] = ctx.inference.counts()
     if locks is not None:
         stats["requirements_at_unknown_callers"] = len(locks.unknown_callers())
         stats["functions_explored_partially"] = len(locks.truncated)

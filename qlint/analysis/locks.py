@@ -33,6 +33,7 @@ from .paths import (Explorer, State, all_conditions, ambient_effect, begin, call
                     net_effect, normalize_cond, switch, tested_variables)
 from .scc import postorder, sccs
 from .semantics import Semantics
+from .sites import note
 
 
 @dataclass(slots=True)
@@ -95,6 +96,8 @@ class Summary:
     explorer: Explorer | None = None
     problems: list = field(default_factory=list)     # (kind, node, call, section) for section rules
     handoffs: list = field(default_factory=list)     # (node, call, State before, callbacks)
+    held_at: dict = field(default_factory=dict)      # id(call) -> sites.note's record
+    begins: set = field(default_factory=set)         # sections some path begins here
 
     def signature(self):
         return ({k: tuple(sorted(((id(w.call), w.target, w.guards) for w in v), key=repr))
@@ -298,8 +301,8 @@ class LockAnalysis:
         return out
 
     def _has_requirement(self, call: Call) -> bool:
-        names = [call.name, call.via] + [self.program.name_of(t) for t in self.graph.callees(call)]
-        if any(self.sem.pack_requirements(n, k) for n in names for k in ("requires", "excludes")):
+        if any(self.sem.call_requirements(call, self.graph.callees(call), k)
+               for k in ("requires", "excludes")):
             return True
         if any(self.sem.attribute_requirements(attrs, k)
                for _n, attrs, _t in self._declared_attrs(call, self.graph.callees(call))
@@ -312,6 +315,8 @@ class LockAnalysis:
 
     def apply_call(self, fn, state: State, call: Call, node: int, summary: Summary, seen: set,
                    needs: tuple, effects: tuple):
+        if node >= 0:
+            note(summary.held_at, call, state)
         for kind, target, required, lock, by_attr, forwarded in needs:
             self._need(fn, state, call, target, required, lock, summary, seen, kind, by_attr,
                        forwarded)
@@ -329,6 +334,7 @@ class LockAnalysis:
             if op.arg:
                 state = known_nonnull(state, op.arg)
             if op.op == "begin":
+                summary.begins.add(op.section)
                 state = begin(state, op.section, op.ident, call.line, call.result)
             else:
                 first = state.ended_at(op.section)
@@ -376,10 +382,8 @@ class LockAnalysis:
         not rule out. Callee summaries are final here, except inside a recursive component,
         whose functions are analysed again until nothing changes."""
         targets = self.graph.callees(call)
-        field = [call.via] if call.via and not call.via.startswith("*") else []
-        names = dict.fromkeys([call.name] + field + [self.program.name_of(t) for t in targets])
-        out = [(kind, "", name, r.lock, False, ()) for name in names
-               for kind in ("requires", "excludes") for r in self.sem.pack_requirements(name, kind)]
+        out = [(kind, "", name, r.lock, False, ()) for kind in ("requires", "excludes")
+               for name, r in self.sem.call_requirements(call, targets, kind)]
         through = _through_parameter(fn, call)
         for name, attrs, target in self._declared_attrs(call, targets):
             provided = self.graph.provided(call, target) if target else ()

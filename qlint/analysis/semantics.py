@@ -3,6 +3,7 @@ hand sections to a deferred callback, require or exclude a lock."""
 from __future__ import annotations
 
 import fnmatch
+import os
 from dataclasses import dataclass
 
 from ..facts.ir import Call
@@ -55,9 +56,10 @@ class Semantics:
             if r.attribute:
                 (self.attr_requires if r.kind == "requires" else self.attr_excludes).setdefault(
                     r.attribute, []).append(r)
-            else:
-                (self.requires if r.kind == "requires" else self.excludes).setdefault(
-                    r.function, []).append(r)
+                continue
+            table = self.requires if r.kind == "requires" else self.excludes
+            for function in self._functions_named(r.function):
+                table.setdefault(function, []).append(r)
         self.contracts: dict[str, set] = {}
         self.accepts: dict[str, set] = {}
         self.function_contracts = [c for c in pack.contracts if c.function]
@@ -122,8 +124,30 @@ class Semantics:
                 None)
         return self._deferral_of[key]
 
+    def _functions_named(self, function: str) -> list[str]:
+        """What a requirement's `function` names: a function or "Record.field" by name, or,
+        written "name@file" (a static function, as `qlint infer` writes it), that function's
+        key, the file given relative to where qlint runs or absolute."""
+        name, at, file = function.partition("@")
+        if not at or os.path.isabs(file):
+            return [function]
+        suffix = os.sep + os.path.normpath(file)
+        return [key for key in self.program.by_name.get(name, ())
+                if key.partition("@")[2].endswith(suffix)] or [function]
+
     def pack_requirements(self, name: str, kind: str) -> list:
         return (self.requires if kind == "requires" else self.excludes).get(name, [])
+
+    def call_requirements(self, call: Call, targets, kind: str) -> list:
+        """(name, Requirement) of the [[requires]] or [[excludes]] entries by name that a call
+        meets: on the name called, the field called through ("Record.field"), and each
+        function it reaches, by name or, for a static function, by key. `name` is how
+        findings call it."""
+        field = [call.via] if call.via and not call.via.startswith("*") else []
+        names = dict.fromkeys([call.name] + field + [n for t in targets
+                                                     for n in (self.program.name_of(t), t)])
+        return [(self.program.name_of(n) if "@" in n else n, r) for n in names
+                for r in self.pack_requirements(n, kind)]
 
     def attribute_requirements(self, attrs, kind: str) -> list:
         """Requirements a declaration with these attributes carries ([[requires]] attribute)."""

@@ -73,14 +73,44 @@ class Entry(Item):
             all(a in attrs for a in self.attrs)
 
 
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What the analysed tree says for an inferred entry: a comment above a declaration, an
+    assertion at the top of a body, or the lock state at a function's call sites."""
+    kind: str                        # "comment" | "assertion" | "observed"
+    file: str
+    line: int
+    text: str = ""                   # the comment's sentence, the assertion as written
+    held: int = 0                    # observed: call sites where the lock is held ...
+    total: int = 0                   # ... of the call sites whose lock state is known
+    confidence: float = 1.0
+    deviants: tuple = ()             # observed: "file:line" of the sites that do not hold it
+
+    def words(self) -> str:
+        """`comment at block.c:3104 'The caller must hold ...'`, `observed at ... (14 of 15
+        call sites hold it)`: how a finding cites it (paths as given)."""
+        where = f"{self.kind} at {self.file}:{self.line}"
+        if self.kind == "observed":
+            return f"{where}: {self.held} of {self.total} call sites hold it " \
+                   f"(confidence {self.confidence:.2f})"
+        return f"{where} '{self.text}'"
+
+
 @dataclass(slots=True)
 class Requirement(Item):
     """`function` (or calls through "Record.field") requires / excludes `lock`; or, with
-    `attribute`, every function or field declared with that attribute does."""
+    `attribute`, every function or field declared with that attribute does. An inferred entry
+    carries its `evidence`; `function` is then a function's key ("name@file" for a static
+    function: the contract is that function's, not its namesakes')."""
     lock: str
     kind: str                        # "requires" | "excludes"
     function: str = ""
     attribute: str = ""
+    evidence: tuple = ()             # Evidence
+
+    @property
+    def confidence(self) -> float:
+        return max((e.confidence for e in self.evidence), default=1.0)
 
 
 @dataclass(slots=True)
@@ -153,6 +183,42 @@ class Contract(Item):
     function: str = ""
     holds: tuple[str, ...] = ()
     accepts: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Written(Item):
+    """Words that name `lock` in a comment (regular expressions, matched without case), and
+    which `kinds` of contract a comment may state of it."""
+    lock: str
+    words: tuple[str, ...]
+    kinds: tuple[str, ...] = ("requires", "excludes")
+
+
+@dataclass(slots=True)
+class Phrase(Item):
+    """A sentence of a comment that states a contract of the declaration below it: `pattern`
+    (a regular expression) with `{lock}` where a lock's words go."""
+    kind: str                        # "requires" | "excludes"
+    pattern: str
+
+
+@dataclass(slots=True)
+class Asserted(Item):
+    """An assertion at the top of a body that states the function's contract: a branch
+    `condition` whose other side does not return (`assert(bql_locked())`, with `!` for its
+    negation), or a `call` of a helper that asserts (`assert_bdrv_graph_readable()`)."""
+    lock: str
+    kind: str                        # "requires" | "excludes"
+    condition: str = ""
+    call: str = ""
+
+
+@dataclass(slots=True)
+class Observed(Item):
+    """A lock (or section) whose state at call sites tells what functions need: one that
+    names a single thing (the BQL, a class of context locks), not a family of unrelated
+    instances (every QemuMutex)."""
+    lock: str
 
 
 @dataclass(slots=True)

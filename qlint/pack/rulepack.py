@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 
 from .matcher import squash
-from .model import (AcrossDeferral, Assume, Boundary, Callback, Contract, Deferral, Entry, Inside,
-                    Item, PackInfo, Protects, Requirement, Section, needs_met, unmet_needs)
+from .model import (AcrossDeferral, Asserted, Assume, Boundary, Callback, Contract, Deferral,
+                    Entry, Inside, Item, Observed, PackInfo, Phrase, Protects, Requirement, Section,
+                    Written, needs_met, unmet_needs)
 from .schema import inactive_reason
 
 
@@ -26,6 +27,10 @@ class RulePack:
     contracts: list[Contract] = field(default_factory=list)
     boundaries: list[Boundary] = field(default_factory=list)
     protects: list[Protects] = field(default_factory=list)
+    written: list[Written] = field(default_factory=list)
+    phrases: list[Phrase] = field(default_factory=list)
+    asserted: list[Asserted] = field(default_factory=list)
+    observed: list[Observed] = field(default_factory=list)
     inactive: list = field(default_factory=list)     # (entry, why) dropped by active()
 
     def section(self, name: str) -> Section | None:

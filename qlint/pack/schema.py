@@ -5,11 +5,13 @@ in docs/configuration.md are derived from TABLES. A new key is one Key line here
 field of that name in the entry's class, qlint/pack/model.py)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from .matcher import parse_matcher
-from .model import (AcrossDeferral, Assume, Boundary, Callback, Contract, Deferral, Entry, Inside,
-                    Item, Protects, Requirement, Section, needs_met, unmet_needs)
+from .model import (AcrossDeferral, Asserted, Assume, Boundary, Callback, Contract, Deferral,
+                    Entry, Evidence, Inside, Item, Observed, Phrase, Protects, Requirement, Section,
+                    Written, needs_met, unmet_needs)
 
 
 class SchemaError(ValueError):
@@ -40,6 +42,40 @@ def _matchers(values) -> tuple:
     return tuple(parse_matcher(s) for s in values)
 
 
+def _patterns(values) -> tuple:
+    for v in values:
+        try:
+            re.compile(v.replace("{lock}", "x"))
+        except re.error as e:
+            raise ValueError(f"not a regular expression: {v!r} ({e})") from None
+    return tuple(values)
+
+
+EVIDENCE_KEYS = {"kind": str, "at": str, "text": str, "held": int, "total": int,
+                 "confidence": (int, float), "deviants": list}
+
+
+def _is_evidence(v) -> bool:
+    return isinstance(v, list) and all(
+        isinstance(e, dict) and isinstance(e.get("kind"), str) and isinstance(e.get("at"), str)
+        and all(k in EVIDENCE_KEYS and isinstance(x, EVIDENCE_KEYS[k]) and not isinstance(x, bool)
+                for k, x in e.items()) for e in v)
+
+
+def _evidence(values) -> tuple:
+    out = []
+    for e in values:
+        file, _, line = e["at"].rpartition(":")
+        if not file or not line.isdigit():
+            raise ValueError(f"'at' must be FILE:LINE, not {e['at']!r}")
+        deviants = e.get("deviants", [])
+        if not all(isinstance(d, str) for d in deviants):
+            raise ValueError("'deviants' must be a list of FILE:LINE strings")
+        out.append(Evidence(e["kind"], file, int(line), e.get("text", ""), e.get("held", 0),
+                            e.get("total", 0), float(e.get("confidence", 1.0)), tuple(deviants)))
+    return tuple(out)
+
+
 TYPES = {
     "string": Type("string", _text, "must be a non-empty string"),
     "strings": Type("string or list of strings", _strings, "must be a list of strings", tuple),
@@ -51,6 +87,16 @@ TYPES = {
     "matchers": Type("matcher or list of matchers", _strings, "must be a list of strings",
                      _matchers),
     "prose": Type("text", lambda v: True, "", str),
+    "kind": Type('"requires" or "excludes"', lambda v: v in ("requires", "excludes"),
+                 'must be "requires" or "excludes"'),
+    "kinds": Type('list of "requires" and "excludes"',
+                  lambda v: _strings(v) and all(k in ("requires", "excludes") for k in v),
+                  'must be a list of "requires" and "excludes"', tuple),
+    "patterns": Type("regular expression or list of them", _strings, "must be a list of strings",
+                     _patterns),
+    "evidence": Type("list of tables (kind, at = FILE:LINE, text, held, total, confidence)",
+                     _is_evidence, "must be a list of tables with a 'kind' and an 'at' "
+                     "(FILE:LINE) and only the keys " + ", ".join(EVIDENCE_KEYS), _evidence),
 }
 
 REQUIRED = object()
@@ -170,6 +216,8 @@ def _requirement(table: str, doc: str) -> Table:
             Key("attribute", "strings", "every function or field declared with one of these "
                 "attributes", default=()),
             Key("lock", "string", "a declared lock, section or context", refers="lock"),
+            Key("evidence", "evidence", "what the tree says for it (written by `qlint infer`)",
+                default=()),
             NEEDS))
 
 
@@ -251,6 +299,33 @@ TABLES = (
                   "callers are checked)", default=(), refers="lock", verb="holds"),
               Key("accepts", "strings", "declared locks their own calls need that they answer for",
                   default=(), refers="lock", verb="accepts"),
+              NEEDS)),
+    Table("written", "the words that name a lock in a comment, for `qlint infer`", Written,
+          "written", keys=(
+              Key("lock", "string", "a declared lock or context", refers="lock"),
+              Key("words", "patterns", "regular expressions (case ignored) that name it",
+                  at_least_one="pattern"),
+              Key("kinds", "kinds", "the contracts a comment may state of it",
+                  default=("requires", "excludes")),
+              NEEDS)),
+    Table("phrase", "a sentence of a comment that states its declaration's contract, for "
+          "`qlint infer`", Phrase, "phrases", each=("pattern",), keys=(
+              Key("kind", "kind", "what the sentence says of the lock"),
+              Key("pattern", "patterns", "regular expressions (case ignored); `{lock}` stands "
+                  "for the words of a lock"),
+              NEEDS)),
+    Table("asserted", "an assertion at the top of a function's body that states its contract, "
+          "for `qlint infer`", Asserted, "asserted", each=("condition", "call"),
+          one_of=("condition", "call"), keys=(
+              Key("condition", "strings", "asserted conditions, as written (`!` negates)",
+                  default=()),
+              Key("call", "strings", "helpers whose call asserts it", default=()),
+              Key("kind", "kind", "what the assertion says of the lock"),
+              Key("lock", "string", "a declared lock or context", refers="lock"),
+              NEEDS)),
+    Table("observed", "locks and sections whose state at call sites `qlint infer` counts",
+          Observed, "observed", each=("lock",), keys=(
+              Key("lock", "strings", "declared locks or sections", refers="lock"),
               NEEDS)),
     Table("protects", "fields a lock protects (the runtime checker's)", Protects, "protects",
           keys=(

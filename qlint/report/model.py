@@ -26,6 +26,30 @@ class Related:
 
 
 @dataclass(slots=True)
+class Contract:
+    """The inferred contract a finding rests on, and what the tree says for it (qlint infer):
+    a comment above a declaration, an assertion at the top of a body, or what the function's
+    call sites hold."""
+    function: str
+    lock: str
+    kind: str                            # "comment" | "assertion" | "observed"
+    path: str
+    line: int
+    text: str = ""
+    held: int = 0
+    total: int = 0
+    confidence: float = 1.0
+
+    def words(self) -> str:
+        """`comment at include/block/block.h:123 'The caller must hold ...'`."""
+        where = f"{self.kind} at {self.path}:{self.line}"
+        if self.kind == "observed":
+            return f"{where}: {self.held} of {self.total} call sites of {self.function}() " \
+                   f"hold {self.lock} (confidence {self.confidence:.2f})"
+        return f"{where} '{self.text}'"
+
+
+@dataclass(slots=True)
 class Finding:
     rule: str
     name: str
@@ -40,6 +64,7 @@ class Finding:
     fingerprint: str = ""
     confirmation: dict | None = None
     level: str = "warning"
+    contract: Contract | None = None     # the inferred contract it rests on, if it does
 
     def sort_key(self):
         return (self.path, self.line, self.column, self.rule, self.function, self.message)
@@ -69,6 +94,8 @@ def finalize(findings: list[Finding], base: str) -> list[Finding]:
             step.path = relative(step.path, base)
         for r in f.related:
             r.path = relative(r.path, base)
+        if f.contract is not None:
+            f.contract.path = relative(f.contract.path, base)
     findings.sort(key=Finding.sort_key)
     counts: dict[str, int] = {}
     for f in findings:
@@ -87,4 +114,6 @@ def finding_from_dict(d: dict) -> Finding:
     d = dict(d)
     d["trace"] = [Step(**s) for s in d["trace"]]
     d["related"] = [Related(**r) for r in d["related"]]
+    if d.get("contract") is not None:
+        d["contract"] = Contract(**d["contract"])
     return Finding(**d)

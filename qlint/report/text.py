@@ -11,6 +11,8 @@ def render(findings, show_path: bool = False, color: bool = False) -> str:
         if f.confirmation:
             head += f" [{f.confirmation.get('status', '')}]"
         lines.append(head)
+        if f.contract is not None:
+            lines.append(f"    contract: {f.contract.words()}")
         if show_path:
             lines += ["    " + step_text(i, step) for i, step in enumerate(f.trace, 1)]
             for r in f.related:
