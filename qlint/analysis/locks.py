@@ -113,6 +113,7 @@ class EntryPoint:
     kind: str                 # entry kind, or "entry" for roots named by [[entry]] functions
     holds: tuple
     registration: object = None   # graph.Registration, or the pack Entry for named roots
+    maybe: tuple = ()             # locks it may or may not hold (nothing is said of them)
 
 
 class LockAnalysis:
@@ -453,15 +454,17 @@ class LockAnalysis:
     def _find_entry_points(self) -> list[EntryPoint]:
         out = []
         for reg in self.graph.registrations:
-            out.append(EntryPoint(reg.func, reg.kind, self.pack.entry_holds(reg.kind), reg))
+            out.append(EntryPoint(reg.func, reg.kind, self.pack.entry_holds(reg.kind), reg,
+                                  self.pack.entry_maybe(reg.kind)))
         named = [e for e in self.pack.entries if e.functions]
         for key, fn in sorted(self.program.functions.items()):
             matches = [e for e in named if e.names(fn.name, self.program.attrs(key))]
             if matches:
                 # Every matching [[entry]] applies: a coroutine QMP command is a QMP command too.
                 holds = tuple(sorted({h for e in matches for h in e.holds}))
+                maybe = tuple(sorted({h for e in matches for h in e.maybe} - set(holds)))
                 most_specific = max(matches, key=lambda e: len(e.attrs))
-                out.append(EntryPoint(key, "entry", holds, most_specific))
+                out.append(EntryPoint(key, "entry", holds, most_specific, maybe))
         return out
 
     def chains(self, start: str, lock: str, kind: str = "requires"):

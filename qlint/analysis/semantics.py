@@ -135,6 +135,10 @@ class Semantics:
         return [key for key in self.program.by_name.get(name, ())
                 if key.partition("@")[2].endswith(suffix)] or [function]
 
+    def operation_names(self) -> set[str]:
+        """The functions whose calls begin, end or switch a lock or section."""
+        return set(self._by_name)
+
     def pack_requirements(self, name: str, kind: str) -> list:
         return (self.requires if kind == "requires" else self.excludes).get(name, [])
 

@@ -41,13 +41,13 @@ def _at_entry_points(analysis, kinds, wanted):
         summary = analysis.summary(entry.func)
         for table in ("requires", "excludes"):
             for lock in sorted(getattr(summary, table)):
-                if (table == "requires") == (lock in entry.holds) or \
+                if (table == "requires") == (lock in entry.holds) or lock in entry.maybe or \
                         "entry" not in _shapes(wanted, table, kinds.get(lock)):
                     continue
                 for chain in analysis.chains(entry.func, lock, table):
                     last = chain[-1]
                     cell = Cell(table, kinds.get(lock), _by(last), "entry")
-                    if cell in wanted:
+                    if cell in wanted and followed(analysis, chain, table):
                         key = (cell, last.caller, id(last.call), last.required, lock)
                         candidates.setdefault(key, []).append((entry, chain))
     for (cell, caller, _call, required, lock), found in candidates.items():
@@ -55,6 +55,34 @@ def _at_entry_points(analysis, kinds, wanted):
         entry, chain = found[0]
         yield Violation(cell, caller, entry=entry, chain=chain, required=required, lock=lock,
                         others=found[1:])
+
+
+def followed(analysis, chain, table: str) -> bool:
+    """Whether a chain of calls carries the requirement at its end. A contract inferred from
+    the tree (its entry has evidence) is carried through a call through a struct field or a
+    pointer only when at least half the functions the call may reach need the lock too: what
+    one implementation among many needs is no sign that this call reaches it (qemu_fclose() of
+    a buffer channel is no call of the block channel's close). A contract that a pack or the
+    user states, or one written on the field itself, is carried through every call."""
+    last = chain[-1]
+    graph = analysis.graph
+    entries = analysis.sem.call_requirements(last.call, graph.callees(last.call), table)
+    mine = [(name, r) for name, r in entries if r.lock == last.lock]
+    if last.by_attribute or not mine or any(not r.evidence for _n, r in mine):
+        return True
+    on_field = any(name == last.call.via for name, _r in mine)
+    return all(_shared(analysis, w, table) for w in (chain[:-1] if on_field else chain)
+               if w.call.via)
+
+
+def _shared(analysis, w, table: str) -> bool:
+    """Whether at least half the functions an indirect call may reach need `w.lock`."""
+    targets = analysis.graph.callees(w.call)
+    if len(targets) <= 1:
+        return True
+    needing = sum(1 for t in targets if w.lock in getattr(analysis.summary(t), table) or
+                  any(r.lock == w.lock for r in analysis.sem.pack_requirements(t, table)))
+    return 2 * needing >= len(targets)
 
 
 def entry_order(entry, chain) -> tuple:
@@ -83,7 +111,7 @@ def _inside_functions(analysis, kinds, wanted):
                 if tails:
                     chain += min(tails, key=len)
             cell = Cell(table, kinds.get(w.lock), _by(chain[-1]), shape)
-            if cell in wanted:
+            if cell in wanted and followed(analysis, chain, table):
                 yield Violation(cell, key, witness=w, chain=chain, lock=w.lock)
 
 

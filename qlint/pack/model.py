@@ -66,6 +66,7 @@ class Entry(Item):
     functions: tuple[str, ...] = ()  # ... or roots named by glob
     attrs: tuple[str, ...] = ()      # ... that carry these attributes ("annotate:coroutine_fn")
     holds: tuple[str, ...] = ()
+    maybe: tuple[str, ...] = ()      # locks it may or may not hold: nothing is reported of them
     description: str = ""
 
     def names(self, function: str, attrs=()) -> bool:
@@ -217,8 +218,13 @@ class Asserted(Item):
 class Observed(Item):
     """A lock (or section) whose state at call sites tells what functions need: one that
     names a single thing (the BQL, a class of context locks), not a family of unrelated
-    instances (every QemuMutex)."""
+    instances (every QemuMutex). Only the functions named by `functions` (globs) are
+    candidates: the code the lock is about (the block layer's bdrv_*, blk_*)."""
     lock: str
+    functions: tuple[str, ...] = ("*",)
+
+    def covers(self, name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, g) for g in self.functions)
 
 
 @dataclass(slots=True)

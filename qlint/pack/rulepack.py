@@ -44,6 +44,10 @@ class RulePack:
         """Locks held when a callback of this kind starts (the union of its [[entry]] tables)."""
         return tuple(sorted({h for e in self.entries if e.kind == kind for h in e.holds}))
 
+    def entry_maybe(self, kind: str) -> tuple[str, ...]:
+        """Locks a callback of this kind may or may not hold when it starts."""
+        return tuple(sorted({h for e in self.entries if e.kind == kind for h in e.maybe}))
+
     def items(self) -> list[Item]:
         """Every entry, list by list."""
         return [item for name in entry_lists() for item in getattr(self, name)]
@@ -107,8 +111,9 @@ def _live_holds(entries: list[Entry], alive: set, inactive: list) -> list[Entry]
     out = []
     for e in entries:
         held = tuple(h for h in e.holds if h in alive)
-        if e.holds and not held and not e.functions:
-            inactive.append((e, f"holds only inactive locks ({', '.join(e.holds)})"))
+        maybe = tuple(h for h in e.maybe if h in alive)
+        if (e.holds or e.maybe) and not (held or maybe) and not e.functions:
+            inactive.append((e, f"holds only inactive locks ({', '.join(e.holds + e.maybe)})"))
         else:
-            out.append(replace(e, holds=held))
+            out.append(replace(e, holds=held, maybe=maybe))
     return out

@@ -253,6 +253,9 @@ TABLES = (
                   default=()),
               Key("holds", "strings", "declared locks held when it starts", default=(),
                   refers="lock", verb="holds"),
+              Key("maybe", "strings", "declared locks it may or may not hold when it starts (it "
+                  "depends on where it is registered): their requirements and exclusions are not "
+                  "reported on its paths", default=(), refers="lock", verb="may hold"),
               Key("description", "prose", "what it is", default=""))),
     _requirement("requires", "a function that must run with a lock held (a section open, in "
                  "a context)"),
@@ -326,6 +329,8 @@ TABLES = (
     Table("observed", "locks and sections whose state at call sites `qlint infer` counts",
           Observed, "observed", each=("lock",), keys=(
               Key("lock", "strings", "declared locks or sections", refers="lock"),
+              Key("functions", "strings", "the functions it may be inferred for (globs)",
+                  default=("*",)),
               NEEDS)),
     Table("protects", "fields a lock protects (the runtime checker's)", Protects, "protects",
           keys=(
