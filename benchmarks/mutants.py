@@ -237,6 +237,7 @@ def main() -> None:
                    "--no-infer": (pack, None),
                    "shipped packs of today": (old, None)}
         base = {name: findings_of(tus, p, s, tree) for name, (p, s) in configs.items()}
+        os.makedirs(os.path.join(tmp, "scratch"))
         scratch = scratch_copy(tree, os.path.join(tmp, "scratch"))
         mutant_cache = FactsCache(os.path.join(tmp, "cache"))
         index = {tu.path: i for i, tu in enumerate(tus)}

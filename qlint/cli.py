@@ -218,13 +218,57 @@ def replay(**options):
 
 @cli.command()
 @click.argument("code")
-def explain(code):
-    """Print the documentation of rule CODE (what, why, example, fix)."""
+@click.argument("paths", nargs=-1)
+@click.option("-p", "--build-dir", metavar="DIR")
+@click.option("--config", "config_file", metavar="FILE")
+@click.option("-j", "--jobs", type=click.IntRange(min=1))
+def explain(code, paths, build_dir, config_file, jobs):
+    """Print the documentation of rule CODE (what, why, example, fix); with PATHS, also how
+    many contracts inferred from that tree it checks."""
     from .rules.registry import all_rules
     rules = all_rules()
     if code not in rules:
         raise QlintError(f"unknown rule code '{code}' (see `qlint rules`)")
     click.echo(rules[code].doc().rstrip("\n"))
+    if paths:
+        from . import pipeline
+        from .analysis.cells import possible
+        found = pipeline.inferred(pipeline.Options(paths=list(paths), build_dir=build_dir,
+                                                   config_file=config_file, jobs=jobs))
+        owned = set(rules[code].owns)
+        counts = dict.fromkeys(found["counts"], 0)
+        for table, kind, evidence in found["cells"]:
+            if owned & set(possible(table, kind, "name")):
+                counts[evidence] += 1
+        click.echo(f"\nContracts inferred from {' '.join(paths)} that {code} checks: "
+                   f"{_inferred_words(counts)}.")
+
+
+def _inferred_words(counts: dict) -> str:
+    nouns = {"comment": "written", "assertion": "asserted", "observed": "observed"}
+    return ", ".join(f"{n} {nouns[kind]}" for kind, n in counts.items())
+
+
+@cli.command(name="infer")
+@click.argument("paths", nargs=-1)
+@click.option("-p", "--build-dir", metavar="DIR", help="Directory holding compile_commands.json.")
+@click.option("-o", "--output", metavar="FILE", help="Write the pack here instead of stdout.")
+@click.option("--config", "config_file", metavar="FILE", help="Configuration file to use.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: CPUs).")
+@click.option("--cache-dir", metavar="DIR", help="Cache directory (default: BUILD/qlint-cache).")
+@click.option("--no-cache", is_flag=True, help="Parse every file; neither read nor write the cache.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+def infer_cmd(paths, build_dir, output, config_file, jobs, cache_dir, no_cache, quiet):
+    """Infer which function needs which lock or context from PATHS (default: .): from the
+    comments above declarations, the assertions at the top of bodies and the lock state at
+    call sites; write them as a rule pack, each entry with its evidence."""
+    from .pipeline import Options, inferred
+    options = Options(paths=list(paths) or ["."], build_dir=build_dir, config_file=config_file,
+                      jobs=jobs, cache_dir=cache_dir, no_cache=no_cache)
+    found = inferred(options, progress=None if quiet else _progress_bar())
+    write_output(found["toml"], output)
+    if output and not quiet:
+        _note(f"{_inferred_words(found['counts'])} contract(s) written to {output}")
 
 
 @cli.command(name="rules")
@@ -245,6 +289,8 @@ def rules_cmd(paths, build_dir, config_file, jobs):
         for name, state in pack.status(program.declared):
             click.echo(f"pack {name:<18} {state}")
         pack = pack.active(program.declared)
+        found = pipeline.inferred(options)
+        click.echo(f"inferred contracts: {_inferred_words(found['counts'])}")
     else:
         pack = None
         configmod.build_pack(pipeline.load_config(options))     # reports a broken config

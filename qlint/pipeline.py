@@ -5,7 +5,7 @@ import functools
 import gc
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import config as configmod
 from .frontend import discover
@@ -13,7 +13,8 @@ from .frontend.cache import FactsCache, code_digest, default_dir
 from .frontend.collect import CollectStats, collect
 from .graph.callgraph import CallGraph
 from .graph.program import Program
-from .infer.contracts import Settings, infer
+from .infer.contracts import Settings, infer, kind_of
+from .infer.render import render
 from .report.model import finalize, finding_from_dict, finding_to_dict, portable, relative
 from .pack.load import builtin_pack_dir
 from .rules.base import Context
@@ -144,6 +145,33 @@ def analyse(options: Options, progress=None, reuse: bool = True) -> Result:
                                      "problems": problems})
     return Result(findings, stats, plan, tus, program, graph, ctx, ctx.inference, rules,
                   plan.collected, problems)
+
+
+def inferred(options: Options, progress=None) -> dict:
+    """What `qlint infer`, `qlint rules` and `qlint explain` tell of the contracts inferred
+    from the options' paths: {"toml": the inferred pack, "counts": entries per kind of
+    evidence, "cells": [table, kind of lock, kind of evidence] per entry}. Cached with the
+    facts: a second run over the same facts, configuration and packs reads it back."""
+    cfg, pack, plan, cache = _setup(options)
+    base = os.getcwd()
+    settings = replace(infer_settings(cfg, options), enabled=True)
+    key = _result_key(cache, plan, cfg, [], base, "infer") if cache else None
+    stored = cache.load_result(key) if key else None
+    if stored is not None:
+        return stored
+    tus = _collect(options, cfg, plan, cache, progress)
+    program = Program(tus)
+    active = pack.active(program.declared)
+    inference, with_inferred, _analysis = infer(program, CallGraph(program, active), active,
+                                                settings)
+    kinds = with_inferred.section_kinds()
+    out = {"toml": render(inference.stated(), base), "counts": inference.counts(),
+           "cells": [[r.kind, kinds.get(r.lock, ""), kind_of(r)] for r in inference.entries]}
+    if cache is not None:
+        key = _result_key(cache, plan, cfg, [], base, "infer")
+        if key:
+            cache.store_result(key, out)
+    return out
 
 
 def infer_settings(cfg, options: Options) -> Settings:

@@ -59,7 +59,7 @@ def _at_entry_points(analysis, kinds, wanted):
 
 def followed(analysis, chain, table: str) -> bool:
     """Whether a chain of calls carries the requirement at its end. A contract inferred from
-    the tree (its entry has evidence) is carried through a call through a struct field or a
+    the tree is carried through a call through a struct field or a
     pointer only when at least half the functions the call may reach need the lock too: what
     one implementation among many needs is no sign that this call reaches it (qemu_fclose() of
     a buffer channel is no call of the block channel's close). A contract that a pack or the
@@ -68,7 +68,8 @@ def followed(analysis, chain, table: str) -> bool:
     graph = analysis.graph
     entries = analysis.sem.call_requirements(last.call, graph.callees(last.call), table)
     mine = [(name, r) for name, r in entries if r.lock == last.lock]
-    if last.by_attribute or not mine or any(not r.evidence for _n, r in mine):
+    if last.by_attribute or not mine or any(r.origin is None or r.origin.pack != "inferred"
+                                            for _n, r in mine):
         return True
     on_field = any(name == last.call.via for name, _r in mine)
     return all(_shared(analysis, w, table) for w in (chain[:-1] if on_field else chain)

@@ -150,7 +150,7 @@ class Comment:
     """The comment written directly above a declaration of `subject`: a function (its key) or a
     struct field that holds functions ("Record.field"). QEMU writes contracts there ("Called
     with the AioContext lock held"). `line` is the comment's first line; `text` has the comment
-    markers removed, its lines joined by "\n"."""
+    markers removed, its lines joined by "\n" (the first is the source's `line`)."""
     subject: str
     file: str
     line: int

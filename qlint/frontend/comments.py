@@ -33,8 +33,8 @@ class SourceText:
 
 def comment_above(source: SourceText, offset: int) -> tuple[int, str] | None:
     """(line, text) of the comment directly above the declaration that starts at `offset`, or
-    None. The text has the comment markers and each line's leading `*` removed; lines are
-    kept (joined by "\\n")."""
+    None. The text has the comment markers and each line's leading `*` removed; its lines
+    are kept (joined by "\\n"), the first being `line`'s."""
     data = source.data
     line_start = data.rfind(b"\n", 0, offset) + 1
     if data[line_start:offset].strip():
@@ -54,7 +54,7 @@ def comment_above(source: SourceText, offset: int) -> tuple[int, str] | None:
         body = data[open_ + 2:close]
         lines = body.decode("utf-8", "replace").split("\n")
         lines[0] = lines[0].lstrip("*!")  # `/**`, `/*!` openers
-        return source.line_of(open_), _clean(lines)
+        return _clean(source.line_of(open_), lines)
     if above.startswith(b"//"):
         first = above_start
         while first > 0:
@@ -63,11 +63,12 @@ def comment_above(source: SourceText, offset: int) -> tuple[int, str] | None:
                 break
             first = prev
         lines = data[first:end].decode("utf-8", "replace").split("\n")
-        return source.line_of(first), _clean([ln.strip()[2:].lstrip("/!") for ln in lines])
+        return _clean(source.line_of(first), [ln.strip()[2:].lstrip("/!") for ln in lines])
     return None
 
 
-def _clean(lines: list[str]) -> str:
+def _clean(line: int, lines: list[str]) -> tuple[int, str]:
+    """(the line of the first line with text, the text): each line without its leading `*`."""
     out = []
     for ln in lines:
         ln = ln.strip()
@@ -76,6 +77,7 @@ def _clean(lines: list[str]) -> str:
         out.append(ln)
     while out and not out[0]:
         out.pop(0)
+        line += 1
     while out and not out[-1]:
         out.pop()
-    return "\n".join(out)
+    return line, "\n".join(out)

@@ -23,10 +23,17 @@ class Settings:
     rejected: tuple = ()          # (function, lock) the user's configuration rejects
 
 
+SAID = "the packs say what it needs of this lock"
+
+
 @dataclass
 class Inference:
     entries: list = field(default_factory=list)    # Requirements used
     dropped: list = field(default_factory=list)    # (Requirement, why) not used
+
+    def stated(self) -> list:
+        """What the tree says: the entries used and those the packs state as well."""
+        return self.entries + [r for r, why in self.dropped if why == SAID]
 
     def counts(self) -> dict[str, int]:
         """Entries used per kind of their strongest evidence."""
@@ -60,7 +67,8 @@ def infer(program, graph, pack, settings: Settings):
     final = _decide(stated + observed_contracts(analysis, with_stated), program, pack, sem,
                     settings)
     if {_ident(r) for r in final.entries} == {_ident(r) for r in first.entries}:
-        return first, with_stated, analysis      # nothing new to check: the analysis serves
+        # Nothing new to check: the analysis serves.
+        return Inference(first.entries, final.dropped), with_stated, analysis
     return final, replace(pack, requirements=pack.requirements + final.entries), None
 
 
@@ -84,7 +92,7 @@ def _decide(found, program, pack, sem, settings: Settings) -> Inference:
         name = program.name_of(subject)
         other = "excludes" if kind == "requires" else "requires"
         if (name, lock) in said:
-            why = "the packs say what it needs of this lock"
+            why = SAID
         elif (name, lock) in rejected or (subject, lock) in rejected:
             why = "rejected by the configuration"
         elif (subject, other, lock) in grouped:

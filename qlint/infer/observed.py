@@ -11,8 +11,8 @@ struct fields and function pointers are sites of every function they reach, and 
 is a way in with its entry kind's locks.
 
 Engler et al. rank by how far a function's share of sites that hold the lock stands above a
-base rate (their z-statistic). Here the base rate is the lock's own: the share of all counted
-sites of all functions that hold it (the BQL is held at most sites of the main loop's code, so
+base rate (their z-statistic). Here the base rate is the lock's own: the share of the counted
+sites of all other functions that hold it (the BQL is held at most sites of the main loop's code, so
 that most sites of a function hold it says little; the AioContext lock at few). The confidence
 is how far the lower bound of the 95% Wilson score interval of the function's share lies above
 the base rate, as a fraction of the distance from the base rate to certainty: 0 for a share no
@@ -136,14 +136,21 @@ def count_sites(analysis, states: EntryStates) -> dict[tuple, Counts]:
     return out
 
 
-def base_rates(sites: dict) -> dict[str, float]:
-    """Per lock, the share of all counted sites that hold it."""
-    held: dict[str, int] = {}
-    total: dict[str, int] = {}
+def base_rate(sites: dict, totals: dict, key: str, lock: str) -> float:
+    """The share of the sites of every other function that hold the lock."""
+    held, total = totals[lock]
+    mine = sites[(key, lock)]
+    others = total - mine.total
+    return (held - len(mine.held)) / others if others else 0.0
+
+
+def lock_totals(sites: dict) -> dict[str, tuple[int, int]]:
+    """Per lock, (sites that hold it, sites) over every function."""
+    out: dict[str, tuple[int, int]] = {}
     for (_key, lock), counts in sites.items():
-        held[lock] = held.get(lock, 0) + len(counts.held)
-        total[lock] = total.get(lock, 0) + counts.total
-    return {lock: held[lock] / total[lock] if total[lock] else 1.0 for lock in total}
+        held, total = out.get(lock, (0, 0))
+        out[lock] = (held + len(counts.held), total + counts.total)
+    return out
 
 
 def observed_contracts(analysis, pack, min_sites: int = MIN_SITES) -> list[tuple]:
@@ -158,7 +165,7 @@ def observed_contracts(analysis, pack, min_sites: int = MIN_SITES) -> list[tuple
     program, sem = analysis.program, analysis.sem
     operations = sem.operation_names()
     sites = count_sites(analysis, EntryStates(analysis, locks))
-    base = base_rates(sites)
+    totals = lock_totals(sites)
     out = []
     for (key, lock), counts in sorted(sites.items()):
         if len(counts.held) < min_sites or key not in program.functions:
@@ -171,7 +178,8 @@ def observed_contracts(analysis, pack, min_sites: int = MIN_SITES) -> list[tuple
         fn = program.functions[key]
         deviants = tuple(f"{file}:{line}" for file, line in sorted(set(counts.lacking)))
         evidence = Evidence("observed", fn.file, fn.line, "", len(counts.held), counts.total,
-                            round(confidence(len(counts.held), counts.total, base[lock]), 3),
+                            round(confidence(len(counts.held), counts.total,
+                                             base_rate(sites, totals, key, lock)), 3),
                             deviants[:MAX_DEVIANTS])
         out.append((key, "requires", lock, evidence))
     return out

@@ -10,14 +10,18 @@ _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n\s*\n")
 _QUOTE_MAX = 160
 
 
-def sentences(text: str) -> list[str]:
-    """A comment's sentences: its paragraphs split after `.`, `!`, `?` and `;`, each on one
-    line."""
-    out = []
-    for part in _SENTENCE_END.split(text):
+def sentences(text: str) -> list[tuple[int, str]]:
+    """A comment's sentences, each with the index of the line it begins on: its paragraphs
+    split after `.`, `!`, `?` and `;`, each sentence on one line."""
+    out, start = [], 0
+    for end in [m for m in _SENTENCE_END.finditer(text)] + [None]:
+        stop = end.start() if end else len(text)
+        part = text[start:stop]
         sentence = " ".join(part.split())
         if sentence:
-            out.append(sentence)
+            lead = len(part) - len(part.lstrip())
+            out.append((text.count("\n", 0, start + lead), sentence))
+        start = end.end() if end else stop
     return out
 
 
@@ -35,14 +39,15 @@ class Reader:
                     self.patterns.append((phrase.kind, written.lock, re.compile(
                         phrase.pattern.replace("{lock}", words), re.IGNORECASE)))
 
-    def contracts(self, text: str) -> list[tuple[str, str, str]]:
-        """(kind, lock, sentence) of each contract the comment states, once each."""
+    def contracts(self, text: str) -> list[tuple[str, str, int, str]]:
+        """(kind, lock, line index, sentence) of each contract the comment states, once
+        each."""
         found = {}
-        for sentence in sentences(text):
+        for index, sentence in sentences(text):
             for kind, lock, pattern in self.patterns:
                 if (kind, lock) not in found and pattern.search(sentence):
-                    found[(kind, lock)] = sentence
-        return [(kind, lock, sentence) for (kind, lock), sentence in found.items()]
+                    found[(kind, lock)] = (index, sentence)
+        return [(kind, lock, index, sentence) for (kind, lock), (index, sentence) in found.items()]
 
 
 def written_contracts(program, pack, locks) -> list[tuple]:
@@ -53,8 +58,8 @@ def written_contracts(program, pack, locks) -> list[tuple]:
         return []
     out = []
     for comment in program.comments:
-        for kind, lock, sentence in reader.contracts(comment.text):
-            evidence = Evidence("comment", comment.file, comment.line, quote(sentence))
+        for kind, lock, index, sentence in reader.contracts(comment.text):
+            evidence = Evidence("comment", comment.file, comment.line + index, quote(sentence))
             out.append((comment.subject, kind, lock, evidence))
             for store in program.field_funcs.get(comment.subject, ()):
                 out.append((store.func, kind, lock, evidence))
