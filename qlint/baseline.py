@@ -1,22 +1,26 @@
 """Baselines: `--write-baseline FILE` records the current findings by fingerprint, `--baseline
 FILE` then reports only findings whose fingerprint it does not hold.
 
-Fingerprints name the rule, the file (relative to the working directory), the function and a
-line-free detail, so code moving around does not resurrect a recorded finding. Entries are sorted
-without their line numbers, so the file changes only when findings come or go.
+Fingerprints name the rule, the file (relative to the project root, qlint/project.py), the
+function and a line-free detail, so code moving around does not resurrect a recorded finding and
+a baseline holds whichever directory of the tree qlint runs from. Entries are sorted without
+their line numbers, so the file changes only when findings come or go.
 """
 from __future__ import annotations
 
 import json
 
 from .errors import QlintError
+from .report.model import project_path
 
 FORMAT_KEY = "qlint-baseline"
 VERSION = 1
 
 
-def render(findings) -> str:
-    entries = sorted(({"fingerprint": f.fingerprint, "rule": f.rule, "path": f.path,
+def render(findings, base: str, root: str) -> str:
+    """The baseline of `findings` (paths relative to `base`), its paths relative to `root`."""
+    entries = sorted(({"fingerprint": f.fingerprint, "rule": f.rule,
+                       "path": project_path(f.path, base, root),
                        "function": f.function, "message": f.message} for f in findings),
                      key=lambda e: (e["path"], e["rule"], e["function"], e["fingerprint"]))
     data = {FORMAT_KEY: VERSION, "findings": entries}

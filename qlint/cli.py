@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
+from types import SimpleNamespace
 
 import click
 
@@ -12,7 +14,7 @@ from .files import write_output
 from .report.model import relative
 
 
-def _codes(value: str | None) -> list[str] | None:
+def _commas(value: str | None) -> list[str] | None:
     if not value:
         return None
     return [c.strip() for c in value.split(",") if c.strip()]
@@ -26,36 +28,78 @@ def _note(message: str) -> None:
     click.echo(f"qlint: {message}", err=True)
 
 
+_build_dir_option = click.option("-p", "--build-dir", metavar="DIR",
+                                 help="Directory holding compile_commands.json.")
+_config_option = click.option("--config", "config_file", metavar="FILE",
+                              help="Configuration file to use.")
+_jobs_option = click.option("-j", "--jobs", type=click.IntRange(min=1),
+                            help="Worker processes (default: CPUs).")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="qlint")
 def cli():
     """Static analysis of QEMU's C source for locking, section and event-loop bugs."""
 
 
-@cli.command()
+def _pairs(value: str | None) -> dict | None:
+    """`GLOB:CODES` pairs, comma-separated as ruff takes them (`a.c:QL000,b/*.c:QL101`), as
+    {glob: [codes]}."""
+    if not value:
+        return None
+    table: dict[str, list] = {}
+    for pair in filter(None, (p.strip() for p in value.split(","))):
+        glob, sep, code = pair.rpartition(":")
+        if not sep or not glob or not code:
+            raise QlintError(f"--per-file-ignores: '{pair}' is not GLOB:CODE")
+        table.setdefault(glob, []).append(code.strip())
+    return table
+
+
+def _unknown_codes_in(table: dict | None, option: str) -> None:
+    from .rules.registry import unknown_codes
+    unknown = unknown_codes([c for codes in (table or {}).values() for c in codes])
+    if unknown:
+        raise QlintError(f"{option}: unknown rule code '{unknown[0]}' (see `qlint rules`)")
+
+
+@cli.command(short_help="Analyse C files or directories and report findings.")
 @click.argument("paths", nargs=-1, required=True)
-@click.option("-p", "--build-dir", metavar="DIR", help="Directory holding compile_commands.json.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif", "github"]),
-              default="text", show_default=True,
+@_build_dir_option
+@click.option("--format", "--output-format", "fmt",
+              type=click.Choice(["text", "json", "sarif", "github"]), default="text",
+              show_default=True,
               help="Report format: flake8-style text, JSON, SARIF 2.1.0 (GitHub code scanning) "
                    "or GitHub Actions annotations.")
 @click.option("-o", "--output", metavar="FILE", help="Write the report here instead of stdout.")
 @click.option("--select", metavar="CODES", help="Only these rule codes (prefixes), e.g. QL1,QL202.")
 @click.option("--ignore", metavar="CODES", help="Skip these rule codes (prefixes).")
 @click.option("--extend-select", metavar="CODES", help="Add these codes to the selection.")
+@click.option("--exclude", metavar="GLOBS",
+              help="Paths not to analyse, comma-separated globs (replaces the configured ones).")
+@click.option("--extend-exclude", metavar="GLOBS", help="Add these globs to the excluded paths.")
+@click.option("--per-file-ignores", metavar="GLOB:CODE,...",
+              help="Rules not reported in files matching GLOB (replaces the configured ones).")
+@click.option("--extend-per-file-ignores", metavar="GLOB:CODE,...",
+              help="Add these GLOB:CODE pairs to the per-file ignores.")
 @click.option("--show-path", is_flag=True, help="Print each finding's path from its entry point.")
+@click.option("--show-source", is_flag=True,
+              help="Print the source line of each finding (and of each path step), with a caret.")
 @click.option("--statistics", is_flag=True, help="Count findings per rule.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
-@click.option("-q", "--quiet", is_flag=True, help="No warnings on stderr.")
-@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: CPUs).")
-@click.option("--config", "config_file", metavar="FILE", help="Configuration file to use.")
+@click.option("-q", "--quiet", is_flag=True, help="No warnings, progress or summary on stderr.")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
+              show_default=True, help="Color the text report (auto: on a terminal, without NO_COLOR).")
+@_jobs_option
+@_config_option
 @click.option("-I", "includes", multiple=True, metavar="DIR", help="Include dir (degraded mode).")
 @click.option("-D", "defines", multiple=True, metavar="NAME[=V]", help="Define (degraded mode).")
 @click.option("--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
               help="Seconds one translation unit may take to parse.")
 @click.option("--no-cache", is_flag=True, help="Parse every file; neither read nor write the cache.")
 @click.option("--cache-dir", metavar="DIR", help="Cache directory (default: BUILD/qlint-cache).")
-@click.option("-v", "--verbose", is_flag=True, help="Say on stderr what was parsed and cached.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Say on stderr what was parsed, cached and skipped.")
 @click.option("--sarif-category", metavar="NAME",
               help="SARIF automationDetails.id category (default: qlint/ and the PATHS).")
 @click.option("--absolute-paths", is_flag=True,
@@ -72,58 +116,99 @@ def cli():
 @click.option("--degraded/--no-degraded", default=True, show_default=True,
               help="Without compile_commands.json, guess include paths / fail.")
 @click.option("--dot", is_flag=True, help="Print the findings' paths as a Graphviz digraph.")
+@click.option("--dot-dir", metavar="DIR",
+              help="Write one Graphviz file per finding into DIR (finding-001.dot ...).")
 @click.option("--confirm", is_flag=True,
               help="Replay each finding on the reference AIO engine (docs/replay.md).")
 @click.option("--infer/--no-infer", default=None,
               help="Use the contracts inferred from the tree (`qlint infer`; default: on, or "
                    "the configuration's `infer`).")
-def check(paths, build_dir, fmt, output, select, ignore, extend_select, show_path, statistics,
-          exit_zero, quiet, jobs, config_file, includes, defines, timeout, no_cache, cache_dir,
-          verbose, sarif_category, absolute_paths, report_unused_suppressions, baseline_file, write_baseline,
-          force_exclude, degraded, dot, confirm, infer):
+def check(paths, **given):
     """Analyse PATHS (files or directories) and report findings."""
     from . import baseline, suppressions
-    from .pipeline import Options, analyse, load_config
+    from .pipeline import analyse, file_ignores, load_config
+    from .project import PerFileIgnore
 
-    options = Options(paths=list(paths), build_dir=build_dir, config_file=config_file,
-                      select=_codes(select), ignore=_codes(ignore),
-                      extend_select=_codes(extend_select), includes=list(includes),
-                      defines=list(defines), jobs=jobs, timeout=timeout,
-                      cache_dir=cache_dir, no_cache=no_cache,
-                      force_exclude=force_exclude, degraded=degraded, infer=infer)
+    a = SimpleNamespace(paths=paths, **given)
+    options = _check_options(a)
     cfg = load_config(options)
-    baseline_file = baseline_file or cfg.get("baseline")
-    known = baseline.load(baseline_file) if baseline_file and not write_baseline else None
-    result = analyse(options, progress=None if quiet else _progress_bar(), reuse=not confirm)
-    if verbose:
+    baseline_file = a.baseline_file or cfg.get("baseline")
+    known = baseline.load(baseline_file) if baseline_file and not a.write_baseline else None
+    result = analyse(options, progress=None if a.quiet else _progress_bar(), reuse=not a.confirm)
+    _fail_if_nothing_was_analysed(result)
+    if a.verbose:
         _verbose(result)
-    base = os.getcwd()
-    problems = result.problems
-    if not quiet:
-        _warn_about_inputs(result, problems)
+    base, root = os.getcwd(), result.plan.root
+    if not a.quiet:
+        _warn_about_inputs(result, a.verbose)
+        _warn_about_inactive_rules(result, options, cfg)
     result.findings, result.stats["suppressed"] = suppressions.apply(
         result.findings, {r.code for r in result.rules}, _suppression_files(result.plan, paths),
-        cfg.flag("report-unused-suppressions", report_unused_suppressions), base)
-    if write_baseline:
-        write_output(baseline.render(result.findings), write_baseline, "baseline")
-        if not quiet:
-            click.echo(f"qlint: {len(result.findings)} finding(s) recorded in {write_baseline}",
+        cfg.flag("report-unused-suppressions", a.report_unused_suppressions), base, root)
+    ignores: list[PerFileIgnore] = file_ignores(options, cfg, root)
+    result.findings = [f for f in result.findings if not any(i.covers(f, base) for i in ignores)]
+    for f in result.findings:           # [tool.qlint] severity = { QL304 = "warning" }
+        f.level = cfg.get("severity", {}).get(f.rule, f.level)
+    if a.write_baseline:
+        write_output(baseline.render(result.findings, base, root), a.write_baseline, "baseline")
+        if not a.quiet:
+            click.echo(f"qlint: {len(result.findings)} finding(s) recorded in {a.write_baseline}",
                        err=True)
         sys.exit(EXIT_CLEAN)
     if known is not None:
         result.findings, result.stats["baselined"] = baseline.split(result.findings, known)
-    if confirm:
+    if a.confirm:
         from .replay.command import confirm_findings
         confirm_findings(result)
-    if dot:
+    _report(a, result, base)
+    sys.exit(EXIT_FINDINGS if result.findings and not a.exit_zero else EXIT_CLEAN)
+
+
+def _check_options(a):
+    from .pipeline import Options
+    options = Options(paths=list(a.paths), build_dir=a.build_dir, config_file=a.config_file,
+                      select=_commas(a.select), ignore=_commas(a.ignore),
+                      extend_select=_commas(a.extend_select), includes=list(a.includes),
+                      defines=list(a.defines), jobs=a.jobs, timeout=a.timeout,
+                      cache_dir=a.cache_dir, no_cache=a.no_cache,
+                      force_exclude=a.force_exclude, degraded=a.degraded,
+                      exclude=_commas(a.exclude), extend_exclude=_commas(a.extend_exclude) or [],
+                      per_file_ignores=_pairs(a.per_file_ignores),
+                      extend_per_file_ignores=_pairs(a.extend_per_file_ignores) or {},
+                      infer=a.infer)
+    _unknown_codes_in(options.per_file_ignores, "--per-file-ignores")
+    _unknown_codes_in(options.extend_per_file_ignores, "--extend-per-file-ignores")
+    return options
+
+
+def _report(a, result, base: str) -> None:
+    """Write the report in the format asked for; on a terminal, close the text with a summary."""
+    if a.dot_dir:
         from .report import dot as dotfmt
-        report = dotfmt.findings(result.findings)
-    else:
-        report = _render(fmt, result, problems, base, show_path=show_path, statistics=statistics,
-                         color=output is None and _color(sys.stdout),
-                         category=sarif_category, paths=paths, absolute=absolute_paths)
-    write_output(report, output)
-    sys.exit(EXIT_FINDINGS if result.findings and not exit_zero else EXIT_CLEAN)
+        dotfmt.write_each(result.findings, a.dot_dir)
+    if a.dot:
+        from .report import dot as dotfmt
+        write_output(dotfmt.findings(result.findings), a.output)
+        return
+    color = a.color == "always" or (a.color == "auto" and a.output is None and _color(sys.stdout))
+    report = _render(a.fmt, result, result.problems, base, show_path=a.show_path,
+                     statistics=a.statistics, color=color, category=a.sarif_category,
+                     paths=a.paths, absolute=a.absolute_paths, show_source=a.show_source)
+    write_output(report, a.output)
+    if a.fmt == "text" and a.output is None and not a.quiet and sys.stdout.isatty():
+        from .report import text
+        sys.stdout.write(text.summary(len(result.findings), result.stats.get("baselined", 0)))
+
+
+def _fail_if_nothing_was_analysed(result) -> None:
+    """Every translation unit failed (none could be read, or libclang rejected them all): no
+    finding could mean anything."""
+    stats = result.stats
+    if not stats["tus"] or stats["tus_failed"] < stats["tus"]:
+        return
+    first = result.problems[0]
+    raise QlintError(f"no translation unit could be analysed: all {stats['tus']} failed, the "
+                     f"first: {first['path']}: {first['message']}")
 
 
 def _suppression_files(plan, paths) -> list[str]:
@@ -132,8 +217,10 @@ def _suppression_files(plan, paths) -> list[str]:
     return [job.file for job in plan.jobs] + [p for p in paths if os.path.isfile(p)]
 
 
-def _warn_about_inputs(result, problems: list) -> None:
-    plan = result.plan
+def _warn_about_inputs(result, verbose: bool = False) -> None:
+    """Degraded mode, paths the plan could not use, and the translation units with problems
+    when QL000 does not report them (it is not selected): nothing fails without a word."""
+    plan, problems = result.plan, result.problems
     if plan.degraded:
         _warn("no compile_commands.json found: degraded mode, include paths guessed "
               "(-p BUILD_DIR points at a configured build)")
@@ -141,17 +228,37 @@ def _warn_about_inputs(result, problems: list) -> None:
         _warn(w)
     if plan.not_in_database:
         _warn(f"{len(plan.not_in_database)} C file(s) not in the compile database were skipped "
-              f"(not built in this configuration)")
+              f"(not built in this configuration{'' if verbose else '; -v names them'})")
+    from .rules.input_rules import PARSE_ERROR
+    if not problems or any(r.code == PARSE_ERROR for r in result.rules):
+        return
     for p in problems:
         what = f"{p['errors']} parse error(s), first: {p['message']}" if p["kind"] == "parse-errors" \
             else p["message"]
         _warn(f"{p['path']}: {what}")
-    if problems:
-        _warn(f"{len(problems)} of {result.stats['tus']} translation unit(s) had parse errors or failed")
+    _warn(f"{len(problems)} of {result.stats['tus']} translation unit(s) had parse errors or "
+          f"failed (QL000, not selected, would report them)")
+
+
+def _warn_about_inactive_rules(result, options, cfg) -> None:
+    """A selector the user gave whose running rules are all inactive on this tree (the packs
+    they read do not apply to it): it was asked for, and will report nothing."""
+    from .pipeline import selection_layers
+    from .rules.selection import matching, selectors
+    running = {r.code: r for r in result.rules}
+    warned: set[str] = set()
+    for selector in selectors(selection_layers(options, cfg)):
+        chosen = matching(list(running), selector)
+        if chosen and all(code in result.inactive for code in chosen):
+            for code in sorted(set(chosen) - warned):
+                _warn(f"{code} [{running[code].name}] is selected but inactive on this tree, so "
+                      f"it reports nothing: {result.inactive[code]}")
+            warned.update(chosen)
 
 
 def _verbose(result) -> None:
-    """What collecting the facts took: cache hits, parses, precompiled prefix headers."""
+    """What collecting the facts took: cache hits, parses, precompiled prefix headers; and the
+    C files skipped because the build does not compile them."""
     c = result.collected
     if result.program is None:
         _note("nothing changed: the previous result is reused")
@@ -159,6 +266,10 @@ def _verbose(result) -> None:
           f"{c.prefixes} prefix header(s) precompiled, {c.prefixes_reused} reused")
     for note in c.notes:
         _note(note)
+    base = os.getcwd()
+    for path in result.plan.not_in_database:
+        _note(f"skipped {relative(path, base)}: not in the compile database (not built in this "
+              f"configuration)")
     _note(f"analysed in {result.stats['seconds']:.2f} s")
 
 
@@ -176,7 +287,8 @@ def _color(stream) -> bool:
 
 
 def _render(fmt: str, result, problems: list, base: str, show_path: bool, statistics: bool,
-            color: bool, category: str | None, paths, absolute: bool = False) -> str:
+            color: bool, category: str | None, paths, absolute: bool = False,
+            show_source: bool = False) -> str:
     if fmt == "json":
         from .report import jsonfmt
         return jsonfmt.render(result.findings, result.stats, problems, base, absolute)
@@ -190,11 +302,12 @@ def _render(fmt: str, result, problems: list, base: str, show_path: bool, statis
         from .report import github
         return github.render(result.findings)
     from .report import text
-    report = text.render(result.findings, show_path=show_path, color=color)
+    report = text.render(result.findings, show_path=show_path, color=color,
+                         source=text.Source() if show_source else None)
     return report + text.statistics(result.findings) if statistics else report
 
 
-@cli.command()
+@cli.command(short_help="Replay a JSON report's findings on the reference AIO engine.")
 @click.argument("finding_file", metavar="FINDING.json")
 @click.option("--bound", type=click.IntRange(min=0), help="Preemption bound (default 2).")
 @click.option("--pct", is_flag=True, help="Randomized PCT schedules instead of the exhaustive search.")
@@ -205,10 +318,10 @@ def _render(fmt: str, result, problems: list, base: str, show_path: bool, statis
 @click.option("--html", "html_file", metavar="FILE", help="Write an HTML/SVG swimlane picture.")
 @click.option("--fingerprint", metavar="FP", help="Replay only this finding of a report.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
-@click.option("-p", "--build-dir", metavar="DIR", help="Directory holding compile_commands.json.")
-@click.option("--config", "config_file", metavar="FILE", help="Configuration file to use.")
-@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: CPUs).")
+              show_default=True, help="Report format.")
+@_build_dir_option
+@_config_option
+@_jobs_option
 def replay(**options):
     """Replay findings of a JSON report (or one finding) on the current code, on the reference
     AIO engine: confirmed with a concrete interleaving, or not reproduced within the bound."""
@@ -216,31 +329,34 @@ def replay(**options):
     sys.exit(run_replay(ReplayOptions(**options)))
 
 
-@cli.command()
-@click.argument("code")
+@cli.command(short_help="Print a rule's documentation, by code or name.")
+@click.argument("rule_name", metavar="RULE")
 @click.argument("paths", nargs=-1)
 @click.option("-p", "--build-dir", metavar="DIR")
 @click.option("--config", "config_file", metavar="FILE")
 @click.option("-j", "--jobs", type=click.IntRange(min=1))
-def explain(code, paths, build_dir, config_file, jobs):
-    """Print the documentation of rule CODE (what, why, example, fix); with PATHS, also how
-    many contracts inferred from that tree it checks."""
-    from .rules.registry import all_rules
-    rules = all_rules()
-    if code not in rules:
-        raise QlintError(f"unknown rule code '{code}' (see `qlint rules`)")
-    click.echo(rules[code].doc().rstrip("\n"))
+def explain(rule_name, paths, build_dir, config_file, jobs):
+    """Print the documentation of RULE, a code or a name (QL101, ql101, lock-required): what it
+    does, why, an example, how to fix it. Rendered on a terminal, plain markdown otherwise.
+    With PATHS, also how many contracts inferred from that tree it checks."""
+    rule = _rule_named(rule_name)
+    doc = rule.doc().rstrip("\n")
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.markdown import Markdown
+        Console(no_color=bool(os.environ.get("NO_COLOR"))).print(Markdown(doc))
+    else:
+        click.echo(doc)
     if paths:
         from . import pipeline
         from .analysis.cells import possible
         found = pipeline.inferred(pipeline.Options(paths=list(paths), build_dir=build_dir,
                                                    config_file=config_file, jobs=jobs))
-        owned = set(rules[code].owns)
         counts = dict.fromkeys(found["counts"], 0)
         for table, kind, evidence in found["cells"]:
-            if owned & set(possible(table, kind, "name")):
+            if set(rule.owns) & set(possible(table, kind, "name")):
                 counts[evidence] += 1
-        click.echo(f"\nContracts inferred from {' '.join(paths)} that {code} checks: "
+        click.echo(f"\nContracts inferred from {' '.join(paths)} that {rule.code} checks: "
                    f"{_inferred_words(counts)}.")
 
 
@@ -271,11 +387,22 @@ def infer_cmd(paths, build_dir, output, config_file, jobs, cache_dir, no_cache, 
         _note(f"{_inferred_words(found['counts'])} contract(s) written to {output}")
 
 
-@cli.command(name="rules")
+def _rule_named(name: str):
+    from .rules.registry import all_rules
+    rules = all_rules()
+    by_name = {cls.name: cls for cls in rules.values()}
+    found = rules.get(name.upper()) or by_name.get(name.lower())
+    if found is None:
+        what = "code" if re.fullmatch(r"(?i)QL\d+", name) else "name"
+        raise QlintError(f"unknown rule {what} '{name}' (see `qlint rules`)")
+    return found
+
+
+@cli.command(name="rules", short_help="List the rules, and which are active for PATHS.")
 @click.argument("paths", nargs=-1)
-@click.option("-p", "--build-dir", metavar="DIR")
-@click.option("--config", "config_file", metavar="FILE")
-@click.option("-j", "--jobs", type=click.IntRange(min=1))
+@_build_dir_option
+@_config_option
+@_jobs_option
 def rules_cmd(paths, build_dir, config_file, jobs):
     """List the rules; with PATHS, which packs and rules are active for that tree, and why
     not (the same decision `qlint check PATHS` makes)."""
@@ -302,7 +429,7 @@ def rules_cmd(paths, build_dir, config_file, jobs):
         click.echo(f"{code} {cls.name:<32} {cls.summary}{status}")
 
 
-@cli.group()
+@cli.group(short_help="Query the call graph, callback edges included.")
 def graph():
     """Query the call graph (including callback edges)."""
 
@@ -314,9 +441,7 @@ def _graph_context(paths, build_dir, config_file, jobs):
 
 
 def _graph_options(f):
-    f = click.option("-p", "--build-dir", metavar="DIR")(f)
-    f = click.option("--config", "config_file", metavar="FILE")(f)
-    f = click.option("-j", "--jobs", type=click.IntRange(min=1))(f)
+    f = _build_dir_option(_config_option(_jobs_option(f)))
     return click.option("--in", "paths", multiple=True, default=["."], show_default=True,
                         metavar="PATH", help="Files or directories to build the graph from.")(f)
 
@@ -339,7 +464,7 @@ def _print_hops(result, hops, subject_of, highlight, dot: bool) -> None:
         click.echo(_hop_line(result.program, hop, subject_of(hop), base))
 
 
-@graph.command()
+@graph.command(short_help="Who calls or registers FUNCTION.")
 @click.argument("function")
 @_graph_options
 @_dot_option
@@ -348,7 +473,7 @@ def callers(function, paths, build_dir, config_file, jobs, dot):
     _neighbours(function, paths, build_dir, config_file, jobs, dot, incoming=True)
 
 
-@graph.command()
+@graph.command(short_help="What FUNCTION calls or registers.")
 @click.argument("function")
 @_graph_options
 @_dot_option
@@ -366,7 +491,7 @@ def _neighbours(function, paths, build_dir, config_file, jobs, dot, incoming: bo
     _print_hops(result, hops, (lambda h: h.caller) if incoming else (lambda h: h.callee), keys, dot)
 
 
-@graph.command(name="paths")
+@graph.command(name="paths", short_help="Paths from FROM to TO, shortest first.")
 @click.argument("source", metavar="FROM")
 @click.argument("target", metavar="TO")
 @_graph_options
@@ -397,15 +522,28 @@ def paths_cmd(source, target, paths, build_dir, config_file, jobs, dot, limit, m
             click.echo("   " + _hop_line(program, hop, hop.caller, base))
 
 
-@graph.command()
+@graph.command(short_help="Lock requirements left at functions without callers.")
 @_graph_options
 def requirements(paths, build_dir, config_file, jobs):
     """Lock requirements left unsatisfied at functions with no known caller."""
     result = _graph_context(paths, build_dir, config_file, jobs)
     base = os.getcwd()
-    for key, lock in result.context.locks.unknown_callers():
+    locks = result.context.locks
+    for key, lock in locks.unknown_callers():
         fn = result.program.functions[key]
-        click.echo(f"{fn.name}  {relative(fn.file, base)}:{fn.line}  requires {lock}")
+        click.echo(f"{fn.name}  {relative(fn.file, base)}:{fn.line}  requires {lock}  "
+                   f"({_why_uncalled(locks.stored_only(key), base)})")
+
+
+def _why_uncalled(stores: list, base: str) -> str:
+    """Why a requirement of a function nothing calls is not reported."""
+    if not stores:
+        return "no caller in the analysed files"
+    field, file, line, called = stores[0]
+    more = f" (and {len(stores) - 1} more)" if len(stores) > 1 else ""
+    where = f"stored into {field} at {relative(file, base)}:{line}{more}"
+    return f"{where}; its calls reach it on no path" if called else \
+        f"{where}, which no analysed code calls through"
 
 
 def main(argv=None) -> None:

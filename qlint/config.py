@@ -5,7 +5,9 @@ Options (all optional):
   select, ignore, extend-select   rule code prefixes, as on the command line
   build-dir                       where compile_commands.json lives
   include, define                 -I / -D for files parsed in degraded mode
-  exclude                         globs of paths not to analyse
+  exclude, extend-exclude         globs of paths not to analyse (relative to the project root)
+  per-file-ignores, extend-per-file-ignores
+                                  {glob = [codes]}: rules not reported in the files matched
   jobs                            worker processes
   cache-dir                       where parsed facts are cached
   report-unused-suppressions      report suppressions that silence nothing (QL002)
@@ -27,13 +29,17 @@ from .errors import QlintError
 from .pack import load as packs
 from .pack.model import PackInfo
 from .pack.rulepack import RulePack
+from .project import ancestors
+from .rules.base import LEVELS
 from .rules.dispatch import check_ownership
 from .rules.registry import all_rules, unknown_codes
 
 OPTIONS = {
     "select": "codes", "ignore": "codes", "extend-select": "codes", "build-dir": "str",
-    "include": "strs", "define": "strs", "exclude": "strs", "jobs": "int", "cache-dir": "str",
-    "report-unused-suppressions": "bool", "force-exclude": "bool", "baseline": "path",
+    "include": "strs", "define": "strs", "exclude": "strs", "extend-exclude": "strs",
+    "per-file-ignores": "codes-by-glob", "extend-per-file-ignores": "codes-by-glob",
+    "jobs": "int", "cache-dir": "str", "report-unused-suppressions": "bool",
+    "force-exclude": "bool", "baseline": "path", "severity": "levels",
     "infer": "bool", "infer-min-confidence": "share", "infer-reject": "rejects",
 }
 
@@ -54,18 +60,14 @@ class Config:
 
 
 def find(start: str) -> str | None:
-    current = os.path.abspath(start if os.path.isdir(start) else os.path.dirname(start) or ".")
-    while True:
-        candidate = os.path.join(current, ".qlint.toml")
+    for directory in ancestors(start):
+        candidate = os.path.join(directory, ".qlint.toml")
         if os.path.isfile(candidate):
             return candidate
-        pyproject = os.path.join(current, "pyproject.toml")
+        pyproject = os.path.join(directory, "pyproject.toml")
         if os.path.isfile(pyproject) and _has_tool_qlint(pyproject):
             return pyproject
-        parent = os.path.dirname(current)
-        if parent == current:
-            return None
-        current = parent
+    return None
 
 
 def _has_tool_qlint(path: str) -> bool:
@@ -129,6 +131,19 @@ def _check(value, kind: str, where: str):
         if not isinstance(value, str) or not value:
             raise QlintError(f"{where} must be a non-empty string")
         return value
+    if kind == "levels":
+        if not isinstance(value, dict):
+            raise QlintError(f"{where} must be a table of rule codes to levels")
+        for code, level in value.items():
+            if code not in all_rules():
+                raise QlintError(f"{where}: unknown rule code '{code}' (see `qlint rules`)")
+            if level not in LEVELS:
+                raise QlintError(f"{where}: '{code}' must be one of {', '.join(LEVELS)}")
+        return dict(value)
+    if kind == "codes-by-glob":
+        if not isinstance(value, dict):
+            raise QlintError(f"{where} must be a table of globs to lists of rule codes")
+        return {glob: _check(codes, "codes", f"{where}: '{glob}'") for glob, codes in value.items()}
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

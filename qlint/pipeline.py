@@ -15,11 +15,13 @@ from .graph.callgraph import CallGraph
 from .graph.program import Program
 from .infer.contracts import Settings, infer, kind_of
 from .infer.render import render
+from .project import Glob, PerFileIgnore, globs, per_file_ignores
 from .report.model import finalize, finding_from_dict, finding_to_dict, portable, relative
 from .pack.load import builtin_pack_dir
 from .rules.base import Context
 from .rules.dispatch import dispatch
 from .rules.registry import select
+from .rules.selection import Layer
 
 
 @dataclass
@@ -38,6 +40,10 @@ class Options:
     no_cache: bool = False
     force_exclude: bool | None = None      # None: as configured
     degraded: bool = True
+    exclude: list | None = None            # globs relative to the working directory; None:
+    extend_exclude: list = field(default_factory=list)          # the configured ones
+    per_file_ignores: dict | None = None   # {glob: [codes]}, as `exclude`
+    extend_per_file_ignores: dict = field(default_factory=dict)
     infer: bool | None = None              # None: as configured (on by default)
 
 
@@ -54,11 +60,37 @@ class Result:
     rules: list = field(default_factory=list)
     collected: object = None           # what collecting the facts took (cache hits, PCHs)
     problems: list = field(default_factory=list)
+    inactive: dict = field(default_factory=dict)    # code -> why the rule cannot report here
 
 
 def load_config(options: Options) -> configmod.Config:
     path = options.config_file or configmod.find(options.paths[0] if options.paths else ".")
     return configmod.load(path)
+
+
+def selection_layers(options: Options, cfg) -> list[Layer]:
+    """The configuration's rule selection, then the command line's (rules/selection.py)."""
+    return [Layer.of(cfg.get("select"), cfg.get("extend-select"), cfg.get("ignore")),
+            Layer.of(options.select, options.extend_select, options.ignore)]
+
+
+def excludes(options: Options, cfg) -> list[Glob]:
+    """`--exclude` replaces the configured `exclude`; the `extend-exclude`s add to it. The
+    configuration's globs are relative to the project root, the command line's to the working
+    directory (qlint/project.py)."""
+    cwd = os.getcwd()
+    chosen = globs(cfg.get("exclude")) if options.exclude is None else globs(options.exclude, cwd)
+    return chosen + globs(cfg.get("extend-exclude")) + globs(options.extend_exclude, cwd)
+
+
+def file_ignores(options: Options, cfg, root: str) -> list[PerFileIgnore]:
+    """The per-file ignores, chosen as the excludes are."""
+    cwd = os.getcwd()
+    chosen = per_file_ignores(cfg.get("per-file-ignores")) if options.per_file_ignores is None \
+        else per_file_ignores(options.per_file_ignores, cwd)
+    found = chosen + per_file_ignores(cfg.get("extend-per-file-ignores")) + \
+        per_file_ignores(options.extend_per_file_ignores, cwd)
+    return [i.at(root) for i in found]
 
 
 def _setup(options: Options):
@@ -67,9 +99,9 @@ def _setup(options: Options):
     plan = discover.plan(options.paths, options.build_dir or cfg.get("build-dir"),
                          includes=list(cfg.get("include", [])) + list(options.includes),
                          defines=list(cfg.get("define", [])) + list(options.defines),
-                         excludes=cfg.get("exclude", []),
+                         excludes=excludes(options, cfg),
                          force_exclude=cfg.flag("force-exclude", options.force_exclude),
-                         degraded=options.degraded)
+                         degraded=options.degraded, config_path=cfg.path)
     cache = None
     if not options.no_cache:
         cache = FactsCache(options.cache_dir or cfg.get("cache-dir") or default_dir(plan.database))
@@ -77,13 +109,15 @@ def _setup(options: Options):
 
 
 def _collect(options: Options, cfg, plan, cache, progress=None) -> list:
+    """The facts of the plan's TUs; the progress bar counts those parsed, then says
+    "analysing" (all of it when every TU comes from the cache)."""
     jobs = options.jobs or cfg.get("jobs") or os.cpu_count() or 1
     if progress:
-        progress.start(len(plan.jobs))
+        progress.start(sum(1 for job in plan.jobs if cache is None or not cache.peek(job)))
     facts, collected = collect(plan.jobs, jobs, options.timeout, cache,
-                               on_done=progress.advance if progress else None)
+                               on_parsed=progress.advance if progress else None)
     if progress:
-        progress.stop()
+        progress.analysing()
     if cache is not None:
         cache.prune()
     plan.collected = collected
@@ -107,10 +141,10 @@ def without_cycle_collection(func):
 
 
 @without_cycle_collection
-def load(options: Options, progress=None):
+def load(options: Options):
     """Configuration, built-in and configured packs, and the program's facts."""
     cfg, pack, plan, cache = _setup(options)
-    tus = _collect(options, cfg, plan, cache, progress)
+    tus = _collect(options, cfg, plan, cache)
     return cfg, pack, plan, tus, Program(tus)
 
 
@@ -120,8 +154,7 @@ def analyse(options: Options, progress=None, reuse: bool = True) -> Result:
     rules that are all unchanged returns the previous run's result from the cache."""
     started = time.monotonic()
     cfg, pack, plan, cache = _setup(options)
-    rules = select(options.select or cfg.get("select"), options.ignore or cfg.get("ignore"),
-                   options.extend_select or cfg.get("extend-select"))
+    rules = select(selection_layers(options, cfg))
     base = os.getcwd()
     key = _result_key(cache, plan, cfg, rules, base, options.infer) \
         if cache is not None and reuse else None
@@ -131,22 +164,28 @@ def analyse(options: Options, progress=None, reuse: bool = True) -> Result:
         findings = [finding_from_dict(d) for d in stored["findings"]]
         stats = dict(stored["stats"], seconds=round(time.monotonic() - started, 3))
         return Result(findings, stats, plan, None, rules=rules, collected=plan.collected,
-                      problems=stored["problems"])
-    tus = _collect(options, cfg, plan, cache, progress)
-    program, graph, ctx, findings = check_facts(tus, pack, rules, base,
-                                                infer_settings(cfg, options))
+                      problems=stored["problems"], inactive=stored.get("inactive", {}))
+    try:
+        tus = _collect(options, cfg, plan, cache, progress)
+        program, graph, ctx, findings = check_facts(tus, pack, rules, base, plan.root,
+                                                    infer_settings(cfg, options))
+    finally:
+        if progress:
+            progress.stop()
     stats = _stats(plan, tus, program, graph, ctx, started)
     problems = problems_of(tus, base)
+    inactive = {r.code: why for r in rules if (why := r.inactive_reason(ctx.pack))}
     if cache is not None and reuse:
         key = _result_key(cache, plan, cfg, rules, base, options.infer)
         if key:
             cache.store_result(key, {"findings": [finding_to_dict(f) for f in findings],
                                      "stats": {k: v for k, v in stats.items() if k != "seconds"},
-                                     "problems": problems})
+                                     "problems": problems, "inactive": inactive})
     return Result(findings, stats, plan, tus, program, graph, ctx, ctx.inference, rules,
-                  plan.collected, problems)
+                  plan.collected, problems, inactive)
 
 
+@without_cycle_collection
 def inferred(options: Options, progress=None) -> dict:
     """What `qlint infer`, `qlint rules` and `qlint explain` tell of the contracts inferred
     from the options' paths: {"toml": the inferred pack, "counts": entries per kind of
@@ -159,11 +198,15 @@ def inferred(options: Options, progress=None) -> dict:
     stored = cache.load_result(key) if key else None
     if stored is not None:
         return stored
-    tus = _collect(options, cfg, plan, cache, progress)
-    program = Program(tus)
-    active = pack.active(program.declared)
-    inference, with_inferred, _analysis = infer(program, CallGraph(program, active), active,
-                                                settings)
+    try:
+        tus = _collect(options, cfg, plan, cache, progress)
+        program = Program(tus)
+        active = pack.active(program.declared)
+        inference, with_inferred, _analysis = infer(program, CallGraph(program, active),
+                                                    active, settings)
+    finally:
+        if progress:
+            progress.stop()
     kinds = with_inferred.section_kinds()
     out = {"toml": render(inference.stated(), base), "counts": inference.counts(),
            "cells": [[r.kind, kinds.get(r.lock, ""), kind_of(r)] for r in inference.entries]}
@@ -197,10 +240,15 @@ def context_of(tus: list, pack, settings: Settings | None = None):
     return program, graph, ctx
 
 
-def check_facts(tus: list, pack, rules: list, base: str, settings: Settings | None = None):
-    """Program, call graph, rule context and the finalized findings of parsed TUs."""
+def check_facts(tus: list, pack, rules: list, base: str, root: str | None = None,
+                settings: Settings | None = None):
+    """Program, call graph, rule context and the finalized findings of parsed TUs (paths
+    relative to `base`, fingerprints to the project `root`), with the contracts inferred
+    from them unless `settings` says not to."""
     program, graph, ctx = context_of(tus, pack, settings)
-    return program, graph, ctx, finalize(dispatch(ctx, rules), base)
+    findings = dispatch(ctx, rules) + [f for rule_cls in rules
+                                       for f in rule_cls().about_input(ctx)]
+    return program, graph, ctx, finalize(findings, base, root)
 
 
 def _result_key(cache, plan, cfg, rules, base, infer_option=None) -> str | None:
@@ -209,7 +257,7 @@ def _result_key(cache, plan, cfg, rules, base, infer_option=None) -> str | None:
     if not all(sums):
         return None
     packs = [_text(os.path.join(builtin_pack_dir(), n)) for n in sorted(os.listdir(builtin_pack_dir()))]
-    return cache.key("result", code_digest(), base, sums, [j.file for j in plan.jobs], packs,
+    return cache.key("result", code_digest(), base, plan.root, sums, [j.file for j in plan.jobs], packs,
                      cfg.path or "", cfg.text, [r.code for r in rules],
                      sorted(plan.not_in_database), plan.warnings, infer_option)
 

@@ -72,7 +72,8 @@ def read(path: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def apply(findings: list[Finding], selected, files, report_unused: bool, base: str):
+def apply(findings: list[Finding], selected, files, report_unused: bool, base: str,
+          root: str | None = None):
     """The findings no suppression covers, plus QL001/QL002 findings for the suppressions in
     `files` and in the findings' files; and how many findings were suppressed."""
     known = all_rules()
@@ -91,7 +92,7 @@ def apply(findings: list[Finding], selected, files, report_unused: bool, base: s
     for suppressions in by_file.values():
         for s in suppressions:
             meta += _reports(s, known, selected, report_unused)
-    return sorted(kept + finalize(meta, base), key=Finding.sort_key), len(findings) - len(kept)
+    return sorted(kept + finalize(meta, base, root), key=Finding.sort_key), len(findings) - len(kept)
 
 
 def _reports(s: Suppression, known: dict, selected, report_unused: bool) -> list[Finding]:

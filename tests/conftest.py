@@ -10,7 +10,8 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(REPO, "fixtures")
-SARIF_SCHEMA = os.path.join(os.path.dirname(REPO), "shared", "sarif", "sarif-schema-2.1.0.json")
+# The official SARIF 2.1.0 schema, carried as test data (tests/data/README.md: source, licence).
+SARIF_SCHEMA = os.path.join(REPO, "tests", "data", "sarif-schema-2.1.0.json")
 
 
 class Run:

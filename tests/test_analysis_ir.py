@@ -130,3 +130,34 @@ def test_entry_points_that_leave_a_section_open():
                    "it has no caller to close it"),
         ("hmp_drain", 32, "hmp_drain() leaves the drained section open on every path, but as an "
                           "entry point it has no caller to close it")]
+
+
+def test_a_result_that_tells_whether_the_lock_was_taken_is_decided_where_it_is_tested():
+    # take(): `if (!locked()) { lock; taken = 1 } return taken;` -- its summary says it
+    # returns true where it took the BQL. user(): `t |= take(); ...; if (t) unlock;`.
+    from qlint.facts.ir import Return
+    from qlint.rules.section_rules import UnbalancedLock
+    take = fn("take", [
+        Block(succs=[Edge(2)]), Block(),
+        Block(events=[Assign(("taken",), 2, 0), call("qemu_mutex_iothread_locked", 3)],
+              succs=[Edge(3, "!qemu_mutex_iothread_locked()", "true", 3),
+                     Edge(4, "!qemu_mutex_iothread_locked()", "false", 3)]),
+        Block(events=[call("qemu_mutex_lock_iothread_impl", 4), Assign(("taken",), 5, 1)],
+              succs=[Edge(4)]),
+        Block(events=[Return(7, 5, None, "taken")], succs=[Edge(1)])], params=("mr",))
+    user = fn("user", [
+        Block(succs=[Edge(2)]), Block(),
+        Block(events=[Assign(("t",), 12, 0), call("take", 13, "mr"),
+                      Assign(("t",), 13, None, "take:13:5", accumulates=True)],
+              succs=[Edge(3, "t", "true", 14, ("t",)), Edge(4, "t", "false", 14, ("t",))]),
+        Block(events=[call("qemu_mutex_unlock_iothread", 15)], succs=[Edge(4)]),
+        Block(succs=[Edge(1)])], params=("mr",), line=11)
+    ctx = analyse([take, user], declared=("qemu_mutex_iothread_locked",))
+    summary = ctx.locks.summary("take")
+    assert summary.on_return == (((("BQL", 1),), ()), ((), ("BQL",)))
+    assert ctx.locks.summary("user").path_effects == frozenset({()})
+    assert list(UnbalancedLock().check(ctx)) == []
+    # Without the test the lock may stay held: the two outcomes differ.
+    user.blocks[2].succs = [Edge(4)]
+    ctx = analyse([take, user], declared=("qemu_mutex_iothread_locked",))
+    assert ctx.locks.summary("user").path_effects == frozenset({(), (("BQL", 1),)})

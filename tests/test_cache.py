@@ -141,12 +141,18 @@ def test_a_crash_and_a_hang_cost_one_tu_each(tree):
     assert r.code == 1
     assert r.json["problems"] == [{"path": "src/a.c", "kind": "failed", "errors": 1,
                                    "message": "libclang crashed while parsing (signal 11)"}]
-    assert [f["function"] for f in r.json["findings"]] == ["b_bh", "c_bh"]
-    assert "qlint: warning: src/a.c: libclang crashed while parsing (signal 11)\n" in r.err
+    assert [(f["rule"], f["path"], f["line"], f["function"], f["message"])
+            for f in r.json["findings"]] == [
+        ("QL000", "src/a.c", 1, "", "the translation unit is not analysed: libclang crashed "
+                                    "while parsing (signal 11)"),
+        ("QL101", "src/b.c", 3, "b_bh", r.json["findings"][1]["message"]),
+        ("QL101", "src/c.c", 2, "c_bh", r.json["findings"][2]["message"])]
+    assert "warning" not in r.err                 # the QL000 finding reports it
     r = run(tree, "--no-cache", "--timeout", "3", env={"QLINT_FAULT_INJECT": "hang:b.c"})
     assert r.json["problems"] == [{"path": "src/b.c", "kind": "failed", "errors": 1,
                                    "message": "parse timed out after 3 s"}]
-    assert [f["function"] for f in r.json["findings"]] == ["a_bh", "c_bh"]
+    assert [(f["rule"], f["function"]) for f in r.json["findings"]] == \
+        [("QL101", "a_bh"), ("QL000", ""), ("QL101", "c_bh")]
     assert r.json["stats"]["tus_failed"] == 1
 
 

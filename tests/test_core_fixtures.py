@@ -118,10 +118,15 @@ def test_lock_released_by_the_function_itself_is_flagged_without_callers():
 def test_exported_api_gets_no_invented_lock_state():
     run = check(f"{CORE}/unknown-caller")
     assert run.code == 0 and run.json["findings"] == []
-    assert run.json["stats"]["requirements_at_unknown_callers"] == 1
+    assert run.json["stats"]["requirements_at_unknown_callers"] == 2
     graph = qlint("graph", "requirements", "--in", f"{CORE}/unknown-caller")
     assert graph.code == 0
-    assert graph.out == f"laio_api_flush  {CORE}/unknown-caller/api.c:4  requires AioContext\n"
+    assert graph.out == (
+        f"laio_api_flush  {CORE}/unknown-caller/api.c:4  requires AioContext  (no caller in "
+        f"the analysed files)\n"
+        f"laio_ops_flush  {CORE}/unknown-caller/api.c:16  requires AioContext  (stored into "
+        f"LaioOps.flush at {CORE}/unknown-caller/api.c:22, which no analysed code calls "
+        f"through)\n")
 
 
 def test_coroutine_entered_at_once_runs_in_the_callers_lock_state():
@@ -140,7 +145,7 @@ def test_whole_fixture_tree_is_deterministic_across_jobs(jobs):
     second = qlint("check", "fixtures", "--format", "json", "--jobs", "2")
     strip = lambda r: {k: v for k, v in r.json.items() if k != "stats"}  # noqa: E731
     assert strip(first) == strip(second)
-    assert first.json["stats"]["tus"] == 28
+    assert first.json["stats"]["tus"] == 34
     assert first.json["stats"]["tus_with_errors"] == 0
 
 
@@ -155,3 +160,15 @@ def test_a_boundary_stops_requirements_at_the_call(tmp_path, function, expected)
     cfg.write_text(f'[[boundary]]\nfunction = "{function}"\nreason = "test"\n')
     run = check(f"{CORE}/two-entries", "--config", str(cfg))
     assert (run.code, findings(run)) == (1 if expected else 0, expected)
+
+
+def test_functions_stored_through_the_conditional_operator():
+    # `.complete = USE_FAST_COMPLETION ? fast_complete : slow_complete` and
+    # `mine->complete = fast_complete ?: other_complete` store both functions: the BH's call
+    # through CompletionOps.complete reaches slow_complete() and other_complete().
+    run = check(f"{CORE}/ternary-store")
+    path = f"{CORE}/ternary-store/ops.c"
+    assert findings(run) == [("QL101", path, 15, "slow_complete"),
+                             ("QL101", path, 20, "other_complete")]
+    assert trace(run.json["findings"][0]) == [("completion_bh", 31), ("completion_bh", 33),
+                                              ("slow_complete", 15)]

@@ -49,20 +49,21 @@ def assert_all_identical(made: dict[str, bytes], findings: int) -> None:
 
 @pytest.mark.parametrize("fmt", ["json", "sarif"])
 def test_fixture_reports_are_byte_identical_however_they_are_made(tmp_path, fmt):
-    assert_all_identical(variants(tmp_path, REPO, FIXTURE_PATHS, fmt), findings=14)
+    assert_all_identical(variants(tmp_path, REPO, FIXTURE_PATHS, fmt), findings=18)
 
 
 @pytest.mark.qemu
 @pytest.mark.parametrize("fmt", ["json", "sarif"])
 def test_qemu_reports_are_byte_identical_however_they_are_made(tmp_path, fmt):
     """QEMU 7.2's linux-aio.c with seed 000's bug put back (findings with related locations),
-    io_uring.c and util/async.c, through the build's compile database."""
+    io_uring.c (not built in this configuration: parsed in degraded mode, its errors a QL000
+    finding) and util/async.c, through the build's compile database."""
     (tmp_path / "tree").mkdir()
     copy = scratch_copy(qemu_tree("7.2"), str(tmp_path / "tree"))
     try:
         patch_file(f"{copy}/block/linux-aio.c",
                    "    aio_context_acquire(s->aio_context);\n    qemu_laio_process_completions(s);\n",
                    "    qemu_laio_process_completions(s);\n    aio_context_acquire(s->aio_context);\n")
-        assert_all_identical(variants(tmp_path, copy, QEMU_PATHS, fmt), findings=1)
+        assert_all_identical(variants(tmp_path, copy, QEMU_PATHS, fmt), findings=2)
     finally:
         remove_copy(copy)

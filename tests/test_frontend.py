@@ -131,3 +131,39 @@ def test_cache_codec_round_trips_real_facts(extract):
     again = decode_tu(data)
     assert encode_tu(again) == data
     assert again == tu
+
+
+def test_members_of_anonymous_unions_are_named_without_where_they_were_written(extract):
+    # QEMUIOVector's `size` sits in an anonymous struct inside an anonymous union: libclang
+    # spells the union member with its file and line, which must not reach a report.
+    tu = extract("""
+        typedef struct V { union { struct { int a; int size; }; int x[2]; }; int n; } V;
+        int f(V *qiov, int bytes) { if (qiov->size == bytes) { return 1; } qiov->size = 0; return 0; }
+    """)
+    fn = next(f for f in tu.functions if f.name == "f")
+    conds = {e.cond for b in fn.blocks for e in b.succs if e.cond}
+    assert conds == {"qiov->size == bytes"}
+    assert [(a.field, a.path, a.mode, a.text) for a in events(tu, "f") if isinstance(a, Access)] == [
+        ("V.size", "V.size", "r", "qiov->size"), ("V.size", "V.size", "w", "qiov->size")]
+
+
+def test_value_references_of_branches_stores_and_returns(extract):
+    tu = extract("""
+        int try_it(QemuMutex *m);
+        int g(QemuMutex *m) {
+            int busy = try_it(m);
+            bool locked = !try_it(m);
+            if (try_it(m) == -16) { return busy; }
+            if (qemu_mutex_trylock(m) == 0) { return !locked; }
+            return try_it(m);
+        }
+    """)
+    fn = next(f for f in tu.functions if f.name == "g")
+    refs = [e.ref.split(":")[0] for b in fn.blocks for e in b.succs if e.ref and e.value == "true"]
+    assert refs == ["=try_it", "!qemu_mutex_trylock_func"]
+    stores = [(a.names, a.ref.split(":")[0]) for a in events(tu, "g") if isinstance(a, Assign)
+              and a.ref]
+    assert stores == [(("busy",), "try_it"), (("locked",), "!try_it")]
+    from qlint.facts.ir import Return
+    returns = [r.ref.split(":")[0] for r in events(tu, "g") if isinstance(r, Return)]
+    assert returns == ["busy", "!locked", "try_it"]

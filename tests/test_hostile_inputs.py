@@ -1,7 +1,8 @@
 """Hostile input, as a pre-commit hook meets it: unreadable, looping, special, half-written,
 huge or deeply nested sources and broken compile commands. A problem that stops the run is one
-line and exit 2; a problem of one translation unit is one warning line, and the other TUs'
-findings are still reported (a.c's QL101 below)."""
+line and exit 2; a problem of one translation unit is a QL000 finding at its first error (a
+warning line when QL000 is not selected), and the other TUs' findings are still reported (a.c's
+QL101 below)."""
 from __future__ import annotations
 
 import json
@@ -39,10 +40,32 @@ def tree_with(tmp_path, files: dict[str, str]) -> str:
 
 
 def problem_lines(*problems: tuple[str, str], tus: int) -> str:
-    """The warnings of per-TU problems, as `qlint check` prints them."""
+    """The warnings of per-TU problems, as `qlint check` prints them when QL000 is not selected."""
     lines = [f"qlint: warning: {path}: {what}\n" for path, what in problems]
     return "".join(lines) + (f"qlint: warning: {len(problems)} of {tus} translation unit(s) "
-                             f"had parse errors or failed\n")
+                             f"had parse errors or failed (QL000, not selected, would report "
+                             f"them)\n")
+
+
+def parse_errors(run: Run) -> list[tuple]:
+    """(path, line, column, message) of the QL000 findings of a JSON report."""
+    return [(f["path"], f["line"], f["column"], f["message"])
+            for f in run.json["findings"] if f["rule"] == "QL000"]
+
+
+def not_analysed(path: str, why: str) -> tuple:
+    """The QL000 finding of a TU that failed: at its first line."""
+    return (path, 1, 1, f"the translation unit is not analysed: {why}")
+
+
+def in_part(path: str, line: int, column: int, message: str, errors: int) -> tuple:
+    return (path, line, column, f"{message} ({errors} parse error(s): the translation unit is "
+                                f"analysed only in part)")
+
+
+def others(run: Run) -> list[tuple]:
+    """The findings of a JSON report other than QL000."""
+    return [f for f in findings(run) if f[0] != "QL000"]
 
 
 def failed(path: str, message: str) -> dict:
@@ -100,9 +123,9 @@ def test_unreadable_source_named_is_fatal_found_is_one_failed_tu(world_readable_
     named = run("secret.c")
     assert (named.code, named.out, named.err) == (2, "", "qlint: error: secret.c: permission denied\n")
     found = run(".", "--format", "json")
-    assert found.code == 1
-    assert found.err == problem_lines(("secret.c", "permission denied"), tus=2)
-    assert findings(found) == [A_FINDING]
+    assert (found.code, found.err) == (1, "")
+    assert parse_errors(found) == [not_analysed("secret.c", "permission denied")]
+    assert others(found) == [A_FINDING]
     assert found.json["problems"] == [failed("secret.c", "permission denied")]
     assert found.json["stats"]["tus_failed"] == 1
 
@@ -118,12 +141,13 @@ def test_symlink_loops(tmp_path):
     run = check(root, ".")
     assert (run.code, findings(run)) == (1, [A_FINDING])
     assert run.err == "qlint: warning: 1 C file(s) not in the compile database were skipped " \
-                      "(not built in this configuration)\n"
+                      "(not built in this configuration; -v names them)\n"
     shutil.rmtree(os.path.join(root, "build"))                        # degraded: every .c file
     run = check(root, ".")
-    assert (run.code, findings(run)) == (1, [A_FINDING])
+    assert (run.code, others(run)) == (1, [A_FINDING])
     assert run.json["problems"] == [failed("self.c", "too many levels of symbolic links")]
-    assert "qlint: warning: self.c: too many levels of symbolic links\n" in run.err
+    assert parse_errors(run) == [not_analysed("self.c", "too many levels of symbolic links")]
+    assert "self.c" not in run.err                  # the finding reports it, not a warning
 
 
 def test_fifo_and_device_files_are_never_read(tmp_path):
@@ -134,8 +158,8 @@ def test_fifo_and_device_files_are_never_read(tmp_path):
         run = qlint("check", named, cwd=root)
         assert (run.code, run.err) == (2, f"qlint: error: {named}: not a regular file or directory\n")
     run = check(root, ".")                           # in the compile database, and cached
-    assert (run.code, findings(run)) == (1, [A_FINDING])
-    assert run.err == problem_lines(("fifo.c", "not a regular file"), tus=2)
+    assert (run.code, others(run), run.err) == (1, [A_FINDING], "")
+    assert parse_errors(run) == [not_analysed("fifo.c", "not a regular file")]
     run = qlint("check", ".", "--format", "json", "--jobs", "1", cwd=root)
     assert run.json["problems"] == [failed("fifo.c", "not a regular file")]
 
@@ -155,14 +179,15 @@ def test_sources_that_are_not_c_or_not_text(tmp_path, name, content, problem, fo
     with open(os.path.join(root, name), "wb") as f:
         f.write(content)
     run = check(root, ".")
-    assert run.code == 1
-    assert sorted(findings(run)) == sorted([A_FINDING] + found)
+    assert (run.code, run.err) == (1, "")
+    assert sorted(others(run)) == sorted([A_FINDING] + found)
     if problem is None:                              # NUL bytes: clang ignores them, warning
-        assert (run.err, run.json["problems"]) == ("", [])
+        assert (parse_errors(run), run.json["problems"]) == ([], [])
         return
     kind, errors, message = problem
     assert run.json["problems"] == [{"path": name, "kind": kind, "errors": errors, "message": message}]
-    assert run.err == problem_lines((name, f"{errors} parse error(s), first: {message}"), tus=2)
+    path, line, column, text = message.split(":", 3)
+    assert parse_errors(run) == [in_part(path, int(line), int(column), text.strip(), errors)]
 
 
 def test_a_50_mb_generated_source(tmp_path):
@@ -190,8 +215,8 @@ def test_file_in_the_database_but_missing(tmp_path):
     os.unlink(os.path.join(root, "gone.c"))
     run = check(root, ".")
     message = "no such file (in the compile database, but not generated yet or deleted)"
-    assert (run.code, findings(run)) == (1, [A_FINDING])
-    assert run.err == problem_lines(("gone.c", message), tus=2)
+    assert (run.code, others(run), run.err) == (1, [A_FINDING], "")
+    assert parse_errors(run) == [not_analysed("gone.c", message)]
     assert run.json["problems"] == [failed("gone.c", message)]
 
 
@@ -213,9 +238,11 @@ def test_file_deleted_between_discovery_and_parse(tmp_path, monkeypatch, capsys)
     out, err = capsys.readouterr()
     message = "no such file (deleted while qlint ran, or a dangling symbolic link)"
     assert code == 1
-    assert [(f["rule"], f["path"], f["line"], f["function"]) for f in json.loads(out)["findings"]] \
-        == [A_FINDING]
-    assert err.endswith(problem_lines(("gone.c", message), tus=2))
+    report = Run(code, out, err)
+    assert others(report) == [A_FINDING]
+    assert parse_errors(report) == [not_analysed("gone.c", message)]
+    assert err == ("qlint: warning: no compile_commands.json found: degraded mode, include paths "
+                   "guessed (-p BUILD_DIR points at a configured build)\n")
     assert json.loads(out)["problems"] == [failed("gone.c", message)]
 
 
@@ -268,11 +295,17 @@ def test_flags_libclang_rejects_cost_their_tu_only(tmp_path, flags, problem):
     _write_database(root, entries)
     run = check(root, ".")
     kind, message = problem
-    assert run.code == 1
+    assert (run.code, run.err) == (1, "")
     assert run.json["problems"] == [{"path": "flags.c", "kind": kind, "errors": 1, "message": message}]
+    expected = [A_FINDING] + ([("QL101", "flags.c", 5, "bh_flags")] if kind == "parse-errors" else [])
+    assert others(run) == expected
+    # An error of the command line has no place in the source: the TU's first line.
+    assert parse_errors(run) == [in_part("flags.c", 1, 1, message, 1) if kind == "parse-errors"
+                                 else not_analysed("flags.c", message)]
+    # Without QL000, the problem is a warning: the run does not pass without a word.
+    run = check(root, ".", "--ignore", "QL000")
     what = f"1 parse error(s), first: {message}" if kind == "parse-errors" else message
     assert run.err == problem_lines(("flags.c", what), tus=2)
-    expected = [A_FINDING] + ([("QL101", "flags.c", 5, "bh_flags")] if kind == "parse-errors" else [])
     assert findings(run) == expected
 
 
@@ -313,15 +346,16 @@ def hostile(name: str) -> Run:
 def test_half_parsed_c_keeps_what_is_whole(name, expected, problem):
     run = hostile(name)
     path = f"{HOSTILE}/{name}"
-    assert run.code == 1
-    assert findings(run) == [(rule, path, line, fn) for rule, line, fn in expected]
+    assert (run.code, run.err) == (1, "")
+    assert others(run) == [(rule, path, line, fn) for rule, line, fn in expected]
     if problem is None:
-        assert (run.err, run.json["problems"]) == ("", [])
+        assert (parse_errors(run), run.json["problems"]) == ([], [])
         return
     errors, message = problem
     assert run.json["problems"] == [{"path": path, "kind": "parse-errors", "errors": errors,
                                      "message": f"{path}:{message}"}]
-    assert run.err == problem_lines((path, f"{errors} parse error(s), first: {path}:{message}"), tus=1)
+    line, column, text = message.split(":", 2)
+    assert parse_errors(run) == [in_part(path, int(line), int(column), text.strip(), errors)]
 
 
 def test_deep_nesting_and_a_huge_switch(tmp_path):

@@ -129,15 +129,18 @@ def test_degraded_mode_without_any_database_is_announced(tmp_path):
     (tree / "block" / "ok.c").write_text('#include "qemu/fixture-state.h"\nint f(void) { return 0; }\n')
     (tree / "block" / "bad.c").write_text('#include "qemu/fixture-state.h"\nint g(void) { return }\n')
     run = qlint("check", str(tree / "block"), "--format", "json")
-    assert run.code == 0
-    assert ("qlint: warning: no compile_commands.json found: degraded mode, include paths guessed "
-            "(-p BUILD_DIR points at a configured build)\n") in run.err
-    assert "qlint: warning: 1 of 2 translation unit(s) had parse errors or failed\n" in run.err
+    assert run.code == 1                                      # the parse error is a finding
+    assert run.err == ("qlint: warning: no compile_commands.json found: degraded mode, include "
+                       "paths guessed (-p BUILD_DIR points at a configured build)\n")
     stats = run.json["stats"]
     assert (stats["tus"], stats["tus_with_errors"], stats["degraded_tus"]) == (2, 1, 2)
     bad = os.path.relpath(tree / "block" / "bad.c")          # JSON holds no absolute path
     assert run.json["problems"] == [{"path": bad, "kind": "parse-errors", "errors": 1,
                                      "message": f"{bad}:2:22: expected expression"}]
+    assert [(f["rule"], f["path"], f["line"], f["column"], f["message"])
+            for f in run.json["findings"]] == [
+        ("QL000", bad, 2, 22, "expected expression (1 parse error(s): the translation unit is "
+                              "analysed only in part)")]
 
 
 def test_compile_command_forms_and_flag_cleaning(tmp_path):

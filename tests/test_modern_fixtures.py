@@ -94,9 +94,10 @@ def test_pack_status_on_the_modern_and_the_7_2_like_trees():
     packs = [line for line in modern.out.splitlines() if line.startswith("pack ")]
     assert packs == [
         "pack qemu-aiocontext    inactive: aio_context_acquire is not declared",
-        "pack qemu-core          partially active: 57 of 61 entries (inactive: "
+        "pack qemu-core          partially active: 60 of 66 entries (inactive: "
         "aio_disable_external is not declared; aio_set_fd_handler is not declared; "
-        "aio_set_event_notifier is not declared)",
+        "aio_set_event_notifier is not declared; tran_add is not declared; "
+        "error_setg_internal is not declared)",
         "pack qemu-modern        active",
         "pack qemu-sections      inactive: bdrv_drained_begin is not declared"]
     older = qlint("rules", "fixtures/core/excludes")
@@ -116,3 +117,88 @@ def test_a_contract_in_the_configuration_vouches_for_a_function_by_name(tmp_path
     run = check(f"{MODERN}/coroutine-fn/before", "--config", str(cfg))
     assert findings(run) == [("QL301", f"{MODERN}/coroutine-fn/before/requests.c", 33,
                               "request_through_ops")]
+
+
+def test_idioms_assertions_compound_conditions_and_the_declaration_callers_see():
+    # stream_co_step(): g_assert(qemu_in_coroutine()) in a coroutine_fn suggests nothing (the
+    # assertion's failing branch aborts; glib's G_LIKELY value is its statement expression's).
+    # stream_load(): qemu_in_coroutine() as a conjunct of a compound condition, either side.
+    # stream_peek(): stream_get_counted() is declared coroutine_mixed_fn where callers see it,
+    # though defined coroutine_fn. Only stream_load_unchecked() yields outside a coroutine.
+    # stream_co_refill() calls a co_wrapper_mixed wrapper from a coroutine: it works at run
+    # time, so QL302 says so as a warning.
+    run = check(f"{MODERN}/idioms")
+    path = f"{MODERN}/idioms/idioms.c"
+    assert findings(run) == [("QL301", path, 59, "stream_load_unchecked"),
+                             ("QL302", path, 81, "stream_co_refill")]
+    assert [f["level"] for f in run.json["findings"]] == ["error", "warning"]
+
+
+def test_a_rule_s_level_is_configurable(tmp_path):
+    cfg = tmp_path / "qlint.toml"
+    cfg.write_text('severity = { QL301 = "note" }\n')
+    run = qlint("check", f"{MODERN}/idioms", "--config", str(cfg), "--jobs", "1")
+    assert run.out.splitlines()[0].startswith(
+        f"{MODERN}/idioms/idioms.c:59:13: QL301 [coroutine-fn-from-non-coroutine] note: ")
+    cfg.write_text('severity = { QL301 = "fatal" }\n')
+    run = qlint("check", f"{MODERN}/idioms", "--config", str(cfg))
+    assert (run.code, run.err) == (2, f"qlint: error: {cfg}:1: 'severity': 'QL301' must be one "
+                                      f"of error, warning, note\n")
+
+
+def test_graph_lock_guards_declared_as_qemu_8_0_does():
+    # graph_lockable_auto_lock() asserts TSA_ASSERT(graph_lock) and takes the reader lock in
+    # its body: the guard holds it for the rest of the scope (both forms), and a call after
+    # the loop form's scope is still QL303.
+    run = check(f"{MODERN}/guards80")
+    assert findings(run) == [("QL303", f"{MODERN}/guards80/guards.c", 69, "image_co_length_late")]
+
+
+def test_a_field_reaches_functions_defined_outside_the_checked_files():
+    # filter_check_remote() is stored into Filter.check and declared GRAPH_RDLOCK, but defined
+    # in no analysed file: the call through the field still needs the lock, and the graph
+    # names the function.
+    run = check(f"{MODERN}/outside")
+    assert findings(run) == [("QL303", f"{MODERN}/outside/driver.c", 21, "filter_run")]
+    assert run.json["findings"][0]["message"] == (
+        "filter_check_remote() (GRAPH_RDLOCK), called through Filter.check, requires graph_lock, "
+        "which filter_run() neither holds nor declares (GRAPH_RDLOCK)")
+    graph = qlint("graph", "callees", "filter_run", "--in", f"{MODERN}/outside")
+    assert graph.out == (f"filter_check_remote  {MODERN}/outside/driver.c:21  "
+                         "[field Filter.check, defined outside the checked files]\n")
+
+
+def test_a_callback_s_requirement_is_judged_where_it_is_passed():
+    # header_store() calls what its callers pass; image_set_up_encryption() passes
+    # image_hdr_write() (GRAPH_RDLOCK) holding the lock by its own annotation, and
+    # image_amend_encryption() passes it without: that call is the finding, not the generic
+    # layer's call through its parameter.
+    run = check(f"{MODERN}/callback-param")
+    path = f"{MODERN}/callback-param/crypto.c"
+    assert findings(run) == [("QL303", path, 38, "image_amend_encryption")]
+    f = run.json["findings"][0]
+    assert f["message"] == (
+        "image_amend_encryption() passes image_hdr_write() (GRAPH_RDLOCK) to header_create(), "
+        "which calls it: it requires graph_lock, which image_amend_encryption() neither holds "
+        "nor declares (GRAPH_RDLOCK)")
+    assert trace(f) == [("image_amend_encryption", 36), ("image_amend_encryption", 38),
+                        ("header_create", 18), ("header_store", 13)]
+
+
+def test_coroutine_context_flows_down_to_helpers():
+    # disk_read_header(): every caller runs in a coroutine, it calls a co_wrapper_mixed (a
+    # warning); disk_sync(): one caller does, it calls a co_wrapper (an error); disk_length():
+    # called in and out of coroutines, it calls the mixed wrapper, which is what that is for.
+    run = check(f"{MODERN}/helpers")
+    path = f"{MODERN}/helpers/helpers.c"
+    assert findings(run) == [("QL302", path, 18, "disk_read_header"),
+                             ("QL302", path, 29, "disk_sync")]
+    every, some = run.json["findings"]
+    assert (every["level"], some["level"]) == ("warning", "error")
+    assert every["message"] == (
+        "disk_read() (no_coroutine_fn) must not run in a coroutine, but disk_read_header() runs "
+        "in coroutine context: every caller calls it there (as disk_co_open() does)")
+    assert some["message"] == (
+        "disk_flush() (no_coroutine_fn) must not run in a coroutine, but disk_sync() calls it in "
+        "coroutine context where disk_co_close() calls disk_sync()")
+    assert trace(some) == [("disk_co_close", 32), ("disk_co_close", 34), ("disk_sync", 29)]

@@ -81,7 +81,7 @@ def test_pack_status_on_10_0_and_7_2(tree):
              if l.startswith("pack ")]
     assert packs == [
         "pack qemu-aiocontext    inactive: aio_context_acquire is not declared",
-        "pack qemu-core          partially active: 59 of 61 entries (inactive: "
+        "pack qemu-core          partially active: 64 of 66 entries (inactive: "
         "aio_disable_external is not declared)",
         "pack qemu-modern        active",
         "pack qemu-sections      partially active: 3 of 7 entries (inactive: "

@@ -115,3 +115,19 @@ def test_a_drain_begun_without_polling_is_a_drained_section(tmp_path):
         "void init(State *s)\n{\n    aio_bh_new(s->ctx, bh, s);\n}\n")})
     run = qlint("check", ".", "--format", "json", "--jobs", "1", "--select", "QL2", cwd=root)
     assert (run.code, findings(run), run.err) == (0, [], "")
+
+
+def test_a_transaction_runs_only_the_actions_added_to_it():
+    # qmp_x_change_ctx: change_ctx() begins a drained section and adds the action whose clean
+    # callback ends it: balanced, and its transaction never runs attach_commit(), whose
+    # requirement is qmp_x_attach's (it adds that action, then runs it without the lock).
+    # qmp_x_forget adds an action that ends nothing: its section stays open.
+    run = check(f"{SEC}/transaction")
+    assert findings(run) == [("QL101", f"{SEC}/transaction/tran.c", 52, "attach_commit"),
+                             ("QL201", f"{SEC}/transaction/tran.c", 89, "qmp_x_forget")]
+    ql101, ql201 = run.json["findings"]
+    assert notes(ql101) == [
+        ("qmp_x_attach", 76, "entry point: QMP/HMP command handler (main loop) (holds BQL)"),
+        ("qmp_x_attach", 81, "calls attach_commit() through tran_commit()"),
+        ("attach_commit", 52, "calls bdrv_root_attach_child() without AioContext")]
+    assert (ql201["line"], ql201["column"]) == (89, 5)

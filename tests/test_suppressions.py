@@ -88,7 +88,7 @@ def test_unused_suppressions_are_reported_on_request(tmp_path):
 def test_suppression_findings_in_every_report_format(tmp_path):
     root = make_tree(tmp_path, {"a.c": bh_source("    /* qlint: ignore */\n")})
     run = qlint("check", "a.c", "--jobs", "1", cwd=root)
-    assert run.out == ("a.c:6:8: QL001 [invalid-suppression] suppression without a rule code "
+    assert run.out == ("a.c:6:8: QL001 [invalid-suppression] warning: suppression without a rule code "
                        "suppresses nothing: name the rule, as in /* qlint: ignore[QL101] reason */\n")
 
 

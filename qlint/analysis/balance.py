@@ -67,13 +67,18 @@ def _paths_differ(analysis, key, summary, mine, per_instance: bool):
         # wrappers (`if (s->ctx) acquire`), flag dispatchers and the halves of QEMU's
         # transaction actions (prepare begins, clean ends) are balanced by their callers.
         # Counts that depend on a loop's trip count say nothing.
-        if len(values) < 2 or not _owned(section_key, exits) or section_key[0] in looped:
+        # A function that takes and releases it itself but not on one path (releases first,
+        # takes again) is such a wrapper too, unless nothing can check it in its stead.
+        if len(values) < 2 or section_key[0] in looped:
+            continue
+        owned = _owned(section_key, exits)
+        if not owned and not _pairs_itself_unwrapped(analysis, fn, section_key[0]):
             continue
         normal = 0 if 0 in values else min(values, key=abs)
         odd = [(d.get(section_key, 0), n, st) for d, n, st in nets
                if d.get(section_key, 0) != normal]
         net, node, state = min(odd, key=lambda o: (len(summary.explorer.path(o[1])), o[1]))
-        yield dict(key=section_key, net=net, node=node, state=state)
+        yield dict(key=section_key, net=net, node=node, state=state, owned=owned)
 
 
 def _closed_twice(analysis, key, summary, mine):
@@ -196,6 +201,24 @@ def _owned(key, exits) -> bool:
     section, ident = key
     return any(t[0] == section and t[2] and (ident is None or t[1] == ident)
                for _n, st in exits for t in st.touched)
+
+
+def _pairs_itself_unwrapped(analysis, fn, section: str) -> bool:
+    """Whether `fn` both takes (directly, by a trylock, or by a call whose result tells) and
+    releases `section` itself, and has no caller to be checked instead: nothing in the
+    program calls it, or it is an entry point."""
+    takes = releases = False
+    for _b, _i, call in analysis.calls(fn):
+        for op in analysis.sem.section_ops(call):
+            if op.section == section:
+                takes |= op.op in ("begin", "try")
+                releases |= op.op == "end"
+        takes |= any(change[0] == section for side in analysis.told(analysis.graph.callees(call))
+                     for change in side)
+    if not (takes and releases):
+        return False
+    return not analysis.graph.callers_of(fn.key) or \
+        any(e.func == fn.key for e in analysis.entry_points())
 
 
 def first_end(analysis, key: str, section: str):

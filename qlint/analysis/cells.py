@@ -26,6 +26,8 @@ SHAPES = {
     "undeclared": "needed by a call in a function that neither provides nor declares it",
     "annotatable": "needed by a call in a function that does not declare it, but whose every "
                    "caller and registration provides it",
+    "passed": "needed by a callback that a function passes on to be called, where it neither "
+              "provides nor declares it",
     "registration": "assumed by a function registered as a callback whose kind does not "
                     "provide it",
     "paths": "left differently by the paths of a function",
@@ -52,7 +54,7 @@ def possible(table: str, kind: str, by: str = "") -> list[Cell]:
     """The cells an entry of `table` about a `kind` (declared `by`) can produce."""
     if table == "requires":
         shapes = ["entry"] + (["local", "inherited"] if kind in ENDED else []) + \
-            (["undeclared", "annotatable"] if by == "attribute" else [])
+            (["undeclared", "annotatable", "passed"] if by == "attribute" else [])
     elif table == "excludes":
         shapes = ["entry", "local", "inherited"]
     elif table == "contract":

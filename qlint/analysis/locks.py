@@ -27,10 +27,11 @@ import heapq
 from collections import deque
 from dataclasses import dataclass, field
 
-from ..facts.ir import Call
-from .paths import (Explorer, State, all_conditions, ambient_effect, begin, calls_in,
-                    correlated_conditions, end, hand_over, known_nonnull, loop_blocks,
-                    net_effect, normalize_cond, switch, tested_variables)
+from ..facts.ir import Call, call_ref
+from .paths import (Explorer, State, add_pending, all_conditions, ambient_effect, begin,
+                    calls_in, correlated_conditions, decide, end, give_away, guarded_cleanup,
+                    hand_over, known_nonnull, loop_blocks, net_effect, normalize_cond, outcomes,
+                    resolve, switch, tested_variables)
 from .scc import postorder, sccs
 from .semantics import Semantics
 from .sites import note
@@ -98,13 +99,17 @@ class Summary:
     handoffs: list = field(default_factory=list)     # (node, call, State before, callbacks)
     held_at: dict = field(default_factory=dict)      # id(call) -> sites.note's record
     begins: set = field(default_factory=set)         # sections some path begins here
+    on_return: tuple = ()    # (effect if it returns true, effect if false): what its result
+                             # tells (a lock taken only when not held, and `return taken;`)
+    actions: frozenset = frozenset()   # (parameter index, driver): actions it adds to the
+                                       # transaction its caller passes there
 
     def signature(self):
         return ({k: tuple(sorted(((id(w.call), w.target, w.guards) for w in v), key=repr))
                  for k, v in self.requires.items()},
                 {k: tuple(sorted(((id(w.call), w.target, w.guards) for w in v), key=repr))
                  for k, v in self.excludes.items()},
-                self.effect, self.ambient, self.consistent)
+                self.effect, self.ambient, self.consistent, self.on_return, self.actions)
 
 
 @dataclass(slots=True)
@@ -133,12 +138,22 @@ class LockAnalysis:
         self._unanalysed: set[str] = set()
         self._callees: dict[str, list[str]] = {}
         self._entry_points: list | None = None
+        self._driver_funcs: dict[str, list[str]] = {}
+        for stores in program.field_funcs.values():
+            for store in stores:
+                if store.func in program.functions:
+                    self._driver_funcs.setdefault(store.where, []).append(store.func)
         self._run()
 
     # ---- driver -------------------------------------------------------------------------
 
     def _run(self) -> None:
         self._callees = call_successors(self.program, self.graph)
+        self._dependents: dict[str, set] = {}
+        for key, needed in self._action_dependencies().items():
+            self._callees[key] = sorted(set(self._callees[key]) | needed)
+            for callback in needed:
+                self._dependents.setdefault(callback, set()).add(key)
         for scc in sccs(sorted(self.program.functions), self._callees.__getitem__):
             if len(scc) == 1 and not self._calls_itself(scc[0]):
                 self.summaries[scc[0]] = self.analyze(scc[0])   # callees are final: one pass
@@ -184,8 +199,8 @@ class LockAnalysis:
             had[key].add((summary.effect, summary.consistent))
             if previous is not None and summary.signature() == previous.signature():
                 continue
-            for edge in self.graph.callers_of(key):
-                caller = edge.caller
+            waiting = [e.caller for e in self.graph.callers_of(key)]
+            for caller in waiting + sorted(self._dependents.get(key, ())):
                 if caller in rank and caller not in queued:
                     # Later in the order: still this round; earlier: the next one.
                     heapq.heappush(this_round if rank[caller] > rank[key] else next_round,
@@ -197,7 +212,9 @@ class LockAnalysis:
         being analysed that has no summary yet. Paths through such a call end for this round,
         as the least fixpoint starts from "returns on no path" and adds paths: assuming "no
         effect" instead gives the caller effects the callee may not have, and rounds to undo
-        them."""
+        them. (A call that runs a transaction runs its actions, not its body.)"""
+        if self._runs_transaction(call):
+            return False
         targets = self.graph.callees(call)
         return bool(targets) and all(t in self._unanalysed for t in targets)
 
@@ -235,16 +252,33 @@ class LockAnalysis:
         fn = self.program.functions[key]
         summary = Summary()
         seen: set = set()
-        needs = {id(call): self._needs(fn, call) for _b, _i, call in self.calls(fn)}
+        added, summary.actions = self._actions(fn)
+        generic = self.sem.runs_actions(fn.name)
+        needs = {id(call): () if generic else self._needs(fn, call, added)
+                 for _b, _i, call in self.calls(fn)}
         effects = {id(call): self._callee_effects(call) for _b, _i, call in self.calls(fn)}
         unreturned = {id(call) for _b, _i, call in self.calls(fn) if self._unreturned(call)}
+        stops = {id(call) for _b, _i, call in self.calls(fn) if self.sem.noreturn(call)}
 
         def step(state, event, node):
             if isinstance(event, Call):
                 if id(event) in unreturned:
                     return None
-                return self.apply_call(fn, state, event, node, summary, seen, needs[id(event)],
-                                       effects[id(event)])
+                need, effect = needs[id(event)], effects[id(event)]
+                guard = guarded_cleanup(state, event)
+                if guard:
+                    # A guard's cleanup runs for a non-NULL guard only (g_autoptr): where the
+                    # pending result it holds is false, it does nothing.
+                    return [self.apply_call(fn, resolve(state, guard, True), event, node,
+                                            summary, seen, need, effect),
+                            resolve(state, guard, False)]
+                forked = decide(state, self._concerns(event, need, effect)) \
+                    if state.pending else None
+                if forked:
+                    return [self.apply_call(fn, st, event, node, summary, seen, need, effect)
+                            for st in forked]
+                after = self.apply_call(fn, state, event, node, summary, seen, need, effect)
+                return None if id(event) in stops else after
             return state
 
         contract = self.sem.contract_holds(fn.name, self.program.attrs(key))
@@ -255,9 +289,11 @@ class LockAnalysis:
                 # Handoffs compare the deferring path's conditions with the callback's paths.
                 tracked |= all_conditions(fn)
             explorer = Explorer(fn, step, tracked, assumptions=self.assumptions)
-            summary.exits = explorer.run(State(ambient=contract))
+            summary.exits = [(node, o) for node, st in explorer.run(State(ambient=contract))
+                             for o in outcomes(st)]
             summary.explorer = explorer
             _set_effects(summary, {net_effect(st) for _n, st in summary.exits})
+            summary.on_return = _on_return(summary.exits, contract)
             # What the contract let it assume at entry is its callers' to provide, not an
             # effect of calling it.
             summary.ambient = tuple(a for a in ambient_effect(summary.exits) if a not in contract)
@@ -266,6 +302,62 @@ class LockAnalysis:
             for _b, _i, call in self.calls(fn):
                 step(empty, call, -1)
         return summary
+
+    # ---- transactions ([[transaction]]) ------------------------------------------------------
+
+    def _runs_transaction(self, call: Call) -> bool:
+        op = self.sem.transaction(call)
+        return op is not None and op[0] == "run"
+
+    def _action_dependencies(self) -> dict[str, set]:
+        """Functions that add an action to a transaction depend on the action's callbacks
+        (what they end is handed over at the add): analysed after them, like callees."""
+        out: dict[str, set] = {}
+        if not self.pack.transactions:
+            return out
+        for key, fn in self.program.functions.items():
+            for _b, _i, call in self.calls(fn):
+                op = self.sem.transaction(call)
+                if op is not None and op[0] == "add" and op[1].driver_arg < len(call.args):
+                    funcs = self._action_functions([call.args[op[1].driver_arg].key])
+                    out.setdefault(key, set()).update(funcs)
+        return out
+
+    def _actions(self, fn) -> tuple[set, frozenset]:
+        """The drivers of the actions `fn` adds to transactions, itself or through its callees
+        (what its own runs of a transaction may run), and those it adds to a transaction its
+        caller passes: (parameter index, driver)."""
+        added, passed = set(), set()
+        for _b, _i, call in self.calls(fn):
+            found = [(index, driver) for t in self.graph.callees(call)
+                     for index, driver in self.summary(t).actions]
+            op = self.sem.transaction(call)
+            if op is not None and op[0] == "add" and op[1].driver_arg < len(call.args):
+                found.append((op[1].transaction_arg, call.args[op[1].driver_arg].key))
+            for index, driver in found:
+                if not driver:
+                    continue
+                added.add(driver)
+                if index < len(call.args) and call.args[index].text in fn.params:
+                    passed.add((fn.params.index(call.args[index].text), driver))
+        return added, frozenset(passed)
+
+    def _action_functions(self, drivers) -> list[str]:
+        """The callbacks of these drivers (commit, abort, clean: every field of the struct)."""
+        return sorted({f for d in drivers for f in self._driver_funcs.get(d, ())})
+
+    def _hand_to_transaction(self, state: State, call: Call, transaction) -> State:
+        """An action added to a transaction whose callbacks end a section takes over one open
+        instance of it (`bdrv_drained_begin(bs); tran_add(tran, &set_aio_context, state)`,
+        ended by the action's clean callback when the transaction runs)."""
+        if transaction.driver_arg >= len(call.args):
+            return state
+        funcs = self._action_functions([call.args[transaction.driver_arg].key])
+        ended = {section for f in funcs for section, delta in self.summary(f).effect
+                 if delta < 0}
+        for section in sorted(ended & state.open_sections()):
+            state = give_away(state, section)
+        return state
 
     def _needs_paths(self, fn) -> bool:
         if fn.key in self.deferred:
@@ -281,7 +373,7 @@ class LockAnalysis:
         for _b, _i, call in self.calls(fn):
             if sem.section_ops(call) or sem.deferral(call):
                 return True
-            if any(self.summary(t).effect or self.summary(t).ambient
+            if any(self.summary(t).effect or self.summary(t).ambient or self.summary(t).on_return
                    for t in self.graph.callees(call)):
                 return True
         return False
@@ -322,15 +414,21 @@ class LockAnalysis:
             self._need(fn, state, call, target, required, lock, summary, seen, kind, by_attr,
                        forwarded)
         ops = self.sem.section_ops(call)
-        if effects and any(op.op == "switch" for op in ops):
-            # A callee that asserts a lock but really takes it (GRAPH_RDLOCK_GUARD_MAINLOOP's
-            # TSA_ASSERT_SHARED, there because TSA cannot see the cleanup that releases it):
-            # its body is the truth, and the release at scope exit pairs with it.
-            taken = {section for section, delta in effects[1] if delta > 0}
-            ops = tuple(op for op in ops if not (op.op == "switch" and op.section in taken))
+        if effects and any(op.op == "switch" for op in ops) and \
+                any(delta > 0 for _section, delta in effects[1]):
+            # A callee that asserts a lock but really takes one (GRAPH_RDLOCK_GUARD_MAINLOOP's
+            # TSA_ASSERT_SHARED, QEMU 8.0's GRAPH_RDLOCK_GUARD's TSA_ASSERT: TSA cannot see the
+            # cleanup that releases it): its body is the truth, what it asserts is not, and
+            # the release at scope exit pairs with what it took.
+            ops = tuple(op for op in ops if op.op != "switch")
         for op in ops:
             if op.op == "switch":
                 state = switch(state, op.section)
+                continue
+            if op.op == "try":
+                taken = ((op.section, op.ident, 1, False),)
+                state = add_pending(state, call_ref(call), taken if op.success else (),
+                                    () if op.success else taken, call.line)
                 continue
             if op.arg:
                 state = known_nonnull(state, op.arg)
@@ -343,6 +441,9 @@ class LockAnalysis:
                                      op.handle_only, self.sem.kinds.get(op.section) == "lock")
                 if problem == "double":
                     summary.problems.append(("double", node, call, op.section, first))
+        transaction = self.sem.transaction(call)
+        if transaction is not None and transaction[0] == "add":
+            state = self._hand_to_transaction(state, call, transaction[1])
         deferral = self.sem.deferral(call)
         if deferral is not None:
             callbacks = tuple(f for a in call.args[deferral.callback_arg:deferral.callback_arg + 1]
@@ -353,20 +454,50 @@ class LockAnalysis:
             state = self._apply_effects(state, call, effects)
         return state
 
+    def _concerns(self, call: Call, needs: tuple, effects: tuple) -> set[str]:
+        """The sections a call begins, ends, needs or changes: a pending result that would
+        change one of them must be decided first."""
+        found = {op.section for op in self.sem.section_ops(call)}
+        found.update(need[3] for need in needs)
+        if effects:
+            ambient, effect, told = effects
+            found.update(ambient)
+            if not told:       # a result that tells is pending too: decided with the others
+                found.update(section for section, _delta in effect)
+        return found
+
+    def told(self, targets) -> tuple:
+        """(effects if the call returns true, if false), when its callees agree that their
+        result tells what they did (`release_lock |= prepare_mmio_access(mr)`)."""
+        told = {self.summary(t).on_return for t in targets}
+        if len(told) != 1 or not next(iter(told)):
+            return ()
+        kinds = self.sem.kinds
+        return tuple(tuple((section, "", delta, kinds.get(section) == "lock")
+                           for section, delta in effect) +
+                     tuple((section, "", 0, False) for section in ambient)
+                     for effect, ambient in told.pop())
+
     def _callee_effects(self, call: Call) -> tuple:
-        """(ambient locks, effect) the call's callees all agree on; () if nothing."""
+        """(ambient locks, effect, what the result tells) the call's callees all agree on;
+        () if nothing (or if it runs a transaction: its actions' sections were handed over)."""
         targets = self.graph.callees(call)
-        if not targets:
+        if not targets or self._runs_transaction(call):
             return ()
         ambient = tuple(sorted(set.intersection(*(set(self.summary(t).ambient) for t in targets))))
         effects = {self.summary(t).effect for t in targets}
         effect = effects.pop() if len(effects) == 1 else ()     # callees disagree: nothing
-        return (ambient, effect) if ambient or effect else ()
+        told = self.told(targets)
+        return (ambient, effect, told) if ambient or effect or told else ()
 
     def _apply_effects(self, state: State, call: Call, effects: tuple) -> State:
-        ambient, effect = effects
+        ambient, effect, told = effects
         for section in ambient:
             state = switch(state, section)
+        if told:
+            # Decided where a branch tests the result; a caller that ignores it may hold
+            # the lock or not (paths.outcomes).
+            return add_pending(state, call_ref(call), *told, call.line)
         for section, delta in effect:
             for _ in range(abs(delta)):
                 if delta > 0:
@@ -376,13 +507,16 @@ class LockAnalysis:
                                           fallback=self.sem.kinds.get(section) == "lock")
         return state
 
-    def _needs(self, fn, call: Call) -> tuple:
+    def _needs(self, fn, call: Call, added=()) -> tuple:
         """(kind, target, required, lock) of every requirement the call meets: the pack's on
         what it calls (a function, or "Record.field" for calls through that field), and those
         its callees' summaries inherit, for the witnesses this call's constant arguments do
-        not rule out. Callee summaries are final here, except inside a recursive component,
-        whose functions are analysed again until nothing changes."""
-        targets = self.graph.callees(call)
+        not rule out. A call that runs a transaction reaches the callbacks of the actions
+        `added` to transactions in this function. Callee summaries are final here, except
+        inside a recursive component, whose functions are analysed again until nothing
+        changes."""
+        targets = self._action_functions(added) if self._runs_transaction(call) \
+            else self.graph.callees(call)
         out = [(kind, "", name, r.lock, False, ()) for kind in ("requires", "excludes")
                for name, r in self.sem.call_requirements(call, targets, kind)]
         through = _through_parameter(fn, call)
@@ -414,11 +548,13 @@ class LockAnalysis:
         if field_attrs := (self.program.field_attrs.get(call.via) if call.via else None):
             out.append((call.via, field_attrs, ""))
         if call.callee and not targets:
-            out.append((call.name, self.program.attrs(call.callee), ""))
+            out.append((call.name, self.sem.caller_attrs(call.callee), ""))
         elif call.via.startswith("*") and call.name != call.via[1:] and not targets:
             # a pointer loaded from a function defined elsewhere: its declaration's attributes
-            out.append((call.name, self.program.attrs(call.name), ""))
-        out += [(self.program.name_of(t), self.program.attrs(t), t) for t in targets]
+            out.append((call.name, self.sem.caller_attrs(call.name), ""))
+        out += [(self.program.name_of(t), self.sem.caller_attrs(t), t) for t in targets]
+        out += [(self.program.name_of(f), self.sem.caller_attrs(f), "")
+                for f in self.graph.callees_outside(call)]
         return [(n, a, t) for n, a, t in out if a]
 
     def _need(self, fn, state, call, target, required, lock, summary, seen, kind,
@@ -500,6 +636,18 @@ class LockAnalysis:
                     return False
         return True
 
+    def stored_only(self, key: str) -> list[tuple[str, str, int, bool]]:
+        """(field, file, line, called through) of the struct fields `key` is stored into:
+        why a function nothing calls may still run (a device's callback the core invokes, in
+        files not analysed, when no analysed code calls through the field)."""
+        stores = sorted({(s.field, s.file, s.line) for stores in self.program.field_funcs.values()
+                         for s in stores if s.func == key})
+        if not stores:
+            return []
+        called = {call.via for fn in self.program.functions.values()
+                  for _b, _i, call in self.calls(fn) if call.via}
+        return [(field, file, line, field in called) for field, file, line in stores]
+
     def unknown_callers(self) -> list[tuple[str, str]]:
         """(function, lock) requirements that stay unsatisfied at a function nobody is known to
         call and that is no entry point: the model's open ends (exported APIs)."""
@@ -538,6 +686,26 @@ def _forwarded(fn, call: Call, witnesses) -> list[tuple]:
         found.add(_guard_set({(fn.params.index(call.args[i].text), truth) for i, truth in w.guards
                               if i < len(call.args) and call.args[i].text in fn.params}))
     return [()] if () in found else sorted(found, key=repr)
+
+
+def _on_return(exits, contract=()) -> tuple:
+    """((effect, locks held by context) where it returns true, the same where false), if every
+    path's return value is known and tells what it did: both values occur, each with one
+    effect, and they differ. Held by context: a lock taken only when not held did not take it
+    where it was held already."""
+    effects: dict[bool, set] = {}
+    ambient: dict[bool, set] = {}
+    for _node, st in exits:
+        if not st.ret or st.ret[0] != "truth":
+            return ()
+        truth = st.ret[1]
+        effects.setdefault(truth, set()).add(net_effect(st))
+        held = set(st.ambient) - set(contract)
+        ambient[truth] = ambient[truth] & held if truth in ambient else held
+    if set(effects) != {True, False} or any(len(e) != 1 for e in effects.values()):
+        return ()
+    told = tuple((next(iter(effects[t])), tuple(sorted(ambient[t]))) for t in (True, False))
+    return told if told[0] != told[1] else ()
 
 
 def _returns_to(summary: Summary, previous: Summary, had: set) -> bool:

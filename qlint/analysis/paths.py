@@ -19,7 +19,8 @@ from collections import deque
 from functools import lru_cache
 from typing import NamedTuple
 
-from ..facts.ir import ENTRY, EXIT, Access, Assign, Call, Edge
+from ..facts.ir import (ENTRY, EXIT, Access, Assign, Call, Edge, Return, one_sided, ref_decides,
+                        ref_target)
 from .scc import sccs
 
 STATE_LIMIT = 64
@@ -36,6 +37,10 @@ class State(NamedTuple):
     ambient: tuple = ()    # locks held by execution context since a switch (not counted)
     known: tuple = ()      # (variable, truth) of tested locals last assigned a constant
     widened: bool = False  # this path has forgotten its conditions (see Explorer.run)
+    pending: tuple = ()    # (holder, if true, if false, line): lock effects a call's result
+                           # tells (trylock), decided where a branch tests the result
+    ret: tuple = ()        # what the path returns: ("truth", bool), ("holder", holder,
+                           # positive) for a pending result, or () if unknown
 
     def holds(self, lock: str) -> bool:
         return lock in self.ambient or any(s == lock or ident == lock
@@ -155,6 +160,136 @@ def hand_over(st: State, sections: set[str], line: int, callbacks: tuple) -> Sta
     return st._replace(held=tuple(keep), handed=tuple(sorted(handed)))
 
 
+# ---- results that tell whether a lock was taken ---------------------------------------------
+# A trylock, or a function whose return value says whether it took a lock (QEMU's
+# prepare_mmio_access()), leaves its effect pending on the path, held by the call (its call_ref)
+# and then by the local its result is stored in. A branch that tests the result decides it.
+# Effects are (section, instance, delta, fallback) as `end` takes them.
+
+def add_pending(st: State, holder: str, if_true: tuple, if_false: tuple, line: int) -> State:
+    pending = tuple(p for p in st.pending if p[0] != holder) + ((holder, if_true, if_false, line),)
+    return st._replace(pending=tuple(sorted(pending)))
+
+
+def resolve(st: State, holder: str, truth: bool) -> State:
+    """Apply the effects pending on `holder` now that its result is known to be `truth`. Results
+    accumulated with `|=` are true if any was: a lock they all take counts once (a lock taken
+    only when not held cannot be taken twice)."""
+    mine = [p for p in st.pending if p[0] == holder]
+    if not mine:
+        return st
+    st = st._replace(pending=tuple(p for p in st.pending if p[0] != holder))
+    applied = set()
+    for _holder, if_true, if_false, line in mine:
+        for section, ident, delta, fallback in (if_true if truth else if_false):
+            if (section, ident, delta) in applied:
+                continue
+            applied.add((section, ident, delta))
+            st = apply_delta(st, section, ident, delta, line, fallback)
+    return st
+
+
+def apply_delta(st: State, section: str, ident: str, delta: int, line: int,
+                fallback: bool) -> State:
+    """+n begins, -n ends; 0 means held by execution context (a lock taken only when not held
+    that did not take it: it was held already)."""
+    if delta == 0:
+        return switch(st, section)
+    for _ in range(abs(delta)):
+        if delta > 0:
+            st = begin(st, section, ident, line)
+        else:
+            st, _problem = end(st, section, ident, line, fallback=fallback)
+    return st
+
+
+def _store_result(st: State, event: Assign) -> State:
+    """A local assigned a pending call's result holds it from now on (negated: `!trylock()`);
+    one assigned anything else no longer holds what it held, unless it accumulates (`|=`)."""
+    if not st.pending:
+        return st
+    names = set(event.names)
+    pending = st.pending if event.accumulates else tuple(p for p in st.pending
+                                                          if p[0] not in names)
+    if event.ref and event.names and not one_sided(event.ref):
+        holder, positive = ref_target(event.ref)
+        swap = not positive
+        renamed = []
+        for h, if_true, if_false, line in pending:
+            if h == holder:
+                h = event.names[0]
+                if swap:
+                    if_true, if_false = if_false, if_true
+            renamed.append((h, if_true, if_false, line))
+        pending = tuple(renamed)
+    return st if pending == st.pending else st._replace(pending=tuple(sorted(pending)))
+
+
+def _returned(st: State, event: Return) -> State:
+    """What the path returns, where it is a constant, a tracked local or a pending result."""
+    holder, positive = ref_target(event.ref) if not one_sided(event.ref) else ("", True)
+    if holder and any(p[0] == holder for p in st.pending):
+        return st._replace(ret=("holder", holder, positive))
+    truth = next((t for v, t in st.known if v == holder), None) if holder else None
+    if truth is not None:
+        return st._replace(ret=("truth", truth == positive))
+    if event.value is not None:
+        return st._replace(ret=("truth", bool(event.value)))
+    return st._replace(ret=()) if st.ret else st
+
+
+def guarded_cleanup(st: State, call: Call) -> str:
+    """The guard variable of a cleanup call (`cleanup(&guard)` at scope exit) when it holds a
+    pending result (`g_autoptr(BQLLockAuto) g = bql_auto_lock()`), else ""."""
+    if not (call.cleanup and st.pending and call.args):
+        return ""
+    var = call.args[0].text.lstrip("&")
+    return var if any(p[0] == var for p in st.pending) else ""
+
+
+def pending_sections(st: State) -> dict[str, set]:
+    """The sections each pending result would change, by holder."""
+    out: dict[str, set] = {}
+    for holder, if_true, if_false, _line in st.pending:
+        out.setdefault(holder, set()).update(e[0] for e in if_true + if_false)
+    return out
+
+
+def decide(st: State, sections) -> list[State] | None:
+    """Both decisions of the first pending result that would change one of `sections`, for a
+    step that needs to know (a release of the lock a trylock may have taken); None if none."""
+    for holder, changes in sorted(pending_sections(st).items()):
+        if changes & sections:
+            return [resolve(st, holder, True), resolve(st, holder, False)]
+    return None
+
+
+def outcomes(st: State) -> list[State]:
+    """A path's exit state with its pending results decided both ways: the one it returns
+    as what it returns, then any other (an ignored trylock result: either may hold)."""
+    if not st.pending:
+        return [st]
+    if st.ret and st.ret[0] == "holder":
+        _kind, holder, positive = st.ret
+        return [o for truth in (True, False)
+                for o in outcomes(resolve(st, holder, truth)._replace(
+                    ret=("truth", truth == positive)))]
+    holder = st.pending[0][0]
+    return [o for truth in (True, False) for o in outcomes(resolve(st, holder, truth))]
+
+
+def give_away(st: State, section: str) -> State:
+    """The most recently opened instance of `section` is closed by someone else from now on
+    (an action added to a transaction ends it when the transaction runs)."""
+    opened = [k for k, h in enumerate(st.held) if h[0] == section]
+    if not opened:
+        return st
+    index = max(opened, key=lambda k: st.held[k][3])
+    s, i, c, l = st.held[index]
+    held = st.held[:index] + (((s, i, c - 1, l),) if c > 1 else ()) + st.held[index + 1:]
+    return st._replace(held=held)
+
+
 def _find_held(held, section, ident, fallback):
     exact = [k for k, h in enumerate(held) if h[0] == section and h[1] == ident]
     if exact:
@@ -256,11 +391,50 @@ def _balanced(t: str) -> bool:
     return depth == 0
 
 
+@lru_cache(maxsize=65536)
+def decided_atoms(cond: str, value: bool) -> tuple:
+    """(atom, truth) of the parts of a normalized condition that its value decides: itself;
+    each conjunct of a true `a && b` and each disjunct of a false `a || b`, recursively."""
+    out = [(cond, value)]
+    op = "&&" if value else "||"
+    parts = _split_top(cond, op)
+    if len(parts) > 1:
+        for part in parts:
+            atom, positive = normalize_cond(part)
+            out.extend(decided_atoms(atom, value == positive))
+    return tuple(out)
+
+
+def _split_top(text: str, op: str) -> list[str]:
+    """`text` split at `op` outside parentheses (conditions print binary operators with
+    spaces around them)."""
+    parts, depth, start, i = [], 0, 0, 0
+    token = f" {op} "
+    while i < len(text):
+        ch = text[i]
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0 and text.startswith(token, i):
+            parts.append(text[start:i])
+            i += len(token)
+            start = i
+            continue
+        i += 1
+    parts.append(text[start:])
+    return parts
+
+
 def tested_variables(fn) -> frozenset:
-    """Plain variables that the function's branches test (`if (ctx)`, `while (!p)`)."""
+    """Plain variables that the function's branches test (`if (ctx)`, `while (!p)`, a
+    statement expression's value) or that it returns (`return release_lock;`: what it returns
+    may tell its callers something). Call references among them are never assigned."""
     out = set()
     for block in fn.blocks:
+        for event in block.events:
+            if type(event) is Return and event.ref:
+                out.add(ref_decides(event.ref, True)[0])
         for edge in block.succs:
+            if edge.ref:
+                out.add(ref_decides(edge.ref, True)[0])
             if edge.cond and edge.value in ("true", "false"):
                 base = normalize_cond(edge.cond)[0]
                 if base.isidentifier():
@@ -315,10 +489,22 @@ def take_edge(st: State, edge: Edge, tracked: set[str], assumptions=None) -> Sta
         return st
     base, positive = normalize_cond(edge.cond)
     value = positive == (edge.value == "true")
+    if edge.ref:
+        # The value the condition tests: a pending result decided, a tracked local checked.
+        holder, truth = ref_decides(edge.ref, edge.value == "true")
+        if truth is not None:
+            if st.pending:
+                st = resolve(st, holder, truth)
+            if any(v == holder and t != truth for v, t in st.known):
+                return None
+    elif st.pending and base.isidentifier():
+        st = resolve(st, base, value)
     if assumptions:
-        # Where an assumed condition is true its locks are held, where false they are not.
-        for lock in assumptions.get(_squashed(base), ()):
-            st = switch(st, lock) if value else unswitch(st, lock)
+        # Where an assumed condition is true its locks are held, where false they are not;
+        # also as a conjunct of a true `&&` or a disjunct of a false `||`.
+        for atom, truth in decided_atoms(base, value):
+            for lock in assumptions.get(_squashed(atom), ()):
+                st = switch(st, lock) if truth else unswitch(st, lock)
     if value and st.handles and base.isidentifier() and \
             any(h[0] == base and not h[1] for h in st.handles):
         return None                            # a NULL guard tested as non-NULL
@@ -336,10 +522,15 @@ def take_edge(st: State, edge: Edge, tracked: set[str], assumptions=None) -> Sta
 
 
 def forget(st: State, event, tested=frozenset()) -> State:
+    """The state after an event other than a call: what an assignment invalidates or teaches,
+    what a return returns."""
+    if isinstance(event, Return):
+        return _returned(st, event)
     if isinstance(event, Assign):
         if st.handles:
             st = _assign_handles(st, event)
         st = _assign_known(st, event, tested)
+        st = _store_result(st, event)
     if not st.conds:
         return st
     if isinstance(event, Assign):
@@ -423,22 +614,30 @@ class Explorer:
         while queue:
             node = queue.popleft()
             block, state, _parent, _edge = self.nodes[node]
-            for event in blocks[block].events:
-                if type(event) is not Call:
-                    state = forget(state, event, self.tested)
-                state = self.step(state, event, node)
-                if state is None:
-                    break
-            if state is None:
-                continue
-            if block == EXIT:
-                self.exits.append((node, state))
-                continue
-            for edge in blocks[block].succs:
-                nxt = take_edge(state, edge, self.tracked, self.assumptions)
-                if nxt is not None:
-                    push(edge.target, nxt, node, edge)
+            for state in self._through(blocks[block].events, 0, state, node):
+                if block == EXIT:
+                    self.exits.append((node, state))
+                    continue
+                for edge in blocks[block].succs:
+                    nxt = take_edge(state, edge, self.tracked, self.assumptions)
+                    if nxt is not None:
+                        push(edge.target, nxt, node, edge)
         return self.exits
+
+    def _through(self, events, start: int, state: State, node: int) -> list[State]:
+        """The states after a block's events from `start`: none if the path ends, several
+        where a step forks it (a pending trylock result decided both ways)."""
+        for index in range(start, len(events)):
+            event = events[index]
+            if type(event) is not Call:
+                state = forget(state, event, self.tested)
+            state = self.step(state, event, node)
+            if state is None:
+                return []
+            if type(state) is list:
+                return [after for forked in state
+                        for after in self._through(events, index + 1, forked, node)]
+        return [state]
 
     def path(self, node: int) -> list[Edge]:
         """The edges from the entry to `node`."""

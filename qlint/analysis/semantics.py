@@ -13,11 +13,13 @@ from ..pack.model import Requirement
 @dataclass(frozen=True, slots=True)
 class SectionOp:
     op: str              # "begin" | "end" | "switch" (held from now on by execution context)
+                         # | "try" (begins where the call's result is `success`)
     section: str
     ident: str           # the instance: the argument's identity or spelling ("" if none)
     handle: str = ""     # for "end": the guard variable whose acquire it undoes
     handle_only: bool = False   # closes only through a guard bound to this section
     arg: str = ""        # the argument's spelling (dereferenced: known non-NULL afterwards)
+    success: bool = False   # for "try": the truth of the result where it locked
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +44,11 @@ class Semantics:
         self._ops: dict[int, tuple] = {}
         self._by_name: dict[str, list] = {}
         for s in pack.sections:
-            for m in s.begin:
-                self._by_name.setdefault(m.name, []).append(("begin", s, m))
-            for m in s.end:
-                self._by_name.setdefault(m.name, []).append(("end", s, m))
-            for m in s.switch:
-                self._by_name.setdefault(m.name, []).append(("switch", s, m))
+            for op, matchers in (("begin", s.begin), ("end", s.end), ("switch", s.switch)):
+                for m in matchers:
+                    self._by_name.setdefault(m.name, []).append((op, s, m, False))
+            for m, success in s.try_begin:
+                self._by_name.setdefault(m.name, []).append(("try", s, m, success))
         self.requires: dict[str, list] = {}
         self.excludes: dict[str, list] = {}
         self.attr_requires: dict[str, list] = {}
@@ -60,6 +61,16 @@ class Semantics:
             table = self.requires if r.kind == "requires" else self.excludes
             for function in self._functions_named(r.function):
                 table.setdefault(function, []).append(r)
+        # What each attribute speaks about (the locks its requirements and contracts name):
+        # a declaration that says something about a lock is what callers go by for it.
+        self.attr_locks: dict[str, set] = {}
+        for r in pack.requirements:
+            if r.attribute:
+                self.attr_locks.setdefault(r.attribute, set()).add(r.lock)
+        for c in pack.contracts:
+            if c.attribute:
+                self.attr_locks.setdefault(c.attribute, set()).update(c.holds + c.accepts)
+        self._caller_attrs: dict[str, tuple] = {}
         self.contracts: dict[str, set] = {}
         self.accepts: dict[str, set] = {}
         self.function_contracts = [c for c in pack.contracts if c.function]
@@ -84,6 +95,15 @@ class Semantics:
         self._deferral_of: dict[int, DeferralOp | None] = {}
         for d in pack.deferrals:
             self._deferrals.setdefault(d.api.name, []).append(d)
+        self._noreturn: dict[str, list] = {}
+        for n in pack.noreturn:
+            for m in n.function:
+                self._noreturn.setdefault(m.name, []).append(m)
+        self._transactions: dict[str, list] = {}
+        for t in pack.transactions:
+            for op, matchers in (("add", t.add), ("run", t.run)):
+                for m in matchers:
+                    self._transactions.setdefault(m.name, []).append((op, m, t))
 
     def section_ops(self, call: Call) -> tuple[SectionOp, ...]:
         cached = self._ops.get(id(call))
@@ -92,7 +112,7 @@ class Semantics:
         ops = []
         candidates = self._by_name.get(call.name, []) + \
             (self._by_name.get(call.macro, []) if call.macro else [])
-        for op, section, matcher in candidates:
+        for op, section, matcher, success in candidates:
             if not matcher.matches(call):
                 continue
             ident = instance_of(call, section.arg)
@@ -105,7 +125,7 @@ class Semantics:
                     continue
                 handle_only = True
             arg = call.args[section.arg].text if section.arg < len(call.args) else ""
-            ops.append(SectionOp(op, section.name, ident, handle, handle_only, arg))
+            ops.append(SectionOp(op, section.name, ident, handle, handle_only, arg, success))
         if call.callee and self._by_attr:
             for attr in self.program.attrs(call.callee):
                 for op, section in self._by_attr.get(attr, ()):
@@ -139,6 +159,25 @@ class Semantics:
         """The functions whose calls begin, end or switch a lock or section."""
         return set(self._by_name)
 
+    def runs_actions(self, name: str) -> bool:
+        """Whether `name` is a function that runs a transaction's actions (tran_commit): its
+        own body reaches every action of the program; its calls are judged at its callers."""
+        return any(op == "run" for op, _m, _t in self._transactions.get(name, ()))
+
+    def noreturn(self, call: Call) -> bool:
+        """Whether the call does not return ([[noreturn]])."""
+        return any(m.matches(call) for m in self._noreturn.get(call.name, ()))
+
+    def transaction(self, call: Call):
+        """("add", [[transaction]]) for a call that adds an action to a transaction, ("run",
+        ...) for one that runs a transaction's actions, else None."""
+        if not self._transactions:
+            return None
+        for op, matcher, t in self._transactions.get(call.name, ()):
+            if matcher.matches(call):
+                return op, t
+        return None
+
     def pack_requirements(self, name: str, kind: str) -> list:
         return (self.requires if kind == "requires" else self.excludes).get(name, [])
 
@@ -157,6 +196,21 @@ class Semantics:
         """Requirements a declaration with these attributes carries ([[requires]] attribute)."""
         table = self.attr_requires if kind == "requires" else self.attr_excludes
         return [r for a in attrs for r in table.get(a, ())]
+
+    def caller_attrs(self, key: str) -> tuple:
+        """The attributes callers of `key` go by: its declarations', plus those of its
+        definition about locks no declaration speaks of. A function declared
+        coroutine_mixed_fn and defined coroutine_fn is mixed to its callers; one defined
+        GRAPH_RDLOCK behind a plain declaration still needs the lock."""
+        found = self._caller_attrs.get(key)
+        if found is None:
+            declared = self.program.decl_attrs.get(key, ())
+            fn = self.program.functions.get(key)
+            spoken = {lock for a in declared for lock in self.attr_locks.get(a, ())}
+            own = tuple(a for a in (fn.attrs if fn else ())
+                        if not self.attr_locks.get(a, set()) & spoken)
+            found = self._caller_attrs[key] = tuple(dict.fromkeys(declared + own))
+        return found
 
     def contract_holds(self, name: str, attrs) -> tuple:
         """What a function with this name and these attributes may assume held at its entry

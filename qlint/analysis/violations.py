@@ -19,7 +19,9 @@ def find(analysis, wanted: set[Cell]):
     kinds = analysis.pack.section_kinds()
     yield from _at_entry_points(analysis, kinds, wanted)
     yield from _inside_functions(analysis, kinds, wanted)
+    yield from _in_helpers(analysis, kinds, wanted)
     yield from _by_declaration(analysis, kinds, wanted)
+    yield from _passed_callbacks(analysis, kinds, wanted)
     yield from _at_registrations(analysis, kinds, wanted)
     yield from balance_violations(analysis, kinds, wanted)
     yield from deferral_violations(analysis, kinds, wanted)
@@ -112,8 +114,77 @@ def _inside_functions(analysis, kinds, wanted):
                 if tails:
                     chain += min(tails, key=len)
             cell = Cell(table, kinds.get(w.lock), _by(chain[-1]), shape)
-            if cell in wanted and followed(analysis, chain, table):
+            if cell in wanted and cell != HELPER and followed(analysis, chain, table):
                 yield Violation(cell, key, witness=w, chain=chain, lock=w.lock)
+
+
+# A context's exclusion by an attribute (no_coroutine_fn), reached from a function that holds
+# the context (a coroutine_fn) through functions that declare nothing: reported in the helper
+# that makes the call, where the context flows down to it.
+HELPER = Cell("excludes", "context", "attribute", "inherited")
+
+
+def _in_helpers(analysis, kinds, wanted):
+    """The calls of functions an attribute excludes from a context (no_coroutine_fn) made by
+    helpers that run in it: one violation per call, with the path from the function that
+    holds the context (others that reach it come along). A helper that only some callers run
+    in the context may call a function that tests the context itself (coroutine_mixed_fn)."""
+    if HELPER not in wanted:
+        return
+    reached: dict[tuple, list] = {}
+    for key in sorted(analysis.summaries):
+        for local in analysis.summaries[key].local:
+            w = local.witness
+            if local.kind != "held" or w.terminal or kinds.get(w.lock) != "context":
+                continue
+            for tail in analysis.chains(w.target, w.lock, "excludes"):
+                if tail[-1].by_attribute:
+                    reached.setdefault((id(tail[-1].call), tail[-1].required, w.lock),
+                                       []).append((key, [w] + tail))
+    for (_call, _required, lock), ways in reached.items():
+        ways.sort(key=lambda kc: (len(kc[1]), kc[0]))
+        origin, chain = ways[0]
+        helper = chain[-1].caller
+        every = runs_under(analysis, helper, lock, set())
+        if not every and _tests_the_context(analysis, chain[-1]):
+            continue
+        yield Violation(HELPER, helper, witness=chain[-1], chain=chain, lock=lock,
+                        origin=origin, every=every,
+                        others=sorted({k for k, _c in ways[1:]} - {origin}))
+
+
+def _tests_the_context(analysis, w) -> bool:
+    """Whether the excluded callee answers for the context itself (coroutine_mixed_fn: it
+    tests qemu_in_coroutine() and calls its coroutine_fn counterpart)."""
+    targets = [w.target] if w.target else [w.call.callee] if w.call.callee else \
+        analysis.program.by_name.get(w.required, [])
+    return any(w.lock in analysis.sem.contract_accepts(analysis.program.name_of(t),
+                                                       analysis.sem.caller_attrs(t))
+               for t in targets)
+
+
+def runs_under(analysis, key: str, lock: str, seen: set) -> bool:
+    """Whether every known way into `key` holds `lock` (a context): each caller holds it at
+    the call, or passes the exclusion on and runs under it itself; each registration's kind
+    holds it. False where a way does not, or none is known."""
+    graph = analysis.graph
+    seen.add(key)
+    ways = 0
+    for edge in graph.callers_of(key):
+        caller = analysis.summary(edge.caller)
+        ways += 1
+        if any(local.kind == "held" and local.witness.call is edge.call and
+               local.witness.lock == lock for local in caller.local):
+            continue
+        passes_on = any(w.call is edge.call for w in caller.excludes.get(lock, ()))
+        if not (passes_on and edge.caller not in seen and
+                runs_under(analysis, edge.caller, lock, seen)):
+            return False
+    for reg in graph.registered.get(key, ()):
+        ways += 1
+        if lock not in analysis.pack.entry_holds(reg.kind):
+            return False
+    return ways > 0
 
 
 def _by_declaration(analysis, kinds, wanted):
@@ -128,7 +199,8 @@ def _by_declaration(analysis, kinds, wanted):
                 continue
             seen, way = set(), False
             for w in table[lock]:
-                if not w.terminal or not w.by_attribute or (id(w.call), w.required) in seen:
+                if not w.terminal or not w.by_attribute or (id(w.call), w.required) in seen or \
+                        _through_parameter(analysis, key, w):
                     continue
                 seen.add((id(w.call), w.required))
                 if way is False:
@@ -141,11 +213,58 @@ def _by_declaration(analysis, kinds, wanted):
                     break
 
 
+def _through_parameter(analysis, key: str, w) -> bool:
+    """A call through one of the function's own parameters (`writefunc(...)`): what it needs is
+    judged where the callback is passed, in the lock state there (_passed_callbacks)."""
+    via = w.call.via
+    return via.startswith("*") and via[1:] in analysis.program.functions[key].params
+
+
+def _passed_callbacks(analysis, kinds, wanted):
+    """A function that passes a callback (`qcrypto_block_create(..., hdr_write_func, ...)`)
+    to a call that calls it through a parameter, where the callback's attribute requires what
+    the passing function neither provides nor declares (unless every way into it does)."""
+    for key in sorted(analysis.summaries):
+        table = analysis.summaries[key].requires
+        for lock in sorted(table):
+            cell = Cell("requires", kinds.get(lock), "attribute", "passed")
+            if cell not in wanted:
+                continue
+            seen, way = set(), False
+            for w in table[lock]:
+                for index, func, chain in _passes(analysis, w, lock):
+                    if (id(w.call), func) in seen:
+                        continue
+                    seen.add((id(w.call), func))
+                    if way is False:
+                        way = runs_only_with(analysis, key, lock)
+                    if not way:
+                        yield Violation(cell, key, witness=w, chain=[w] + chain, lock=lock,
+                                        callback=func, index=index)
+
+
+def _passes(analysis, w, lock: str):
+    """(argument index, function, chain down to the call through a parameter that needs the
+    lock by an attribute) for each callback `w.call` passes that its callee calls."""
+    if w.terminal:
+        return
+    for tail in analysis.chains(w.target, lock):
+        first, last = tail[0], tail[-1]
+        if not (last.by_attribute and _through_parameter(analysis, last.caller, last)):
+            continue
+        for index, expected in first.guards:
+            if isinstance(expected, str) and index < len(w.call.args) and \
+                    expected in w.call.args[index].funcs:
+                yield index, expected, tail
+
+
 def runs_only_with(analysis, key: str, lock: str):
     """The first way `key` is entered, if every way provides `lock` (callers hold it at the
     call, registrations' kinds hold it): ("call", CallEdge), ("registration" | "entry",
     EntryPoint). None if some way does not, or none is known."""
     graph, pack = analysis.graph, analysis.pack
+    if analysis.sem.is_boundary(analysis.program.name_of(key)):
+        return None          # its callers do not inherit what it needs: no evidence they hold it
     ways = []
     for edge in graph.callers_of(key):
         caller = analysis.summary(edge.caller)

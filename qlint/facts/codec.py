@@ -12,7 +12,7 @@ from dataclasses import fields
 from .ir import (Access, Arg, Assign, Block, Call, Comment, Diagnostic, Edge, FieldStore,
                  Function, Return, TUFacts)
 
-FORMAT = 8
+FORMAT = 11
 
 _EVENT_TAGS = {Call: "C", Access: "A", Assign: "S", Return: "R"}
 _EVENT_TYPES = {tag: cls for cls, tag in _EVENT_TAGS.items()}
@@ -98,13 +98,13 @@ def _event(item):
     if tag == "A":
         return Access(*item[1:])
     if tag == "S":
-        return Assign(tuple(item[1]), item[2], item[3])
+        return Assign(tuple(item[1]), *item[2:])
     return Return(*item[1:])
 
 
 def _block(d):
     return Block([_event(e) for e in d[0]],
-                 [Edge(e[0], e[1], e[2], e[3], tuple(e[4])) for e in d[1]])
+                 [Edge(e[0], e[1], e[2], e[3], tuple(e[4]), e[5]) for e in d[1]])
 
 
 def _function(d):

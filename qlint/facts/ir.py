@@ -83,10 +83,14 @@ class Access:
 class Assign:
     """Local variables (by name) written here: invalidates branch conditions that read them.
     `value` is the integer constant stored, if it is one (`var = NULL`, `need_drain = false`):
-    later tests of the variable are decided (and a NULL lock guard ends its loop)."""
+    later tests of the variable are decided (and a NULL lock guard ends its loop).
+    `ref` is the value stored, where it is another's (a value reference: `locked =
+    !trylock(m)`), and `accumulates` says the variable keeps what it held (`x |= f(mr)`)."""
     names: tuple[str, ...]
     line: int
     value: int | None = None
+    ref: str = ""
+    accumulates: bool = False
 
     @property
     def null(self) -> bool:
@@ -95,11 +99,50 @@ class Assign:
 
 @dataclass(slots=True)
 class Return:
+    """A return statement and what it returns, where the analyses can follow it: an integer
+    constant (`value`), or a local's or a call's value (`ref`, a value reference)."""
     line: int
     col: int
+    value: int | None = None
+    ref: str = ""
 
 
 Event = Call | Access | Assign | Return
+
+
+def call_ref(call: Call) -> str:
+    """How a value reference names a call's result: "name:line:col"."""
+    return f"{call.name}:{call.line}:{call.col}"
+
+
+# A value reference (`Edge.ref`, `Assign.ref`, `Return.ref`) names the value a branch tests, a
+# store stores or a return returns when it is a local variable's ("ret") or a call's result
+# (call_ref), seen through parentheses, casts, `!`, comparisons and statement expressions;
+# with "!" in front when it is true exactly where that value is zero (`!trylock(m)`,
+# `trylock(m) == 0`). A comparison with a non-zero constant decides one side only: "=" in
+# front, true only where the value is non-zero (`trylock(m) == -EBUSY`); "!=" in front, false
+# only where it is non-zero (`trylock(m) != -EBUSY`).
+
+
+def ref_target(ref: str) -> tuple[str, bool]:
+    """(what a value reference names, whether it is true where that is non-zero)."""
+    return ref.lstrip("!"), not ref.startswith("!")
+
+
+def one_sided(ref: str) -> bool:
+    """Whether a value reference decides its value on one side only."""
+    return ref.startswith(("=", "!="))
+
+
+def ref_decides(ref: str, truth: bool) -> tuple[str, bool | None]:
+    """(what a value reference names, that value's truth where the reference is `truth`, or
+    None where that says nothing)."""
+    if ref.startswith("!="):
+        return ref[2:], (None if truth else True)
+    if ref.startswith("="):
+        return ref[1:], (True if truth else None)
+    target, positive = ref_target(ref)
+    return target, truth == positive
 
 
 @dataclass(slots=True)
@@ -111,6 +154,7 @@ class Edge:
     value: str = ""
     line: int = 0
     names: tuple[str, ...] = ()   # identifiers the condition reads
+    ref: str = ""                 # the value the condition tests (a value reference)
 
 
 @dataclass(slots=True)

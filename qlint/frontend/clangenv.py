@@ -83,6 +83,8 @@ class _Raw:
             "clang_getCursorExtent": ([C], R),
             "clang_getRangeStart": ([R], L),
             "clang_getRangeEnd": ([R], L),
+            "clang_getRangeStart": ([R], L),
+            "clang_equalCursors": ([C, C], u),
             "clang_Location_isFromMainFile": ([L], i),
             "clang_Location_isInSystemHeader": ([L], i),
             "clang_isCursorDefinition": ([C], u),

@@ -72,10 +72,10 @@ def _search_path(job, quoted: bool, own_dir: str) -> list[str]:
     return ([own_dir] + dirs["quote"] if quoted else []) + dirs["angle"] + dirs["system"]
 
 
-def collect(jobs, workers: int, timeout: float, cache=None, on_done=None):
-    """{file: TUFacts} for the jobs, and what it took. Cached facts are decoded in a thread
-    while the workers parse the rest (forks happen in this thread; the decoding thread
-    touches nothing a worker uses)."""
+def collect(jobs, workers: int, timeout: float, cache=None, on_parsed=None):
+    """{file: TUFacts} for the jobs, and what it took; `on_parsed(file)` as each TU is parsed.
+    Cached facts are decoded in a thread while the workers parse the rest (forks happen in
+    this thread; the decoding thread touches nothing a worker uses)."""
     stats = CollectStats()
     results = {}
     hits = [job for job in jobs if cache is not None and cache.peek(job)]
@@ -85,17 +85,15 @@ def collect(jobs, workers: int, timeout: float, cache=None, on_done=None):
     reader = threading.Thread(target=_decode, args=(cache, hits, decoded), daemon=True)
     reader.start()
     if todo:
-        results.update(_parse(todo, workers, timeout, cache, stats, on_done))
+        results.update(_parse(todo, workers, timeout, cache, stats, on_parsed))
     reader.join()
     late = [job for job in hits if decoded.get(job.file) is None]   # changed meanwhile
     if late:
-        results.update(_parse(late, workers, timeout, cache, stats, on_done))
+        results.update(_parse(late, workers, timeout, cache, stats, on_parsed))
     for job in hits:
         if decoded.get(job.file) is not None:
             results[job.file] = decoded[job.file]
             stats.cached += 1
-            if on_done:
-                on_done(job.file)
     return {job.file: results[job.file] for job in jobs}, stats
 
 

@@ -12,6 +12,7 @@ import shlex
 
 from ..errors import QlintError
 from ..jsonio import parse_json, read_bytes
+from ..project import ancestors
 
 # Flags that take a separate value and only concern outputs or dependency files.
 _DROP_WITH_VALUE = {"-o", "-MF", "-MT", "-MQ", "-MJ", "--serialize-diagnostics"}
@@ -96,6 +97,14 @@ class CompileDatabase:
             index, entry, directory = self._entries[key]
             job = self._jobs[key] = _job_from_entry(self.path, index, entry, directory, key)
         return job
+
+    def source_root(self) -> str:
+        """The deepest directory holding every source the database lists outside its own
+        directory (those inside are the build's generated sources), or holding every source
+        when all lie inside it (a database kept in the source tree)."""
+        build = os.path.dirname(os.path.abspath(self.path))
+        sources = [f for f in self._entries if not f.startswith(build + os.sep)] or list(self._entries)
+        return os.path.commonpath([os.path.dirname(f) for f in sources]) if sources else build
 
     def files_under(self, directory: str) -> list[str]:
         out = []
@@ -216,13 +225,9 @@ def find(start: str, build_dir: str | None) -> str | None:
         if not os.path.exists(candidate):
             raise QlintError(f"{build_dir}: no compile_commands.json in build directory")
         return candidate
-    current = os.path.abspath(start if os.path.isdir(start) else os.path.dirname(start) or ".")
-    while True:
+    for directory in ancestors(start):
         for sub in ("build", "."):
-            candidate = os.path.join(current, sub, "compile_commands.json")
+            candidate = os.path.join(directory, sub, "compile_commands.json")
             if os.path.isfile(candidate):
                 return os.path.normpath(candidate)
-        parent = os.path.dirname(current)
-        if parent == current:
-            return None
-        current = parent
+    return None

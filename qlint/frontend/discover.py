@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from ..errors import QlintError
 from ..files import read_regular
+from ..project import ancestors, find_root
 from . import compdb
 from .compdb import CompileJob
 
@@ -33,19 +34,24 @@ class Plan:
     degraded: bool = False
     not_in_database: list = field(default_factory=list)   # C files under a dir the DB skips
     warnings: list = field(default_factory=list)
+    root: str = ""             # the project root (qlint/project.py)
 
 
 def plan(paths: list[str], build_dir: str | None, includes=(), defines=(),
-         excludes=(), force_exclude: bool = False, degraded: bool = True) -> Plan:
-    """Excludes apply to what a directory or header brings in; to a path named on the command
-    line only with `force_exclude` (as in flake8 and ruff: a pre-commit hook names every file).
-    Without a compile database the run is degraded, or with `degraded=False` an error."""
+         excludes=(), force_exclude: bool = False, degraded: bool = True,
+         config_path: str | None = None) -> Plan:
+    """Excludes (project.Glob) apply to what a directory or header brings in; to a path named
+    on the command line only with `force_exclude` (as in flake8 and ruff: a pre-commit hook
+    names every file). Without a compile database the run is degraded, or with
+    `degraded=False` an error."""
     for p in paths:
         _check_path(p)
     start = paths[0] if paths else "."
     db_path = compdb.find(start, build_dir)
     result = Plan(database=db_path)
     db = compdb.load(db_path) if db_path else None
+    result.root = find_root(config_path, db.source_root() if db is not None else None, start)
+    excludes = [g.at(result.root) for g in excludes]
     if db is None:
         if not degraded:
             raise QlintError(f"no compile_commands.json in {start} or a directory above it, nor "
@@ -82,9 +88,7 @@ def _check_path(p: str) -> None:
 
 
 def _excluded(path: str, excludes) -> bool:
-    from fnmatch import fnmatch
-    rel = os.path.relpath(path)
-    return any(fnmatch(rel, g) or fnmatch(path, g) for g in excludes)
+    return any(g.matches(path) for g in excludes)
 
 
 def _jobs_for(p: str, db, result: Plan, includes, defines):
@@ -148,14 +152,8 @@ def _including_tus(path: str, db) -> list[CompileJob]:
 
 def tree_root(path: str) -> str | None:
     """The enclosing source tree: the nearest ancestor with an include/ directory."""
-    current = os.path.dirname(os.path.abspath(path))
-    while True:
-        if os.path.isdir(os.path.join(current, "include")):
-            return current
-        parent = os.path.dirname(current)
-        if parent == current:
-            return None
-        current = parent
+    return next((d for d in ancestors(os.path.dirname(os.path.abspath(path)))
+                 if os.path.isdir(os.path.join(d, "include"))), None)
 
 
 def degraded_job(path: str, includes=(), defines=()) -> CompileJob:

@@ -16,7 +16,7 @@ import os
 import re
 
 from ..facts.ir import (EXIT, Access, Arg, Assign, Block, Call, Comment, Diagnostic, Edge,
-                        FieldStore, Function, Return, TUFacts)
+                        FieldStore, Function, Return, TUFacts, call_ref)
 from .clangenv import raw
 from .comments import SourceText, comment_above
 
@@ -48,8 +48,9 @@ BO_SPELLING = {3: "*", 4: "/", 5: "%", 6: "+", 7: "-", 8: "<<", 9: ">>", 11: "<"
                29: ">>=", 30: "&=", 31: "^=", 32: "|=", 33: ","}
 BO_COMPARE = {11, 12, 13, 14, 15, 16}
 BO_LAND, BO_LOR, BO_ASSIGN, BO_ADD_ASSIGN, BO_SUB_ASSIGN, BO_COMMA = 20, 21, 22, 26, 27, 33
+BO_EQ, BO_NE, BO_OR_ASSIGN = 15, 16, 32
 UO_POSTINC, UO_POSTDEC, UO_PREINC, UO_PREDEC, UO_ADDROF, UO_DEREF = 1, 2, 3, 4, 5, 6
-UO_MINUS, UO_NOT, UO_LNOT = 8, 9, 10
+UO_MINUS, UO_NOT, UO_LNOT, UO_EXTENSION = 8, 9, 10, 13
 UO_SPELLING = {5: "&", 6: "*", 7: "+", 8: "-", 9: "~", 10: "!"}
 
 _WRAPPERS = {UNEXPOSED_EXPR, PAREN_EXPR, CSTYLE_CAST_EXPR}
@@ -81,8 +82,10 @@ class Node:
 
 
 def _unwrap(n: Node) -> Node:
-    """Strip implicit casts, parentheses and explicit casts around an expression."""
-    while n.kind in _WRAPPERS and n.kids:
+    """Strip implicit casts, parentheses and explicit casts around an expression. An unexposed
+    expression with several children is no wrapper but a builtin call
+    (`__atomic_load_n(&p, 0)`, whose last child is not its value)."""
+    while n.kind in _WRAPPERS and n.kids and (n.kind != UNEXPOSED_EXPR or len(n.kids) == 1):
         n = n.kids[-1]
     return n
 
@@ -114,10 +117,16 @@ def _is_expr(kind: int) -> bool:
     return FIRST_EXPR <= kind <= LAST_EXPR
 
 
+def _anonymous(spelling: str) -> bool:
+    """A member or record without a name: libclang spells it with where it was written
+    (`union QEMUIOVector::(anonymous at /path/iov.h:202:5)`), which must not reach a report."""
+    return "(anonymous" in spelling or "(unnamed" in spelling
+
+
 def _type_name(spelling: str) -> str:
     """`const struct BlockDriverState *` -> `BlockDriverState`; "?" for an anonymous type
     (whose spelling would carry an absolute path)."""
-    if "(unnamed" in spelling or "(anonymous" in spelling:
+    if _anonymous(spelling):
         return "?"
     s = spelling.replace("*", " ").replace("const ", " ").replace("volatile ", " ")
     s = s.replace("struct ", " ").replace("union ", " ").replace("enum ", " ")
@@ -285,19 +294,36 @@ class Extractor:
 
     # ---- declarations -------------------------------------------------------------------
 
-    def attrs_of(self, decl) -> tuple[str, ...]:
+    def attrs_of(self, decl, written_here: bool = False) -> tuple[str, ...]:
         """Attributes of a declaration, as qlint names them: "annotate:coroutine_fn" for
         annotate attributes, the attribute's spelled name for the others
         ("requires_shared_capability", "noreturn"), plus "macro:NAME" for the macro that wrote
-        it ("macro:GRAPH_RDLOCK")."""
+        it ("macro:GRAPH_RDLOCK"). With `written_here`, only those written on this declaration,
+        not those it inherits from an earlier one."""
         out = []
+        span = self.span(decl) if written_here else None
         for c in self.children(decl):
             kind = self.kind(c)
+            if span is not None and _is_attr(kind) and not self.within(c, span):
+                continue
             if kind == ANNOTATE_ATTR:
                 out.append("annotate:" + self.spelling(c))
             elif _is_attr(kind):
                 out.extend(self._attr_names(c))
         return tuple(dict.fromkeys(out))
+
+    def span(self, cur) -> tuple[str, int, int]:
+        """(file, first offset, last offset) of a cursor's code, where it was written."""
+        extent = self.lib.clang_getCursorExtent(cur)
+        out = self._out
+        self.lib.clang_getExpansionLocation(self.lib.clang_getRangeStart(extent), *out.refs)
+        file, start = self._file_name(out.file.value), out.offset.value
+        self.lib.clang_getExpansionLocation(self.lib.clang_getRangeEnd(extent), *out.refs)
+        return file, start, out.offset.value
+
+    def within(self, cur, span) -> bool:
+        file, _line, _col, offset = self.expansion(cur)
+        return file == span[0] and span[1] <= offset <= span[2]
 
     def _attr_names(self, attr) -> list[str]:
         """The word where an attribute is written: its name (`noreturn`, `__noreturn__`) or
@@ -335,17 +361,21 @@ class Extractor:
         key = name
         if static:
             key = f"{name}@{self.expansion(where)[0]}"
-        attrs = self.attrs_of(where)
-        if has_def:
-            attrs = tuple(dict.fromkeys(attrs + self.attrs_of(decl)))
+        # Declarations' attributes (what callers see) apart from the definition's own.
+        canonical = self.lib.clang_getCanonicalCursor(decl)
+        declared = () if has_def and self.lib.clang_equalCursors(canonical, definition) \
+            else self.attrs_of(canonical)
+        attrs = tuple(dict.fromkeys(
+            (self.attrs_of(definition, written_here=True) if has_def else ()) + declared))
         if "noreturn" not in attrs and self.is_noreturn(decl, attrs):
             attrs += ("noreturn",)
+            declared += ("noreturn",)
         info = (key, name, static, attrs)
         self._callee_cache[h] = info
-        for cur in (decl, self.lib.clang_getCanonicalCursor(decl)) + ((definition,) if has_def else ()):
+        for cur in (decl, canonical) + ((definition,) if has_def else ()):
             self.note_comment(key, cur)
-        if attrs:
-            self.decl_attrs[key] = attrs
+        if declared:
+            self.decl_attrs[key] = tuple(dict.fromkeys(self.decl_attrs.get(key, ()) + declared))
         if has_def and static and key not in self._queued:
             self._maybe_queue_header(definition, key)
         return info
@@ -497,18 +527,16 @@ class Extractor:
                     if fields is None:
                         fields = self.record_fields(node.cur)
                     field = fields[index] if index < len(fields) else None
-                target = _function_operand(value, self.lib)
-                if target.kind == DECL_REF_EXPR and record and field:
-                    func = self.function_ref(target)
-                    if func:
-                        if kid is not value:
-                            self.note_field_comment(f"{record}.{field}", kid.kids[0])
-                        line, _ = self.line_col(target.cur)
-                        self.field_stores.append(FieldStore(
-                            field=f"{record}.{field}", func=func,
-                            file=self.expansion(target.cur)[0], line=line, where=where))
-                        continue
-                self._field_stores_in(value, where)
+                stored = self.stored_functions(value) if record and field else []
+                if stored and kid is not value:       # designated: `.field = f`
+                    self.note_field_comment(f"{record}.{field}", kid.kids[0])
+                for target, func in stored:
+                    line, _ = self.line_col(target.cur)
+                    self.field_stores.append(FieldStore(
+                        field=f"{record}.{field}", func=func,
+                        file=self.expansion(target.cur)[0], line=line, where=where))
+                if not stored:
+                    self._field_stores_in(value, where)
             return
         for kid in node.kids:
             self._field_stores_in(kid, where)
@@ -533,6 +561,25 @@ class Extractor:
                 return ""
         return name
 
+    def stored_functions(self, value: Node) -> list[tuple[Node, str]]:
+        """(reference, function key) of each function a stored value may be: `f`, `&f`, casts,
+        and both sides of `c ? f : g` and of `f ?: g`."""
+        n = _function_operand(value, self.lib)
+        if n.kind == DECL_REF_EXPR:
+            func = self.function_ref(n)
+            return [(n, func)] if func else []
+        if n.kind == CONDITIONAL_OPERATOR and len(n.kids) == 3:
+            choices = n.kids[1:]
+        elif n.kind == UNEXPOSED_EXPR and len(n.kids) > 1:     # GNU `f ?: g`
+            choices = n.kids
+        else:
+            return []
+        found = {}
+        for kid in choices:
+            for target, func in self.stored_functions(kid):
+                found.setdefault(func, target)
+        return [(target, func) for func, target in found.items()]
+
     def function_ref(self, node: Node) -> str:
         """Key of the function a DECL_REF_EXPR names, or ""."""
         ref = self.referenced(node.cur)
@@ -549,19 +596,15 @@ class Extractor:
         end_line = ctypes.c_uint()
         self.lib.clang_getExpansionLocation(end, None, ctypes.byref(end_line), None, None)
         root = self.tree(cur)
-        params, types, attrs, body = [], [], [], None
+        params, types, body = [], [], None
         for kid in root.kids:
             if kid.kind == PARM_DECL:
                 params.append(self.spelling(kid.cur))
                 types.append(self.lib.string(self.lib.clang_getTypeSpelling(
                     self.lib.clang_getCursorType(kid.cur))))
-            elif kid.kind == ANNOTATE_ATTR:
-                attrs.append("annotate:" + self.spelling(kid.cur))
-            elif _is_attr(kid.kind):
-                attrs.extend(self._attr_names(kid.cur))
             elif kid.kind == COMPOUND_STMT:
                 body = kid
-        attrs = tuple(dict.fromkeys(attrs + list(self.decl_attrs.get(key, ()))))
+        attrs = self.attrs_of(cur, written_here=True)
         blocks = BodyBuilder(self, key).build(body) if body is not None else [Block(), Block()]
         return Function(key=key, name=name, file=file, line=line, col=col,
                         end_line=end_line.value, static=static, attrs=attrs,
@@ -595,7 +638,11 @@ class Extractor:
             if not kids:
                 return field
             base = kids[0]
-            return self._print(base, names) + ("->" if self.is_pointer(base) else ".") + field
+            separator = "->" if self.is_pointer(base) else "."
+            printed = self._print(base, names)
+            if _anonymous(field):               # `qiov->size` through an anonymous union
+                return printed + separator
+            return printed + ("" if printed.endswith(("->", ".")) else separator) + field
         if k in _WRAPPERS or k == GENERIC_SELECTION_EXPR:
             if not kids:
                 return self.spelling(n.cur) or "?"
@@ -633,8 +680,31 @@ class Extractor:
         if k == UNARY_EXPR:
             return "sizeof(…)"
         if k == STMT_EXPR:
-            return "({…})"
+            return self.macro_call_text(n.cur) or "({…})"
         return self.spelling(n.cur) or "…"
+
+    def macro_call_text(self, cur) -> str:
+        """The macro invocation that wrote a statement expression, as written at the expansion
+        site with runs of blanks squashed (`qemu_mutex_trylock(&s->lock)`), or "": conditions
+        written with different macros or arguments must not read as the same condition."""
+        if not self.macro_of(cur, ""):
+            return ""
+        file, _line, _col, offset = self.expansion(cur)
+        source = self.file_bytes(file)[offset:offset + 4 * _MAX_TEXT]
+        m = _IDENT_RE.match(source)
+        if not m:
+            return ""
+        end, depth = m.end(), 0
+        rest = source[end:].lstrip()
+        if not rest.startswith(b"("):
+            return m.group().decode()
+        start = len(source) - len(rest)
+        for index in range(start, len(source)):
+            depth += {40: 1, 41: -1}.get(source[index], 0)
+            if depth == 0:
+                text = source[:index + 1].decode("utf-8", "replace")
+                return " ".join(text.split())
+        return ""
 
     def is_pointer(self, n: Node) -> bool:
         return self.lib.clang_getCursorType(n.cur)._kind_id == TYPE_POINTER
@@ -693,6 +763,8 @@ class Extractor:
         """"Record.field" for a MEMBER_REF_EXPR; for an anonymous record, the enclosing
         field's key stands in for the record ("S.io_q.in_flight")."""
         field = self.spelling(member.cur)
+        if _anonymous(field):
+            return self._anonymous_member_record(member)
         ref = self.referenced(member.cur)
         record = None
         if ref is not None:
@@ -703,19 +775,35 @@ class Extractor:
                 parent = self.lib.clang_getCursorSemanticParent(ref)
                 record = None if self.lib.clang_Cursor_isNull(parent) else self._record_name(parent)
                 self._field_cache[h] = record
-        if not record and member.kids:
+        if record in (None, "", "?") and member.kids:
             base = _unwrap(member.kids[0])
             if base.kind == MEMBER_REF_EXPR:
                 return self.field_key(base) + "." + field
             return "?." + field
         return f"{record}.{field}"
 
+    def _anonymous_member_record(self, member: Node) -> str:
+        """What an anonymous member stands for in a field key: its enclosing record, or the
+        key of the member it is itself in ("QEMUIOVector" for `qiov->size`'s union)."""
+        ref = self.referenced(member.cur)
+        parent = self.lib.clang_getCursorSemanticParent(ref) if ref is not None else None
+        record = self._record_name(parent) if parent is not None and \
+            not self.lib.clang_Cursor_isNull(parent) else ""
+        if record and record != "?":
+            return record
+        base = _unwrap(member.kids[0]) if member.kids else None
+        if base is not None and base.kind == MEMBER_REF_EXPR:
+            return self.field_key(base)
+        return "?"
+
     def access_path(self, member: Node) -> str:
         """The field chain from the root variable's type: "LinuxAioState.io_q.in_flight"."""
         chain = []
         n = member
         while n.kind == MEMBER_REF_EXPR:
-            chain.append(self.spelling(n.cur))
+            name = self.spelling(n.cur)
+            if not _anonymous(name):
+                chain.append(name)
             if not n.kids:
                 break
             n = _unwrap(n.kids[0])
@@ -783,9 +871,9 @@ class BodyBuilder:
         self.blocks.append(Block())
         return len(self.blocks) - 1
 
-    def edge(self, a, b, cond="", value="", line=0, names=()):
+    def edge(self, a, b, cond="", value="", line=0, names=(), ref=""):
         if a is not None and b is not None:
-            self.blocks[a].succs.append(Edge(b, cond, value, line, names))
+            self.blocks[a].succs.append(Edge(b, cond, value, line, names, ref))
 
     def emit(self, b, event):
         if b is not None:
@@ -868,7 +956,9 @@ class BodyBuilder:
                 return None
             self.run_cleanups(b, 0)
             line, col = self.ex.line_col(n.cur)
-            self.emit(b, Return(line, col))
+            value = next((kid for kid in n.kids if _is_expr(kid.kind)), None)
+            self.emit(b, Return(line, col) if value is None else
+                      Return(line, col, self.constant(value), self.value_ref(value)))
             self.edge(b, EXIT)
             return None
         if k == GOTO_STMT:
@@ -916,7 +1006,8 @@ class BodyBuilder:
             self.note_value_source(name, init)
             self.note_pointer_source(name, init)
             if b is not None:
-                self.emit(b, Assign((name,), self.ex.line_col(n.cur)[0], self.constant(init)))
+                self.emit(b, Assign((name,), self.ex.line_col(n.cur)[0], self.constant(init),
+                                    self.value_ref(init)))
         if cleanup and self.scopes:
             line, col = self.ex.line_col(n.cur)
             self.scopes[-1].cleanups.append((cleanup, name, line, col))
@@ -975,26 +1066,100 @@ class BodyBuilder:
         value = self.ex.int_value(n)
         return None if value is None else (value != 0) != negate
 
+    def value_ref(self, n: Node) -> str:
+        """The value reference (facts/ir.py) of the local or call whose value `n` is, seen
+        through parentheses, casts, `!`, comparisons with zero, `__builtin_expect()` and a
+        statement expression's last statement (QEMU's `qemu_mutex_trylock(m)` is
+        `({ ...; _f(m, __FILE__, __LINE__); })`, glib's G_LIKELY(e) `({ ...; _g_boolean_var_; })`);
+        "" when it is neither."""
+        positive = True
+        while True:
+            n = _unwrap(n)
+            unary = self.lib.clang_getCursorUnaryOperatorKind(n.cur) \
+                if n.kind == UNARY_OPERATOR and n.kids else None
+            if unary in (UO_LNOT, UO_EXTENSION):
+                positive, n = positive != (unary == UO_LNOT), n.kids[0]
+            elif n.kind == BINARY_OPERATOR and len(n.kids) == 2 and \
+                    (op := self.lib.clang_getCursorBinaryOperatorKind(n.cur)) in (BO_EQ, BO_NE):
+                lhs, rhs = n.kids
+                constant = self.signed_constant(rhs)
+                if constant is None:
+                    lhs, rhs, constant = rhs, lhs, self.signed_constant(lhs)
+                if constant is None:
+                    return ""
+                n = lhs
+                if constant != 0:
+                    # `trylock(m) == -EBUSY`: where true the value is non-zero; where false,
+                    # unknown (a value reference that decides one side only).
+                    inner = self.value_ref(n)
+                    if not inner or inner.startswith(("!", "=")):
+                        return ""
+                    return ("=" if (op == BO_EQ) == positive else "!=") + inner
+                positive = positive != (op == BO_EQ)
+            elif n.kind == STMT_EXPR and n.kids and n.kids[-1].kind == COMPOUND_STMT and \
+                    n.kids[-1].kids:
+                n = n.kids[-1].kids[-1]
+            elif n.kind == CALL_EXPR and len(n.kids) == 3 and \
+                    self.ex.spelling(n.cur) == "__builtin_expect":
+                n = n.kids[1]
+            else:
+                break
+        sign = "" if positive else "!"
+        if n.kind == DECL_REF_EXPR:
+            return sign + self.ex.spelling(n.cur)
+        event = self.call_events.get(id(n)) if n.kind == CALL_EXPR else None
+        return sign + call_ref(event) if event is not None else ""
+
+    def test(self, b, cond: Node, on_true, on_false) -> bool:
+        """Evaluate `cond` from block b and branch on it; False if evaluation does not return.
+        `a && f()` and `a || f()` branch on `a` first, straight to where its value decides:
+        a path on which `a` is false never tests `a && f()` as a whole (it would contradict)."""
+        n = _unwrap(cond)
+        if n.kind == BINARY_OPERATOR and len(n.kids) == 2 and _contains(n.kids[1], CALL_EXPR):
+            op = self.lib.clang_getCursorBinaryOperatorKind(n.cur)
+            if op in (BO_LAND, BO_LOR):
+                rhs = self.new()
+                if not self.test(b, n.kids[0], *((rhs, on_false) if op == BO_LAND
+                                                 else (on_true, rhs))):
+                    return False
+                self.test(rhs, n.kids[1], on_true, on_false)
+                return True
+        b = self.expr(cond, b)
+        if b is None:
+            return False
+        self.branch(b, cond, on_true, on_false)
+        return True
+
+    def signed_constant(self, n: Node):
+        """The integer an operand is if it is a literal or a negated one (`-EBUSY`)."""
+        n = _unwrap(n)
+        if n.kind == UNARY_OPERATOR and n.kids and \
+                self.lib.clang_getCursorUnaryOperatorKind(n.cur) == UO_MINUS:
+            inner = self.constant(n.kids[0])
+            return -inner if inner is not None else None
+        return self.constant(n)
+
     def branch(self, b, cond: Node, on_true, on_false):
         """Edges from b for `cond`; a literal condition keeps only its live edge."""
         value = self.const_value(cond)
         text, names = self.ex.text(cond), self.ex.names(cond)
         line = self.ex.line_col(cond.cur)[0]
+        ref = self.value_ref(cond) if value is None else ""
         if value is not False:
-            self.edge(b, on_true, text if value is None else "", "true" if value is None else "", line, names)
+            self.edge(b, on_true, text if value is None else "", "true" if value is None else "",
+                      line, names, ref)
         if value is not True:
-            self.edge(b, on_false, text if value is None else "", "false" if value is None else "", line, names)
+            self.edge(b, on_false, text if value is None else "", "false" if value is None else "",
+                      line, names, ref)
 
     def if_stmt(self, n: Node, b):
         kids = [k for k in n.kids if k.kind != VAR_DECL]
         cond, then = kids[0], kids[1]
         other = kids[2] if len(kids) > 2 else None
-        b = self.expr(cond, b)
-        if b is None:
-            return None
         t, join = self.new(), self.new()
         f = self.new() if other is not None else join
-        self.branch(b, cond, t, f)
+        if not self.test(b, cond, t, f):
+            return None
         self.edge(self.stmt(then, t), join)
         if other is not None:
             self.edge(self.stmt(other, f), join)
@@ -1049,8 +1214,7 @@ class BodyBuilder:
         exit_b, body_b = self.new(), self.new()
         h = head
         if cond is not None:
-            h = self.expr(cond, head)
-            self.branch(h, cond, body_b, exit_b)
+            self.test(head, cond, body_b, exit_b)
         else:
             self.edge(h, body_b)
         cont = self.new() if inc is not None else head
@@ -1070,8 +1234,7 @@ class BodyBuilder:
         end = self.stmt(body, body_b)
         self.loops.pop()
         self.edge(end, cont)
-        c = self.expr(cond, cont)
-        self.branch(c, cond, body_b, exit_b)
+        self.test(cont, cond, body_b, exit_b)
         return exit_b
 
     def switch(self, n: Node, b):
@@ -1125,6 +1288,12 @@ class BodyBuilder:
         if k == COMPOUND_ASSIGNMENT_OPERATOR and len(kids) == 2:
             op = self.lib.clang_getCursorBinaryOperatorKind(n.cur)
             b = self.expr(kids[1], b)
+            target = _unwrap(kids[0])
+            if op == BO_OR_ASSIGN and target.kind == DECL_REF_EXPR and b is not None:
+                # `release_lock |= prepare_mmio_access(mr)`: true if any stored result was
+                self.emit(b, Assign((self.ex.spelling(target.cur),), self.ex.line_col(target.cur)[0],
+                                    None, self.value_ref(kids[1]), accumulates=True))
+                return b
             lhs_mode = "inc" if op == BO_ADD_ASSIGN else "dec" if op == BO_SUB_ASSIGN else "w"
             return self.expr(kids[0], b, lhs_mode)
         if k == UNARY_OPERATOR and kids:
@@ -1169,18 +1338,16 @@ class BodyBuilder:
                     call.result = name
                 self.note_value_source(name, rhs)
                 self.note_pointer_source(name, rhs)
-                value = self.constant(rhs)
-                if value is not None:
-                    self.emit(b, Assign((name,), self.ex.line_col(target.cur)[0], value))
-                    return b
-            elif target.kind == MEMBER_REF_EXPR and value.kind == DECL_REF_EXPR:
-                func = self.ex.function_ref(value)
-                if func:
-                    line, _ = self.ex.line_col(value.cur)
+                self.emit(b, Assign((name,), self.ex.line_col(target.cur)[0], self.constant(rhs),
+                                    self.value_ref(rhs)))
+                return b
+            elif target.kind == MEMBER_REF_EXPR:
+                for ref, func in self.ex.stored_functions(rhs):
                     self.ex.note_field_comment(self.ex.field_key(target), target)
+                    line, _ = self.ex.line_col(ref.cur)
                     self.ex.field_stores.append(FieldStore(
                         field=self.ex.field_key(target), func=func,
-                        file=self.ex.expansion(value.cur)[0], line=line, where=self.func_key))
+                        file=self.ex.expansion(ref.cur)[0], line=line, where=self.func_key))
             return self.expr(lhs, b, "w")
         if op in (BO_LAND, BO_LOR) and _contains(rhs, CALL_EXPR):
             b = self.expr(lhs, b)
@@ -1201,15 +1368,13 @@ class BodyBuilder:
         cond = kids[0]
         then = kids[1] if len(kids) == 3 else None
         other = kids[-1]
-        b = self.expr(cond, b)
-        if b is None:
-            return None
         if not (_contains(other, CALL_EXPR) or (then is not None and _contains(then, CALL_EXPR))):
-            for kid in kids[1:]:
+            for kid in kids:
                 b = self.expr(kid, b)
             return b
         t, f, join = self.new(), self.new(), self.new()
-        self.branch(b, cond, t, f)
+        if not self.test(b, cond, t, f):
+            return None
         self.edge(self.expr(then, t) if then is not None else t, join)
         self.edge(self.expr(other, f), join)
         return join

@@ -84,6 +84,9 @@ class CallGraph:
         self._param_calls: dict[str, list[tuple[int, Call, str]]] = defaultdict(list)
         self._entered: set[tuple[str, str]] = set()   # (source API, function) entered here
         self._provided: dict[tuple[int, str], set] = {}  # (call, invoked function) -> holds
+        # Functions stored into a field a call goes through, declared where they are stored but
+        # defined in no analysed file: named, their declarations still count.
+        self.outside: dict[int, list[str]] = {}
         self._build()
 
     # ---- construction -------------------------------------------------------------------
@@ -126,8 +129,10 @@ class CallGraph:
                 self._param_calls[fn.key].append((fn.params.index(var), call, fn.key))
         elif call.via:
             kind, label = "field", call.via
-            targets = sorted({s.func for s in program.field_funcs.get(call.via, ())
-                              if s.func in program.functions})
+            stored = {s.func for s in program.field_funcs.get(call.via, ())}
+            targets = sorted(f for f in stored if f in program.functions)
+            if len(targets) < len(stored):
+                self.outside[id(call)] = sorted(f for f in stored if f not in program.functions)
         else:
             kind, label, targets = "call", "", []
         self._set_targets(fn.key, call, targets, kind, label)
@@ -238,6 +243,10 @@ class CallGraph:
 
     def callees(self, call: Call) -> list[str]:
         return self.targets.get(id(call), [])
+
+    def callees_outside(self, call: Call) -> list[str]:
+        """Functions a call through a field may reach that no analysed file defines."""
+        return self.outside.get(id(call), []) if self.outside else []
 
     def provided(self, call: Call, target: str) -> set:
         """What an invoking call provides the function it runs ([[callback]] holds)."""

@@ -44,10 +44,16 @@ def into(program, graph, key: str) -> list[Hop]:
 
 
 def out_of(program, graph, key: str, registrations_by_caller: dict | None = None) -> list[Hop]:
-    """What `key` calls (in source order), then what it registers."""
+    """What `key` calls (in source order; through a field also the functions stored there
+    that no analysed file defines), then what it registers."""
     regs = (registrations_by_caller or _registrations_by_caller(graph)).get(key, [])
-    return [_call_hop(program, e) for e in graph.edges_from.get(key, [])] + \
-        [_registration_hop(r) for r in regs]
+    fn = program.functions[key]
+    outside = [Hop(key, f, f"field {call.via}, defined outside the checked files", fn.file,
+                   call.line, False)
+               for block in fn.blocks for call in block.events if id(call) in graph.outside
+               for f in graph.callees_outside(call)]
+    calls = [_call_hop(program, e) for e in graph.edges_from.get(key, [])] + outside
+    return sorted(calls, key=lambda h: h.line) + [_registration_hop(r) for r in regs]
 
 
 def _registrations_by_caller(graph) -> dict:

@@ -19,6 +19,22 @@ def squash(text: str) -> str:
     return "".join(text.split())
 
 
+def bare(text: str) -> str:
+    """Without the parentheses a macro puts around its argument: `(&error_fatal)`."""
+    while text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):
+        text = text[1:-1]
+    return text
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for ch in text:
+        depth += (ch == "(") - (ch == ")")
+        if depth < 0:
+            return False
+    return depth == 0
+
+
 @dataclass(frozen=True, slots=True)
 class Matcher:
     name: str
@@ -36,7 +52,7 @@ class Matcher:
         for index, pattern in enumerate(self.args):
             if pattern is None:
                 continue
-            if index >= len(call.args) or squash(call.args[index].text) != pattern:
+            if index >= len(call.args) or bare(squash(call.args[index].text)) != pattern:
                 return False
         return True
 
@@ -53,7 +69,8 @@ def parse_matcher(spec: str) -> Matcher:
         raise ValueError(f"not a function matcher: {spec!r}")
     args = None
     if m.group(3) is not None:
-        args = tuple(None if a == "*" else a for a in (squash(x) for x in _split_args(m.group(3))))
+        args = tuple(None if a == "*" else a
+                     for a in (bare(squash(x)) for x in _split_args(m.group(3))))
     return Matcher(name=m.group(2), macro=bool(m.group(1)), args=args)
 
 

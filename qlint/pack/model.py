@@ -43,6 +43,21 @@ class Section(Item):
     arg: int = 0                     # the argument that designates the instance
     field: str = ""                  # only instances whose argument is this Record.field
     description: str = ""
+    try_begin: tuple = ()            # (trylock matcher, its result where it locked is true:
+                                     # "nonzero", or false: "zero"; None: the lock's `success`)
+    success: bool | None = None
+
+    def __post_init__(self):
+        if self.success is not None and not self.try_begin:
+            raise ValueError("'success' is for the functions of 'try-acquire'")
+        resolved = []
+        for matcher, success in self.try_begin:
+            success = self.success if success is None else success
+            if success is None:
+                raise ValueError(f"'try-acquire' {str(matcher)!r} needs 'success' (\"zero\" or "
+                                 f"\"nonzero\": the result where it locked)")
+            resolved.append((matcher, success))
+        self.try_begin = tuple(resolved)
 
 
 @dataclass(slots=True)
@@ -250,3 +265,23 @@ def unmet_needs(needs, declared) -> list[str]:
         return f"{n} is not declared"
     return [(f"{n[1:]} is declared" if n.startswith("!") else words(n))
             for n in needs if not needs_met((n,), declared)]
+
+
+@dataclass(slots=True)
+class Transaction(Item):
+    """A call of `add` puts an action (a driver: a struct of callbacks, argument `driver_arg`)
+    into a transaction (argument `transaction_arg`); a call of `run` runs the callbacks of the
+    actions added to it (commit or abort, then clean). A section open when an action whose
+    callbacks end it is added is the transaction's to end from then on."""
+    add: tuple[Matcher, ...]
+    run: tuple[Matcher, ...]
+    transaction_arg: int = 0
+    driver_arg: int = 1
+
+
+@dataclass(slots=True)
+class NoReturn(Item):
+    """Calls that do not return, though nothing in their declaration says so (glib's assertion
+    messages), or not with these arguments (`error_setg(&error_fatal, ...)` exits)."""
+    function: tuple[Matcher, ...]
+    reason: str = ""

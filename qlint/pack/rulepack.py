@@ -6,8 +6,8 @@ from dataclasses import dataclass, field, fields, replace
 
 from .matcher import squash
 from .model import (AcrossDeferral, Asserted, Assume, Boundary, Callback, Contract, Deferral,
-                    Entry, Inside, Item, Observed, PackInfo, Phrase, Protects, Requirement, Section,
-                    Written, needs_met, unmet_needs)
+                    Entry, Inside, Item, NoReturn, Observed, PackInfo, Phrase, Protects,
+                    Requirement, Section, Transaction, Written, needs_met, unmet_needs)
 from .schema import inactive_reason
 
 
@@ -27,6 +27,8 @@ class RulePack:
     contracts: list[Contract] = field(default_factory=list)
     boundaries: list[Boundary] = field(default_factory=list)
     protects: list[Protects] = field(default_factory=list)
+    transactions: list[Transaction] = field(default_factory=list)
+    noreturn: list[NoReturn] = field(default_factory=list)
     written: list[Written] = field(default_factory=list)
     phrases: list[Phrase] = field(default_factory=list)
     asserted: list[Asserted] = field(default_factory=list)

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from .matcher import parse_matcher
 from .model import (AcrossDeferral, Asserted, Assume, Boundary, Callback, Contract, Deferral,
-                    Entry, Evidence, Inside, Item, Observed, Phrase, Protects, Requirement, Section,
-                    Written, needs_met, unmet_needs)
+                    Entry, Evidence, Inside, Item, NoReturn, Observed, Phrase, Protects,
+                    Requirement, Section, Transaction, Written, needs_met, unmet_needs)
 
 
 class SchemaError(ValueError):
@@ -40,6 +40,28 @@ def _strings(v) -> bool:
 
 def _matchers(values) -> tuple:
     return tuple(parse_matcher(s) for s in values)
+
+
+SUCCESS = {"zero": False, "nonzero": True}
+
+
+def _trylocks(values) -> tuple:
+    """(matcher, success or None) of each `"f"` or `{ function = "f", success = "..." }`."""
+    out = []
+    for value in values:
+        if isinstance(value, str):
+            out.append((parse_matcher(value), None))
+            continue
+        unknown = sorted(set(value) - {"function", "success"})
+        if unknown:
+            raise ValueError(f"entry with unknown key '{unknown[0]}'")
+        if not isinstance(value.get("function"), str):
+            raise ValueError("entry without a 'function' string")
+        success = value.get("success")
+        if success is not None and success not in SUCCESS:
+            raise ValueError(f"{value['function']!r}: 'success' must be \"zero\" or \"nonzero\"")
+        out.append((parse_matcher(value["function"]), SUCCESS.get(success)))
+    return tuple(out)
 
 
 def _patterns(values) -> tuple:
@@ -87,6 +109,11 @@ TYPES = {
     "matchers": Type("matcher or list of matchers", _strings, "must be a list of strings",
                      _matchers),
     "prose": Type("text", lambda v: True, "", str),
+    "trylocks": Type("list of matchers or { function, success } tables",
+                     lambda v: isinstance(v, list) and all(isinstance(e, (str, dict)) for e in v),
+                     "must be a list of function matchers", _trylocks),
+    "success": Type('"zero" or "nonzero"', lambda v: v in SUCCESS, 'must be "zero" or "nonzero"',
+                    SUCCESS.get),
     "kind": Type('"requires" or "excludes"', lambda v: v in ("requires", "excludes"),
                  'must be "requires" or "excludes"'),
     "kinds": Type('list of "requires" and "excludes"',
@@ -171,10 +198,13 @@ class Table:
         values = {k.attribute: k.read(item) for k in self.keys}
         common = {k: v for k, v in values.items() if k not in self.each}
         common.update(self.fixed)
-        if not self.each:
-            return [self.entry(**common, origin=origin)]
-        return [self.entry(**common, **{name: one}, origin=origin)
-                for name in self.each for one in values[name]]
+        try:
+            if not self.each:
+                return [self.entry(**common, origin=origin)]
+            return [self.entry(**common, **{name: one}, origin=origin)
+                    for name in self.each for one in values[name]]
+        except ValueError as e:         # what an entry's keys say together (Section)
+            raise SchemaError(str(e)) from None
 
 
 def _either(keys) -> str:
@@ -199,7 +229,13 @@ def _lock_keys(begin: str, end: str, switch: str = "") -> tuple[Key, ...]:
                  Key("release_attribute", "strings", "attributes of functions that release it",
                      default=(), field="end_attrs"),
                  Key("switch_attribute", "strings", "attributes of functions after which the "
-                     "execution context holds it", default=(), field="switch_attrs")]
+                     "execution context holds it", default=(), field="switch_attrs"),
+                 Key("try-acquire", "trylocks", "calls that take it only where their result "
+                     "is `success` (per call `{ function = ..., success = ... }`)", default=(),
+                     field="try_begin"),
+                 Key("success", "success", "the result of a `try-acquire` call where it took "
+                     "the lock: `\"zero\"` (qemu_mutex_trylock) or `\"nonzero\"`",
+                     default=None)]
     return tuple(keys) + (
         Key("recursive", "flag", "may be begun again while open", default=False),
         Key("arg", "count", "the argument that designates the instance", default=0),
@@ -303,6 +339,19 @@ TABLES = (
               Key("accepts", "strings", "declared locks their own calls need that they answer for",
                   default=(), refers="lock", verb="accepts"),
               NEEDS)),
+    Table("transaction", "an API that collects actions (structs of callbacks) and runs them "
+          "later", Transaction, "transactions", keys=(
+              Key("add", "matchers", "calls that add an action to a transaction"),
+              Key("run", "matchers", "calls that run the actions added to a transaction"),
+              Key("transaction_arg", "count", "the argument that is the transaction", default=0),
+              Key("driver_arg", "count", "the argument that is the action's struct of "
+                  "callbacks (a global)", default=1),
+              NEEDS)),
+    Table("noreturn", "calls after which a path does not go on", NoReturn, "noreturn",
+          explained_by="", keys=(
+              Key("function", "matchers", "the calls (matchers: name, arguments)"),
+              Key("reason", "prose", "why they do not return", default=""),
+              NEEDS)),
     Table("written", "the words that name a lock in a comment, for `qlint infer`", Written,
           "written", keys=(
               Key("lock", "string", "a declared lock or context", refers="lock"),
@@ -397,7 +446,7 @@ def _keys(names) -> str:
 def _default(key: Key) -> str:
     if key.default is REQUIRED:
         return "required" + (f" unless {_keys(key.unless)}" if key.unless else "")
-    if key.default in ("", ()):
+    if key.default in ("", (), None):
         return "none"
     return f"`{str(key.default).lower() if isinstance(key.default, bool) else key.default}`"
 

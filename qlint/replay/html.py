@@ -4,10 +4,13 @@ text). No scripts, no external resources, no timestamps: the same replay gives t
 from __future__ import annotations
 
 import os
+import textwrap
 from html import escape
 
 LANE = 460
 ROW = 20
+LINE = 14            # a further line of a wrapped label
+CHARS = 64           # characters of a label line: (LANE - 16) / 6.6 px, rounded down, less margin
 HEAD = 28
 STEP_W = 44
 COLORS = ("#dbe9f6", "#e3f1dc", "#f6ead8", "#eadcf3")
@@ -39,8 +42,11 @@ def _section(r) -> list[str]:
 
 
 def _svg(entries, threads) -> str:
+    """Lanes side by side; each event a box as tall as its label, wrapped to the lane's width
+    (a label is never cut: the whole text is in the box, and in its hover title)."""
+    labels = [_wrapped(e) for e in entries]
     width = STEP_W + LANE * len(threads)
-    height = HEAD + ROW * len(entries) + 4
+    height = HEAD + sum(_box_height(len(lines)) for lines in labels) + 4
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}">']
     for i, name in enumerate(threads):
@@ -49,8 +55,8 @@ def _svg(entries, threads) -> str:
                    f'stroke="#ccc"/>')
         out.append(f'<text x="{x + 6}" y="18" font-weight="bold">{escape(name)}</text>')
     last_step = None
-    for row, e in enumerate(entries):
-        y = HEAD + ROW * row
+    y = HEAD
+    for e, lines in zip(entries, labels):
         lane = threads.index(e.thread) if e.thread in threads else 0
         x = STEP_W + LANE * lane
         if e.step != last_step:
@@ -58,11 +64,26 @@ def _svg(entries, threads) -> str:
             out.append(f'<text x="4" y="{y + 14}">{e.step}</text>')
             last_step = e.step
         fill = "#f4b6b6" if e.violation else COLORS[lane % len(COLORS)]
-        where = f"{os.path.basename(e.path)}:{e.line} " if e.path else f"[{e.function}] "
-        full = f"{e.function}: {where}{e.text}" if e.path else f"{where}{e.text}"
-        label = (where + e.text)[:LANE // 7]
+        full = f"{e.function}: {_where(e)}{e.text}" if e.path else f"{_where(e)}{e.text}"
+        text = "".join(f'<tspan x="{x + 8}" dy="{0 if i == 0 else LINE}">{escape(line)}</tspan>'
+                       for i, line in enumerate(lines))
+        box = _box_height(len(lines))
         out.append(f'<g><title>{escape(full)}</title>'
-                   f'<rect x="{x + 3}" y="{y + 2}" width="{LANE - 6}" height="{ROW - 3}" rx="3" '
-                   f'fill="{fill}"/><text x="{x + 8}" y="{y + 15}">{escape(label)}</text></g>')
+                   f'<rect x="{x + 3}" y="{y + 2}" width="{LANE - 6}" height="{box - 3}" rx="3" '
+                   f'fill="{fill}"/><text x="{x + 8}" y="{y + 15}">{text}</text></g>')
+        y += box
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _where(e) -> str:
+    return f"{os.path.basename(e.path)}:{e.line} " if e.path else f"[{e.function}] "
+
+
+def _wrapped(e) -> list[str]:
+    """An event's label in lines that fit its lane (11px monospace: about 6.6px a character)."""
+    return textwrap.wrap(_where(e) + e.text, CHARS, break_on_hyphens=False) or [""]
+
+
+def _box_height(lines: int) -> int:
+    return ROW + LINE * (lines - 1)

@@ -10,8 +10,8 @@ from .model import portable
 
 def finding_dict(f, path=lambda p: p) -> dict:
     out = {
-        "rule": f.rule, "name": f.name, "path": path(f.path), "line": f.line, "column": f.column,
-        "function": f.function, "message": f.message,
+        "rule": f.rule, "name": f.name, "level": f.level, "path": path(f.path), "line": f.line,
+        "column": f.column, "function": f.function, "message": f.message,
         "trace": [{"function": s.function, "path": path(s.path), "line": s.line, "note": s.note}
                   for s in f.trace],
         "related": [{"path": path(r.path), "line": r.line, "message": r.message}

@@ -64,6 +64,7 @@ class Finding:
     fingerprint: str = ""
     confirmation: dict | None = None
     level: str = "warning"
+    unit: str = ""                       # the translation unit it is about (QL000), if not its path
     contract: Contract | None = None     # the inferred contract it rests on, if it does
 
     def sort_key(self):
@@ -85,11 +86,19 @@ def portable(path: str, base: str) -> str:
     return os.path.relpath(path, base) if path and os.path.isabs(path) else path
 
 
-def finalize(findings: list[Finding], base: str) -> list[Finding]:
-    """Make paths relative, sort, and give each finding a fingerprint that survives unrelated
-    line shifts: rule + function + path + detail, with an ordinal among equals."""
+def project_path(path: str, base: str, root: str) -> str:
+    """`path` (relative to `base`, or absolute) relative to the project root `root`."""
+    return os.path.relpath(os.path.join(base, path), root) if path else path
+
+
+def finalize(findings: list[Finding], base: str, root: str | None = None) -> list[Finding]:
+    """Make paths relative to `base`, sort, and give each finding a fingerprint that survives
+    unrelated line shifts and does not depend on the working directory: rule + function + the
+    path relative to the project `root` (default `base`) + detail, with an ordinal among equals."""
+    anchored = {id(f): project_path(f.path, base, root or base) for f in findings}
     for f in findings:
         f.path = relative(f.path, base)
+        f.unit = relative(f.unit, base)
         for step in f.trace:
             step.path = relative(step.path, base)
         for r in f.related:
@@ -99,7 +108,7 @@ def finalize(findings: list[Finding], base: str) -> list[Finding]:
     findings.sort(key=Finding.sort_key)
     counts: dict[str, int] = {}
     for f in findings:
-        basis = "\0".join((f.rule, f.path, f.function, f.detail or f.message))
+        basis = "\0".join((f.rule, anchored[id(f)], f.function, f.detail or f.message))
         n = counts.get(basis, 0)
         counts[basis] = n + 1
         f.fingerprint = hashlib.sha256(f"{basis}\0{n}".encode()).hexdigest()[:32]

@@ -10,6 +10,9 @@ from .dispatch import dispatch, inactive_reason
 from .shapes import report
 
 
+LEVELS = ("error", "warning", "note")     # SARIF's levels: what a finding means to a maintainer
+
+
 class Rule:
     """A rule reports the violations in the cells it `owns` (qlint/analysis/cells.py), in words
     of its own: `messages` are templates by name; a name may be made specific to a cell's `by`
@@ -29,11 +32,23 @@ class Rule:
 
     def check(self, ctx) -> list[Finding]:
         """This rule's findings alone."""
-        return dispatch(ctx, [type(self)])
+        return dispatch(ctx, [type(self)]) + list(self.about_input(ctx))
+
+    def about_input(self, ctx) -> list[Finding]:
+        """Findings about the input itself rather than a violation the analysis found
+        (QL000: a translation unit parsed in part)."""
+        return []
 
     def report(self, ctx, violation) -> Finding:
         """The finding of a violation in a cell it owns (qlint/rules/shapes.py)."""
-        return report(self, ctx, violation)
+        finding = report(self, ctx, violation)
+        finding.level = self.level_of(ctx, violation)
+        return finding
+
+    def level_of(self, ctx, violation) -> str:
+        """The level of the finding of `violation`: the rule's, unless this violation means
+        less (a call that works at run time but goes against the rule's intent)."""
+        return self.level
 
     def words(self, template: str, cell=None, **args) -> str:
         """The template named so, most specific to `cell`, filled with `args` (a rule that says
@@ -46,15 +61,16 @@ class Rule:
         return self.defaults[template].format(**args)
 
     def finding(self, message: str, cell, at: tuple, *, detail: str, trace: list, related=(),
-                contract=None, **args) -> Finding:
+                unit: str = "", contract=None, **args) -> Finding:
         """A finding at `at` (path, line, column, function); its message is the template
         `message` for `cell` (None: about no violation of the analysis), filled with `args`;
-        `contract`: the inferred contract it rests on."""
+        `unit` is the translation unit it is about, where it is not its path's; `contract`
+        the inferred contract it rests on."""
         path, line, column, function = at
         return Finding(rule=self.code, name=self.name, path=path, line=line, column=column,
                        function=function, message=self.words(message, cell, **args),
                        detail=detail, trace=trace, related=list(related), level=self.level,
-                       contract=contract)
+                       unit=unit, contract=contract)
 
     @classmethod
     def doc(cls) -> str:

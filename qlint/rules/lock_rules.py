@@ -32,7 +32,7 @@ class OutsideSection(Rule):
     tags = ("concurrency", "sections")
     owns = cells("requires", "section", "name", "entry") + \
         cells("requires", "section", BY, _CHAIN) + \
-        cells("requires", "section", "attribute", "undeclared") + \
+        cells("requires", "section", "attribute", ("undeclared", "passed")) + \
         cells("contract", "section", "", "registration")
     messages = {
         "entry": "{required}() must run inside the {lock} section, which is not open on this "
@@ -42,6 +42,10 @@ class OutsideSection(Rule):
         "step": "calls {required}() outside {lock}",
         "undeclared": "{callee} must run inside the {lock} section, which {function}() neither "
                       "opens nor declares ({suggestion})",
+        "passed": "{function}() passes {callback} to {callee}(), which calls it: it must run "
+                  "inside the {lock} section, which {function}() neither opens nor declares "
+                  "({suggestion})",
+        "step-passed": "calls {required}() through its parameter",
         "registration": "{function}() must run inside the {lock} section but is registered as a "
                         "{kind} by {api}(): nothing opens {lock} when it runs",
     }

@@ -22,12 +22,16 @@ class CoroutineFnFromNonCoroutine(Rule):
     summary = "a coroutine_fn is called from code that may not run in coroutine context"
     level = "error"
     tags = ("coroutines",)
-    owns = cells("requires", "context", "attribute", "undeclared") + \
+    owns = cells("requires", "context", "attribute", ("undeclared", "passed")) + \
         cells("requires", "context", "name", "entry") + \
         cells("contract", "context", "", "registration")
     messages = {
         "undeclared": "{callee} needs coroutine context, but {function}() is neither "
                       "coroutine_fn nor coroutine_mixed_fn and may run outside a coroutine",
+        "passed": "{function}() passes {callback} to {callee}(), which calls it: it needs "
+                  "coroutine context, but {function}() is neither coroutine_fn nor "
+                  "coroutine_mixed_fn and may run outside a coroutine",
+        "step-passed": "calls {required}() through its parameter",
         "entry": "{required}() needs coroutine context, which it does not have on this path "
                  "from {entry}",
         "step": "calls {required}() outside a coroutine",
@@ -42,7 +46,7 @@ class NoCoroutineFnInCoroutine(Rule):
     summary = "a no_coroutine_fn is called in coroutine context"
     level = "error"
     tags = ("coroutines",)
-    owns = cells("excludes", "context", "attribute", "local") + \
+    owns = cells("excludes", "context", "attribute", ("local", "inherited")) + \
         cells("excludes", "context", "name", ("local", "inherited", "entry"))
     messages = {
         "local-attribute": "{callee} must not run in a coroutine, but {function}() calls it in "
@@ -51,12 +55,28 @@ class NoCoroutineFnInCoroutine(Rule):
                  "context",
         "inherited": "{required}() must not run in a coroutine, but {function}() reaches it in "
                      "coroutine context",
+        "helper-every": "{callee} must not run in a coroutine, but {function}() runs in "
+                        "coroutine context: every caller calls it there (as {origin}() does)",
+        "helper-some": "{callee} must not run in a coroutine, but {function}() calls it in "
+                       "coroutine context where {origin}() calls {function}()",
+        "step-helper": "calls {required}() in coroutine context",
         "start": "{function}() runs in coroutine context",
         "step": "calls {required}()",
         "detail-local": "{required}|{lock}",
         "entry": "{required}() must not run in a coroutine, but it does on this path from "
                  "{entry}",
     }
+
+    def level_of(self, ctx, violation) -> str:
+        """A co_wrapper_mixed callee (no_coroutine_fn and coroutine_mixed_fn) tests
+        qemu_in_coroutine() and calls its coroutine_fn counterpart: it works at run time, so
+        calling it from a coroutine is a warning; a co_wrapper or aio_poll() is an error."""
+        last = violation.chain[-1] if getattr(violation, "chain", None) else violation.witness
+        targets = [last.target] if last.target else \
+            ctx.program.by_name.get(last.required, []) or [last.call.callee]
+        mixed = any("annotate:coroutine_mixed_fn" in ctx.locks.sem.caller_attrs(t)
+                    for t in targets if t)
+        return "warning" if mixed else self.level
 
 
 class GraphLockRequired(Rule):
@@ -65,11 +85,14 @@ class GraphLockRequired(Rule):
     summary = "a GRAPH_RDLOCK/GRAPH_WRLOCK function is reached without the graph lock"
     level = "error"
     tags = ("concurrency", "locking", "graph-lock")
-    owns = cells("requires", "lock", "attribute", "undeclared") + \
+    owns = cells("requires", "lock", "attribute", ("undeclared", "passed")) + \
         cells("contract", "lock", "", "registration")
     messages = {
         "undeclared": "{callee} requires {lock}, which {function}() neither holds nor declares "
                       "({suggestion})",
+        "passed": "{function}() passes {callback} to {callee}(), which calls it: it requires "
+                  "{lock}, which {function}() neither holds nor declares ({suggestion})",
+        "step-passed": "calls {required}() through its parameter",
         "registration": "{function}() requires {lock} but is registered as a {kind} by {api}(): "
                         "nothing holds {lock} when it runs",
     }

@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 
 from ..errors import QlintError
+from .input_rules import ParseError
 from .lock_rules import LockExcluded, LockRequired, OutsideSection
 from .modern_rules import (CoroutineFnFromNonCoroutine, GraphLockRequired, MissingAnnotation,
                            NoCoroutineFnInCoroutine)
 from .section_rules import SectionAcrossDeferral, UnbalancedLock, UnbalancedSection
+from .selection import resolve
 from .suppression_rules import InvalidSuppression, UnusedSuppression
 
-RULES = (InvalidSuppression, UnusedSuppression,
+RULES = (ParseError, InvalidSuppression, UnusedSuppression,
          LockRequired, UnbalancedLock, LockExcluded,
          UnbalancedSection, SectionAcrossDeferral, OutsideSection,
          CoroutineFnFromNonCoroutine, NoCoroutineFnInCoroutine, GraphLockRequired,
@@ -23,17 +25,14 @@ def all_rules() -> dict[str, type]:
     return {cls.code: cls for cls in sorted(RULES, key=lambda cls: cls.code)}
 
 
-def select(select: list[str] | None, ignore: list[str] | None,
-           extend: list[str] | None = None) -> list[type]:
-    """flake8-style selection by code prefix: --select QL1,QL202 --ignore QL103."""
+def select(layers: list) -> list[type]:
+    """The rules the selection layers choose, by ruff's precedence (rules/selection.py)."""
     rules = all_rules()
-    unknown = unknown_codes((select or []) + (ignore or []) + (extend or []))
+    unknown = unknown_codes([c for layer in layers
+                             for c in (layer.select or ()) + layer.extend_select + layer.ignore])
     if unknown:
         raise QlintError(f"unknown rule code '{unknown[0]}' (see `qlint rules`)")
-    chosen = [c for c in rules if not select or any(c.startswith(s) for s in select)]
-    chosen += [c for c in rules if extend and any(c.startswith(s) for s in extend) and c not in chosen]
-    chosen = [c for c in chosen if not any(c.startswith(i) for i in (ignore or []))]
-    return [rules[c] for c in sorted(chosen)]
+    return [rules[c] for c in resolve(list(rules), layers)]
 
 
 def unknown_codes(codes) -> list[str]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ..analysis.balance import first_end
 from ..report.model import Contract, Related, Step
-from .trace import (also_reached, call_steps, callee_words, decisions, entry_step, exit_of,
-                    registration_related, suggestion)
+from .trace import (also_reached, call_steps, callee_words, changed_by, decisions, declared_by,
+                    entry_step, exit_of, registration_related, suggestion, where_changed)
 
 
 def report(rule, ctx, v):
@@ -29,6 +29,8 @@ def _entry(rule, ctx, v):
 
 def _local(rule, ctx, v):
     """Unmet inside a function that ended (or holds) it: at its call, down the callee's chain."""
+    if hasattr(v, "origin"):
+        return _in_helper(rule, ctx, v)
     fn = ctx.program.functions[v.function]
     w = v.witness
     args = dict(required=v.chain[-1].required, lock=v.lock, function=fn.name,
@@ -53,6 +55,24 @@ def contract_of(ctx, w, table: str) -> Contract | None:
     return None
 
 
+def _in_helper(rule, ctx, v):
+    """A call a context excludes, in a helper the context flows down to: at the call, with
+    the path from the function that holds the context."""
+    fn, origin = ctx.program.functions[v.function], ctx.program.functions[v.origin]
+    w = v.witness
+    args = dict(callee=callee_words(ctx, w), function=fn.name, origin=origin.name,
+                required=w.required, lock=v.lock)
+    trace = [Step(origin.name, origin.file, origin.line, f"{origin.name}() runs in coroutine "
+                                                          f"context")]
+    trace += call_steps(ctx, v.chain, rule.words("step-helper", v.cell, **args))
+    related = [Related(ctx.program.functions[k].file, ctx.program.functions[k].line,
+                       f"also reached from {ctx.program.name_of(k)}()") for k in v.others[:20]]
+    return rule.finding("helper-every" if v.every else "helper-some", v.cell,
+                        (fn.file, w.call.line, w.call.col, fn.name),
+                        detail=f"{w.required}|{v.lock}|helper", trace=trace, related=related,
+                        **args)
+
+
 def _undeclared(rule, ctx, v):
     """A call that needs what its function neither provides nor declares."""
     fn = ctx.program.functions[v.function]
@@ -64,6 +84,23 @@ def _undeclared(rule, ctx, v):
                         detail=f"{w.required}|{w.lock}", trace=trace,
                         callee=callee_words(ctx, w), lock=v.lock, function=fn.name,
                         suggestion=suggestion(ctx, v.lock))
+
+
+def _passed(rule, ctx, v):
+    """A callback passed on to be called through a parameter, where its attribute's
+    requirement is neither provided nor declared."""
+    fn = ctx.program.functions[v.function]
+    w, last = v.witness, v.chain[-1]
+    callback = ctx.program.name_of(v.callback)
+    attribute = declared_by(ctx, last)
+    args = dict(function=fn.name, callback=f"{callback}()" + (f" ({attribute})" if attribute
+                                                                 else ""),
+                callee=ctx.program.name_of(w.target), lock=v.lock,
+                suggestion=suggestion(ctx, v.lock), required=callback)
+    trace = [Step(fn.name, fn.file, fn.line, f"{fn.name}() is not annotated")] + \
+        call_steps(ctx, v.chain, rule.words("step-passed", v.cell, **args))
+    return rule.finding("passed", v.cell, (fn.file, w.call.line, w.call.col, fn.name),
+                        detail=f"{callback}|{v.lock}|passed", trace=trace, **args)
 
 
 def _annotatable(rule, ctx, v):
@@ -115,11 +152,14 @@ def _paths(rule, ctx, v):
     leak = v.net > 0
     line = min(n for s, i, _c, n in (v.state.held if leak else v.state.below) if mine(s, i))
     note = f"{section} {words['opened' if leak else 'closed']} here"
-    trace = [Step(fn.name, fn.file, line, note)] + decisions(fn, explorer, v.node, line) + [
+    at, chain = where_changed(ctx, fn, line, section, v.net)
+    trace = [Step(fn.name, fn.file, line, note + changed_by(ctx, chain), at)] + \
+        decisions(fn, explorer, v.node, line) + [
         Step(fn.name, fn.file, where, f"returns with {section} {words['still']}" if leak
              else "returns")]
-    return rule.finding("leak" if leak else "extra-end", v.cell, (fn.file, where, col, fn.name),
-                        detail=f"{section}|{'leak' if leak else 'extra-end'}", trace=trace,
+    what = "leak" if leak else "extra-end" if v.owned else "unpaired-return"
+    return rule.finding(what, v.cell, (fn.file, where, col, fn.name),
+                        detail=f"{section}|{what}", trace=trace,
                         related=[Related(fn.file, line, note)], section=section, line=line,
                         function=fn.name, **words)
 
@@ -151,14 +191,18 @@ def _entry_point(rule, ctx, v):
     kind = "an entry point" if entry.kind == "entry" else f"a {entry.kind} entry point"
     opens = v.delta > 0
     line = min(n for s, _i, _c, n in (state.held if opens else state.below) if s == section)
-    note = f"{section} {words['opened' if opens else 'closed']} here"
-    trace = [entry_step(ctx, entry), Step(fn.name, fn.file, line, note),
+    col, chain = where_changed(ctx, fn, line, section, v.delta)
+    note = f"{section} {words['opened' if opens else 'closed']} here" + changed_by(ctx, chain)
+    # A callee that takes it on some of its paths only (a result it returns, ignored).
+    where_taken = next((f"on the paths where {ctx.program.name_of(k)}() takes it"
+                        for k in chain if not ctx.locks.summary(k).consistent), "on every path")
+    trace = [entry_step(ctx, entry), Step(fn.name, fn.file, line, note, col),
              Step(fn.name, fn.file, where, "returns")]
     return rule.finding("entry-open" if opens else "entry-close", v.cell,
-                        (fn.file, line, 0, fn.name),
+                        (fn.file, line, col, fn.name),
                         detail=f"{section}|entry|{'open' if opens else 'close'}", trace=trace,
                         related=registration_related(ctx, entry), section=section,
-                        function=fn.name, kind=kind, **words)
+                        function=fn.name, kind=kind, where_taken=where_taken, **words)
 
 
 def _handoff(rule, ctx, v):
@@ -208,6 +252,7 @@ def _deferral(rule, ctx, v):
 
 REPORTERS = {
     "entry": _entry, "local": _local, "inherited": _local, "undeclared": _undeclared,
-    "annotatable": _annotatable, "registration": _registration, "paths": _paths,
+    "annotatable": _annotatable, "passed": _passed, "registration": _registration,
+    "paths": _paths,
     "twice": _twice, "entry-point": _entry_point, "handoff": _handoff, "deferral": _deferral,
 }

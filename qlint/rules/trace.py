@@ -126,3 +126,45 @@ def suggestion(ctx, lock: str) -> str:
         if lock in c.holds and c.attribute:
             return c.attribute.removeprefix("annotate:")
     return lock
+
+
+def where_changed(ctx, fn, line: int, section: str, delta: int) -> tuple[int, list]:
+    """(column, [f, g]) of the call at `line` that opened (delta > 0) or closed `section`:
+    when it is a wrapper's, the functions called down to the one that does it."""
+    analysis = ctx.locks
+    calls = sorted((c for _b, _i, c in analysis.calls(fn) if c.line == line),
+                   key=lambda c: c.col)
+    for call in calls:
+        if any(op.section == section for op in analysis.sem.section_ops(call)):
+            return call.col, []
+    for call in calls:
+        chain = _changer(ctx, call, section, delta, set())
+        if chain:
+            return call.col, chain
+    return (calls[0].col if calls else 0), []
+
+
+def _changer(ctx, call, section: str, delta: int, seen: set) -> list[str]:
+    """The functions from `call` down to the one that opens/closes `section` by itself."""
+    analysis = ctx.locks
+    for target in ctx.graph.callees(call):
+        summary = analysis.summary(target)
+        changes = [d for s, d in summary.effect if s == section] + \
+            [d for side in summary.on_return for s, d in side[0] if s == section]
+        if target in seen or not any((d > 0) == (delta > 0) for d in changes):
+            continue
+        seen.add(target)
+        fn = ctx.program.functions[target]
+        for _b, _i, inner in analysis.calls(fn):
+            if any(op.section == section and op.op in ("begin", "try", "end")
+                   for op in analysis.sem.section_ops(inner)):
+                return [target]
+            deeper = _changer(ctx, inner, section, delta, seen)
+            if deeper:
+                return [target] + deeper
+    return []
+
+
+def changed_by(ctx, chain: list) -> str:
+    """", by f() → g()" for a wrapper chain, "" for none."""
+    return ", by " + " → ".join(f"{ctx.program.name_of(k)}()" for k in chain) if chain else ""

@@ -1,0 +1,73 @@
+"""What a new user meets on real QEMU 7.2: a selected rule that is inactive there says why,
+results do not depend on the directory qlint runs from, -v names the files the build skips."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from conftest import qlint
+from qemu_trees import qemu_tree, remove_copy, scratch_copy
+
+pytestmark = pytest.mark.qemu
+
+BLOCK_QL101 = [("block/block-backend.c", "blk_insert_bs"), ("block/linux-aio.c", "ioq_submit")]
+
+
+@pytest.fixture(scope="module")
+def tree():
+    return qemu_tree("7.2")
+
+
+def found(run) -> list[tuple]:
+    return [(f["path"], f["function"]) for f in run.json["findings"]]
+
+
+def test_selecting_a_rule_inactive_on_7_2_says_why(tree):
+    run = qlint("check", "block/linux-aio.c", "--select", "QL303", cwd=tree)
+    assert (run.code, run.out) == (0, "")
+    assert run.err == ("qlint: warning: QL303 [graph-lock-required] is selected but inactive on "
+                       "this tree, so it reports nothing: no active [[requires]] attribute entry: "
+                       "bdrv_graph_co_rdlock is not declared\n")
+
+
+def test_a_baseline_written_at_the_top_holds_in_block(tree, tmp_path):
+    base = str(tmp_path / "base.json")
+    assert qlint("check", "block/", "--write-baseline", base, "-q", cwd=tree).code == 0
+    top = qlint("check", "block/", "--format", "json", cwd=tree)
+    inside = qlint("check", ".", "--format", "json", cwd=os.path.join(tree, "block"))
+    assert found(top) == BLOCK_QL101
+    assert found(inside) == [(path[len("block/"):], fn) for path, fn in BLOCK_QL101]
+    assert [f["fingerprint"] for f in top.json["findings"]] == \
+        [f["fingerprint"] for f in inside.json["findings"]]
+    run = qlint("check", ".", "--baseline", base, "--format", "json", cwd=os.path.join(tree, "block"))
+    assert (run.code, run.json["findings"], run.json["stats"]["baselined"]) == (0, [], 2)
+
+
+def test_configured_excludes_hold_from_block(tree, tmp_path):
+    """`exclude = ["block/qed*.c"]` is relative to the configuration's directory, whichever
+    directory qlint runs from: from block/, QED's five files are not analysed, and the
+    ioq_submit finding, whose shortest path started at QED's need-check timer, is reached from
+    the next entry point (the VDUSE export's virtqueue handler)."""
+    copy = scratch_copy(tree, str(tmp_path))
+    try:
+        with open(os.path.join(copy, ".qlint.toml"), "w") as f:
+            f.write('exclude = ["block/qed*.c"]\n')
+        run = qlint("check", ".", "--format", "json", cwd=os.path.join(copy, "block"))
+        assert (run.code, run.json["stats"]["tus"]) == (1, 71 - 5)
+        assert found(run) == [(path[len("block/"):], fn) for path, fn in BLOCK_QL101]
+        steps = [s["path"] for f in run.json["findings"] for s in f["trace"]]
+        assert not [p for p in steps if os.path.basename(p).startswith("qed")]
+        assert run.json["findings"][1]["trace"][0]["function"] == "on_vduse_vq_kick"
+    finally:
+        remove_copy(copy)
+
+
+def test_verbose_names_the_files_7_2_does_not_build(tree):
+    run = qlint("check", "block/", "-v", "--format", "json", cwd=tree)
+    skipped = [line.split()[2].rstrip(":") for line in run.err.splitlines()
+               if line.startswith("qlint: skipped ")]
+    assert skipped == ["block/blkio.c", "block/curl.c", "block/dmg-lzfse.c", "block/export/fuse.c",
+                       "block/file-win32.c", "block/gluster.c", "block/io_uring.c",
+                       "block/iscsi-opts.c", "block/iscsi.c", "block/nfs.c", "block/rbd.c",
+                       "block/ssh.c", "block/win32-aio.c"]
