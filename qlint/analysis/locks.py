@@ -565,6 +565,8 @@ class LockAnalysis:
                 return
             local = state.is_below(lock)
         else:
+            if lock in state.denied:
+                return          # a caller holding it tested it and does not come this way
             local = held
         guards = () if local else _guard_set(
             {(fn.params.index(c), v) for c, v, _n in state.conds if c in fn.params} |
@@ -612,7 +614,7 @@ class LockAnalysis:
         while queue:
             key, chain = queue.popleft()
             for w in getattr(self.summary(key), table).get(lock, ()):
-                if chain and not self._follows(chain[-1], w):
+                if chain and not self.follows(chain[-1], w):
                     continue
                 path = chain + [w]
                 if w.terminal:
@@ -622,7 +624,7 @@ class LockAnalysis:
                     queue.append((w.target, path))
         return list(best.values())
 
-    def _follows(self, prev: Witness, w: Witness) -> bool:
+    def follows(self, prev: Witness, w: Witness) -> bool:
         """Whether the callee's witness `w` can be on the path `prev` stands for: the call's
         constants allow its guards, and so do prev's guards on the parameters it forwards."""
         if not w.feasible_for(prev.call):

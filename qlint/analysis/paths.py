@@ -41,6 +41,8 @@ class State(NamedTuple):
                            # tells (trylock), decided where a branch tests the result
     ret: tuple = ()        # what the path returns: ("truth", bool), ("holder", holder,
                            # positive) for a pending result, or () if unknown
+    denied: tuple = ()     # locks an [[assume]]d condition found not held (the false branch
+                           # of `if (qemu_in_coroutine())`): no caller holding them gets here
 
     def holds(self, lock: str) -> bool:
         return lock in self.ambient or any(s == lock or ident == lock
@@ -138,15 +140,19 @@ def end(st: State, section: str, ident: str, line: int, handle: str = "",
 def switch(st: State, section: str) -> State:
     """After a context switch (a coroutine rescheduled into a context) the lock is held by the
     code's execution context until it returns; it is not a begin that needs an end."""
-    if section in st.ambient:
+    if section in st.ambient and section not in st.denied:
         return st
-    return st._replace(ambient=tuple(sorted(st.ambient + (section,))))
+    return st._replace(ambient=tuple(sorted(set(st.ambient) | {section})),
+                       denied=tuple(d for d in st.denied if d != section))
 
 
 def unswitch(st: State, section: str) -> State:
-    if section not in st.ambient:
+    """Where an [[assume]]d condition is false: the lock is not held, and the path is one
+    that a caller holding it does not take."""
+    if section not in st.ambient and section in st.denied:
         return st
-    return st._replace(ambient=tuple(a for a in st.ambient if a != section))
+    return st._replace(ambient=tuple(a for a in st.ambient if a != section),
+                       denied=tuple(sorted(set(st.denied) | {section})))
 
 
 def hand_over(st: State, sections: set[str], line: int, callbacks: tuple) -> State:

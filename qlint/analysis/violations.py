@@ -138,10 +138,11 @@ def _in_helpers(analysis, kinds, wanted):
             if local.kind != "held" or w.terminal or kinds.get(w.lock) != "context":
                 continue
             for tail in analysis.chains(w.target, w.lock, "excludes"):
-                if tail[-1].by_attribute:
-                    reached.setdefault((id(tail[-1].call), tail[-1].required, w.lock),
-                                       []).append((key, [w] + tail))
-    for (_call, _required, lock), ways in reached.items():
+                last = tail[-1]
+                if last.by_attribute and analysis.follows(w, tail[0]):
+                    where = (last.caller, last.call.line, last.call.col, last.required, w.lock)
+                    reached.setdefault(where, []).append((key, [w] + tail))
+    for (*_where, lock), ways in reached.items():
         ways.sort(key=lambda kc: (len(kc[1]), kc[0]))
         origin, chain = ways[0]
         helper = chain[-1].caller
