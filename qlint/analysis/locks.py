@@ -274,6 +274,15 @@ class LockAnalysis:
                             resolve(state, guard, False)]
                 forked = decide(state, self._concerns(event, need, effect)) \
                     if state.pending else None
+                if forked and need and not decide(state, self._concerns(event, (), effect)):
+                    # Only what the call needs concerns the pending result: it is checked on
+                    # both decisions, and the path goes on undecided, for the branch that
+                    # tests the result (`release_lock |= prepare_mmio_access(mr); ...
+                    # dispatch(mr); if (release_lock) unlock`).
+                    for st in forked:
+                        self.apply_call(fn, st, event, node, summary, seen, need, effect)
+                    after = self.apply_call(fn, state, event, -1, summary, seen, (), effect)
+                    return None if id(event) in stops else after
                 if forked:
                     return [self.apply_call(fn, st, event, node, summary, seen, need, effect)
                             for st in forked]
