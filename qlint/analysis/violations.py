@@ -68,7 +68,9 @@ def followed(analysis, chain, table: str) -> bool:
     user states, or one written on the field itself, is carried through every call."""
     last = chain[-1]
     graph = analysis.graph
-    entries = analysis.sem.call_requirements(last.call, graph.callees(last.call), table)
+    # The function the requirement names: a callee, or an action the call runs (tran_abort()).
+    targets = list(graph.callees(last.call)) + ([last.required] if last.required else [])
+    entries = analysis.sem.call_requirements(last.call, targets, table)
     mine = [(name, r) for name, r in entries if r.lock == last.lock]
     if last.by_attribute or not mine or any(r.origin is None or r.origin.pack != "inferred"
                                             for _n, r in mine):
