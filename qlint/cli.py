@@ -332,9 +332,9 @@ def replay(**options):
 @cli.command(short_help="Print a rule's documentation, by code or name.")
 @click.argument("rule_name", metavar="RULE")
 @click.argument("paths", nargs=-1)
-@click.option("-p", "--build-dir", metavar="DIR")
-@click.option("--config", "config_file", metavar="FILE")
-@click.option("-j", "--jobs", type=click.IntRange(min=1))
+@_build_dir_option
+@_config_option
+@_jobs_option
 def explain(rule_name, paths, build_dir, config_file, jobs):
     """Print the documentation of RULE, a code or a name (QL101, ql101, lock-required): what it
     does, why, an example, how to fix it. Rendered on a terminal, plain markdown otherwise.
@@ -365,12 +365,12 @@ def _inferred_words(counts: dict) -> str:
     return ", ".join(f"{n} {nouns[kind]}" for kind, n in counts.items())
 
 
-@cli.command(name="infer")
+@cli.command(name="infer", short_help="Infer lock and context contracts from PATHS.")
 @click.argument("paths", nargs=-1)
-@click.option("-p", "--build-dir", metavar="DIR", help="Directory holding compile_commands.json.")
+@_build_dir_option
 @click.option("-o", "--output", metavar="FILE", help="Write the pack here instead of stdout.")
-@click.option("--config", "config_file", metavar="FILE", help="Configuration file to use.")
-@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: CPUs).")
+@_config_option
+@_jobs_option
 @click.option("--cache-dir", metavar="DIR", help="Cache directory (default: BUILD/qlint-cache).")
 @click.option("--no-cache", is_flag=True, help="Parse every file; neither read nor write the cache.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")

@@ -156,6 +156,21 @@ def test_observed_contract_reports_the_deviant_site_and_not_a_weak_statistic():
     assert run.json["stats"]["inferred"] == {"comment": 0, "assertion": 0, "observed": 1}
 
 
+def test_a_transactions_action_is_checked_with_its_contract_and_not_through_any_field():
+    # tran_abort() runs attach_abort() (GLOBAL_STATE_CODE()): the thread that calls
+    # attach_child() is reported, citing the assertion; the thread that closes some channel
+    # is not: one close of three runs a transaction, which says nothing of that call.
+    run = check(f"{INFER}/transaction")
+    assert (run.code, findings(run)) == (
+        1, [("QL101", f"{INFER}/transaction/tran.c", 37, "attach_child")])
+    finding = run.json["findings"][0]
+    assert finding["message"] == ("attach_abort() requires BQL, which is not held on this "
+                                  "path from thread attach_worker()")
+    assert (finding["contract"]["function"], finding["contract"]["kind"],
+            finding["contract"]["line"], finding["contract"]["text"]) == (
+        "attach_abort", "assertion", 26, "GLOBAL_STATE_CODE()")
+
+
 def test_text_and_sarif_cite_the_contract():
     run = qlint("check", f"{INFER}/written", "--jobs", "1")
     lines = run.out.splitlines()
@@ -268,5 +283,5 @@ def test_degraded_mode_infers_too(tmp_path):
 
 
 def test_fixture_paths_exist():
-    for kind in ("written", "asserted", "observed"):
+    for kind in ("written", "asserted", "observed", "transaction"):
         assert os.path.isdir(os.path.join(FIXTURES, "infer", kind))

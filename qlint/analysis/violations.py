@@ -67,17 +67,29 @@ def followed(analysis, chain, table: str) -> bool:
     a buffer channel is no call of the block channel's close). A contract that a pack or the
     user states, or one written on the field itself, is carried through every call."""
     last = chain[-1]
-    graph = analysis.graph
-    # The function the requirement names: a callee, or an action the call runs (tran_abort()).
-    targets = list(graph.callees(last.call)) + ([last.required] if last.required else [])
-    entries = analysis.sem.call_requirements(last.call, targets, table)
-    mine = [(name, r) for name, r in entries if r.lock == last.lock]
+    mine = [(name, r) for name, r in met_requirements(analysis, last, table)
+            if r.lock == last.lock]
     if last.by_attribute or not mine or any(r.origin is None or r.origin.pack != "inferred"
                                             for _n, r in mine):
         return True
     on_field = any(name == last.call.via for name, _r in mine)
     return all(_shared(analysis, w, table) for w in (chain[:-1] if on_field else chain)
                if w.call.via)
+
+
+def met_requirements(analysis, w, table: str) -> list:
+    """(name, Requirement) of the pack's entries a terminal witness's call meets: on what it
+    calls, and on the function the requirement names where that is none of its callees (an
+    action the call runs: tran_abort() running bdrv_attach_child_common_abort()), a static
+    one in the caller's file first."""
+    program = analysis.program
+    targets = list(analysis.graph.callees(w.call))
+    if w.required and w.required not in {w.call.name, w.call.via} | \
+            {program.name_of(t) for t in targets}:
+        keys = program.by_name.get(w.required, [])
+        here = [k for k in keys if program.functions[k].file == program.functions[w.caller].file]
+        targets += here or keys
+    return analysis.sem.call_requirements(w.call, targets, table)
 
 
 def _shared(analysis, w, table: str) -> bool:

@@ -3,6 +3,7 @@ related locations. The words are the reporting rule's own (Rule.messages)."""
 from __future__ import annotations
 
 from ..analysis.balance import first_end
+from ..analysis.violations import met_requirements
 from ..report.model import Contract, Related, Step
 from .trace import (also_reached, call_steps, callee_words, changed_by, decisions, declared_by,
                     entry_step, exit_of, registration_related, suggestion, where_changed)
@@ -47,7 +48,7 @@ def contract_of(ctx, w, table: str) -> Contract | None:
     evidence; None if the requirement is not inferred."""
     if w.by_attribute:
         return None
-    for name, entry in ctx.locks.sem.call_requirements(w.call, ctx.graph.callees(w.call), table):
+    for name, entry in met_requirements(ctx.locks, w, table):
         if entry.lock == w.lock and entry.evidence:
             e = entry.evidence[0]
             return Contract(name, w.lock, e.kind, e.file, e.line, e.text, e.held, e.total,
