@@ -126,9 +126,9 @@ def test_entry_points_that_leave_a_section_open():
     hmp = fn("hmp_drain", straight(call("bdrv_drained_begin", 32, "bs")), params=("mon",), line=30)
     ctx = analyse([bh, init, hmp], declared=("bdrv_drained_begin",))
     assert [(f.function, f.line, f.message) for f in UnbalancedSection().check(ctx)] == [
-        ("bh", 12, "bh() leaves the drained section open on every path, but as a bh entry point "
+        ("bh", 12, "bh() leaves the drained section of bs open on every path, but as a bh entry point "
                    "it has no caller to close it"),
-        ("hmp_drain", 32, "hmp_drain() leaves the drained section open on every path, but as an "
+        ("hmp_drain", 32, "hmp_drain() leaves the drained section of bs open on every path, but as an "
                           "entry point it has no caller to close it")]
 
 

@@ -30,14 +30,14 @@ def test_trylock_success_and_failure_branches():
         ("QL102", f"{COND}/trylock/queue.c", 54, "queue_reset"),
         ("QL102", f"{COND}/trylock/queue.c", 55, "queue_reset")]
     leak, double, extra = run.json["findings"]
-    assert leak["message"] == ("QemuMutex lock acquired at line 38 is still held when "
+    assert leak["message"] == ("QemuMutex lock q->lock acquired at line 38 is still held when "
                                "queue_try_flush() returns on this path")
     assert notes(leak) == [
         ("queue_try_flush", 38, "QemuMutex acquired here"),
         ("queue_try_flush", 38, "takes qemu_mutex_trylock(&q->lock) == 0 → true"),
         ("queue_try_flush", 39, "takes queue_flush(q) < 0 → true"),
         ("queue_try_flush", 40, "returns with QemuMutex held")]
-    assert double["message"] == ("QemuMutex lock released twice on this path (already "
+    assert double["message"] == ("QemuMutex lock q->lock released twice on this path (already "
                                  "released at line 52)")
     assert extra["message"] == ("queue_reset() released the QemuMutex lock on this path "
                                 "without having acquired it, unlike its other paths")
@@ -143,3 +143,23 @@ def test_a_call_that_needs_the_lock_is_checked_where_the_trylock_failed(tmp_path
     assert next(f["message"] for f in run.json["findings"] if f["rule"] == "QL101") == (
         "queue_count() requires QemuMutex, which is not held on this path from bh "
         "queue_peek_bh()")
+
+
+def test_flags_added_between_two_bit_tests_do_not_change_them():
+    # zones_rw adds a flag the tests do not look at (`type |= REQ_MISALIGNED` between two
+    # `type & (REQ_WRITE | REQ_APPEND)` tests): balanced. Clearing the tested bit
+    # (zones_rw_clear) can leave the lock held; adding it (zones_rw_add) can release a lock
+    # that was not taken.
+    run = check(f"{COND}/bit-flags")
+    assert run.code == 1
+    assert findings(run) == [("QL102", f"{COND}/bit-flags/zones.c", 51, "zones_rw_clear"),
+                             ("QL102", f"{COND}/bit-flags/zones.c", 69, "zones_rw_add")]
+    clear, add = run.json["findings"]
+    assert clear["message"] == ("QemuMutex lock z->lock acquired at line 42 is still held when "
+                                "zones_rw_clear() returns on this path")
+    assert notes(clear) == [("zones_rw_clear", 42, "QemuMutex acquired here"),
+                            ("zones_rw_clear", 44, "takes misaligned → true"),
+                            ("zones_rw_clear", 48, "takes type & 2 → false"),
+                            ("zones_rw_clear", 51, "returns with QemuMutex held")]
+    assert add["message"] == ("zones_rw_add() released the QemuMutex lock on this path without "
+                              "having acquired it, unlike its other paths")

@@ -145,7 +145,7 @@ def test_whole_fixture_tree_is_deterministic_across_jobs(jobs):
     second = qlint("check", "fixtures", "--format", "json", "--jobs", "2")
     strip = lambda r: {k: v for k, v in r.json.items() if k != "stats"}  # noqa: E731
     assert strip(first) == strip(second)
-    assert first.json["stats"]["tus"] == 39
+    assert first.json["stats"]["tus"] == 41
     assert first.json["stats"]["tus_with_errors"] == 0
 
 
@@ -172,3 +172,14 @@ def test_functions_stored_through_the_conditional_operator():
                              ("QL101", path, 20, "other_complete")]
     assert trace(run.json["findings"][0]) == [("completion_bh", 31), ("completion_bh", 33),
                                               ("slow_complete", 15)]
+
+
+def test_a_requirement_names_the_lock_instance_from_the_calls_arguments():
+    run = check(f"{CORE}/instance")
+    assert run.code == 1
+    assert findings(run) == [("QL101", f"{CORE}/instance/attach.c", 17, "insert_child_bh")]
+    f = run.json["findings"][0]
+    assert f["message"] == ("bdrv_root_attach_child() requires the AioContext lock of "
+                            "bdrv_get_aio_context(s->child), which is not held on this path "
+                            "from bh insert_child_bh()")
+    assert f["column"] == 5

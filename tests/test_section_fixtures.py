@@ -42,7 +42,7 @@ def test_drained_section_leaked_on_goto_out():
     # resize_node_fixed ends the section after the label: clean.
     assert findings(run) == [("QL201", f"{SEC}/goto-leak/resize.c", 18, "resize_node")]
     f = run.json["findings"][0]
-    assert f["message"] == ("drained section begun at line 10 is still open when resize_node() "
+    assert f["message"] == ("drained section of bs begun at line 10 is still open when resize_node() "
                             "returns on this path")
     assert notes(f) == [("resize_node", 10, "drained begun here"),
                         ("resize_node", 12, "takes ret < 0 → true"),
@@ -53,7 +53,7 @@ def test_lock_released_twice_on_one_path():
     run = check(f"{SEC}/double-release")
     assert findings(run) == [("QL102", f"{SEC}/double-release/release.c", 15, "flush_locked")]
     f = run.json["findings"][0]
-    assert f["message"] == "AioContext lock released twice on this path (already released at line 13)"
+    assert f["message"] == "AioContext lock of s->ctx released twice on this path (already released at line 13)"
     assert trace(f) == [("flush_locked", 12), ("flush_locked", 13), ("flush_locked", 15)]
 
 
@@ -78,7 +78,7 @@ def test_nested_sections_of_the_same_kind():
     # outer one when swap_nodes() fails.
     assert findings(run) == [("QL201", f"{SEC}/nested/nested.c", 27, "replace_early_return")]
     assert run.json["findings"][0]["message"] == (
-        "drained section begun at line 22 is still open when replace_early_return() returns on "
+        "drained section of a begun at line 22 is still open when replace_early_return() returns on "
         "this path")
 
 

@@ -411,6 +411,28 @@ def decided_atoms(cond: str, value: bool) -> tuple:
     return tuple(out)
 
 
+@lru_cache(maxsize=65536)
+def stays_true(cond: str, value: bool, names: frozenset) -> bool:
+    """Whether a condition that held stays true after `v |= e` for v in `names`: OR only sets
+    bits, so a true conjunction whose conjuncts naming v each test bits of v (`v & MASK`)
+    holds still (block/file-posix.c's raw_co_prw(): `type |= QEMU_AIO_MISALIGNED` between two
+    `(type & (QEMU_AIO_WRITE | QEMU_AIO_ZONE_APPEND)) && ...` tests). A false one may not."""
+    if not value:
+        return False
+    for part in _split_top(cond, "&&"):
+        atom, positive = normalize_cond(part)
+        if not names.intersection(_IDENTIFIER.findall(atom)):
+            continue
+        operands = [normalize_cond(o)[0] for o in _split_top(atom, "&")]
+        if not positive or len(operands) < 2 or not names.intersection(operands) or any(
+                o not in names and names.intersection(_IDENTIFIER.findall(o)) for o in operands):
+            return False
+    return True
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+
+
 def _split_top(text: str, op: str) -> list[str]:
     """`text` split at `op` outside parentheses (conditions print binary operators with
     spaces around them)."""
@@ -540,8 +562,11 @@ def forget(st: State, event, tested=frozenset()) -> State:
     if not st.conds:
         return st
     if isinstance(event, Assign):
+        if event.keeps_tests:
+            return st
         names = set(event.names)
-        conds = tuple(c for c in st.conds if not names.intersection(c[2]))
+        conds = tuple(c for c in st.conds if not names.intersection(c[2])
+                      or event.accumulates and stays_true(c[0], c[1], frozenset(names)))
     elif isinstance(event, Access) and event.mode in ("w", "inc", "dec"):
         conds = tuple(c for c in st.conds if event.text not in c[0])
     else:

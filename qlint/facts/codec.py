@@ -12,7 +12,7 @@ from dataclasses import fields
 from .ir import (Access, Arg, Assign, Block, Call, Comment, Diagnostic, Edge, FieldStore,
                  Function, Return, TUFacts)
 
-FORMAT = 11
+FORMAT = 12
 
 _EVENT_TAGS = {Call: "C", Access: "A", Assign: "S", Return: "R"}
 _EVENT_TYPES = {tag: cls for cls, tag in _EVENT_TAGS.items()}

@@ -85,12 +85,15 @@ class Assign:
     `value` is the integer constant stored, if it is one (`var = NULL`, `need_drain = false`):
     later tests of the variable are decided (and a NULL lock guard ends its loop).
     `ref` is the value stored, where it is another's (a value reference: `locked =
-    !trylock(m)`), and `accumulates` says the variable keeps what it held (`x |= f(mr)`)."""
+    !trylock(m)`), and `accumulates` says the variable keeps what it held (`x |= f(mr)`).
+    `keeps_tests`: a `v |= FLAG` whose bits no branch of the function tests (every test of v
+    is `v & MASK` with MASK & FLAG == 0): it changes no condition."""
     names: tuple[str, ...]
     line: int
     value: int | None = None
     ref: str = ""
     accumulates: bool = False
+    keeps_tests: bool = False
 
     @property
     def null(self) -> bool:

@@ -1,11 +1,13 @@
 """The incremental facts cache: a TU is parsed again only if something it consists of changed.
 
-An entry is keyed by the TU's path, its compile flags and the versions of qlint, its IR format
-and libclang. It records every file the TU consists of (the source and every header libclang
-reported, including those inside a precompiled prefix) with size, mtime and inode, and the
-content hash. An entry is valid when every file still matches: by stat, or, when the stat
-differs (a touched but unchanged header), by content. So a changed header invalidates exactly
-the TUs that include it.
+An entry is keyed by the TU's path, its compile command and the versions of qlint, its IR format
+and libclang. It records what the parse rested on (docs/architecture.md, "Facts cache"): every
+file the TU consists of (the source, every header libclang reported, including those inside a
+precompiled prefix, and every file an include search stopped at) with its stat and content hash,
+and every candidate the include search looked for and did not find. An entry is valid when every
+file still matches, by stat or else by content, and every missing candidate is still missing.
+So a changed header invalidates exactly the TUs that include it, and a new one exactly those
+whose search it now ends.
 
 Writes go to a temporary file in the same directory and are renamed into place, so two runs at
 once never see a half-written entry; each entry carries a checksum of its facts, and an entry
@@ -21,6 +23,7 @@ import hashlib
 import json
 import os
 import stat
+import time
 import zlib
 from functools import lru_cache
 from importlib import metadata
@@ -30,6 +33,7 @@ from ..errors import QlintError
 from ..facts.codec import FORMAT, decode_tu, encode_tu
 from ..facts.ir import TUFacts
 from ..files import read_regular, write_whole
+from .search import IncludeSearch
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 
@@ -87,54 +91,159 @@ def check_directory(path: str) -> None:
         raise QlintError(f"{path}: cache directory is writable by other users; refusing to use it")
 
 
-class Files:
-    """Stat and content hash of files, each looked up once per run. Shared by the decoding
-    thread and the main thread: a lookup done twice is harmless, dict updates are atomic."""
+# A file's timestamps come from the kernel's coarse clock, a tick (at most 10 ms) behind the
+# time of the change; some filesystems keep whole seconds only (FAT two).
+_RACY_NS = 100_000_000
+_RACY_COARSE_NS = 2_000_000_000
+
+
+def _window(st: list) -> int:
+    whole_seconds = st[1] % 1_000_000_000 == 0 and st[2] % 1_000_000_000 == 0
+    return _RACY_COARSE_NS if whole_seconds else _RACY_NS
+
+
+def written_since(st: list, since: int) -> bool:
+    """Whether the file's content may have been written at or after `since` (its mtime)."""
+    return st[1] >= since - _window(st)
+
+
+def racy(st: list, since: int) -> bool:
+    """Whether a stat taken after `since` may stay the same through a later change (its mtime
+    or ctime is in the same clock tick): then it cannot vouch for the file (git's "racy")."""
+    return max(st[1], st[2]) >= since - _window(st)
+
+
+class View:
+    """The file system as seen once: each path stat-ed at most once (following symlinks).
+    A stat is [size, mtime, ctime, inode, device] (a list, as JSON gives it back): ctime
+    changes with every write and every metadata change and no tool can set it back, so an
+    equal stat is an unchanged file."""
 
     def __init__(self):
-        self._stat: dict[str, tuple | None] = {}
-        self._hash: dict[str, str | None] = {}
-        self._recorded: dict[str, tuple] = {}   # path -> (stat, digest) a valid entry recorded
+        self._stats: dict[str, list | None] = {}
+        self._modes: dict[str, int] = {}
 
-    def stat(self, path: str):
-        if path not in self._stat:
-            try:
-                st = os.stat(path)
-                self._stat[path] = (st.st_size, st.st_mtime_ns, st.st_ino)
-            except OSError:
-                self._stat[path] = None
-        return self._stat[path]
+    def stat(self, path: str) -> list | None:
+        try:
+            return self._stats[path]
+        except KeyError:
+            pass
+        try:
+            st = os.stat(path)
+            found = _stat(st)
+            self._modes[path] = st.st_mode
+        except (OSError, ValueError):
+            found = None
+        self._stats[path] = found
+        return found
 
-    def digest(self, path: str):
-        if path not in self._hash:
-            known = self._recorded.get(path)
-            if known is not None and known[0] == self.stat(path):
-                self._hash[path] = known[1]     # unchanged since an entry hashed it
-                return known[1]
-            try:
-                self._hash[path] = hashlib.sha256(read_regular(path)).hexdigest()
-            except OSError:
-                self._hash[path] = None
-        return self._hash[path]
+    def is_file(self, path: str) -> bool:
+        return self.stat(path) is not None and stat.S_ISREG(self._modes[path])
 
-    def record(self, paths) -> list[list]:
+    def is_dir(self, path: str) -> bool:
+        return self.stat(path) is not None and stat.S_ISDIR(self._modes[path])
+
+
+def _stat(st: os.stat_result) -> list:
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+
+
+class Files:
+    """What an entry's validity rests on: files that must be unchanged and candidates of the
+    include search that must still be missing. `seen` is the file system as the run found it
+    (for validating entries); `now` as it is after a parse (for recording them), renewed when
+    a parse starts. Whether a stat is trusted is decided when it is recorded (the racy rule),
+    so validating compares and looks up, nothing else. Shared by the decoding thread and the
+    main thread: a lookup done twice is harmless, dict updates are atomic."""
+
+    def __init__(self):
+        self.seen = View()
+        self.opened = time.time_ns()          # every stat `seen` holds was taken after this
+        self.now = View()
+        self._hash: dict[str, tuple] = {}    # path -> (stat, digest of the content with that stat)
+
+    def digest(self, path: str, st: list) -> str | None:
+        """The content hash of the file as it is with stat `st`; None if unreadable or if it
+        changes meanwhile."""
+        known = self._hash.get(path)
+        if known is not None and known[0] == st:
+            return known[1]
+        try:
+            data = read_regular(path)
+            after = os.stat(path)
+        except OSError:
+            return None
+        if _stat(after) != st:
+            return None
+        digest = hashlib.sha256(data).hexdigest()
+        self._hash[path] = (st, digest)
+        return digest
+
+    def record(self, paths, since: int) -> list[list]:
+        """[path, stat, digest] of each file, for a parse that started at `since`. A file gone
+        or written since then gets no digest: what was parsed cannot be told, so the entry is
+        parsed again. A racy stat is left out: the file is checked by content next time."""
         out = []
         for path in sorted(set(paths)):
-            st = self.stat(path)
-            if st is not None:
-                out.append([path, *st, self.digest(path)])
+            st = self.now.stat(path)
+            if st is None or written_since(st, since):
+                out.append([path, st, ""])
+            else:
+                out.append([path, None if racy(st, since) else st, self.digest(path, st) or ""])
         return out
 
-    def unchanged(self, deps) -> bool:
-        for path, size, mtime, ino, digest in deps:
-            st = self.stat(path)
-            if st is None:
-                return False
-            if st == (size, mtime, ino):
-                self._recorded.setdefault(path, (st, digest))
-            elif self.digest(path) != digest:
-                return False
+    def record_absent(self, missing: dict[str, set], since: int) -> list[list]:
+        """[directory, stat, names] of each directory the include search found names missing
+        in ("name/" for a missing directory), the names joined by newlines. The stat of a
+        directory changed since the parse started is left out: its names are looked up."""
+        out = []
+        for directory in sorted(missing):
+            st = self.now.stat(directory)
+            out.append([directory, None if st is None or racy(st, since) else st,
+                        "\n".join(sorted(missing[directory]))])
+        return out
+
+    def unchanged(self, deps) -> list | None:
+        """The records, if every file is as recorded (by stat, or else by content), else None.
+        A file found unchanged by its content gets its current stat in a copy of the records
+        if that stat can be trusted (git refreshes its index so): touched files are hashed
+        once, not in every run."""
+        seen = self.seen.stat
+        out = deps
+        for i, (path, recorded, digest) in enumerate(deps):
+            st = seen(path)
+            if st == recorded and digest:
+                self._hash.setdefault(path, (st, digest))
+                continue
+            if st is None or not digest or self.digest(path, st) != digest:
+                return None
+            if not racy(st, self.opened):
+                if out is deps:
+                    out = list(deps)
+                out[i] = [path, st, digest]
+        return out
+
+    def still_absent(self, records) -> bool:
+        """No missing candidate has appeared: a directory whose stat is as recorded has had
+        no entry added or removed (one that is gone has none); in one that changed each name
+        is looked up."""
+        for directory, recorded, names in records:
+            if self.seen.stat(directory) == recorded:
+                continue
+            for name in names.split("\n"):
+                path = os.path.join(directory, name.rstrip("/"))
+                if self.seen.is_dir(path) if name.endswith("/") else self.seen.is_file(path):
+                    return False
         return True
+
+
+
+def _touch(path: str) -> None:
+    """Mark an entry most recently used (the size bound deletes the least recently used)."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
 
 
 class FactsCache:
@@ -142,7 +251,9 @@ class FactsCache:
         self.directory = directory
         self.max_bytes = max_bytes
         self.files = Files()
+        self.parsing()
         self._peeked: dict[str, str | None] = {}
+        self._prefixes: dict[str, str | None] = {}    # prefix entry key -> its inputs, if valid
         self.versions = tool_versions()
         self.hits = self.misses = self.rebuilt = 0
         check_directory(directory)
@@ -166,12 +277,19 @@ class FactsCache:
         os.makedirs(directory, mode=0o700, exist_ok=True)
         return os.path.join(directory, key + ".pch")
 
+    def parsing(self) -> None:
+        """Parses start now: entries stored from here on record the files as they are after
+        this moment, and rest on their not having changed since."""
+        self.since = time.time_ns()
+        self.files.now = View()
+        self._search = IncludeSearch(self.files.now.is_file, self.files.now.is_dir)
+
     # ---- entries --------------------------------------------------------------------------
 
     def _read(self, kind: str, key: str):
-        """The body of a valid entry, or None. An entry is a JSON header line (key, files,
-        checksum) followed by the body's JSON, zlib-compressed (a sixth of the size); the
-        checksum is over the stored bytes."""
+        """The body of a valid entry, or None. An entry is a JSON header line (key, what it
+        rests on, checksum) followed by the body's JSON, zlib-compressed (a sixth of the size);
+        the checksum is over the stored bytes."""
         path = self._entry(kind, key)
         try:
             with open(path, "rb") as f:
@@ -179,32 +297,49 @@ class FactsCache:
                 body = f.read()
             if header["key"] != key or header["sum"] != hashlib.sha256(body).hexdigest():
                 raise ValueError("checksum")
-            deps = header["deps"]
+            checked = self._check(header)
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError):
             self.rebuilt += 1             # corrupt or truncated: parse again, write anew
             return None
-        if not self.files.unchanged(deps):
+        if checked is None:
             return None
         try:
             value = json.loads(zlib.decompress(body))
         except (ValueError, zlib.error):
             self.rebuilt += 1
             return None
-        try:
-            os.utime(path)                # most recently used
-        except OSError:
-            pass
+        if checked is header:
+            _touch(path)
+        else:
+            self._replace(path, checked, body)
         return value
 
-    def _write(self, kind: str, key: str, deps, body) -> None:
+    def _header(self, kind: str, key: str) -> dict | None:
+        """The header of a valid entry, without decoding its body; None if it is missing,
+        corrupt or out of date."""
         path = self._entry(kind, key)
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        data = zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 1)
-        header = json.dumps({"key": key, "deps": deps, "sum": hashlib.sha256(data).hexdigest()},
-                            separators=(",", ":")).encode()
         try:
+            with open(path, "rb") as f:
+                header = json.loads(f.readline())
+                checked = self._check(header) if header["key"] == key else None
+                if checked is not None and checked is not header:
+                    self._replace(path, checked, f.read())
+            return checked
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _write(self, kind: str, key: str, body, **basis) -> None:
+        data = zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 1)
+        self._replace(self._entry(kind, key), {"key": key, **basis,
+                                               "sum": hashlib.sha256(data).hexdigest()}, data)
+
+    def _replace(self, path: str, header: dict, data: bytes) -> None:
+        """Write an entry (its header and its compressed body) in place of `path`, atomically."""
+        header = json.dumps(header, separators=(",", ":")).encode()
+        try:
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
             write_whole(path, header + b"\n" + data, mode=0o600)
         except OSError:
             pass                          # a cache that cannot be written is only slower
@@ -222,12 +357,23 @@ class FactsCache:
         self.hits += 1
         return decode_tu(body)
 
-    def store(self, job, facts: TUFacts) -> None:
+    def store(self, job, facts: TUFacts, prefix=None) -> None:
+        """Store a TU's facts; `prefix` is the (key, PrefixResult) it was given to parse with.
+        A TU rests on its prefix's entry, if valid, for the files of the prefix: those are
+        validated once per run, however many TUs share them."""
         self._peeked.pop(job.file, None)
         if facts.problem:
             return                        # a crash or timeout is retried next run
-        deps = self.files.record((job.file,) + tuple(facts.includes))
-        self._write("tu", self.tu_key(job), deps, encode_tu(facts))
+        files, base = (job.file, *facts.includes), None
+        inputs = self._prefix_inputs(prefix[0]) if prefix is not None else None
+        if inputs is not None:
+            base, shared = [prefix[0], inputs], frozenset(prefix[1].includes)
+            files = tuple(f for f in files if f not in shared)
+        else:
+            shared = frozenset()
+        deps, absent = self._inputs(job.args, job.directory, files, shared)
+        self._write("tu", self.tu_key(job), encode_tu(facts), prefix=base, deps=deps,
+                    absent=absent)
 
     def peek(self, job) -> str | None:
         """The checksum of the TU's valid entry, without decoding it; None if it is missing,
@@ -235,19 +381,9 @@ class FactsCache:
         answer of the first time stands, unless the entry was rewritten since."""
         if job.file in self._peeked:
             return self._peeked[job.file]
-        self._peeked[job.file] = found = self._peek(job)
+        header = self._header("tu", self.tu_key(job))
+        self._peeked[job.file] = found = header and header["sum"]
         return found
-
-    def _peek(self, job) -> str | None:
-        path = self._entry("tu", self.tu_key(job))
-        try:
-            with open(path, "rb") as f:
-                header = json.loads(f.readline())
-        except (OSError, ValueError):
-            return None
-        if not isinstance(header, dict) or not self.files.unchanged(header.get("deps", [["", 0, 0, 0, ""]])):
-            return None
-        return header.get("sum")
 
     # ---- whole-run results --------------------------------------------------------------------
 
@@ -255,21 +391,58 @@ class FactsCache:
         return self._read("result", key)
 
     def store_result(self, key: str, body) -> None:
-        self._write("result", key, [], body)
+        self._write("result", key, body, deps=[], absent=[])
 
     # ---- precompiled prefix headers ------------------------------------------------------------
 
     def load_prefix(self, key: str):
         body = self._read("pch", key)
-        if body is None or not os.path.isfile(body["output"]):
+        if body is None or not os.path.isfile(body["output"]) or self._prefix_inputs(key) is None:
             return None
         return body
 
-    def store_prefix(self, key: str, result) -> None:
-        deps = self.files.record(result.includes)
-        self._write("pch", key, deps, {"output": result.output, "declared": list(result.declared),
-                                       "includes": list(result.includes),
-                                       "statics": [list(s) for s in result.statics]})
+    def store_prefix(self, key: str, task, result) -> None:
+        deps, absent = self._inputs(task.args, task.directory, result.includes)
+        inputs = hashlib.sha256(json.dumps([[p, d] for p, _st, d in deps]).encode()).hexdigest()
+        self._write("pch", key, {"output": result.output, "declared": list(result.declared),
+                                 "includes": list(result.includes),
+                                 "statics": [list(s) for s in result.statics]},
+                    inputs=inputs, deps=deps, absent=absent)
+        self._prefixes[key] = inputs if all(d for _p, _st, d in deps) else None
+
+    def _prefix_inputs(self, key: str) -> str | None:
+        """The digest of the files a valid prefix entry rests on (their paths and contents),
+        looked up once per run; None if the entry is missing, corrupt or out of date."""
+        if key not in self._prefixes:
+            header = self._header("pch", key)
+            self._prefixes[key] = header and header["inputs"]
+            if header:
+                _touch(self._entry("pch", key))
+        return self._prefixes[key]
+
+    # ---- what an entry rests on ----------------------------------------------------------------
+
+    def _check(self, header: dict) -> dict | None:
+        """The header if everything the entry rests on is as it was: its prefix's entry (the
+        same files, still valid), its files and the missing candidates of its include search;
+        a copy with the files' current stats if some were found unchanged by content; None if
+        something changed."""
+        prefix = header.get("prefix")
+        if prefix and self._prefix_inputs(prefix[0]) != prefix[1]:
+            return None
+        deps = self.files.unchanged(header["deps"])
+        if deps is None or not self.files.still_absent(header["absent"]):
+            return None
+        return header if deps is header["deps"] else dict(header, deps=deps)
+
+    def _inputs(self, args, directory: str, files, shared=frozenset()) -> tuple[list, list]:
+        """The records of the files a parse consisted of, with every file its include search
+        stopped at, and of the candidates the search found missing; files in `shared` are
+        another entry's."""
+        missing, stops = self._search.absent(args, directory, files, read_regular)
+        files = (*files, *(s for s in stops if s not in shared))
+        return (self.files.record(files, self.since),
+                self.files.record_absent(missing, self.since))
 
     # ---- size bound ---------------------------------------------------------------------------
 

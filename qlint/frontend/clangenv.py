@@ -81,7 +81,6 @@ class _Raw:
             "clang_hashCursor": ([C], u),
             "clang_getCursorLocation": ([C], L),
             "clang_getCursorExtent": ([C], R),
-            "clang_getRangeStart": ([R], L),
             "clang_getRangeEnd": ([R], L),
             "clang_getRangeStart": ([R], L),
             "clang_equalCursors": ([C, C], u),

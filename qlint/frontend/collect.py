@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from ..files import read_regular
 from .cache import code_digest
 from .parse import PrefixResult, PrefixTask, TUTask
+from .search import named_search_path
 from .workers import run_tasks
 
 _LEADING = re.compile(rb"\A(?:\s+|/\*.*?\*/|//[^\n]*\n)*", re.S)
@@ -46,30 +47,11 @@ def first_include(path: str, job) -> str | None:
     if not m:
         return None
     quoted, name = m.group(1) == b'"', m.group(2).decode("utf-8", "replace")
-    for directory in _search_path(job, quoted, os.path.dirname(path)):
+    for directory in named_search_path(job.args, quoted, os.path.dirname(path)):
         candidate = os.path.normpath(os.path.join(directory, name))
         if os.path.isfile(candidate):
             return candidate
     return None
-
-
-_SEARCH_FLAGS = (("-iquote", "quote"), ("-isystem", "system"), ("-I", "angle"))
-
-
-def _search_path(job, quoted: bool, own_dir: str) -> list[str]:
-    """The directories the preprocessor searches: for "..." the including file's directory
-    and -iquote first, then -I, then -isystem."""
-    dirs = {"quote": [], "angle": [], "system": []}
-    it = iter(job.args)
-    for arg in it:
-        for flag, kind in _SEARCH_FLAGS:
-            if arg == flag:
-                dirs[kind].append(next(it, ""))
-                break
-            if arg.startswith(flag):
-                dirs[kind].append(arg[len(flag):])
-                break
-    return ([own_dir] + dirs["quote"] if quoted else []) + dirs["angle"] + dirs["system"]
 
 
 def collect(jobs, workers: int, timeout: float, cache=None, on_parsed=None):
@@ -105,15 +87,18 @@ def _decode(cache, hits, out: dict) -> None:
 def _parse(todo, workers, timeout, cache, stats, on_done) -> dict:
     results = {}
     scratch = None if cache is not None else tempfile.mkdtemp(prefix="qlint-pch-")
+    if cache is not None:
+        cache.parsing()
     try:
         prefixes = _prefixes(todo, workers, timeout, cache, scratch, stats)
-        tasks = [TUTask(job, prefixes.get(job.file)) for job in todo]
+        tasks = [TUTask(job, prefixes[job.file][1] if job.file in prefixes else None)
+                 for job in todo]
         parsed = run_tasks(tasks, workers, timeout, on_done)
         for job in todo:
             results[job.file] = parsed[job.file]
             stats.parsed += 1
             if cache is not None:
-                cache.store(job, parsed[job.file])
+                cache.store(job, parsed[job.file], prefixes.get(job.file))
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -121,8 +106,8 @@ def _parse(todo, workers, timeout, cache, stats, on_done) -> dict:
 
 
 def _prefixes(todo, workers, timeout, cache, scratch, stats) -> dict:
-    """A usable PrefixResult per TU file that can use one: reused from the cache, or built
-    for a group of at least two TUs (a PCH pays off only when shared)."""
+    """(cache key, PrefixResult) per TU file that can use a prefix: reused from the cache, or
+    built for a group of at least two TUs (a PCH pays off only when shared)."""
     groups = defaultdict(list)
     for job in todo:
         header = None if job.degraded else first_include(job.file, job)
@@ -152,9 +137,9 @@ def _prefixes(todo, workers, timeout, cache, scratch, stats) -> dict:
                 continue
             stats.prefixes += 1
             if cache is not None:
-                cache.store_prefix(key, result)
+                cache.store_prefix(key, source, result)
         for job in members:
-            out[job.file] = result
+            out[job.file] = (key, result)
     return out
 
 

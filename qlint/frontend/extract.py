@@ -48,7 +48,7 @@ BO_SPELLING = {3: "*", 4: "/", 5: "%", 6: "+", 7: "-", 8: "<<", 9: ">>", 11: "<"
                29: ">>=", 30: "&=", 31: "^=", 32: "|=", 33: ","}
 BO_COMPARE = {11, 12, 13, 14, 15, 16}
 BO_LAND, BO_LOR, BO_ASSIGN, BO_ADD_ASSIGN, BO_SUB_ASSIGN, BO_COMMA = 20, 21, 22, 26, 27, 33
-BO_EQ, BO_NE, BO_OR_ASSIGN = 15, 16, 32
+BO_EQ, BO_NE, BO_OR_ASSIGN, BO_AND = 15, 16, 32, 17
 UO_POSTINC, UO_POSTDEC, UO_PREINC, UO_PREDEC, UO_ADDROF, UO_DEREF = 1, 2, 3, 4, 5, 6
 UO_MINUS, UO_NOT, UO_LNOT, UO_EXTENSION = 8, 9, 10, 13
 UO_SPELLING = {5: "&", 6: "*", 7: "+", 8: "-", 9: "~", 10: "!"}
@@ -864,6 +864,8 @@ class BodyBuilder:
         self.value_source: dict[str, tuple] = {}           # local var -> (producer, funcs)
         self.call_events: dict[int, Call] = {}             # id(CALL_EXPR node) -> its event
         self.last_call: Call | None = None
+        self.bit_tests: dict[str, list] = {}              # local -> masks tested (None: other)
+        self.flag_sets: list[tuple[Assign, int]] = []      # (`v |= CONST`, CONST)
 
     # ---- blocks and edges ---------------------------------------------------------------
 
@@ -893,6 +895,9 @@ class BodyBuilder:
         for b in self.indirect_gotos:
             for target in self.labels.values():
                 self.edge(b, target, "goto *", "", 0)
+        for event, bits in self.flag_sets:
+            masks = self.bit_tests.get(event.names[0], ())
+            event.keeps_tests = all(m is not None and not m & bits for m in masks)
         return self.blocks
 
     # ---- cleanups (lock guards) -----------------------------------------------------------
@@ -1143,6 +1148,7 @@ class BodyBuilder:
         """Edges from b for `cond`; a literal condition keeps only its live edge."""
         value = self.const_value(cond)
         text, names = self.ex.text(cond), self.ex.names(cond)
+        self.note_bit_tests(cond, None)
         line = self.ex.line_col(cond.cur)[0]
         ref = self.value_ref(cond) if value is None else ""
         if value is not False:
@@ -1151,6 +1157,23 @@ class BodyBuilder:
         if value is not True:
             self.edge(b, on_false, text if value is None else "", "false" if value is None else "",
                       line, names, ref)
+
+    def note_bit_tests(self, n: Node, mask) -> None:
+        """How a condition reads each local: as `v & MASK` (MASK constant) or otherwise
+        (None), for deciding whether `v |= FLAG` can change a test (`flag_sets`)."""
+        n = _unwrap(n)
+        if n.kind == DECL_REF_EXPR:
+            self.bit_tests.setdefault(self.ex.spelling(n.cur), []).append(mask)
+            return
+        if n.kind == BINARY_OPERATOR and len(n.kids) == 2 and \
+                self.lib.clang_getCursorBinaryOperatorKind(n.cur) == BO_AND:
+            for mine, other in ((0, 1), (1, 0)):
+                value = self.ex.int_value(n.kids[other])
+                if value is not None and _unwrap(n.kids[mine]).kind == DECL_REF_EXPR:
+                    self.note_bit_tests(n.kids[mine], value)
+                    return
+        for kid in n.kids:
+            self.note_bit_tests(kid, None)
 
     def if_stmt(self, n: Node, b):
         kids = [k for k in n.kids if k.kind != VAR_DECL]
@@ -1291,8 +1314,12 @@ class BodyBuilder:
             target = _unwrap(kids[0])
             if op == BO_OR_ASSIGN and target.kind == DECL_REF_EXPR and b is not None:
                 # `release_lock |= prepare_mmio_access(mr)`: true if any stored result was
-                self.emit(b, Assign((self.ex.spelling(target.cur),), self.ex.line_col(target.cur)[0],
-                                    None, self.value_ref(kids[1]), accumulates=True))
+                event = Assign((self.ex.spelling(target.cur),), self.ex.line_col(target.cur)[0],
+                               None, self.value_ref(kids[1]), accumulates=True)
+                bits = self.ex.int_value(kids[1])
+                if bits is not None:
+                    self.flag_sets.append((event, bits))
+                self.emit(b, event)
                 return b
             lhs_mode = "inc" if op == BO_ADD_ASSIGN else "dec" if op == BO_SUB_ASSIGN else "w"
             return self.expr(kids[0], b, lhs_mode)

@@ -122,6 +122,8 @@ class Requirement(Item):
     kind: str                        # "requires" | "excludes"
     function: str = ""
     attribute: str = ""
+    instance: str = ""               # which lock of that kind, from the call's arguments:
+                                     # "bdrv_get_aio_context(@0)" (@N: the Nth argument)
     evidence: tuple = ()             # Evidence
 
     @property

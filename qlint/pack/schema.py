@@ -252,6 +252,8 @@ def _requirement(table: str, doc: str) -> Table:
             Key("attribute", "strings", "every function or field declared with one of these "
                 "attributes", default=()),
             Key("lock", "string", "a declared lock, section or context", refers="lock"),
+            Key("instance", "string", "which one, as an expression of the call's arguments "
+                "(`bdrv_get_aio_context(@0)`, `@N` the Nth): said in messages", default=""),
             Key("evidence", "evidence", "what the tree says for it (written by `qlint infer`)",
                 default=()),
             NEEDS))

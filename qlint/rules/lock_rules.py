@@ -17,8 +17,8 @@ class LockRequired(Rule):
     tags = ("concurrency", "locking")
     owns = cells("requires", "lock", "name", "entry") + cells("requires", "lock", BY, _CHAIN)
     messages = {
-        "entry": "{required}() requires {lock}, which is not held on this path from {entry}",
-        "local": "{required}() requires {lock}, but {lock} was released by {function}() before "
+        "entry": "{required}() requires {what}, which is not held on this path from {entry}",
+        "local": "{required}() requires {what}, but {lock} was released by {function}() before "
                  "this call",
         "step": "calls {required}() without {lock}",
     }

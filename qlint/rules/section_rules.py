@@ -13,15 +13,15 @@ class _Balance(Rule):
     """A lock or a section left open, or closed without being open."""
     noun = ("section", "begun", "ended", "open")     # noun, opened, closed, still
     messages = {
-        "leak": "{section} {noun} {opened} at line {line} is still {still} when {function}() "
-                "returns on this path",
+        "leak": "{section} {noun}{instance} {opened} at line {line} is still {still} when "
+                "{function}() returns on this path",
         "extra-end": "{function}() {closed} the {section} {noun} on this path without having "
                      "{opened} it, unlike its other paths",
         "unpaired-return": "{function}() returns with the {section} {noun} {closed} on this "
                            "path but not on its others: its callers cannot tell which",
-        "twice": "{section} {noun} {closed} twice on this path{before}",
-        "entry-open": "{function}() leaves the {section} {noun} {still} {where_taken}, but "
-                      "as {kind} it has no caller to close it",
+        "twice": "{section} {noun}{instance} {closed} twice on this path{before}",
+        "entry-open": "{function}() leaves the {section} {noun}{instance} {still} "
+                      "{where_taken}, but as {kind} it has no caller to close it",
         "entry-close": "{function}() {closed} the {section} {noun}, which {kind} does not hold "
                        "and nobody handed to it",
         "handoff": "the {section} {noun} that {owner}() hands to deferred {callback}() (line "

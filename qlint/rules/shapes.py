@@ -6,7 +6,8 @@ from ..analysis.balance import first_end
 from ..analysis.violations import met_requirements
 from ..report.model import Contract, Related, Step
 from .trace import (also_reached, call_steps, callee_words, changed_by, decisions, declared_by,
-                    entry_step, exit_of, registration_related, suggestion, where_changed)
+                    entry_step, exit_of, instance_words, registration_related, required_words,
+                    suggestion, where_changed)
 
 
 def report(rule, ctx, v):
@@ -18,7 +19,7 @@ def _entry(rule, ctx, v):
     """Unmet at an entry point: the chain of calls from it to the violating call."""
     last = v.chain[-1]
     fn = ctx.program.functions[last.caller]
-    args = dict(required=v.required, lock=v.lock,
+    args = dict(required=v.required, lock=v.lock, what=required_words(ctx, v.lock, last),
                 entry=f"{v.entry.kind} {ctx.program.name_of(v.entry.func)}()")
     steps = call_steps(ctx, v.chain, rule.words("step", v.cell, **args))
     trace = [entry_step(ctx, v.entry)] + steps
@@ -35,7 +36,8 @@ def _local(rule, ctx, v):
     fn = ctx.program.functions[v.function]
     w = v.witness
     args = dict(required=v.chain[-1].required, lock=v.lock, function=fn.name,
-                callee=callee_words(ctx, w), name=w.required or ctx.program.name_of(w.target))
+                callee=callee_words(ctx, w), name=w.required or ctx.program.name_of(w.target),
+                what=required_words(ctx, v.lock, v.chain[-1]))
     trace = [Step(fn.name, fn.file, fn.line, rule.words("start", v.cell, **args))]
     trace += call_steps(ctx, v.chain, rule.words("step", v.cell, **args))
     return rule.finding(v.cell.shape, v.cell, (fn.file, w.call.line, w.call.col, fn.name),
@@ -162,7 +164,8 @@ def _paths(rule, ctx, v):
     return rule.finding(what, v.cell, (fn.file, where, col, fn.name),
                         detail=f"{section}|{what}", trace=trace,
                         related=[Related(fn.file, line, note)], section=section, line=line,
-                        function=fn.name, **words)
+                        function=fn.name, instance=instance_words(ctx, fn, line, section),
+                        **words)
 
 
 def _twice(rule, ctx, v):
@@ -178,7 +181,8 @@ def _twice(rule, ctx, v):
     before = f" (already {words['closed']} at line {first})" if first else ""
     return rule.finding("twice", v.cell, (fn.file, call.line, call.col, fn.name),
                         detail=f"{section}|double|{call.name}", trace=trace, section=section,
-                        before=before, **words)
+                        before=before, instance=instance_words(ctx, fn, call.line, section),
+                        **words)
 
 
 def _entry_point(rule, ctx, v):
@@ -203,7 +207,8 @@ def _entry_point(rule, ctx, v):
                         (fn.file, line, col, fn.name),
                         detail=f"{section}|entry|{'open' if opens else 'close'}", trace=trace,
                         related=registration_related(ctx, entry), section=section,
-                        function=fn.name, kind=kind, where_taken=where_taken, **words)
+                        function=fn.name, kind=kind, where_taken=where_taken,
+                        instance=instance_words(ctx, fn, line, section), **words)
 
 
 def _handoff(rule, ctx, v):

@@ -3,6 +3,8 @@ point's first step and registration, the chain of calls to a violating call, a p
 decisions and where it returns, and how a callee is named."""
 from __future__ import annotations
 
+import re
+
 from ..facts.ir import EXIT, Return
 from ..report.model import Related, Step
 
@@ -168,3 +170,30 @@ def _changer(ctx, call, section: str, delta: int, seen: set) -> list[str]:
 def changed_by(ctx, chain: list) -> str:
     """", by f() → g()" for a wrapper chain, "" for none."""
     return ", by " + " → ".join(f"{ctx.program.name_of(k)}()" for k in chain) if chain else ""
+
+
+def instance_words(ctx, fn, line: int, section: str) -> str:
+    """The instance a call at `line` of `fn` opened or closed, in words, where a lock or
+    section operation names it: " q->lock" for the lock itself (`qemu_mutex_lock(&q->lock)`),
+    " of s->aio_context" for the object whose lock it is; "" where a wrapper did it."""
+    for _b, _i, call in ctx.locks.calls(fn):
+        if call.line != line:
+            continue
+        for op in ctx.locks.sem.section_ops(call):
+            if op.section == section and op.arg and op.op != "switch":
+                text = " ".join(op.arg.split())
+                return f" {text[1:]}" if text.startswith("&") else f" of {text}"
+    return ""
+
+
+def required_words(ctx, lock: str, witness) -> str:
+    """What a terminal witness's call requires, naming the instance where its [[requires]]
+    says which (`instance = "bdrv_get_aio_context(@0)"`): "the AioContext lock of
+    bdrv_get_aio_context(child_bs)"; else the lock's name."""
+    for r in ctx.pack.requirements:
+        if r.instance and r.lock == lock and r.function == witness.required:
+            args = witness.call.args
+            text = re.sub(r"@(\d+)", lambda m: args[int(m.group(1))].text
+                          if int(m.group(1)) < len(args) else m.group(0), r.instance)
+            return f"the {lock} lock of {text}"
+    return lock
