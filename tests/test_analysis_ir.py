@@ -1,7 +1,7 @@
 """The analysis runs on plain IR: no libclang here."""
 from __future__ import annotations
 
-from qlint.analysis.paths import normalize_cond
+from qlint.analysis.paths import decided_atoms, normalize_cond
 from qlint.config import Config, build_pack
 from qlint.facts.codec import decode_tu, encode_tu
 from qlint.facts.ir import Arg, Assign, Block, Call, Edge, Function, TUFacts
@@ -71,6 +71,16 @@ def test_condition_normalization():
     assert normalize_cond("ret == 0") == ("ret", False)
     assert normalize_cond("bs != NULL") == ("bs", True)
     assert normalize_cond("!!x") == ("x", True)
+    # `!` binds to its operand: `!a || b` is not the negation of `a || b`.
+    assert normalize_cond("!qemu_in_coroutine() || mis->dst") == (
+        "!qemu_in_coroutine() || mis->dst", True)
+    assert normalize_cond("!(a || b)") == ("a || b", False)
+    # A false disjunction decides each disjunct: here that the code runs in a coroutine.
+    assert decided_atoms("!migrate_postcopy_preempt() || !qemu_in_coroutine() || mis->dst",
+                         False) == (
+        ("!migrate_postcopy_preempt() || !qemu_in_coroutine() || mis->dst", False),
+        ("migrate_postcopy_preempt()", True), ("qemu_in_coroutine()", True),
+        ("mis->dst", False))
 
 
 def test_a_call_through_a_forwarded_parameter_is_an_edge_of_the_function_making_it():

@@ -175,6 +175,8 @@ def test_a_callback_s_requirement_is_judged_where_it_is_passed():
     # image_hdr_write() (GRAPH_RDLOCK) holding the lock by its own annotation, and
     # image_amend_encryption() passes it without: that call is the finding, not the generic
     # layer's call through its parameter.
+    # image_create() passes an extent callback at the argument position the generic layer's
+    # header callback has further down: not what header_store() calls, nothing reported.
     run = check(f"{MODERN}/callback-param")
     path = f"{MODERN}/callback-param/crypto.c"
     assert findings(run) == [("QL303", path, 38, "image_amend_encryption")]
@@ -191,11 +193,20 @@ def test_coroutine_context_flows_down_to_helpers():
     # disk_read_header(): every caller runs in a coroutine, it calls a co_wrapper_mixed (a
     # warning); disk_sync(): one caller does, it calls a co_wrapper (an error); disk_length():
     # called in and out of coroutines, it calls the mixed wrapper, which is what that is for.
+    # disk_resize_cb(): every way in is a coroutine's call through a struct field (an error);
+    # disk_notify_flush(): the only coroutine way in goes through a field that may hold any
+    # function stored there, which proves nothing.
     run = check(f"{MODERN}/helpers")
     path = f"{MODERN}/helpers/helpers.c"
     assert findings(run) == [("QL302", path, 18, "disk_read_header"),
-                             ("QL302", path, 29, "disk_sync")]
-    every, some = run.json["findings"]
+                             ("QL302", path, 29, "disk_sync"),
+                             ("QL302", path, 88, "disk_resize_cb")]
+    every, some, field = run.json["findings"]
+    assert field["message"] == (
+        "disk_flush() (no_coroutine_fn) must not run in a coroutine, but disk_resize_cb() runs "
+        "in coroutine context: every caller calls it there (as disk_co_resize() does)")
+    assert trace(field) == [("disk_co_resize", 116), ("disk_co_resize", 119),
+                            ("disk_resize_cb", 88)]
     assert (every["level"], some["level"]) == ("warning", "error")
     assert every["message"] == (
         "disk_read() (no_coroutine_fn) must not run in a coroutine, but disk_read_header() runs "

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 
 from ..facts.ir import Call, call_ref
 from .paths import (Explorer, State, add_pending, all_conditions, ambient_effect, begin,
-                    calls_in, correlated_conditions, decide, end, give_away, guarded_cleanup,
-                    hand_over, known_nonnull, loop_blocks, net_effect, normalize_cond, outcomes,
-                    resolve, switch, tested_variables)
+                    calls_in, correlated_conditions, decide, decided_atoms, end, give_away,
+                    guarded_cleanup, hand_over, known_nonnull, loop_blocks, net_effect,
+                    normalize_cond, outcomes, resolve, switch, tested_variables)
 from .scc import postorder, sccs
 from .semantics import Semantics
 from .sites import note
@@ -374,9 +374,8 @@ class LockAnalysis:
         if self.tested(fn) & set(fn.params) and any(
                 self._has_requirement(call) for _b, _i, call in self.calls(fn)):
             return True
-        if self.assumptions and any(
-                normalize_cond(e.cond)[0].replace(" ", "") in self.assumptions
-                for b in fn.blocks for e in b.succs if e.cond):
+        if self.assumptions and any(_assumed(self.assumptions, e.cond)
+                                    for b in fn.blocks for e in b.succs if e.cond):
             return True
         sem = self.sem
         for _b, _i, call in self.calls(fn):
@@ -746,3 +745,11 @@ def call_successors(program, graph) -> dict[str, list[str]]:
 def strongly_connected(program, graph) -> list[list[str]]:
     """SCCs of the synchronous call graph, callees before callers."""
     return sccs(sorted(program.functions), call_successors(program, graph).__getitem__)
+
+
+def _assumed(assumptions, cond: str) -> bool:
+    """Whether a branch condition decides an [[assume]]d one, itself or as a part of a
+    conjunction or disjunction (`!migrate_postcopy_preempt() || !qemu_in_coroutine()`)."""
+    base = normalize_cond(cond)[0]
+    return any(atom.replace(" ", "") in assumptions
+               for value in (True, False) for atom, _truth in decided_atoms(base, value))

@@ -366,7 +366,7 @@ def normalize_cond(text: str) -> tuple[str, bool]:
     positive = True
     t = text.strip()
     while True:
-        if t.startswith("!") and not t.startswith("!="):
+        if t.startswith("!") and not t.startswith("!=") and _one_operand(t[1:]):
             positive = not positive
             t = t[1:].strip()
         elif t.startswith("(") and t.endswith(")") and _balanced(t[1:-1]):
@@ -380,6 +380,17 @@ def normalize_cond(text: str) -> tuple[str, bool]:
         if t.endswith(nonnull):
             return t[: -len(nonnull)].strip(), positive
     return t, positive
+
+
+def _one_operand(text: str) -> bool:
+    """Whether `text` has no binary operator outside parentheses (conditions print binary
+    operators with spaces around them): `!a || b` negates a, not the disjunction."""
+    depth = 0
+    for ch in text.strip():
+        depth += (ch == "(") - (ch == ")")
+        if ch == " " and depth == 0:
+            return False
+    return True
 
 
 @lru_cache(maxsize=65536)

@@ -157,15 +157,27 @@ def _in_helpers(analysis, kinds, wanted):
                     where = (last.caller, last.call.line, last.call.col, last.required, w.lock)
                     reached.setdefault(where, []).append((key, [w] + tail))
     for (*_where, lock), ways in reached.items():
+        helper = ways[0][1][-1].caller
+        every = runs_under(analysis, helper, lock, set())
+        if not every:
+            if _tests_the_context(analysis, ways[0][1][-1]):
+                continue
+            # Only some callers run in the context: the path is the evidence, and a call
+            # through a struct field may reach any function stored there (every device's
+            # MemoryRegionOps.write), not the one this path would: such paths prove nothing.
+            ways = [(k, c) for k, c in ways if not _through_fields(c)]
+            if not ways:
+                continue
         ways.sort(key=lambda kc: (len(kc[1]), kc[0]))
         origin, chain = ways[0]
-        helper = chain[-1].caller
-        every = runs_under(analysis, helper, lock, set())
-        if not every and _tests_the_context(analysis, chain[-1]):
-            continue
         yield Violation(HELPER, helper, witness=chain[-1], chain=chain, lock=lock,
                         origin=origin, every=every,
                         others=sorted({k for k, _c in ways[1:]} - {origin}))
+
+
+def _through_fields(chain) -> bool:
+    """Whether a chain of calls goes through a struct field's function pointer."""
+    return any(w.call.via and not w.call.via.startswith("*") for w in chain)
 
 
 def _tests_the_context(analysis, w) -> bool:
@@ -269,8 +281,24 @@ def _passes(analysis, w, lock: str):
             continue
         for index, expected in first.guards:
             if isinstance(expected, str) and index < len(w.call.args) and \
-                    expected in w.call.args[index].funcs:
+                    expected in w.call.args[index].funcs and _forwards(analysis, tail, index):
                 yield index, expected, tail
+
+
+def _forwards(analysis, tail, index: int) -> bool:
+    """Whether the parameter `index` of the chain's first function is what its last call
+    calls: each call on the way passes that parameter on (`writefunc` down to
+    `writefunc(...)`), not another function's callback met further down."""
+    functions = analysis.program.functions
+    for step in tail[:-1]:
+        params = functions[step.caller].params
+        if index >= len(params):
+            return False
+        index = next((i for i, a in enumerate(step.call.args) if a.text == params[index]), None)
+        if index is None:
+            return False
+    params = functions[tail[-1].caller].params
+    return index < len(params) and tail[-1].call.via == "*" + params[index]
 
 
 def runs_only_with(analysis, key: str, lock: str):
