@@ -31,7 +31,8 @@ from ..facts.ir import Call, call_ref
 from .paths import (Explorer, State, add_pending, all_conditions, ambient_effect, begin,
                     calls_in, correlated_conditions, decide, decided_atoms, end, give_away,
                     guarded_cleanup, hand_over, known_nonnull, loop_blocks, net_effect,
-                    normalize_cond, outcomes, resolve, switch, tested_variables)
+                    normalize_cond, outcomes, resolve, returned_locals, switch,
+                    tested_variables)
 from .scc import postorder, sccs
 from .semantics import Semantics
 from .sites import note
@@ -293,7 +294,7 @@ class LockAnalysis:
         contract = self.sem.contract_holds(fn.name, self.program.attrs(key))
         if contract or self._needs_paths(fn):
             tracked = correlated_conditions(fn) | (self.tested(fn) & set(fn.params)) | \
-                self._exemption_conditions(fn)
+                self._exemption_conditions(fn) | returned_locals(fn)
             if key in self.deferred or any(self.sem.deferral(c) for _b, _i, c in self.calls(fn)):
                 # Handoffs compare the deferring path's conditions with the callback's paths.
                 tracked |= all_conditions(fn)

@@ -237,6 +237,9 @@ def _returned(st: State, event: Return) -> State:
     if holder and any(p[0] == holder for p in st.pending):
         return st._replace(ret=("holder", holder, positive))
     truth = next((t for v, t in st.known if v == holder), None) if holder else None
+    if truth is None and holder:
+        # A local this path tested: `if (req) break; ... return req;`
+        truth = next((v for c, v, _n in st.conds if c == holder), None)
     if truth is not None:
         return st._replace(ret=("truth", truth == positive))
     if event.value is not None:
@@ -479,6 +482,19 @@ def tested_variables(fn) -> frozenset:
                 if base.isidentifier():
                     out.add(base)
     return frozenset(out)
+
+
+def returned_locals(fn) -> set[str]:
+    """Variables the function returns as they are (`return req;`): a branch on one tells what
+    the function returns there (a lock taken iff the pointer returned is non-NULL)."""
+    out = set()
+    for block in fn.blocks:
+        for event in block.events:
+            if type(event) is Return and event.ref and not one_sided(event.ref):
+                holder = ref_target(event.ref)[0]
+                if holder.isidentifier():
+                    out.add(holder)
+    return out
 
 
 def all_conditions(fn) -> set[str]:
