@@ -189,6 +189,19 @@ def test_a_callback_s_requirement_is_judged_where_it_is_passed():
                         ("header_create", 18), ("header_store", 13)]
 
 
+def test_a_field_holding_both_kinds_of_functions_is_not_charged_to_its_callers():
+    # Command.cmd holds a coroutine_fn command and a plain one, sent their own ways by the
+    # table's .coroutine flag (QEMU's HMPCommand): command_exec() is not charged. Step.run
+    # holds only coroutine_fn steps: step_now() calls one outside a coroutine.
+    run = check(f"{MODERN}/command-table")
+    path = f"{MODERN}/command-table/table.c"
+    assert run.code == 1
+    assert findings(run) == [("QL301", path, 66, "step_now")]
+    assert run.json["findings"][0]["message"].startswith(
+        "step_flush() (coroutine_fn), called through Step.run, needs coroutine context, but "
+        "step_now() is neither coroutine_fn nor coroutine_mixed_fn")
+
+
 def test_coroutine_context_flows_down_to_helpers():
     # disk_read_header(): every caller runs in a coroutine, it calls a co_wrapper_mixed (a
     # warning); disk_sync(): one caller does, it calls a co_wrapper (an error); disk_length():

@@ -227,7 +227,8 @@ def _by_declaration(analysis, kinds, wanted):
             seen, way = set(), False
             for w in table[lock]:
                 if not w.terminal or not w.by_attribute or (id(w.call), w.required) in seen or \
-                        _through_parameter(analysis, key, w):
+                        _through_parameter(analysis, key, w) or \
+                        kinds.get(lock) == "context" and _field_of_both_kinds(analysis, w, lock):
                     continue
                 seen.add((id(w.call), w.required))
                 if way is False:
@@ -238,6 +239,21 @@ def _by_declaration(analysis, kinds, wanted):
                                     witness=w, lock=lock, way=way)
                 if way:
                     break
+
+
+def _field_of_both_kinds(analysis, w, lock: str) -> bool:
+    """A call through a struct field, not declared to need a context, that holds functions
+    which need it and functions which do not (HMPCommand.cmd: hmp_block_resize() is
+    coroutine_fn, most commands are not, and the table's `.coroutine` flag sends each kind its
+    own way): which kind a call reaches is decided by data qlint does not follow."""
+    via = w.call.via
+    if not via or via.startswith("*"):
+        return False
+    sem, program = analysis.sem, analysis.program
+    needs = [any(r.lock == lock for r in sem.attribute_requirements(sem.caller_attrs(s.func),
+                                                                      "requires"))
+             for s in program.field_funcs.get(via, ())]
+    return any(needs) and not all(needs)
 
 
 def _through_parameter(analysis, key: str, w) -> bool:
