@@ -25,10 +25,12 @@ sys.path.insert(0, os.path.join(REPO, "tests"))
 
 from qlint.pipeline import Options, analyse  # noqa: E402
 from qlint.replay import explore  # noqa: E402
-from qlint.replay.run import Mode, replay_finding  # noqa: E402
+from qlint.replay.run import Judge, Mode, replay_finding  # noqa: E402
 from qlint.replay.scenario import build  # noqa: E402
 
-FIXTURES = ["seed000", "seed003", "replay/error-path", "replay/bh-lock", "replay/deferred-end"]
+FIXTURES = ["seed000", "seed003", "replay/error-path", "replay/bh-lock", "replay/deferred-end",
+            "replay/typedef-counter", "replay/enum-macro", "replay/sizeof-loop",
+            "replay/pointer-chain"]
 LAIO = "block/linux-aio.c"
 PUT_BACK = ("    aio_context_acquire(s->aio_context);\n    qemu_laio_process_completions(s);\n",
             "    qemu_laio_process_completions(s);\n    aio_context_acquire(s->aio_context);\n")
@@ -49,7 +51,8 @@ def analysis_of(path: str):
 def measure(name: str, finding: dict, before, after, pct_runs: int,
             bound: int | None) -> dict:
     world = build(finding, before)
-    search = explore.exhaustive(world, world.bounds["preemptions"], world.bounds["states"])
+    search = explore.exhaustive(world, world.bounds["preemptions"], world.bounds["states"],
+                                Judge(world))
     started = time.perf_counter()
     confirmation = replay_finding(finding, before, Mode()).confirmation
     replay_seconds = time.perf_counter() - started
@@ -62,10 +65,13 @@ def measure(name: str, finding: dict, before, after, pct_runs: int,
     label = f"{name} {finding['rule']}" + (f" ({section.group(1)})" if section else "")
     return {"name": label, "invariant": confirmation.get("invariant", "-"),
             "first": search.found_after, "replay": replay_seconds,
-            "before_states": confirmation.get("states", 0), "steps": confirmation.get("steps", 0),
+            "before_states": confirmation.get("coverage", {}).get("states", 0),
+            "steps": confirmation.get("steps", 0),
             "pct": f"{pct.get('hits', 0)}/{pct.get('runs', 0)} (first {pct.get('first_hit', 0)})",
-            "status_after": clean["status"], "after_states": clean.get("states", 0),
-            "after_schedules": clean.get("schedules", 0), "after_seconds": seconds}
+            "status_after": clean["status"] + ("" if clean.get("complete") else " (cut)"),
+            "after_states": clean.get("coverage", {}).get("states", 0),
+            "after_schedules": clean.get("coverage", {}).get("schedules", 0),
+            "after_seconds": seconds}
 
 
 def fixture_rows(pct_runs: int, bound: int | None) -> list[dict]:

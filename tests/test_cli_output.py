@@ -206,7 +206,10 @@ def test_analyse_reports_only_the_tus_it_parses(tmp_path, monkeypatch):
 
         def stop(self):
             calls.append(("stop",))
-    monkeypatch.chdir(make_tree(tmp_path, {"a.c": bh_source(CALL), "b.c": bh_source(CALL)}))
+    root = make_tree(tmp_path, {"a.c": bh_source(CALL), "b.c": bh_source(CALL)})
+    for name in ("a.c", "b.c"):     # written well before the parse: not racy (see the cache)
+        os.utime(os.path.join(root, name), (time.time() - 10, time.time() - 10))
+    monkeypatch.chdir(root)
     analyse(Options(paths=["."], jobs=1), progress=Recorder(), reuse=False)
     assert calls == [("start", 2), ("advance",), ("advance",), ("analysing",), ("stop",)]
     calls.clear()

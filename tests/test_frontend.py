@@ -133,6 +133,71 @@ def test_cache_codec_round_trips_real_facts(extract):
     assert again == tu
 
 
+def test_expression_trees_resolve_types_and_fold_constants(extract, tmp_path):
+    (tmp_path / "types.h").write_text("typedef unsigned int qcount_t;\ntypedef qcount_t pending_t;\n")
+    tu = extract("""
+        #include "types.h"
+        enum { SLOTS = 4 };
+        #define FULL(q) ((q)->pending >= SLOTS * 2)
+        typedef struct Q { pending_t pending; struct Q *next; unsigned busy:1; } Q;
+        int pick(Q *q);
+        int f(Q *q, int k) {
+            for (k = 0; k < sizeof(Q); k++) {
+                q->pending--;
+            }
+            if (!FULL(q) && k == SLOTS) {
+                q->next->next->busy = pick(q) + 1;
+            }
+            return q->pending;
+        }
+    """)
+    fn = next(f for f in tu.functions if f.name == "f")
+    conds = [b.cond for b in fn.blocks if b.cond is not None]
+    q = ("var", "p:Q", "q")
+    pending = ("field", "u32", q, "Q.pending", True)
+    assert conds == [
+        ("<", "i32", ("var", "i32", "k"), ("int", "u64", 24)),
+        ("&&", "i32", ("!", "i32", (">=", "i32", pending, ("int", "i32", 8))),
+         ("==", "i32", ("var", "i32", "k"), ("int", "i32", 4)))]
+    writes = [(e.text, e.op, e.lvalue, e.value) for e in events(tu, "f")
+              if isinstance(e, Access) and e.mode != "r"]
+    chain = ("field", "p:Q", ("field", "p:Q", q, "Q.next", True), "Q.next", True)
+    assert writes == [
+        ("q->pending", "--", pending, None),
+        ("q->next->next->busy", "=", ("field", "u1", chain, "Q.busy", True),
+         ("+", "i32", ("call", "i32", "pick", 13, 31), ("int", "i32", 1)))]
+    assigns = [(e.names, e.op, e.expr) for e in events(tu, "f") if isinstance(e, Assign)]
+    assert assigns == [(("k",), "=", ("int", "i32", 0)), (("k",), "++", None)]
+    [ret] = [e for b in fn.blocks for e in b.events if type(e).__name__ == "Return"]
+    assert ret.expr == pending
+    call = next(e for e in events(tu, "f") if isinstance(e, Call) and e.name == "pick")
+    assert call.args[0].expr == q
+
+
+def test_unknown_parts_of_a_tree_say_what_they_are(extract):
+    tu = extract("""
+        typedef struct R { const char *name; double w; } R;
+        void use(const char *s, double d);
+        void f(R *r) { use("x", r->w * 2.5); }
+    """)
+    call = next(e for e in events(tu, "f") if isinstance(e, Call) and e.name == "use")
+    assert call.args[0].expr == ("?", "p", "string")
+    assert call.args[1].expr[0] == "*" and call.args[1].expr[3] == ("?", "f", "float")
+
+
+def test_switch_labels_are_folded(extract):
+    tu = extract("""
+        enum Mode { M_READ = 1, M_WRITE = 2 };
+        #define M_FLUSH (M_WRITE + 2)
+        int f(enum Mode m) {
+            switch (m) { case M_READ: return 1; case M_FLUSH: return 2; default: return 0; }
+        }
+    """)
+    fn = next(f for f in tu.functions if f.name == "f")
+    cases = [(e.value, e.case) for b in fn.blocks for e in b.succs if e.cond]
+    assert cases == [("case M_READ", 1), ("case ((M_WRITE + 2))", 4), ("default", None)]
+
+
 def test_members_of_anonymous_unions_are_named_without_where_they_were_written(extract):
     # QEMUIOVector's `size` sits in an anonymous struct inside an anonymous union: libclang
     # spells the union member with its file and line, which must not reach a report.
@@ -167,3 +232,26 @@ def test_value_references_of_branches_stores_and_returns(extract):
     from qlint.facts.ir import Return
     returns = [r.ref.split(":")[0] for r in events(tu, "g") if isinstance(r, Return)]
     assert returns == ["busy", "!locked", "try_it"]
+
+
+def test_value_references_are_read_from_the_trees_with_folded_constants(extract):
+    """A comparison with an enum constant or a macro libclang folded decides one side of the
+    value, as a literal does; a function or an enum constant is no value reference."""
+    tu = extract("""
+        enum { BUSY = 16, NONE = 0 };
+        #define AGAIN (BUSY + 1)
+        int try_it(int *m);
+        void notify(void);
+        int g(int *m, int flags) {
+            void (*cb)(void) = notify;
+            flags |= BUSY;
+            if (try_it(m) != AGAIN) { return 0; }
+            if (try_it(m) == NONE) { return 1; }
+            return flags;
+        }
+    """)
+    fn = next(f for f in tu.functions if f.name == "g")
+    refs = [e.ref.split(":")[0] for b in fn.blocks for e in b.succs if e.value == "true"]
+    assert refs == ["!=try_it", "!try_it"]
+    stores = [(a.names, a.ref, a.accumulates) for a in events(tu, "g") if isinstance(a, Assign)]
+    assert stores == [(("cb",), "", False), (("flags",), "", True)]

@@ -76,6 +76,12 @@ def test_finding_whose_files_are_gone(tmp_path):
       "schedules": [{"finding": {}, "steps": [["main", 0]]}]},
      "schedule 0: 'steps' must be a non-empty list of [thread, count > 0]"),
     ({"qlint": "replay-schedule", "version": 1,
+      "schedules": [{"finding": {}, "steps": [["main", 1]], "choices": [[1, [-1]]]}]},
+     "schedule 0: 'choices' must be a list of [step, [choice, ...]]"),
+    ({"qlint": "replay-schedule", "version": 1,
+      "schedules": [{"finding": {}, "steps": [["main", 1]], "start": [["S.n", 1]]}]},
+     "schedule 0: 'start' must be a list of [[object, field], value]"),
+    ({"qlint": "replay-schedule", "version": 1,
       "schedules": [{"finding": {"rule": "QL101"}, "steps": [["main", 1]]}]},
      "no schedule for the QL202 finding at fixtures/seed003/before/mirror.c:32"),
 ])

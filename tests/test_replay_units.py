@@ -1,22 +1,21 @@
-"""The replay's parts without clang: C expressions, what is read from the source, the model
-data, schedule files and the SARIF form of a confirmation."""
+"""The replay's parts without clang: evaluating the IR's expression trees, the model data,
+schedule files and the SARIF form of a confirmation."""
 from __future__ import annotations
 
 import json
-import os
 
 import jsonschema
 import pytest
 
 from conftest import SARIF_SCHEMA
 from qlint.facts.ir import Arg, Call
-from qlint.replay import schedule, source
+from qlint.replay import schedule
+from qlint.replay.evaluate import Evaluator
+from qlint.replay.model import load_model
+from qlint.replay.values import UNKNOWN
 from qlint.report import sarif as report_sarif
 from qlint.report.model import Finding, Step, finalize
 from qlint.rules.registry import all_rules
-from qlint.replay.expr import Evaluator, normalize, parse
-from qlint.replay.model import load_model
-from qlint.replay.values import UNKNOWN
 
 
 class Env:
@@ -24,99 +23,93 @@ class Env:
 
     def __init__(self, names=None, seen=None, calls=None):
         self.names, self.seen, self.calls = names or {}, seen or {}, calls or {}
+        self.unknowns = []
 
-    def name(self, name):
+    def var(self, name):
         return self.names.get(name, UNKNOWN)
 
-    def read(self, node):
-        return self.seen.get(node[1], UNKNOWN)
+    def global_value(self, name):
+        return self.names.get(name, UNKNOWN)
 
-    def address(self, node):
-        return ("addr", "S", node[1])
+    def read(self, tree):
+        return self.seen.get(tree, UNKNOWN)
 
-    def call(self, name, back):
-        results = self.calls.get(name, ())
-        return results[-back] if len(results) >= back else UNKNOWN
+    def address(self, tree):
+        return ("addr", "S", tree[3].split(".")[-1]) if tree[0] == "field" else ("local", tree[2])
 
-    def assigned(self, node):
-        return self.seen.get(node[1])
+    def call(self, name, line, col):
+        return self.calls.get((name, line, col), UNKNOWN)
 
-    @staticmethod
-    def container(pointer, record):
-        return ("obj", pointer[1]) if isinstance(pointer, tuple) and pointer[0] == "addr" else ("obj", record)
+    def stored(self, tree):
+        return self.seen.get(tree, UNKNOWN)
 
-
-def value(text, **env):
-    return Evaluator(Env(**env)).evaluate(parse(text))
+    def unknown(self, what, tree):
+        self.unknowns.append(what)
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("-7 / 2", -3), ("-7 % 2", -1), ("1 << 4 | 1", 17), ("3 > 2 && 2 > 3", 0),
-    ("0x10 + 010", 24), ("'a'", 97), ("(unsigned int)5 - 6", -1), ("!0", 1),
-    ("x && 0", 0), ("x || 1", 1), ("0 && x", 0), ("x && 1", UNKNOWN), ("x == 1", UNKNOWN),
-    ("x ? 4 : 4", 4), ("x ? 4 : 5", UNKNOWN), ("sizeof(int) + 1", UNKNOWN),
+def i(v, t="i32"):
+    return ("int", t, v)
+
+
+def var(name, t="i32"):
+    return ("var", t, name)
+
+
+S = var("s", "p:S")
+N = ("field", "u32", S, "S.n", True)
+
+
+def value(tree, **env):
+    return Evaluator(Env(**env)).value(tree)
+
+
+@pytest.mark.parametrize("tree, expected", [
+    (("/", "i32", i(-7), i(2)), -3), (("%", "i32", i(-7), i(2)), -1),
+    (("|", "i32", ("<<", "i32", i(1), i(4)), i(1)), 17),
+    (("-", "u32", ("cast", "u32", i(5)), i(6, "u32")), 0xffffffff),    # (unsigned)5 - 6
+    (("-", "i32", i(5), i(6)), -1),
+    (("<", "i32", i(-1), i(1, "u32")), 0),                   # -1 < 1u: -1 converts to UINT_MAX
+    (("<", "i32", i(-1), i(1, "i64")), 1),
+    (("cast", "u8", i(300)), 44), (("cast", "b", i(7)), 1), (("cast", "i8", i(200)), -56),
+    (("+", "u64", i(0xffffffffffffffff, "u64"), i(1, "u64")), 0),
+    (("!", "i32", i(0)), 1), (("&&", "i32", var("x"), i(0)), 0), (("||", "i32", var("x"), i(1)), 1),
+    (("&&", "i32", var("x"), i(1)), UNKNOWN), (("==", "i32", var("x"), i(1)), UNKNOWN),
+    (("?:", "i32", var("x"), i(4), i(4)), 4), (("?:", "i32", var("x"), i(4), i(5)), UNKNOWN),
+    (("<<", "i32", i(1), i(70)), UNKNOWN), (("/", "i32", i(1), i(0)), UNKNOWN),
 ])
-def test_c_expressions_with_unknown_operands(text, expected):
-    assert value(text) == expected
+def test_c_arithmetic_on_typed_trees(tree, expected):
+    assert value(tree) == expected
 
 
-def test_conditions_see_what_their_block_recorded():
-    seen = {"s->event_idx": 1, "s->event_max": 2, "s->event_max=f(s,&events)": None}
-    assert value("s->event_idx < s->event_max", seen=seen) == 1
+def test_trees_see_what_the_block_recorded():
+    seen = {N: 1, ("field", "i32", S, "S.max", True): 2}
+    assert value(("<", "i32", N, ("field", "i32", S, "S.max", True)), seen=seen) == 1
     # An assignment in a condition is the value the interpreter stored, not a new call.
-    assert value("(s->event_max = f(s, &events))", seen={"s->event_max": 3}) == 3
-    # Calls pair with their most recent results, in order of appearance.
-    assert value("f(a) - f(b)", calls={"f": (10, 4)}) == 6
-    assert value("container_of(e, LinuxAioState, e)", names={"e": ("addr", "S", "e")}) == ("obj", "S")
-    assert value("container_of(p, struct qemu_laiocb, iocb)", names={"p": 0}) == ("obj", "qemu_laiocb")
+    assert value(("=", "u32", N, ("call", "u32", "f", 3, 9)), seen={N: 3}) == 3
+    # A call node is the result of the call event at its line and column.
+    assert value(("-", "i32", ("call", "i32", "f", 3, 4), ("call", "i32", "f", 3, 12)),
+                 calls={("f", 3, 4): 10, ("f", 3, 12): 4}) == 6
+    # x++ in a condition is the old value: the increment's event already ran.
+    assert value(("post++", "u32", var("k", "u32")), names={"k": 0}) == 0xffffffff
+    assert value(("post--", "i32", var("k")), names={"k": 2}) == 3
 
 
-def test_normalized_spellings_match_the_ir():
-    assert normalize("(&s->io_q.pending)->sqh_first") == "(&s->io_q.pending)->sqh_first"
-    assert normalize("s -> io_q . in_flight /* x */") == "s->io_q.in_flight"
-    assert parse("a +") is None and parse("f(a b)") is None
-    assert parse("f(struct x *)")[3][0][2] == "x"          # a type as a macro argument
+def test_container_of_is_pointer_arithmetic_on_the_member_address():
+    e = ("&", "p:EventNotifier", ("field", "s:EventNotifier", S, "S.e", True))
+    tree = ("cast", "p:S", ("-", "p", ("cast", "p", e), i(8, "u64")))
+    assert value(tree) == ("obj", "S")
 
 
-SOURCE = """\
-#define MAX_EVENTS 1024
-#define NAME "x"
-typedef struct {
-    unsigned int in_flight;   /* counted */
-    int plugged;
-    uint64_t bytes, more;
-    struct Inner *p;
-} LaioQueue;
-struct Tagged { unsigned char flag; size_t n; };
-static int f(LinuxAioState *s)
-{
-    struct qemu_laiocb *laiocb =
-        container_of(iocb, struct qemu_laiocb, iocb);
-    s->io_q.in_flight -= ret + 1;
-    s->event_idx++;
-    return s->event_max > 0;
-}
-"""
+def test_what_a_tree_does_not_represent_is_an_explicit_counted_unknown():
+    env = Env()
+    tree = ("+", "i32", ("?", "", "statement expression"), i(1))
+    assert Evaluator(env).value(tree) is UNKNOWN
+    assert env.unknowns == ["statement expression"]
 
 
-def test_values_read_from_the_source(tmp_path):
-    path = str(tmp_path / "a.c")
-    with open(path, "w") as f:
-        f.write(SOURCE)
-    assert source.defines(path) == {"MAX_EVENTS": 1024}
-    assert source.unsigned_fields(path) == {"LaioQueue.in_flight": 32, "LaioQueue.bytes": 64,
-                                            "LaioQueue.more": 64, "Tagged.flag": 8, "Tagged.n": 64}
-    assert source.assigned_at(path, 12, "laiocb")[2] == "container_of"
-    op, expr = source.write_at(path, 14, 13)
-    assert (op, expr[1]) == ("-=", "ret+1")
-    assert source.write_at(path, 15, 8) == ("++", None)
-    assert source.returned_at(path, 16, 5)[1] == "s->event_max>0"
-    assert source.write_at(path, 99, 1) is None
-    # The file changed: what is read follows the current text.
-    with open(path, "w") as f:
-        f.write(SOURCE.replace("ret + 1", "2"))
-    os.utime(path, ns=(1, 1))
-    assert source.write_at(path, 14, 13)[1][1] == "2"
+def test_an_unsigned_subtraction_below_zero_is_noticed():
+    ev = Evaluator(Env(seen={N: 0}))
+    assert ev.value(("-", "u32", N, i(1, "u32"))) == 0xffffffff and ev.wrapped
 
 
 def test_model_eras_and_primitive_signatures():
@@ -139,7 +132,12 @@ def test_model_eras_and_primitive_signatures():
 def test_schedule_runs_round_trip():
     names = ["iothread"] * 3 + ["main"] * 2 + ["iothread"]
     assert schedule.compress(names) == [["iothread", 3], ["main", 2], ["iothread", 1]]
-    assert schedule.expand(schedule.compress(names)) == names
+    steps = schedule.expand(schedule.compress(names), [[4, [1, 0]]])
+    assert [name for name, _c in steps] == names
+    assert [c for _n, c in steps] == [(), (), (), (1, 0), (), ()]
+    item = {"start": [[[["Req", "ReqQueue", "head"], "next"], 0], [["ring", ""], 1]]}
+    assert schedule.starts_of(item) == {(("Req", "ReqQueue", "head"), "next"): 0,
+                                        ("ring", ""): 1}
 
 
 CONFIRMATION = {

@@ -57,6 +57,31 @@ def test_lock_released_twice_on_one_path():
     assert trace(f) == [("flush_locked", 12), ("flush_locked", 13), ("flush_locked", 15)]
 
 
+def test_a_flag_tested_alone_then_in_a_compound_condition_is_one_decision():
+    """`!s->ready` taken true, then `s->ready && bytes > 0` taken true, is no path (the
+    conditions' trees, not their text): no double release; the leak with no bytes stays."""
+    run = check(f"{SEC}/compound")
+    assert findings(run) == [("QL102", f"{SEC}/compound/align.c", 18, "align_request")]
+    f = run.json["findings"][0]
+    assert f["message"] == ("AioContext lock of s->ctx acquired at line 10 is still held when "
+                            "align_request() returns on this path")
+    assert notes(f) == [
+        ("align_request", 10, "AioContext acquired here"),
+        ("align_request", 11, "takes !s->ready → false"),
+        ("align_request", 14, "takes s->ready && bytes > 0 → false"),
+        ("align_request", 18, "returns with AioContext held")]
+
+
+def test_a_field_stored_and_tested_through_accessors_is_the_value_stored():
+    """`pages_set_addr0(p, phys_pc)` stores phys_pc, `pages_addr0(p)` reads it back: a path
+    that locked on `phys_pc != -1` cannot find -1 there. Once phys_pc changes, it can."""
+    run = check(f"{SEC}/accessors")
+    assert findings(run) == [("QL102", f"{SEC}/accessors/pages.c", 53, "page_gen_stale")]
+    assert run.json["findings"][0]["message"] == (
+        "page_gen_stale() released the AioContext lock on this path without having acquired "
+        "it, unlike its other paths")
+
+
 def test_section_ended_on_only_one_path_of_the_deferred_callback():
     run = check(f"{SEC}/deferred-one-path")
     assert findings(run) == [

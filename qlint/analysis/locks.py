@@ -27,6 +27,7 @@ import heapq
 from collections import deque
 from dataclasses import dataclass, field
 
+from ..facts.accessors import accessors
 from ..facts.ir import Call, call_ref
 from .paths import (Explorer, State, add_pending, all_conditions, ambient_effect, begin,
                     calls_in, correlated_conditions, decide, decided_atoms, end, give_away,
@@ -129,6 +130,7 @@ class LockAnalysis:
         self.pack = pack
         self.sem = Semantics(pack, program)
         self.assumptions = pack.assumptions()
+        self.inline = accessors(program.functions)
         self.deferred = {r.func for r in graph.registrations if r.deferral}
         self.summaries: dict[str, Summary] = {}
         self._calls: dict[str, tuple] = {}
@@ -293,12 +295,13 @@ class LockAnalysis:
 
         contract = self.sem.contract_holds(fn.name, self.program.attrs(key))
         if contract or self._needs_paths(fn):
-            tracked = correlated_conditions(fn) | (self.tested(fn) & set(fn.params)) | \
+            tracked = correlated_conditions(fn, self.inline) | (self.tested(fn) & set(fn.params)) | \
                 self._exemption_conditions(fn) | returned_locals(fn)
             if key in self.deferred or any(self.sem.deferral(c) for _b, _i, c in self.calls(fn)):
                 # Handoffs compare the deferring path's conditions with the callback's paths.
                 tracked |= all_conditions(fn)
-            explorer = Explorer(fn, step, tracked, assumptions=self.assumptions)
+            explorer = Explorer(fn, step, tracked, assumptions=self.assumptions,
+                                inline=self.inline)
             summary.exits = [(node, o) for node, st in explorer.run(State(ambient=contract))
                              for o in outcomes(st)]
             summary.explorer = explorer
@@ -578,7 +581,7 @@ class LockAnalysis:
                 return          # a caller holding it tested it and does not come this way
             local = held
         guards = () if local else _guard_set(
-            {(fn.params.index(c), v) for c, v, _n in state.conds if c in fn.params} |
+            {(fn.params.index(d.cond), d.value) for d in state.conds if d.cond in fn.params} |
             set(forwarded))
         ident = (kind, id(call), target, lock, local, guards)
         if ident in seen:

@@ -19,8 +19,10 @@ from collections import deque
 from functools import lru_cache
 from typing import NamedTuple
 
-from ..facts.ir import (ENTRY, EXIT, Access, Assign, Call, Edge, Return, one_sided, ref_decides,
-                        ref_target)
+from ..facts import conditions
+from ..facts.accessors import Setter, substitute
+from ..facts.ir import (ENTRY, EXIT, Access, Assign, Call, Edge, Return, constant_of, one_sided,
+                        ref_decides, ref_target, uncast)
 from .scc import sccs
 
 STATE_LIMIT = 64
@@ -30,7 +32,7 @@ MAX_CONDS = 8
 class State(NamedTuple):
     held: tuple = ()       # (section, ident, count, line of begin)
     below: tuple = ()      # (section, ident, count, line): closed here, opened by a caller
-    conds: tuple = ()      # (cond, value, names)
+    conds: tuple = ()      # (cond, value, names, atoms, loose atoms): a decision (Decision)
     handles: tuple = ()    # (variable, section, ident); section "" once the guard is NULL
     touched: tuple = ()    # (section, ident, line of the last end) of instances this path began
     handed: tuple = ()     # (section, ident, line of begin, line of deferral, callback keys)
@@ -43,6 +45,8 @@ class State(NamedTuple):
                            # positive) for a pending result, or () if unknown
     denied: tuple = ()     # locks an [[assume]]d condition found not held (the false branch
                            # of `if (qemu_in_coroutine())`): no caller holding them gets here
+    copies: tuple = ()     # (key, source key, names): what the path stored, as a copy of what
+                           # (`tb_set_page_addr0(tb, phys_pc)`: tb->page_addr[0] is phys_pc)
 
     def holds(self, lock: str) -> bool:
         return lock in self.ambient or any(s == lock or ident == lock
@@ -239,7 +243,8 @@ def _returned(st: State, event: Return) -> State:
     truth = next((t for v, t in st.known if v == holder), None) if holder else None
     if truth is None and holder:
         # A local this path tested: `if (req) break; ... return req;`
-        truth = next((v for c, v, _n in st.conds if c == holder), None)
+        truth = next((relation == "!=" for d in st.conds for k, relation, zero in d.atoms
+                      if k == holder and zero == 0 and relation in ("==", "!=")), None)
     if truth is not None:
         return st._replace(ret=("truth", truth == positive))
     if event.value is not None:
@@ -484,6 +489,42 @@ def tested_variables(fn) -> frozenset:
     return frozenset(out)
 
 
+def unread_flags(fn) -> frozenset:
+    """The `v |= FLAG` assignments (by id) whose bits no branch of the function tests: every
+    test that reads v is `v & MASK` with MASK & FLAG == 0, the constants as libclang folded
+    them. Adding such a flag changes no condition (block/file-posix.c's raw_co_prw() adds
+    QEMU_AIO_MISALIGNED between two `type & (QEMU_AIO_WRITE | QEMU_AIO_ZONE_APPEND)` tests)."""
+    flags = [(e, constant_of(e.expr)) for block in fn.blocks for e in block.events
+             if type(e) is Assign and e.op == "|=" and e.expr is not None]
+    flags = [(e, bits) for e, bits in flags if bits is not None]
+    if not flags:
+        return frozenset()
+    masks: dict[str, list] = {}
+    for block in fn.blocks:
+        if block.cond is not None and any(e.value in ("true", "false") for e in block.succs):
+            _bit_tests(block.cond, None, masks)
+    return frozenset(id(e) for e, bits in flags
+                     if all(m is not None and not m & bits for m in masks.get(e.names[0], ())))
+
+
+def _bit_tests(tree, mask, out: dict) -> None:
+    """How a condition reads each variable: as `v & MASK` with MASK constant (the mask), or
+    otherwise (None)."""
+    tree = uncast(tree)
+    if tree[0] in ("var", "global"):
+        out.setdefault(tree[2], []).append(mask)
+        return
+    if tree[0] == "&" and len(tree) == 4:
+        for mine, other in ((2, 3), (3, 2)):
+            value, operand = constant_of(tree[other]), uncast(tree[mine])
+            if value is not None and operand[0] in ("var", "global"):
+                _bit_tests(operand, value, out)
+                return
+    for kid in tree[2:]:
+        if isinstance(kid, tuple):
+            _bit_tests(kid, None, out)
+
+
 def returned_locals(fn) -> set[str]:
     """Variables the function returns as they are (`return req;`): a branch on one tells what
     the function returns there (a lock taken iff the pointer returned is non-NULL)."""
@@ -503,47 +544,139 @@ def all_conditions(fn) -> set[str]:
             if e.cond and e.value in ("true", "false")}
 
 
-_CALL_ARGS_RE = re.compile(r"\(([^()]+)\)")
+class Decision(NamedTuple):
+    """What taking a true/false edge establishes: the normalized condition and its truth (for
+    names and patterns), the identifiers it reads (what invalidates it), and the atoms its
+    tree establishes (facts/conditions.py), which is what decisions are compared by: with call
+    arguments (`atoms`) within a function, without (`loose`) across two functions that name
+    the same object differently (`bdrv_get_aio_context(s->bs)` and `...(src)`)."""
+    cond: str
+    value: bool
+    names: tuple
+    atoms: tuple
+    loose: tuple
 
 
-def abstract_cond(cond: str) -> str:
-    """A condition with call arguments abstracted, for comparing conditions of two functions
-    that name the same object differently: `bdrv_get_aio_context(s->bs)` ~ `(...(src))`."""
-    previous = None
-    text = "".join(cond.split())
-    while previous != text:
-        previous = text
-        text = _CALL_ARGS_RE.sub(lambda m: "(*)" if m.start() > 0 and
-                                 (text[m.start() - 1].isalnum() or text[m.start() - 1] == "_")
-                                 else m.group(0), text)
-    return text
+def decisions(fn, inline=None) -> dict:
+    """The Decision of each true/false edge of `fn`, by id(edge). A condition whose tree
+    cannot say it (an unknown part) is one opaque atom, its normalized text. `inline`: the
+    program's accessors (facts/accessors.py), a getter's call keyed as what it returns."""
+    out = {}
+    for block in fn.blocks:
+        for edge in block.succs:
+            if edge.cond and edge.value in ("true", "false"):
+                base, positive = normalize_cond(edge.cond)
+                value = positive == (edge.value == "true")
+                opaque = ((base, "!=" if value else "==", 0),)
+                out[id(edge)] = Decision(
+                    base, value, edge.names,
+                    conditions.decision(block, edge, inline=inline) or opaque,
+                    conditions.decision(block, edge, abstract=True) or opaque)
+    return out
 
 
 def contradicts(conds, other) -> bool:
-    """Do two paths' conditions contradict each other (compared with abstract_cond)?"""
-    mine = {abstract_cond(c): v for c, v, *_ in conds}
-    return any(mine.get(abstract_cond(c), v) != v for c, v, *_ in other)
+    """Do two paths' decisions contradict each other (their loose atoms)?"""
+    return conditions.contradicts([a for d in conds for a in d.loose],
+                                  [a for d in other for a in d.loose])
 
 
-def correlated_conditions(fn) -> set[str]:
-    """Conditions (normalized) that the function tests at two branch sites or more."""
+def correlated_conditions(fn, inline=None) -> set[str]:
+    """Conditions (normalized), and the atoms' keys, that the function tests at two branch
+    sites or more: `s->x` in `if (s->x)` and in `if (s->x && n > 0)`; a key the function
+    stores a copy of another into counts as that other (`tb_set_page_addr0(tb, phys_pc);
+    if (phys_pc != -1) ...; if (tb_page_addr0(tb) == -1)` tests phys_pc three times)."""
+    sources = _copy_sources(fn, inline)
     sites: dict[str, set] = {}
     for index, block in enumerate(fn.blocks):
         for edge in block.succs:
             # Conditions that call functions are included: QEMU repeats stable queries
             # (`if (qemu_in_coroutine()) lock ... if (qemu_in_coroutine()) unlock`).
             if edge.cond and edge.value in ("true", "false"):
-                sites.setdefault(normalize_cond(edge.cond)[0], set()).add((index, edge.line))
+                site = (index, edge.line)
+                sites.setdefault(normalize_cond(edge.cond)[0], set()).add(site)
+                for atom in conditions.decision(block, edge, inline=inline) or ():
+                    sites.setdefault(sources.get(atom[0], atom[0]), set()).add(site)
     return {c for c, s in sites.items() if len(s) >= 2}
 
 
-def take_edge(st: State, edge: Edge, tracked: set[str], assumptions=None) -> State | None:
+def _copy_sources(fn, inline) -> dict:
+    """key -> the one source key the function ever stores into it as a copy."""
+    found: dict[str, set] = {}
+    for block in fn.blocks:
+        for event in block.events:
+            copy = copy_made(event, inline)
+            if copy is not None:
+                found.setdefault(copy[0], set()).add(copy[1])
+    return {k: next(iter(v)) for k, v in found.items() if len(v) == 1}
+
+
+def copy_made(event, inline=None) -> tuple | None:
+    """(key, source key, names) where `event` stores a copy of a value that is no constant
+    and calls nothing: `x = s->a`, `s->a = x`, a setter's call (`tb_set_page_addr0(tb, pc)`)."""
+    if type(event) is Assign and event.op == "=" and event.expr is not None:
+        return _copy(event.target, event.expr)
+    if type(event) is Access and event.op == "=" and event.value is not None:
+        return _copy(event.lvalue, event.value)
+    if type(event) is Call and inline:
+        setter = inline.get(event.callee)
+        if type(setter) is Setter:
+            lvalue = substitute(setter.lvalue, setter.params, event.args)
+            value = substitute(setter.value, setter.params, event.args)
+            if lvalue is not None and value is not None:
+                return _copy(lvalue, value)
+    return None
+
+
+def _copy(lvalue, value) -> tuple | None:
+    if lvalue is None or constant_of(value) is not None or _calls_in(value):
+        return None
+    dest, source = conditions.key(lvalue), conditions.key(value)
+    if dest is None or source is None or dest == source:
+        return None
+    return dest, source, tuple(sorted(_names_in(lvalue) | _names_in(value)))
+
+
+def _calls_in(tree) -> bool:
+    return tree[0] == "call" or any(_calls_in(k) for k in tree[2:] if isinstance(k, tuple))
+
+
+def _names_in(tree) -> set:
+    if tree[0] in ("var", "global"):
+        return {tree[2]}
+    return set().union(*(_names_in(k) for k in tree[2:] if isinstance(k, tuple)))
+
+
+def _stored(st: State, copy: tuple | None, written: str, names) -> State:
+    """After a store: copies and decisions that read what it wrote are forgotten (the key
+    `written` of a field, or the locals `names`), and the copy it made is remembered."""
+    copies = [c for c in st.copies if not (written and (written in c[0] or written in c[1]))
+              and not (names and names.intersection(c[2]))]
+    conds = st.conds
+    if written and copy is not None:
+        conds = tuple(d for d in conds if not any(copy[0] in a[0] for a in d.atoms))
+    if copy is not None:
+        copies.append(copy)
+    copies = tuple(sorted(copies))
+    if copies == st.copies and conds == st.conds:
+        return st
+    return st._replace(copies=copies, conds=conds)
+
+
+def _through_copies(atoms, copies) -> tuple:
+    """Atoms about a copy, as about what it copies."""
+    source = {c[0]: c[1] for c in copies}
+    return tuple((source.get(k, k), relation, constant) for k, relation, constant in atoms)
+
+
+def take_edge(st: State, edge: Edge, tracked: set[str], assumptions=None,
+              decided: Decision | None = None) -> State | None:
     """The state after taking `edge`, or None if the path contradicts itself. `assumptions`
-    maps a condition to the locks held where it is true ([[assume]])."""
+    maps a condition to the locks held where it is true ([[assume]]); `decided` is the edge's
+    Decision (decisions())."""
     if not edge.cond or edge.value not in ("true", "false"):
         return st
-    base, positive = normalize_cond(edge.cond)
-    value = positive == (edge.value == "true")
+    base, value = (decided.cond, decided.value) if decided else _decided_text(edge)
     if edge.ref:
         # The value the condition tests: a pending result decided, a tracked local checked.
         holder, truth = ref_decides(edge.ref, edge.value == "true")
@@ -566,19 +699,31 @@ def take_edge(st: State, edge: Edge, tracked: set[str], assumptions=None) -> Sta
     for var, truth in st.known:
         if var == base:
             return st if truth == value else None
-    if base not in tracked:
+    if decided is None:
         return st
-    for c, v, _n in st.conds:
-        if c == base:
-            return st if v == value else None
-    if len(st.conds) >= MAX_CONDS:
+    if st.copies:
+        atoms = _through_copies(decided.atoms, st.copies)
+        if atoms != decided.atoms:
+            names = {n for c in st.copies for n in c[2]} | set(decided.names)
+            decided = decided._replace(atoms=atoms, names=tuple(sorted(names)))
+    if base not in tracked and not any(atom[0] in tracked for atom in decided.atoms):
         return st
-    return st._replace(conds=tuple(sorted(st.conds + ((base, value, edge.names),))))
+    known = [atom for d in st.conds for atom in d.atoms]
+    if conditions.contradicts(known, decided.atoms):
+        return None
+    if len(st.conds) >= MAX_CONDS or set(decided.atoms).issubset(known):
+        return st
+    return st._replace(conds=tuple(sorted(st.conds + (decided,))))
 
 
-def forget(st: State, event, tested=frozenset()) -> State:
+def _decided_text(edge: Edge) -> tuple[str, bool]:
+    base, positive = normalize_cond(edge.cond)
+    return base, positive == (edge.value == "true")
+
+
+def forget(st: State, event, tested=frozenset(), unread=frozenset()) -> State:
     """The state after an event other than a call: what an assignment invalidates or teaches,
-    what a return returns."""
+    what a return returns. `unread`: the flag assignments no condition reads (unread_flags)."""
     if isinstance(event, Return):
         return _returned(st, event)
     if isinstance(event, Assign):
@@ -589,7 +734,7 @@ def forget(st: State, event, tested=frozenset()) -> State:
     if not st.conds:
         return st
     if isinstance(event, Assign):
-        if event.keeps_tests:
+        if id(event) in unread:
             return st
         names = set(event.names)
         conds = tuple(c for c in st.conds if not names.intersection(c[2])
@@ -634,12 +779,16 @@ class Explorer:
 
     `step(state, event, node)` returns the state after the event, or None to end the path."""
 
-    def __init__(self, fn, step, tracked: set[str], limit: int = STATE_LIMIT, assumptions=None):
+    def __init__(self, fn, step, tracked: set[str], limit: int = STATE_LIMIT, assumptions=None,
+                 inline=None):
         self.fn = fn
+        self.inline = inline or {}
         self.step = step
         self.tracked = tracked
         self.assumptions = assumptions or {}
         self.tested = tested_variables(fn)
+        self.unread = unread_flags(fn)
+        self.decisions = decisions(fn, self.inline)
         self.limit = limit
         self.nodes: list[tuple] = []          # (block, state, parent node, edge)
         self.exits: list[tuple[int, State]] = []
@@ -656,7 +805,7 @@ class Explorer:
             if count >= self.limit:
                 # Widen: past the limit, paths forget their branch conditions and what they
                 # have touched, which merges them (more paths are kept, never fewer).
-                state = state._replace(conds=(), touched=(), known=(), widened=True)
+                state = state._replace(conds=(), touched=(), known=(), copies=(), widened=True)
                 if count >= self.limit * 4:
                     self.truncated = True
                     return
@@ -677,7 +826,8 @@ class Explorer:
                     self.exits.append((node, state))
                     continue
                 for edge in blocks[block].succs:
-                    nxt = take_edge(state, edge, self.tracked, self.assumptions)
+                    nxt = take_edge(state, edge, self.tracked, self.assumptions,
+                                    self.decisions.get(id(edge)))
                     if nxt is not None:
                         push(edge.target, nxt, node, edge)
         return self.exits
@@ -688,7 +838,8 @@ class Explorer:
         for index in range(start, len(events)):
             event = events[index]
             if type(event) is not Call:
-                state = forget(state, event, self.tested)
+                state = forget(state, event, self.tested, self.unread)
+            state = self._copies(state, event)
             state = self.step(state, event, node)
             if state is None:
                 return []
@@ -696,6 +847,25 @@ class Explorer:
                 return [after for forked in state
                         for after in self._through(events, index + 1, forked, node)]
         return [state]
+
+    def _copies(self, state: State, event) -> State:
+        """The copies a path remembers: those of a condition's expression (tracked), made by
+        stores and setters' calls, forgotten when either side is written."""
+        copy = copy_made(event, self.inline)
+        if copy is not None and copy[0] not in self.tracked and copy[1] not in self.tracked:
+            copy = None
+        kind = type(event)
+        if kind is Assign:
+            written, names = "", set(event.names)
+        elif kind is Access and event.mode != "r":
+            written, names = event.text, ()
+        elif copy is not None:
+            written, names = copy[0], ()
+        else:
+            return state
+        if copy is None and not state.copies:
+            return state
+        return _stored(state, copy, written, names)
 
     def path(self, node: int) -> list[Edge]:
         """The edges from the entry to `node`."""

@@ -186,7 +186,7 @@ class Semantics:
         meets: on the name called, the field called through ("Record.field"), and each
         function it reaches, by name or, for a static function, by key. `name` is how
         findings call it."""
-        field = [call.via] if call.via and not call.via.startswith("*") else []
+        field = [call.through_field] if call.through_field else []
         names = dict.fromkeys([call.name] + field + [n for t in targets
                                                      for n in (self.program.name_of(t), t)])
         return [(self.program.name_of(n) if "@" in n else n, r) for n in names

@@ -177,7 +177,7 @@ def _in_helpers(analysis, kinds, wanted):
 
 def _through_fields(chain) -> bool:
     """Whether a chain of calls goes through a struct field's function pointer."""
-    return any(w.call.via and not w.call.via.startswith("*") for w in chain)
+    return any(w.call.through_field for w in chain)
 
 
 def _tests_the_context(analysis, w) -> bool:
@@ -246,8 +246,8 @@ def _field_of_both_kinds(analysis, w, lock: str) -> bool:
     which need it and functions which do not (HMPCommand.cmd: hmp_block_resize() is
     coroutine_fn, most commands are not, and the table's `.coroutine` flag sends each kind its
     own way): which kind a call reaches is decided by data qlint does not follow."""
-    via = w.call.via
-    if not via or via.startswith("*"):
+    via = w.call.through_field
+    if not via:
         return False
     sem, program = analysis.sem, analysis.program
     needs = [any(r.lock == lock for r in sem.attribute_requirements(sem.caller_attrs(s.func),

@@ -7,6 +7,32 @@ testable without clang and makes the cache "just the IR".
 A function body is a control-flow graph: block 0 is the entry, block 1 the exit. Blocks hold
 events in evaluation order; edges carry the branch decision that takes them, so rules can report
 the path ("if (ret < 0) taken at line 40") and correlate branches that test the same condition.
+
+Expressions the runtime checker evaluates (branch conditions, the values written to fields and
+locals, `return` values, call arguments) are kept as small trees of plain tuples, as libclang
+parsed them (macros expanded, constants folded, types resolved through typedefs):
+
+    ("int", T, value)              a constant: a literal, an enum constant, `sizeof`, NULL, or a
+                                   constant expression a macro expanded to (folded by libclang)
+    ("var", T, name)               a local variable or parameter
+    ("global", T, name)            a variable with static storage
+    ("func", T, key)               a function designated as a value (a callback)
+    ("field", T, base, "Record.field", arrow)   `base->field` (arrow true) or `base.field`
+    ("call", T, name, line, col)   the value of the Call event at line:col (named as the event)
+    ("stmt", T, value)             a statement expression: the value of its last statement
+    ("cast", T, operand)           an explicit or implicit conversion to T
+    (op, T, operand)               unary: "-", "+", "~", "!", "&" (address of), "*" (through a
+                                   pointer), "++", "--" (prefix), "post++", "post--"
+    (op, T, lhs, rhs)              binary: arithmetic, shifts, comparisons, "&&", "||", ",",
+                                   "[]" (subscript), "=" and the compound assignments
+    ("?:", T, cond, then, else)
+    ("?", T, what)                 what the tree does not represent (a string, a float, an
+                                   initializer list, _Generic ...): an explicit unknown
+
+T is the C type, resolved through typedefs: "i8".."i64", "u8".."u64" (enums as their integer
+type), "b" (_Bool), "f" (floating), "v" (void), "p:Record" / "p" (pointer to a record / to
+anything else, arrays included), "s:Record" (a struct or union value), "" (unknown). See
+qlint/facts/conditions.py for what the analyses read from conditions.
 """
 from __future__ import annotations
 
@@ -14,6 +40,8 @@ from dataclasses import dataclass, field
 
 ENTRY = 0
 EXIT = 1
+
+Expr = tuple            # an expression tree (above)
 
 
 @dataclass(slots=True)
@@ -29,12 +57,14 @@ class Arg:
           (`aio_co_enter(ctx, qemu_coroutine_create(f, x))`) or through a local variable
           (`co = qemu_coroutine_create(f, x); ...; aio_co_enter(ctx, co)`), or "".
     source_funcs: the functions named in that producing call's arguments (f).
+    expr: the argument's expression tree.
     """
     text: str
     key: str = ""
     funcs: tuple[str, ...] = ()
     source: str = ""
     source_funcs: tuple[str, ...] = ()
+    expr: Expr | None = None
 
 
 @dataclass(slots=True)
@@ -61,6 +91,11 @@ class Call:
     result: str = ""
     cleanup: bool = False
 
+    @property
+    def through_field(self) -> str:
+        """The "Record.field" a call through a struct field goes through, else ""."""
+        return self.via if self.via and not self.via.startswith("*") else ""
+
 
 @dataclass(slots=True)
 class Access:
@@ -70,6 +105,9 @@ class Access:
     path:  the access path from the root variable's type ("LinuxAioState.io_q.in_flight").
     mode:  "r", "w", "inc", "dec" or "addr" (address taken, e.g. `&s->lock`).
     text:  the spelled expression ("s->io_q.in_flight").
+    lvalue: its expression tree (a "field" node: the base pointer and the field's type).
+    op:    how a write stores: "=", a compound assignment ("+=", "|=" ...), "++" or "--".
+    value: the tree of the value a write stores (`=`) or combines (`+=`), else None.
     """
     field: str
     path: str
@@ -77,6 +115,9 @@ class Access:
     line: int
     col: int
     text: str = ""
+    lvalue: Expr | None = None
+    op: str = ""
+    value: Expr | None = None
 
 
 @dataclass(slots=True)
@@ -86,14 +127,17 @@ class Assign:
     later tests of the variable are decided (and a NULL lock guard ends its loop).
     `ref` is the value stored, where it is another's (a value reference: `locked =
     !trylock(m)`), and `accumulates` says the variable keeps what it held (`x |= f(mr)`).
-    `keeps_tests`: a `v |= FLAG` whose bits no branch of the function tests (every test of v
-    is `v & MASK` with MASK & FLAG == 0): it changes no condition."""
+    `op` is how it is written ("=", "+=", "++", "--", "&" when its address is taken), `expr`
+    the tree of the value stored or combined and `target` the variable's ("var"/"global" with
+    its type)."""
     names: tuple[str, ...]
     line: int
     value: int | None = None
     ref: str = ""
     accumulates: bool = False
-    keeps_tests: bool = False
+    op: str = ""
+    expr: Expr | None = None
+    target: Expr | None = None
 
     @property
     def null(self) -> bool:
@@ -103,28 +147,83 @@ class Assign:
 @dataclass(slots=True)
 class Return:
     """A return statement and what it returns, where the analyses can follow it: an integer
-    constant (`value`), or a local's or a call's value (`ref`, a value reference)."""
+    constant (`value`), or a local's or a call's value (`ref`, a value reference); `expr` is
+    the returned expression's tree."""
     line: int
     col: int
     value: int | None = None
     ref: str = ""
+    expr: Expr | None = None        # the returned expression's tree
 
 
 Event = Call | Access | Assign | Return
 
 
 def call_ref(call: Call) -> str:
-    """How a value reference names a call's result: "name:line:col"."""
+    """How a value reference names a call's result: "name:line:col" (as value_ref names a
+    "call" node of a tree)."""
     return f"{call.name}:{call.line}:{call.col}"
 
 
-# A value reference (`Edge.ref`, `Assign.ref`, `Return.ref`) names the value a branch tests, a
-# store stores or a return returns when it is a local variable's ("ret") or a call's result
-# (call_ref), seen through parentheses, casts, `!`, comparisons and statement expressions;
-# with "!" in front when it is true exactly where that value is zero (`!trylock(m)`,
+# A value reference (`Edge.ref`, `Assign.ref`, `Return.ref`, made by value_ref from the
+# expression's tree) names the value a branch tests, a store stores or a return returns when it
+# is a local variable's ("ret") or a call's result (call_ref), seen through parentheses, casts,
+# `!`, comparisons and statement expressions; with "!" in front when it is true exactly where that value is zero (`!trylock(m)`,
 # `trylock(m) == 0`). A comparison with a non-zero constant decides one side only: "=" in
 # front, true only where the value is non-zero (`trylock(m) == -EBUSY`); "!=" in front, false
 # only where it is non-zero (`trylock(m) != -EBUSY`).
+
+
+def value_ref(tree) -> str:
+    """The value reference of an expression tree: the local or call whose value it is, seen
+    through casts, `!`, comparisons with a constant and a statement expression's last statement
+    (QEMU's `qemu_mutex_trylock(m)` is `({ ...; _f(m, __FILE__, __LINE__); })`, glib's
+    G_LIKELY(e) `({ ...; _g_boolean_var_; })`; `__builtin_expect(e, 1)` is e in the tree);
+    "" when it is neither."""
+    positive = True
+    while tree is not None:
+        op = tree[0]
+        if op in ("cast", "stmt"):
+            tree = tree[2]
+        elif op == "!":
+            positive, tree = not positive, tree[2]
+        elif op in ("==", "!=") and len(tree) == 4:
+            lhs, constant = tree[2], constant_of(tree[3])
+            if constant is None:
+                lhs, constant = tree[3], constant_of(tree[2])
+            if constant is None:
+                return ""
+            if constant != 0:
+                # `trylock(m) == -EBUSY`: where true the value is non-zero; where false,
+                # unknown (a value reference that decides one side only).
+                inner = value_ref(lhs)
+                if not inner or inner.startswith(("!", "=")):
+                    return ""
+                return ("=" if (op == "==") == positive else "!=") + inner
+            positive, tree = positive != (op == "=="), lhs
+        else:
+            break
+    if tree is None:
+        return ""
+    sign = "" if positive else "!"
+    if tree[0] in ("var", "global"):
+        return sign + tree[2]
+    if tree[0] == "call":
+        return sign + f"{tree[2]}:{tree[3]}:{tree[4]}"
+    return ""
+
+
+def uncast(tree):
+    """A tree seen through its conversions."""
+    while tree[0] == "cast":
+        tree = tree[2]
+    return tree
+
+
+def constant_of(tree) -> int | None:
+    """The integer a tree is, seen through conversions (NULL is `((void *)0)`), or None."""
+    tree = uncast(tree)
+    return tree[2] if tree[0] == "int" else None
 
 
 def ref_target(ref: str) -> tuple[str, bool]:
@@ -151,19 +250,22 @@ def ref_decides(ref: str, truth: bool) -> tuple[str, bool | None]:
 @dataclass(slots=True)
 class Edge:
     """A control-flow edge. `cond` is the normalized condition of a branch ("" if none) and
-    `value` the decision that takes this edge: "true", "false", "case 3", "default"."""
+    `value` the decision that takes this edge: "true", "false", "case 3", "default". `case` is
+    the folded value of a case label (`case FOO:` with FOO an enum constant or a macro)."""
     target: int
     cond: str = ""
     value: str = ""
     line: int = 0
     names: tuple[str, ...] = ()   # identifiers the condition reads
     ref: str = ""                 # the value the condition tests (a value reference)
+    case: int | None = None
 
 
 @dataclass(slots=True)
 class Block:
     events: list = field(default_factory=list)
     succs: list = field(default_factory=list)
+    cond: Expr | None = None     # the tree of the condition its edges decide (if, loop, switch)
 
 
 @dataclass(slots=True)

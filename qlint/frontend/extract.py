@@ -15,13 +15,15 @@ import ctypes
 import os
 import re
 
+from ..facts import ctype
 from ..facts.ir import (EXIT, Access, Arg, Assign, Block, Call, Comment, Diagnostic, Edge,
-                        FieldStore, Function, Return, TUFacts, call_ref)
+                        FieldStore, Function, Return, TUFacts, value_ref)
 from .clangenv import raw
 from .comments import SourceText, comment_above
 
 # CXCursorKind values used below (stable parts of libclang's C API).
-STRUCT_DECL, UNION_DECL, FIELD_DECL, FUNCTION_DECL, VAR_DECL, PARM_DECL = 2, 3, 6, 8, 9, 10
+STRUCT_DECL, UNION_DECL, FIELD_DECL, ENUM_CONSTANT_DECL = 2, 3, 6, 7
+FUNCTION_DECL, VAR_DECL, PARM_DECL = 8, 9, 10
 TYPE_REF, MEMBER_REF, LABEL_REF = 43, 47, 48
 UNEXPOSED_EXPR, DECL_REF_EXPR, MEMBER_REF_EXPR, CALL_EXPR = 100, 101, 102, 103
 INTEGER_LITERAL, FLOATING_LITERAL, STRING_LITERAL, CHARACTER_LITERAL = 106, 107, 109, 110
@@ -39,7 +41,13 @@ FIRST_EXPR, LAST_EXPR = 100, 199
 LINKAGE_INTERNAL = 2
 TYPE_POINTER, TYPE_FUNCTIONPROTO, TYPE_FUNCTIONNOPROTO = 101, 111, 110
 TYPE_FIRST_BUILTIN, TYPE_LAST_BUILTIN, TYPE_ENUM = 2, 40, 106     # void .. __ibm128
+TYPE_RECORD = 105
 TYPE_ARRAYS = (112, 114, 115)          # constant, incomplete and variable-length arrays
+TYPE_LONG, TYPE_ULONG = 18, 10         # their width is the target's (clang_Type_getSizeOf)
+# CXTypeKind of the builtin types -> the trees' type names (ir.py).
+_BUILTIN_TYPES = {2: "v", 3: "b", 4: "u8", 5: "u8", 6: "u16", 7: "u32", 8: "u16", 9: "u32",
+                  11: "u64", 13: "i8", 14: "i8", 15: "i32", 16: "i16", 17: "i32", 19: "i64",
+                  21: "f", 22: "f", 23: "f", 24: "p", 30: "f", 31: "f", 32: "f"}
 
 # CXBinaryOperatorKind / CXUnaryOperatorKind (libclang >= 17).
 BO_SPELLING = {3: "*", 4: "/", 5: "%", 6: "+", 7: "-", 8: "<<", 9: ">>", 11: "<", 12: ">",
@@ -48,7 +56,7 @@ BO_SPELLING = {3: "*", 4: "/", 5: "%", 6: "+", 7: "-", 8: "<<", 9: ">>", 11: "<"
                29: ">>=", 30: "&=", 31: "^=", 32: "|=", 33: ","}
 BO_COMPARE = {11, 12, 13, 14, 15, 16}
 BO_LAND, BO_LOR, BO_ASSIGN, BO_ADD_ASSIGN, BO_SUB_ASSIGN, BO_COMMA = 20, 21, 22, 26, 27, 33
-BO_EQ, BO_NE, BO_OR_ASSIGN, BO_AND = 15, 16, 32, 17
+BO_EQ, BO_NE, BO_OR_ASSIGN = 15, 16, 32
 UO_POSTINC, UO_POSTDEC, UO_PREINC, UO_PREDEC, UO_ADDROF, UO_DEREF = 1, 2, 3, 4, 5, 6
 UO_MINUS, UO_NOT, UO_LNOT, UO_EXTENSION = 8, 9, 10, 13
 UO_SPELLING = {5: "&", 6: "*", 7: "+", 8: "-", 9: "~", 10: "!"}
@@ -63,6 +71,17 @@ _IDENT_RE = re.compile(rb"[A-Za-z_]\w*")
 _ATTR_RE = re.compile(rb"([A-Za-z_]\w*)(?:\(([^()\n*][^()\n]*)\))?")
 _LITERAL_RE = re.compile(rb'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|[\w.+-]+')
 _MAX_TEXT = 160
+_MODE_OPS = {"w": "=", "inc": "++", "dec": "--", "addr": "&"}
+_COMPARISONS = {"<", ">", "<=", ">=", "==", "!="}
+# Calls whose value is their first argument's (likely()/unlikely() expand to them).
+_TRANSPARENT_CALLS = {"__builtin_expect", "__builtin_expect_with_probability"}
+_KIND_WORDS = {INIT_LIST_EXPR: "initializer list", COMPOUND_LITERAL_EXPR: "compound literal",
+               STMT_EXPR: "statement expression"}
+_WITH_OPERANDS = {CALL_EXPR, UNARY_OPERATOR, BINARY_OPERATOR, COMPOUND_ASSIGNMENT_OPERATOR,
+                  ARRAY_SUBSCRIPT_EXPR, CONDITIONAL_OPERATOR}
+# An expression tree deeper than this (generated code) is an explicit unknown: trees are
+# encoded and decoded recursively.
+MAX_EXPR_DEPTH = 200
 # Deeper nodes of a definition are left out of its tree: clang_visitChildren recurses on the C
 # stack and the extractor on Python's (both given room on the thread parse.py runs it on, for a
 # few Python frames per level). Generated else-if chains and switch tables reach thousands.
@@ -70,8 +89,9 @@ MAX_TREE_DEPTH = 10_000
 
 
 class Node:
-    """A cursor with its kind and children, rebuilt from one flat visit."""
-    __slots__ = ("kind", "cur", "kids", "_text", "_names")
+    """A cursor with its kind and children, rebuilt from one flat visit; an expression's text,
+    the names it reads and its tree are rendered once (Extractor._render)."""
+    __slots__ = ("kind", "cur", "kids", "_text", "_names", "_expr", "_depth")
 
     def __init__(self, kind, cur):
         self.kind = kind
@@ -79,6 +99,20 @@ class Node:
         self.kids = []
         self._text = None
         self._names = None
+        self._expr = None
+        self._depth = 1
+
+
+def _type(expr) -> str:
+    return expr[1] if expr else ""
+
+
+def _is_constant(expr) -> bool:
+    return isinstance(expr, tuple) and expr[0] == "int"
+
+
+def _bounded(expr, depth: int):
+    return expr if depth <= MAX_EXPR_DEPTH else ("?", _type(expr), "too deep")
 
 
 def _unwrap(n: Node) -> Node:
@@ -164,8 +198,11 @@ class Extractor:
         self.field_attrs: dict[str, tuple] = {}
         self.declared: set[str] = set()
         self._callee_cache: dict[int, tuple] = {}
-        self._field_cache: dict[int, str | None] = {}
+        self._field_cache: dict[int, tuple] = {}
         self._type_cache: dict[int, str] = {}
+        self._type_names: dict[tuple, str] = {}
+        self._refs: dict[int, tuple] = {}              # declaration hash -> (name, tree)
+        self.calls: dict[int, Call] = {}       # id(CALL_EXPR node) -> its event (BodyBuilder)
         self._file_names: dict[int, str] = {}
         self._macro_cache: dict[tuple, str] = {}
         self._file_bytes: dict[str, bytes] = {}
@@ -611,77 +648,272 @@ class Extractor:
                         params=tuple(params), param_types=tuple(types), blocks=blocks,
                         header=header)
 
-    # ---- expressions as text --------------------------------------------------------------
+    # ---- expressions: text and tree ------------------------------------------------------
 
     def text(self, n: Node) -> str:
         """Normalized spelling of an expression, printed from the AST."""
-        if n._text is None:
-            names: set[str] = set()
-            t = self._print(n, names)
-            n._text = t if len(t) <= _MAX_TEXT else t[:_MAX_TEXT] + "…"
-            n._names = tuple(sorted(names))
-        return n._text
+        self._render(n)
+        t = n._text
+        return t if len(t) <= _MAX_TEXT else t[:_MAX_TEXT] + "…"
 
     def names(self, n: Node) -> tuple[str, ...]:
-        self.text(n)
-        return n._names
+        self._render(n)
+        return tuple(sorted(set(n._names)))
 
-    def _print(self, n: Node, names: set) -> str:
+    def expr_tree(self, n: Node):
+        """The expression tree of `n` (ir.py), rendered with its text."""
+        self._render(n)
+        return n._expr
+
+    def _render(self, n: Node) -> None:
+        """Fill n's text, the names it reads and its tree, from the children that make its
+        value (each node once)."""
+        if n._text is not None:
+            return
         k = n.kind
         kids = n.kids
+        render = self._render
+        names: tuple = ()
+        depth = 0
         if k == DECL_REF_EXPR:
-            s = self.spelling(n.cur)
-            names.add(s)
-            return s
-        if k == MEMBER_REF_EXPR:
-            field = self.spelling(n.cur)
-            if not kids:
-                return field
+            text, expr = self._ref(n)
+            names = (text,)
+        elif k == MEMBER_REF_EXPR and kids:
             base = kids[0]
-            separator = "->" if self.is_pointer(base) else "."
-            printed = self._print(base, names)
+            render(base)
+            key, ftype, field = self.field_info(n)
+            arrow = self.is_pointer(base)
+            separator = "->" if arrow else "."
             if _anonymous(field):               # `qiov->size` through an anonymous union
-                return printed + separator
-            return printed + ("" if printed.endswith(("->", ".")) else separator) + field
-        if k in _WRAPPERS or k == GENERIC_SELECTION_EXPR:
-            if not kids:
-                return self.spelling(n.cur) or "?"
-            if k == UNEXPOSED_EXPR and kids[-1].kind == STRING_LITERAL:
-                value = self.evaluate(n)       # a string literal evaluates through its decay
-                if isinstance(value, str):
-                    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                text = base._text + separator
+            else:
+                text = base._text + ("" if base._text.endswith(("->", ".")) else separator) \
+                    + field
+            expr = ("field", ftype, base._expr, key, arrow or ctype.is_pointer(_type(base._expr)))
+            names, depth = base._names, base._depth
+        elif k in _WRAPPERS or k == GENERIC_SELECTION_EXPR:
+            text, expr = self._render_wrapper(n)
+            inner = kids[0] if k == GENERIC_SELECTION_EXPR and kids else kids[-1] if kids else None
+            if inner is not None and inner._text is not None:
+                names, depth = inner._names, inner._depth
+        elif k in _WITH_OPERANDS and kids:
+            for kid in kids:
+                render(kid)
+                names += kid._names
+                depth = max(depth, kid._depth)
+            text, expr = self._render_operator(n)
+        elif k in (INTEGER_LITERAL, FLOATING_LITERAL, STRING_LITERAL, CHARACTER_LITERAL):
+            text, expr = self._render_literal(n)
+        elif k == UNARY_EXPR:
+            text = "sizeof(…)"
+            value = self.int_value(n)
+            expr = ("int", "u64", value) if value is not None else ("?", "u64", "sizeof")
+        elif k == STMT_EXPR:
+            text = self.macro_call_text(n.cur) or "({…})"
+            expr = self._stmt_expr_tree(n)
+        elif len(kids) == 1 and _is_expr(k) and _is_expr(kids[0].kind):
+            render(kids[0])                               # a wrapper libclang does not name
+            text, expr = kids[0]._text, kids[0]._expr
+            names, depth = kids[0]._names, kids[0]._depth
+        else:
+            text = self.spelling(n.cur) or "…"
+            value = self.int_value(n) if _is_expr(k) and k not in _KIND_WORDS else None
+            expr = ("int", self.type_of(n), value) if value is not None else \
+                ("?", "", _KIND_WORDS.get(k, "expression"))
+        n._text, n._names, n._depth = text, names, depth + 1
+        n._expr = _bounded(expr, n._depth)
 
-            if k == PAREN_EXPR:
-                inner = _unwrap(kids[-1])
-                s = self._print(kids[-1], names)
-                return s if inner.kind in _PRIMARY else f"({s})"
-            return self._print(kids[0] if k == GENERIC_SELECTION_EXPR else kids[-1], names)
+    def _render_operator(self, n: Node):
+        """Text and tree of a call, an operator, a subscript or a conditional (children done)."""
+        k = n.kind
+        kids = n.kids
         if k == CALL_EXPR:
-            callee = self._print(kids[0], names) if kids else self.spelling(n.cur)
-            return callee + "(" + ", ".join(self._print(a, names) for a in kids[1:]) + ")"
-        if k == UNARY_OPERATOR and kids:
-            op = self.lib.clang_getCursorUnaryOperatorKind(n.cur)
-            inner = self._print(kids[0], names)
-            if op in (UO_POSTINC, UO_POSTDEC):
-                return inner + ("++" if op == UO_POSTINC else "--")
-            if op in (UO_PREINC, UO_PREDEC):
-                return ("++" if op == UO_PREINC else "--") + inner
-            return UO_SPELLING.get(op, "") + inner
+            text = kids[0]._text + "(" + ", ".join(a._text for a in kids[1:]) + ")"
+            return text, self._call_tree(n)
+        if k == UNARY_OPERATOR:
+            return self._render_unary(n)
         if k in (BINARY_OPERATOR, COMPOUND_ASSIGNMENT_OPERATOR) and len(kids) == 2:
             op = BO_SPELLING.get(self.lib.clang_getCursorBinaryOperatorKind(n.cur), "?")
-            return f"{self._print(kids[0], names)} {op} {self._print(kids[1], names)}"
-        if k in (INTEGER_LITERAL, FLOATING_LITERAL, STRING_LITERAL, CHARACTER_LITERAL):
-            return self.literal_text(n)
+            return f"{kids[0]._text} {op} {kids[1]._text}", \
+                self._binary_tree(n, op, kids[0]._expr, kids[1]._expr)
         if k == ARRAY_SUBSCRIPT_EXPR and len(kids) == 2:
-            return f"{self._print(kids[0], names)}[{self._print(kids[1], names)}]"
-        if k == CONDITIONAL_OPERATOR and len(kids) == 3:
-            a, b, c = (self._print(x, names) for x in kids)
-            return f"{a} ? {b} : {c}"
-        if k == UNARY_EXPR:
-            return "sizeof(…)"
-        if k == STMT_EXPR:
-            return self.macro_call_text(n.cur) or "({…})"
-        return self.spelling(n.cur) or "…"
+            return f"{kids[0]._text}[{kids[1]._text}]", \
+                ("[]", ctype.pointee(_type(kids[0]._expr)) or self.type_of(n),
+                 kids[0]._expr, kids[1]._expr)
+        if k == CONDITIONAL_OPERATOR and len(kids) in (2, 3):
+            parts = [kid._text for kid in kids]
+            text = f"{parts[0]} ? {parts[1]} : {parts[2]}" if len(kids) == 3 else \
+                f"{parts[0]} ?: {parts[1]}"
+            trees = [kid._expr for kid in kids]
+            if len(trees) == 2:
+                trees.insert(1, trees[0])
+            return text, self._fold(n, ("?:", ctype.common(_type(trees[1]), _type(trees[2]))
+                                        or self.type_of(n), *trees))
+        return self.spelling(n.cur) or "…", ("?", "", "expression")
+
+    def _render_wrapper(self, n: Node):
+        kids = n.kids
+        k = n.kind
+        if kids and (_is_expr(kids[-1].kind) or k == GENERIC_SELECTION_EXPR):
+            self._render(kids[0] if k == GENERIC_SELECTION_EXPR else kids[-1])
+        if not kids or not _is_expr(kids[-1].kind):   # offsetof(T, member), builtins
+            value = self.int_value(n)
+            return self.spelling(n.cur) or "?", \
+                ("int", self.type_of(n), value) if value is not None else ("?", "", "expression")
+        if k == UNEXPOSED_EXPR and kids[-1].kind == STRING_LITERAL:
+            value = self.evaluate(n)       # a string literal evaluates through its decay
+            if isinstance(value, str):
+                text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                return text, ("?", "p", "string")
+        if k == PAREN_EXPR:
+            inner = _unwrap(kids[-1])
+            s = kids[-1]._text
+            return (s if inner.kind in _PRIMARY else f"({s})"), kids[-1]._expr
+        if k == GENERIC_SELECTION_EXPR:
+            return kids[0]._text, ("?", "", "_Generic")
+        operand = kids[-1]
+        if k == UNEXPOSED_EXPR and len(kids) > 1:      # a builtin call (`__atomic_load_n`)
+            return operand._text, ("?", self.type_of(n), "builtin")
+        if k == CSTYLE_CAST_EXPR:
+            return operand._text, self._fold(n, ("cast", self.type_of(n), operand._expr))
+        return operand._text, operand._expr      # an implicit conversion: C's rules apply
+
+    def _render_unary(self, n: Node):
+        op = self.lib.clang_getCursorUnaryOperatorKind(n.cur)
+        inner = n.kids[0]
+        operand, t = inner._expr, _type(inner._expr)
+        if op in (UO_POSTINC, UO_POSTDEC):
+            return inner._text + ("++" if op == UO_POSTINC else "--"), \
+                ("post++" if op == UO_POSTINC else "post--", t, operand)
+        if op in (UO_PREINC, UO_PREDEC):
+            sign = "++" if op == UO_PREINC else "--"
+            return sign + inner._text, (sign, t, operand)
+        spelled = UO_SPELLING.get(op, "")
+        text = spelled + inner._text
+        if op == UO_ADDROF:
+            return text, ("&", ctype.address_of(t), operand)
+        if op == UO_DEREF:
+            return text, ("*", ctype.pointee(t) or self.type_of(n), operand)
+        if op == UO_LNOT:
+            return text, self._fold(n, ("!", ctype.INT, operand))
+        if spelled:
+            return text, self._fold(n, (spelled, ctype.promote(t), operand))
+        return text, operand                      # __extension__, __real__ ...
+
+    def _binary_tree(self, n: Node, op: str, lhs, rhs):
+        lt, rt = _type(lhs), _type(rhs)
+        if op in _COMPARISONS or op in ("&&", "||"):
+            t = ctype.INT
+        elif op in ("<<", ">>"):
+            t = ctype.promote(lt)
+        elif op == ",":
+            t = rt
+        elif op.endswith("=") and op not in _COMPARISONS:     # assignments
+            t = lt
+        elif op == "-" and ctype.is_pointer(lt) and ctype.is_pointer(rt):
+            t = "i64"                                          # ptrdiff_t
+        else:
+            t = ctype.common(lt, rt)
+        return self._fold(n, (op, t or self.type_of(n), lhs, rhs))
+
+    def _render_literal(self, n: Node):
+        if n.kind in (INTEGER_LITERAL, CHARACTER_LITERAL):
+            value = self.int_value(n)
+            if value is not None:
+                t = self.type_of(n)
+                text = str(value) if n.kind == INTEGER_LITERAL else self.literal_text(n)
+                return text, ("int", t, ctype.wrap(value, t) if ctype.is_integer(t) else value)
+        what = "string" if n.kind == STRING_LITERAL else "float"
+        return self.literal_text(n), ("?", "p" if what == "string" else "f", what)
+
+    def _ref(self, n: Node):
+        """(name, tree) of a DECL_REF_EXPR, cached per declaration."""
+        ref = self.referenced(n.cur)
+        if ref is None:
+            name = self.spelling(n.cur)
+            return name, ("var", self.type_of(n), name)
+        h = self.lib.clang_hashCursor(ref)
+        found = self._refs.get(h)
+        if found is None:
+            found = self._refs[h] = self._ref_info(n, ref)
+        return found
+
+    def _ref_info(self, n: Node, ref):
+        name = self.spelling(n.cur)
+        kind = self.kind(ref)
+        if kind == ENUM_CONSTANT_DECL:
+            return name, ("int", self.type_of(n), self.lib.clang_getEnumConstantDeclValue(ref))
+        if kind == FUNCTION_DECL:
+            return name, ("func", "p", self.callee_info(ref)[0])
+        t = self.type_of(n)
+        if kind == VAR_DECL and self.lib.clang_Cursor_hasVarDeclGlobalStorage(ref):
+            return name, ("global", t, name)
+        return name, ("var", t, name)
+
+    def _call_tree(self, n: Node):
+        event = self.calls.get(id(n))
+        if event is None:
+            return "?", self.type_of(n), "call"
+        if event.name in _TRANSPARENT_CALLS and len(n.kids) > 1:
+            return n.kids[1]._expr                 # __builtin_expect(cond, 1): cond
+        return "call", self.type_of(n), event.name, event.line, event.col
+
+    def _stmt_expr_tree(self, n: Node):
+        body = n.kids[-1] if n.kids else None
+        last = body.kids[-1] if body is not None and body.kind == COMPOUND_STMT and body.kids \
+            else None
+        if last is None or not _is_expr(last.kind):
+            return "?", "", "statement expression"
+        self._render(last)
+        return "stmt", _type(last._expr), last._expr
+
+    def _fold(self, n: Node, expr):
+        """A constant subexpression is folded by libclang (a macro's `(4096 * 2)`)."""
+        if all(_is_constant(part) for part in expr[2:]):
+            value = self.int_value(n)
+            t = expr[1]
+            if value is not None and ctype.is_integer(t):
+                return "int", t, ctype.wrap(value, t)
+        return expr
+
+    def type_of(self, n: Node) -> str:
+        """The type of an expression as the trees name it (ir.py), through typedefs."""
+        return self.type_of_cursor(n.cur)
+
+    def type_of_cursor(self, cur) -> str:
+        lib = self.lib
+        canonical = lib.clang_getCanonicalType(lib.clang_getCursorType(cur))
+        kind = canonical._kind_id
+        found = _BUILTIN_TYPES.get(kind)
+        if found is not None:
+            return found
+        key = (kind, canonical.data[0])
+        found = self._type_names.get(key)
+        if found is None:
+            found = self._type_names[key] = self._describe(canonical)
+        return found
+
+    def _describe(self, canonical) -> str:
+        lib = self.lib
+        kind = canonical._kind_id
+        if kind in _BUILTIN_TYPES:
+            return _BUILTIN_TYPES[kind]
+        if kind in (TYPE_LONG, TYPE_ULONG):
+            size = lib.clang_Type_getSizeOf(canonical)
+            return ("u" if kind == TYPE_ULONG else "i") + str(8 * size) if size in (4, 8) else ""
+        if kind == TYPE_POINTER or kind in TYPE_ARRAYS:
+            target = lib.clang_getPointeeType(canonical) if kind == TYPE_POINTER else \
+                lib.clang_getArrayElementType(canonical)
+            inner = self._describe(lib.clang_getCanonicalType(target))
+            r = ctype.record(inner)
+            return "p:" + r if inner[:1] == "s" and r else "p"
+        decl = lib.clang_getTypeDeclaration(canonical)
+        if kind == TYPE_ENUM and not lib.clang_Cursor_isNull(decl):
+            return self._describe(lib.clang_getCanonicalType(lib.clang_getEnumDeclIntegerType(decl)))
+        if kind == TYPE_RECORD and not lib.clang_Cursor_isNull(decl):
+            name = self._record_name(decl)
+            return "s:" + name if name else "s"
+        return ""
 
     def macro_call_text(self, cur) -> str:
         """The macro invocation that wrote a statement expression, as written at the expansion
@@ -762,25 +994,45 @@ class Extractor:
     def field_key(self, member: Node) -> str:
         """"Record.field" for a MEMBER_REF_EXPR; for an anonymous record, the enclosing
         field's key stands in for the record ("S.io_q.in_flight")."""
-        field = self.spelling(member.cur)
-        if _anonymous(field):
-            return self._anonymous_member_record(member)
+        return self.field_key_type(member)[0]
+
+    def field_key_type(self, member: Node) -> tuple[str, str]:
+        return self.field_info(member)[:2]
+
+    def field_info(self, member: Node) -> tuple[str, str, str]:
+        """(field_key, the field's type as the trees name it (a bit-field of width w is
+        "u<w>"/"i<w>"), its name), cached per field declaration."""
         ref = self.referenced(member.cur)
-        record = None
-        if ref is not None:
-            h = self.lib.clang_hashCursor(ref)
-            if h in self._field_cache:
-                record = self._field_cache[h]
-            else:
-                parent = self.lib.clang_getCursorSemanticParent(ref)
-                record = None if self.lib.clang_Cursor_isNull(parent) else self._record_name(parent)
-                self._field_cache[h] = record
-        if record in (None, "", "?") and member.kids:
+        if ref is None:
+            field = self.spelling(member.cur)
+            return self._anonymous_key(member, field), "", field
+        h = self.lib.clang_hashCursor(ref)
+        cached = self._field_cache.get(h)
+        if cached is None:
+            parent = self.lib.clang_getCursorSemanticParent(ref)
+            record = None if self.lib.clang_Cursor_isNull(parent) else self._record_name(parent)
+            cached = self._field_cache[h] = (record, self._field_type(ref), self.spelling(ref))
+        record, ftype, field = cached
+        if _anonymous(field):
+            return self._anonymous_member_record(member), ftype, field
+        if record in (None, "", "?"):
+            return self._anonymous_key(member, field), ftype, field
+        return f"{record}.{field}", ftype, field
+
+    def _anonymous_key(self, member: Node, field: str) -> str:
+        if member.kids:
             base = _unwrap(member.kids[0])
             if base.kind == MEMBER_REF_EXPR:
                 return self.field_key(base) + "." + field
-            return "?." + field
-        return f"{record}.{field}"
+        return "?." + field
+
+    def _field_type(self, decl) -> str:
+        t = self.type_of_cursor(decl)
+        if self.kind(decl) == FIELD_DECL and ctype.is_integer(t):
+            width = self.lib.clang_getFieldDeclBitWidth(decl)
+            if width > 0:
+                return ("u" if ctype.is_unsigned(t) else "i") + str(width)
+        return t
 
     def _anonymous_member_record(self, member: Node) -> str:
         """What an anonymous member stands for in a field key: its enclosing record, or the
@@ -863,9 +1115,9 @@ class BodyBuilder:
         self.fp_source: dict[str, str] = {}               # pointer var -> function it holds
         self.value_source: dict[str, tuple] = {}           # local var -> (producer, funcs)
         self.call_events: dict[int, Call] = {}             # id(CALL_EXPR node) -> its event
+        ex.calls = self.call_events                        # call nodes of trees name them
         self.last_call: Call | None = None
-        self.bit_tests: dict[str, list] = {}              # local -> masks tested (None: other)
-        self.flag_sets: list[tuple[Assign, int]] = []      # (`v |= CONST`, CONST)
+        self.last_write = None                  # (node, the Access/Assign its write emitted)
 
     # ---- blocks and edges ---------------------------------------------------------------
 
@@ -873,9 +1125,9 @@ class BodyBuilder:
         self.blocks.append(Block())
         return len(self.blocks) - 1
 
-    def edge(self, a, b, cond="", value="", line=0, names=(), ref=""):
+    def edge(self, a, b, cond="", value="", line=0, names=(), ref="", case=None):
         if a is not None and b is not None:
-            self.blocks[a].succs.append(Edge(b, cond, value, line, names, ref))
+            self.blocks[a].succs.append(Edge(b, cond, value, line, names, ref, case))
 
     def emit(self, b, event):
         if b is not None:
@@ -895,9 +1147,6 @@ class BodyBuilder:
         for b in self.indirect_gotos:
             for target in self.labels.values():
                 self.edge(b, target, "goto *", "", 0)
-        for event, bits in self.flag_sets:
-            masks = self.bit_tests.get(event.names[0], ())
-            event.keeps_tests = all(m is not None and not m & bits for m in masks)
         return self.blocks
 
     # ---- cleanups (lock guards) -----------------------------------------------------------
@@ -962,8 +1211,9 @@ class BodyBuilder:
             self.run_cleanups(b, 0)
             line, col = self.ex.line_col(n.cur)
             value = next((kid for kid in n.kids if _is_expr(kid.kind)), None)
+            tree = self.ex.expr_tree(value) if value is not None else None
             self.emit(b, Return(line, col) if value is None else
-                      Return(line, col, self.constant(value), self.value_ref(value)))
+                      Return(line, col, self.constant(value), value_ref(tree), tree))
             self.edge(b, EXIT)
             return None
         if k == GOTO_STMT:
@@ -1011,8 +1261,11 @@ class BodyBuilder:
             self.note_value_source(name, init)
             self.note_pointer_source(name, init)
             if b is not None:
+                tree = self.ex.expr_tree(init)
+                kind = "global" if self.lib.clang_Cursor_hasVarDeclGlobalStorage(n.cur) else "var"
                 self.emit(b, Assign((name,), self.ex.line_col(n.cur)[0], self.constant(init),
-                                    self.value_ref(init)))
+                                    value_ref(tree), op="=", expr=tree,
+                                    target=(kind, self.ex.type_of(n), name)))
         if cleanup and self.scopes:
             line, col = self.ex.line_col(n.cur)
             self.scopes[-1].cleanups.append((cleanup, name, line, col))
@@ -1071,50 +1324,6 @@ class BodyBuilder:
         value = self.ex.int_value(n)
         return None if value is None else (value != 0) != negate
 
-    def value_ref(self, n: Node) -> str:
-        """The value reference (facts/ir.py) of the local or call whose value `n` is, seen
-        through parentheses, casts, `!`, comparisons with zero, `__builtin_expect()` and a
-        statement expression's last statement (QEMU's `qemu_mutex_trylock(m)` is
-        `({ ...; _f(m, __FILE__, __LINE__); })`, glib's G_LIKELY(e) `({ ...; _g_boolean_var_; })`);
-        "" when it is neither."""
-        positive = True
-        while True:
-            n = _unwrap(n)
-            unary = self.lib.clang_getCursorUnaryOperatorKind(n.cur) \
-                if n.kind == UNARY_OPERATOR and n.kids else None
-            if unary in (UO_LNOT, UO_EXTENSION):
-                positive, n = positive != (unary == UO_LNOT), n.kids[0]
-            elif n.kind == BINARY_OPERATOR and len(n.kids) == 2 and \
-                    (op := self.lib.clang_getCursorBinaryOperatorKind(n.cur)) in (BO_EQ, BO_NE):
-                lhs, rhs = n.kids
-                constant = self.signed_constant(rhs)
-                if constant is None:
-                    lhs, rhs, constant = rhs, lhs, self.signed_constant(lhs)
-                if constant is None:
-                    return ""
-                n = lhs
-                if constant != 0:
-                    # `trylock(m) == -EBUSY`: where true the value is non-zero; where false,
-                    # unknown (a value reference that decides one side only).
-                    inner = self.value_ref(n)
-                    if not inner or inner.startswith(("!", "=")):
-                        return ""
-                    return ("=" if (op == BO_EQ) == positive else "!=") + inner
-                positive = positive != (op == BO_EQ)
-            elif n.kind == STMT_EXPR and n.kids and n.kids[-1].kind == COMPOUND_STMT and \
-                    n.kids[-1].kids:
-                n = n.kids[-1].kids[-1]
-            elif n.kind == CALL_EXPR and len(n.kids) == 3 and \
-                    self.ex.spelling(n.cur) == "__builtin_expect":
-                n = n.kids[1]
-            else:
-                break
-        sign = "" if positive else "!"
-        if n.kind == DECL_REF_EXPR:
-            return sign + self.ex.spelling(n.cur)
-        event = self.call_events.get(id(n)) if n.kind == CALL_EXPR else None
-        return sign + call_ref(event) if event is not None else ""
-
     def test(self, b, cond: Node, on_true, on_false) -> bool:
         """Evaluate `cond` from block b and branch on it; False if evaluation does not return.
         `a && f()` and `a || f()` branch on `a` first, straight to where its value decides:
@@ -1135,45 +1344,21 @@ class BodyBuilder:
         self.branch(b, cond, on_true, on_false)
         return True
 
-    def signed_constant(self, n: Node):
-        """The integer an operand is if it is a literal or a negated one (`-EBUSY`)."""
-        n = _unwrap(n)
-        if n.kind == UNARY_OPERATOR and n.kids and \
-                self.lib.clang_getCursorUnaryOperatorKind(n.cur) == UO_MINUS:
-            inner = self.constant(n.kids[0])
-            return -inner if inner is not None else None
-        return self.constant(n)
-
     def branch(self, b, cond: Node, on_true, on_false):
         """Edges from b for `cond`; a literal condition keeps only its live edge."""
         value = self.const_value(cond)
         text, names = self.ex.text(cond), self.ex.names(cond)
-        self.note_bit_tests(cond, None)
         line = self.ex.line_col(cond.cur)[0]
-        ref = self.value_ref(cond) if value is None else ""
+        tree = self.ex.expr_tree(cond) if value is None else None
+        if tree is not None and b is not None:
+            self.blocks[b].cond = tree
+        ref = value_ref(tree) if tree is not None else ""
         if value is not False:
             self.edge(b, on_true, text if value is None else "", "true" if value is None else "",
                       line, names, ref)
         if value is not True:
             self.edge(b, on_false, text if value is None else "", "false" if value is None else "",
                       line, names, ref)
-
-    def note_bit_tests(self, n: Node, mask) -> None:
-        """How a condition reads each local: as `v & MASK` (MASK constant) or otherwise
-        (None), for deciding whether `v |= FLAG` can change a test (`flag_sets`)."""
-        n = _unwrap(n)
-        if n.kind == DECL_REF_EXPR:
-            self.bit_tests.setdefault(self.ex.spelling(n.cur), []).append(mask)
-            return
-        if n.kind == BINARY_OPERATOR and len(n.kids) == 2 and \
-                self.lib.clang_getCursorBinaryOperatorKind(n.cur) == BO_AND:
-            for mine, other in ((0, 1), (1, 0)):
-                value = self.ex.int_value(n.kids[other])
-                if value is not None and _unwrap(n.kids[mine]).kind == DECL_REF_EXPR:
-                    self.note_bit_tests(n.kids[mine], value)
-                    return
-        for kid in n.kids:
-            self.note_bit_tests(kid, None)
 
     def if_stmt(self, n: Node, b):
         kids = [k for k in n.kids if k.kind != VAR_DECL]
@@ -1266,6 +1451,8 @@ class BodyBuilder:
         exit_b = self.new()
         ctx = {"head": b, "text": self.ex.text(cond), "names": self.ex.names(cond),
                "line": self.ex.line_col(cond.cur)[0], "default": False}
+        if b is not None:
+            self.blocks[b].cond = self.ex.expr_tree(cond)
         self.switches.append(ctx)
         self.loops.append((exit_b, None, len(self.scopes)))
         end = self.stmt(body, self.new())
@@ -1281,12 +1468,16 @@ class BodyBuilder:
         self.edge(b, target)
         if self.switches:
             ctx = self.switches[-1]
+            label = None
             if n.kind == DEFAULT_STMT:
                 value = "default"
                 ctx["default"] = True
             else:
                 value = "case " + self.ex.text(n.kids[0])
-            self.edge(ctx["head"], target, ctx["text"], value, ctx["line"], ctx["names"])
+                folded = self.ex.expr_tree(n.kids[0])
+                label = folded[2] if folded[0] == "int" else None
+            self.edge(ctx["head"], target, ctx["text"], value, ctx["line"], ctx["names"],
+                      case=label)
         return self.stmt(n.kids[-1], target) if n.kids else target
 
     # ---- expressions ----------------------------------------------------------------------
@@ -1304,31 +1495,35 @@ class BodyBuilder:
             return self.member(n, b, mode)
         if k == DECL_REF_EXPR:
             if mode != "r":
-                self.emit(b, Assign((self.ex.spelling(n.cur),), self.ex.line_col(n.cur)[0]))
+                event = Assign((self.ex.spelling(n.cur),), self.ex.line_col(n.cur)[0],
+                               op=_MODE_OPS.get(mode, ""), target=self.ex.expr_tree(n))
+                self.emit(b, event)
+                self.last_write = (n, event)
             return b
         if k == BINARY_OPERATOR and len(kids) == 2:
             return self.binary(n, b)
+        if k == ARRAY_SUBSCRIPT_EXPR and mode in ("w", "inc", "dec") and len(kids) == 2:
+            return self.element_written(n, b, mode)
         if k == COMPOUND_ASSIGNMENT_OPERATOR and len(kids) == 2:
             op = self.lib.clang_getCursorBinaryOperatorKind(n.cur)
             b = self.expr(kids[1], b)
             target = _unwrap(kids[0])
             if op == BO_OR_ASSIGN and target.kind == DECL_REF_EXPR and b is not None:
                 # `release_lock |= prepare_mmio_access(mr)`: true if any stored result was
+                tree = self.ex.expr_tree(kids[1])
                 event = Assign((self.ex.spelling(target.cur),), self.ex.line_col(target.cur)[0],
-                               None, self.value_ref(kids[1]), accumulates=True)
-                bits = self.ex.int_value(kids[1])
-                if bits is not None:
-                    self.flag_sets.append((event, bits))
+                               None, value_ref(tree), True, op="|=", expr=tree,
+                               target=self.ex.expr_tree(target))
                 self.emit(b, event)
                 return b
             lhs_mode = "inc" if op == BO_ADD_ASSIGN else "dec" if op == BO_SUB_ASSIGN else "w"
-            return self.expr(kids[0], b, lhs_mode)
+            return self.written(kids[0], b, lhs_mode, BO_SPELLING.get(op, "?"), kids[1])
         if k == UNARY_OPERATOR and kids:
             op = self.lib.clang_getCursorUnaryOperatorKind(n.cur)
             if op in (UO_POSTINC, UO_PREINC):
-                return self.expr(kids[0], b, "inc")
+                return self.written(kids[0], b, "inc", "++", None)
             if op in (UO_POSTDEC, UO_PREDEC):
-                return self.expr(kids[0], b, "dec")
+                return self.written(kids[0], b, "dec", "--", None)
             if op == UO_ADDROF:
                 return self.expr(kids[0], b, "addr")
             return self.expr(kids[0], b)
@@ -1365,8 +1560,10 @@ class BodyBuilder:
                     call.result = name
                 self.note_value_source(name, rhs)
                 self.note_pointer_source(name, rhs)
+                tree = self.ex.expr_tree(rhs)
                 self.emit(b, Assign((name,), self.ex.line_col(target.cur)[0], self.constant(rhs),
-                                    self.value_ref(rhs)))
+                                    value_ref(tree), op="=", expr=tree,
+                                    target=self.ex.expr_tree(target)))
                 return b
             elif target.kind == MEMBER_REF_EXPR:
                 for ref, func in self.ex.stored_functions(rhs):
@@ -1375,7 +1572,7 @@ class BodyBuilder:
                     self.ex.field_stores.append(FieldStore(
                         field=self.ex.field_key(target), func=func,
                         file=self.ex.expansion(ref.cur)[0], line=line, where=self.func_key))
-            return self.expr(lhs, b, "w")
+            return self.written(lhs, b, "w", "=", rhs)
         if op in (BO_LAND, BO_LOR) and _contains(rhs, CALL_EXPR):
             b = self.expr(lhs, b)
             if b is None:
@@ -1389,6 +1586,37 @@ class BodyBuilder:
             return join
         b = self.expr(lhs, b)
         return self.expr(rhs, b)
+
+    def written(self, lhs: Node, b, mode: str, op: str, value):
+        """Evaluate the target of a write (its events) and give the Access or Assign it
+        emits how it is written and the tree of the value written or combined."""
+        self.last_write = None
+        b = self.expr(lhs, b, mode)
+        target = _unwrap(lhs)
+        # Only the write of the target itself (`a[i++] = v` also writes i).
+        event = self.last_write[1] if self.last_write and self.last_write[0] is target else None
+        if event is not None:
+            event.op = op
+            tree = self.ex.expr_tree(value) if value is not None else None
+            if isinstance(event, Access):
+                event.value = tree
+            else:
+                event.expr = tree
+        return b
+
+    def element_written(self, n: Node, b, mode: str):
+        """`s->a[i] = v` writes the array field a (an element of it: the Access's lvalue is the
+        element); `s->p[i] = v` writes through the pointer p, which it only reads."""
+        array, index = n.kids
+        member = _unwrap(array)
+        if member.kind != MEMBER_REF_EXPR or self.ex.is_pointer(member):
+            return self.expr(index, self.expr(array, b))
+        b = self.expr(member, self.expr(index, b), mode)
+        if self.last_write and self.last_write[0] is member:
+            event = self.last_write[1]
+            event.lvalue = self.ex.expr_tree(n)
+            self.last_write = (n, event)
+        return b
 
     def conditional(self, n: Node, b):
         kids = n.kids
@@ -1418,8 +1646,11 @@ class BodyBuilder:
         if b is None or mode == "addr":
             return b
         line, col = self.ex.line_col(n.cur)
-        self.emit(b, Access(field=self.ex.field_key(n), path=self.ex.access_path(n), mode=mode,
-                            line=line, col=col, text=self.ex.text(n)))
+        event = Access(field=self.ex.field_key(n), path=self.ex.access_path(n), mode=mode,
+                       line=line, col=col, text=self.ex.text(n), lvalue=self.ex.expr_tree(n))
+        self.emit(b, event)
+        if mode != "r":
+            self.last_write = (n, event)
         return b
 
     def expr_inner_bases(self, member: Node, b):
@@ -1505,7 +1736,7 @@ class BodyBuilder:
                 stack.extend(reversed(m.kids))
         source, source_funcs = self.producer(a)
         return Arg(text=self.ex.text(a), key=self.ex.arg_key(a), funcs=tuple(dict.fromkeys(funcs)),
-                   source=source, source_funcs=source_funcs)
+                   source=source, source_funcs=source_funcs, expr=self.ex.expr_tree(a))
 
 
 def diagnostics_of(tu, limit: int = 50) -> list[Diagnostic]:

@@ -11,6 +11,7 @@ from .. import __version__
 from ..errors import EXIT_CLEAN, EXIT_FINDINGS, QlintError
 from ..files import write_output
 from ..report.jsonfmt import finding_dict
+from ..report.text import count, explored
 from . import findings as findings_mod
 from . import html, schedule, timeline
 from .run import Mode, replay_finding
@@ -74,7 +75,8 @@ def _mode(options: ReplayOptions, finding: dict, schedules) -> Mode:
         if item is None:
             raise QlintError(f"{options.schedule_file}: no schedule for the {finding['rule']} "
                              f"finding at {finding['path']}:{finding['line']}")
-        mode.schedule = schedule.expand(item["steps"])
+        mode.schedule = (schedule.expand(item["steps"], item.get("choices", ())),
+                         schedule.starts_of(item))
     return mode
 
 
@@ -105,30 +107,20 @@ def text_report(r) -> str:
         return "\n".join(lines + [f"  not modelled: {c['reason']}"]) + "\n"
     if status == "confirmed":
         lines.append(f"  confirmed: {c['invariant']}: {c['message']}")
+        lines.append(f"  with {c['satisfied']['change']}: not broken")
+    elif status == "violation-not-attributable":
+        lines.append(f"  broken, but not by the finding's defect: {c['invariant']}: "
+                     f"{c['message']}")
+        lines.append(f"  with {c['satisfied']['change']}: broken too: "
+                     f"{c['satisfied']['message']}")
     else:
-        lines.append("  not reproduced: " + (c.get("reason") or "no schedule within the bound "
+        lines.append("  not reproduced: " + (c.get("reason") or "no schedule within the bounds "
                                              "breaks an invariant"))
     lines.append(f"  scenario: era {c['era']}; threads {', '.join(c['threads'])}")
     lines += [f"    {a}" for a in c["assumptions"]]
-    lines.append("  explored: " + _explored(c))
-    if status == "confirmed":
-        lines.append(f"  counterexample: {_count(c['steps'], 'step')}, "
-                     f"{_count(c['preemptions'], 'preemption')}")
+    lines.append("  explored: " + explored(c))
+    if "schedule" in c:
+        lines.append(f"  counterexample: {count(c['steps'], 'step')}, "
+                     f"{count(c['preemptions'], 'preemption')}")
         lines.append(timeline.render(r.timeline, r.threads).rstrip("\n"))
     return "\n".join(lines) + "\n"
-
-
-def _explored(c: dict) -> str:
-    done = "the whole bounded space" if c.get("complete", True) else "stopped at the state limit"
-    if c["mode"] == "pct":
-        hits = f"{c['hits']} hit(s), the first in run {c['first_hit']}" if c["hits"] else "no hit"
-        return (f"{c['runs']} PCT runs (seed {c['seed']}, depth {c['bound']['pct_depth']}): "
-                f"{hits}; {_count(c['states'], 'state')}")
-    if c["mode"] == "schedule":
-        return f"the recorded schedule ({c['states'] - 1} steps)"
-    return (f"{_count(c['states'], 'state')}, {_count(c['schedules'], 'schedule')} within "
-            f"{_count(c['bound']['preemptions'], 'preemption')} ({done})")
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .machine import Frame
+from .machine import Frame, faster_replace
 from .values import truth
 
 GUEST = "@guest"                  # the guest device's notifier handler (not analysed code)
+MAIN_LOOP = ("main", "iohandler")  # the contexts main_loop_wait() dispatches
 COMPLETE = "@complete"            # a guest request's completion BH (the block layer's)
 
 
@@ -27,6 +28,16 @@ class BH(NamedTuple):
     deleted: int = 0
     lock: str = ""                # a context whose lock the BH takes around its callback
     label: str = "bh"
+    fires: int = 0                # how often the environment may still schedule it
+
+
+class Timer(NamedTuple):
+    ctx: str
+    cb: str | None
+    opaque: tuple
+    armed: int
+    fires: int                    # how often the environment may still make it expire
+    label: str
 
 
 class Handler(NamedTuple):
@@ -47,7 +58,7 @@ class Item(NamedTuple):
     label: str
 
 
-WAIT, POLL, BHS, RUN = 1, 0, 2, 3
+WAIT, POLL, BHS, RUN, BLOCKED = 1, 0, 2, 3, 4
 
 
 class Poll(NamedTuple):
@@ -58,6 +69,10 @@ class Poll(NamedTuple):
     ready: tuple = ()             # handlers to dispatch after the BHs
     queue: tuple = ()             # what runs now: the BHs taken, then the ready handlers
     next: int = 0
+    blocking: bool = False        # aio_poll(ctx, true) called by the analysed code
+
+
+faster_replace(Poll)
 
 
 def _poll_state(m, frame, pc: int, **changes) -> None:
@@ -136,31 +151,88 @@ class Drivers:
     # BHs, then the ready handlers (util/aio-posix.c). The main loop's dispatch of a context's
     # GSource (aio_ctx_dispatch) is the same without the poll handlers.
     def peek_aio_poll(self, m, frame):
+        if frame.pc == BLOCKED:
+            return ("wait", frame.data[0].ctx)
         return ("poll", frame.pc) if frame.pc in (WAIT, BHS) else None
 
     def run_aio_poll(self, m, frame):
         p = frame.data[0]
         if frame.pc == POLL:
             return self._poll_handlers(m, frame, p)
+        if frame.pc == BLOCKED:                         # something woke the blocking wait
+            return _poll_state(m, frame, POLL, next=0)
         if frame.pc == WAIT:
-            found = tuple(self._read_item(h) for h in m.eng.get(("handlers", p.ctx), ())
-                          if h.io_read and m.eng.get(("notifier", h.notifier))
-                          and self.node_ok(m, p.ctx, h))
+            if p.blocking and not p.progress and not self.has_work(m, p.ctx):
+                return _poll_state(m, frame, BLOCKED)
+            found = tuple(self._read_item(h) for h in self.ready_handlers(m, p.ctx))
             who = "main_loop_wait(): " if p.dispatch_only else ""
             m.note(f"{who}aio_poll({p.ctx}): " + ("ready: " + ", ".join(i.label for i in found)
                                                     if found else "no handler ready"))
             return _poll_state(m, frame, BHS, progress=p.progress or bool(found),
                                ready=p.ready + found, next=0)
         if frame.pc == BHS:
-            items = self.take_bhs(m, p.ctx)
-            m.note(f"aio_bh_poll({p.ctx}): " + ("runs " + ", ".join(i.label for i in items)
+            items = self.take_bhs(m, p.ctx) + self.take_timers(m, p.ctx)
+            m.note(f"aio_bh_poll({p.ctx}): " + ("runs " + ", ".join(self.label(m, i) for i in items)
                                                 if items else "no BH scheduled"))
             return _poll_state(m, frame, RUN, progress=p.progress or bool(items),
                                queue=items + p.ready, next=0)
         if p.next < len(p.queue):
             _poll_state(m, frame, RUN, next=p.next + 1)
-            return m.push(run_frame(p.queue[p.next]))
+            item = self.bh_item(m, p.queue[p.next])
+            return m.push(run_frame(item)) if item is not None else None
         return m.pop(int(p.progress))
+
+    @staticmethod
+    def label(m, entry) -> str:
+        return entry.label if isinstance(entry, Item) else m.eng[entry].label
+
+    @staticmethod
+    def bh_item(m, entry):
+        """What a queued entry runs: a BH still scheduled (it is no longer: a oneshot BH is
+        deleted), or the item itself."""
+        if isinstance(entry, Item):
+            return entry
+        bh = m.eng[entry]
+        if not bh.scheduled or bh.deleted:
+            return None
+        m.eng[entry] = bh._replace(scheduled=0, deleted=bh.oneshot)
+        if bh.oneshot:
+            m.eng[("bhs", bh.ctx)] = tuple(n for n in m.eng.get(("bhs", bh.ctx), ())
+                                           if n != entry[1])
+        return Item(bh.cb, bh.opaque, bh.lock, bh.label)
+
+    def ready_handlers(self, m, ctx: str) -> list:
+        """The fd handlers aio_poll() dispatches: those whose notifier is set, and those the
+        environment makes ready (an fd becomes readable: a kernel completion, a device kick)
+        while it may still (`fires`)."""
+        out = []
+        for h in m.eng.get(("handlers", ctx), ()):
+            if not h.io_read or not self.node_ok(m, ctx, h):
+                continue
+            if not m.eng.get(("notifier", h.notifier)):
+                fires = m.eng.get(("fires", h), 0)
+                if not fires:
+                    continue
+                m.eng[("fires", h)] = fires - 1
+                m.eng[("notifier", h.notifier)] = 1
+            if not isinstance(h.notifier, tuple):
+                m.eng[("notifier", h.notifier)] = 0     # an fd: the handler reads what was ready
+            out.append(h)
+        return out
+
+    def has_work(self, m, ctx: str) -> bool:
+        """Would aio_poll(ctx) find anything to do (a blocking wait can go on)?"""
+        for h in m.eng.get(("handlers", ctx), ()):
+            if h.io_read and self.node_ok(m, ctx, h) and (
+                    m.eng.get(("notifier", h.notifier)) or m.eng.get(("fires", h), 0)):
+                return True
+        if any(m.eng[("bh", n)].scheduled or m.eng[("bh", n)].fires
+               for n in m.eng.get(("bhs", ctx), ()) if not m.eng[("bh", n)].deleted):
+            return True
+        if any(m.eng[("timer", n)].armed or m.eng[("timer", n)].fires
+               for n in m.eng.get(("timers", ctx), ())):
+            return True
+        return bool(m.eng.get(("cosched", ctx)))
 
     def _poll_handlers(self, m, frame, p) -> None:
         polled = [h for h in m.eng.get(("handlers", p.ctx), ()) if h.io_poll and
@@ -195,31 +267,48 @@ class Drivers:
         return not (handler.external and m.eng.get(("ext", ctx), 0) > 0)
 
     def take_bhs(self, m, ctx: str) -> tuple:
-        """aio_bh_poll(): the scheduled BHs (and the coroutines aio_co_schedule() queued, run by
-        co_schedule_bh_cb under the context's lock), all taken at once."""
+        """aio_bh_poll(): the BHs scheduled now, in creation order (each runs if it is still
+        scheduled when its turn comes: a nested aio_poll() may have run it, as QEMU's walk of
+        the BH list does), and the coroutines aio_co_schedule() queued, run by
+        co_schedule_bh_cb under the context's lock."""
         items = []
         for n in m.eng.get(("bhs", ctx), ()):
             bh = m.eng[("bh", n)]
+            if not bh.scheduled and bh.fires and not bh.deleted:
+                bh = m.eng[("bh", n)] = bh._replace(scheduled=1, fires=bh.fires - 1)
             if bh.scheduled and not bh.deleted:
-                items.append(Item(bh.cb, bh.opaque, bh.lock, bh.label))
-                m.eng[("bh", n)] = bh._replace(scheduled=0, deleted=bh.oneshot)
-        m.eng[("bhs", ctx)] = tuple(n for n in m.eng.get(("bhs", ctx), ())
-                                    if not m.eng[("bh", n)].deleted)
+                items.append(("bh", n))
         for n in m.eng.pop(("cosched", ctx), ()):
             func, args = m.eng[("co", n)]
             lock = ctx if "AioContext" in self.world.pack.entry_holds("coroutine") else ""
             items.append(Item(func, args, lock, f"coroutine {self.world.name_of(func)}"))
         return tuple(items)
 
-    # iothread_run(): aio_poll(ctx, true) until idle, at most `polls` times (iothread.c).
+    def take_timers(self, m, ctx: str) -> tuple:
+        """timerlistgroup_run_timers(): the armed timers expire (and those the environment
+        makes expire while it may)."""
+        items = []
+        for n in m.eng.get(("timers", ctx), ()):
+            timer = m.eng[("timer", n)]
+            if timer.armed or timer.fires:
+                items.append(Item(timer.cb, timer.opaque, "", timer.label))
+                m.eng[("timer", n)] = timer._replace(
+                    armed=0, fires=timer.fires - (0 if timer.armed else 1))
+        return tuple(items)
+
+    # iothread_run(): aio_poll(ctx, true) while the IOThread lives (iothread.c): when nothing
+    # is ready it waits for work, which another thread may give it; at most `polls` polls.
     def peek_iothread(self, m, frame):
-        return None
+        ctx, idle = frame.data
+        return ("idle", (ctx,)) if idle else None
 
     def run_iothread(self, m, frame):
-        ctx, idle = frame.data
-        if idle or frame.pc >= self.world.bounds["polls"]:
-            return m.pop(None)
-        m.set_frame(frame._replace(pc=frame.pc + 1))
+        ctx, _idle = frame.data
+        if frame.pc >= self.world.bounds["polls"]:
+            if self.has_work(m, ctx):
+                return m.stop(self.polls_cut(m))
+            return m.set_frame(frame._replace(data=(ctx, True)))
+        m.set_frame(frame._replace(pc=frame.pc + 1, data=(ctx, False)))
         m.push(poll_frame(ctx, dispatch_only=False))
 
     def resume_iothread(self, m, frame, result):
@@ -256,21 +345,28 @@ class Drivers:
     # main_loop_wait(): the main context's GSource, then the iohandler context's (util/main-loop.c,
     # glib dispatches sources of one priority in the order they were attached), until idle.
     def peek_mainloop(self, m, frame):
-        return None
+        return ("idle", MAIN_LOOP) if frame.data[1] else None
 
     def run_mainloop(self, m, frame):
-        progress, = frame.data
-        idle = frame.pc % 2 == 0 and frame.pc and not progress
-        if idle or frame.pc >= 2 * self.world.bounds["polls"]:
-            return m.pop(None)
+        progress, idle = frame.data
+        if frame.pc % 2 == 0 and frame.pc and not progress and not idle:
+            return m.set_frame(frame._replace(data=(False, True)))      # idle: waits for work
+        if frame.pc >= 2 * self.world.bounds["polls"]:
+            if any(self.has_work(m, ctx) for ctx in MAIN_LOOP):
+                return m.stop(self.polls_cut(m))
+            return m.set_frame(frame._replace(data=(False, True)))
         if frame.pc % 2 == 0:
-            m.set_frame(frame._replace(pc=frame.pc + 1, data=(False,)))
+            m.set_frame(frame._replace(pc=frame.pc + 1, data=(False, False)))
             return m.push(poll_frame("main", dispatch_only=True))
         m.set_frame(frame._replace(pc=frame.pc + 1))
         m.push(poll_frame("iohandler", dispatch_only=True))
 
+    def polls_cut(self, m) -> str:
+        return f"polls bound ({self.world.bounds['polls']}) reached in {m.thread.name} with work left"
+
     def resume_mainloop(self, m, frame, result):
-        m.set_frame(frame._replace(data=(frame.data[0] or bool(truth(result) is True),)))
+        m.set_frame(frame._replace(data=(frame.data[0] or bool(truth(result) is True),
+                                         frame.data[1])))
 
     # The guest: a vCPU kicks the virtio queue's host notifier `kicks` times.
     def peek_guest(self, m, frame):
@@ -281,6 +377,7 @@ class Drivers:
         if not kicks:
             return m.pop(None)
         m.eng[("notifier", GUEST)] = 1
+        m.touch(("drained",))                      # the guest acts on the node
         m.note("guest: virtio queue notify (sets the host notifier)", where=("", 0, "guest vCPU"))
         m.set_frame(frame._replace(data=(kicks - 1,)))
 
@@ -292,7 +389,7 @@ class Drivers:
             path, line, function = drained[-1]
             return m.fail("guest-in-drained", f"a guest request is submitted to the node while its "
                           f"drained section (begun at {path}:{line} in {function}()) is open",
-                          (("BlockDriverState.quiesce_counter", len(drained)),))
+                          (("BlockDriverState.quiesce_counter", len(drained)),), ("drained",))
         if drained:
             m.eng[("queued",)] = m.eng.get(("queued",), 0) + 1
         else:
@@ -326,8 +423,9 @@ class Spelled:
         self.name, self.macro, self.args, self.text = text, "", (), text
 
 
-def poll_frame(ctx: str, dispatch_only: bool) -> Frame:
-    return Frame("aio_poll", pc=WAIT if dispatch_only else POLL, data=(Poll(ctx, dispatch_only),))
+def poll_frame(ctx: str, dispatch_only: bool, blocking: bool = False) -> Frame:
+    return Frame("aio_poll", pc=WAIT if dispatch_only else POLL,
+                 data=(Poll(ctx, dispatch_only, blocking=blocking),))
 
 
 def run_frame(item: Item, poll_handler=None) -> Frame:

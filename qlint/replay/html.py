@@ -37,7 +37,7 @@ def _section(r) -> list[str]:
     return [f"<h2>{escape(head)}</h2>",
             f"<p><b>confirmed: {escape(c['invariant'])}</b>: {escape(c['message'])}</p>",
             f"<p>{c['steps']} steps, {c['preemptions']} preemption(s); era {escape(c['era'])}; "
-            f"{c['states']} states explored</p>",
+            f"{c['coverage']['states']} states explored</p>",
             _svg(r.timeline, r.threads)]
 
 

@@ -5,25 +5,33 @@ frames), copied on every transition and hashable, so the scheduler can explore i
 where it has been. A thread runs until its next *visible* operation (a lock operation, an access
 to a field some thread writes, a call of an engine primitive that touches shared state); the
 scheduler chooses which thread performs its visible operation next. Everything in between is
-local to the thread and runs at once.
+local to the thread and runs at once. A read-modify-write (`x++`, `x -= n`) is two visible
+operations: the load, then the store.
+
+What the model does not know is a choice point, explored both ways by the search: a condition
+whose value is unknown (an edge at a time, the finding's path first, never one that contradicts
+what the frame decided before: qlint/facts/conditions.py), the value of a field nobody set
+(small values of its type first; see World.initial_value). `choose()` records each choice; the
+search re-runs a step with other choices to explore them.
 
 Frames are C functions ("c") interpreted block by block, and the engine's drivers (aio_poll,
-iothread_run, the main loop, ...; see engine.py) that call them.
+iothread_run, the main loop, ...; see drivers.py) that call them.
 """
 from __future__ import annotations
 
 from typing import NamedTuple
 
+from ..facts import conditions, ctype
 from ..facts.ir import ENTRY, EXIT, Access, Assign, Call, Return
-from . import source
-from .expr import Evaluator, binary, normalize, parse
+from .evaluate import Evaluator, arithmetic
 from .values import UNKNOWN, show
 
 
 DRIVERS = {"aio_poll": "aio_poll", "run": "dispatch", "drain": "bdrv_drain",
-           "drainpoll": "bdrv_drained_begin",
+           "drainpoll": "bdrv_drained_begin", "wait": "blocking wait",
            "mainloop": "main_loop_wait", "iothread": "iothread_run", "guest": "guest vCPU",
            "seq": "setup"}
+RECENT_CALLS = 4                 # call results a frame keeps for the trees that read them
 
 
 class Frame(NamedTuple):
@@ -32,13 +40,14 @@ class Frame(NamedTuple):
     block: int = ENTRY
     index: int = 0
     locals: tuple = ()           # c: sorted (name, value) pairs
-    seen: tuple = ()             # c: (normalized lvalue, value) the frame last read or wrote
-    calls: tuple = ()            # c: (name, results of its recent calls)
+    seen: tuple = ()             # c: (lvalue tree, value) the frame last read or wrote
+    calls: tuple = ()            # c: ((name, line, col), result) of its most recent calls
     ret: object = None           # c: the value of the executed `return`
-    loops: int = 0               # c: back edges taken
     goal: str = ""               # c: the call on the finding's path this frame is to reach
     pc: int = 0                  # driver: where it is
     data: tuple = ()             # driver: its own state
+    facts: tuple = ()            # c: atoms the unknown conditions it decided establish
+    loaded: tuple = ()           # c: (old value,) of a read-modify-write between load and store
 
 
 class Thread(NamedTuple):
@@ -52,6 +61,7 @@ class Violation(NamedTuple):
     message: str
     thread: str
     values: tuple = ()           # (name, value) pairs: the concrete violated values
+    place: tuple = ()            # what was violated, to tell which threads touched it
 
 
 class Entry(NamedTuple):
@@ -65,10 +75,29 @@ class Entry(NamedTuple):
     step: int = 0                # the scheduling step it belongs to (0: before the first)
 
 
+def faster_replace(cls):
+    """Give a NamedTuple class a `_replace` that costs a third of the generic one (machine
+    states are copied on every step)."""
+    index = {name: i for i, name in enumerate(cls._fields)}
+    new = tuple.__new__
+
+    def _replace(self, **changes):
+        values = list(self)
+        for name, value in changes.items():
+            values[index[name]] = value
+        return new(cls, values)
+    cls._replace = _replace
+    return cls
+
+
+faster_replace(Frame)
+faster_replace(Thread)
+
+
 def _set(pairs: tuple, key, value) -> tuple:
     d = dict(pairs)
     d[key] = value
-    return tuple(sorted(d.items(), key=lambda kv: str(kv[0])))
+    return tuple(sorted(d.items(), key=lambda kv: repr(kv[0])))
 
 
 class Machine:
@@ -84,6 +113,19 @@ class Machine:
         self.cut = ""
         self.log: list[Entry] = []
         self.t = 0                                   # the thread being run
+        self.forced: list[int] = []                  # choices to take (a replay)
+        self.made: list[tuple] = []                  # (options, taken, a start value?) this step
+        self.rng = None                              # PCT: random choices
+        self.cuts: list[str] = []                    # bounds that cut alternatives this step
+        self.touched: dict = {}                      # replay only: place -> threads
+        self._enabled = None                         # enabled(), until the next step
+        # Back edges each C frame took ((thread, depth) -> count): bounded, but not part of
+        # the state, so that a loop whose iteration changes nothing meets a state seen before.
+        self.loops: dict = {}
+        # States this step's loops came back to: a path that meets one again repeats itself
+        # (a loop whose iteration changed nothing) and adds nothing: it is pruned.
+        self.revisits: set = set()
+        self.pruned = False
 
     # ---- state --------------------------------------------------------------------------
 
@@ -96,6 +138,11 @@ class Machine:
         m.violation, m.race, m.cut = self.violation, self.race, self.cut
         m.log = []
         m.t = self.t
+        m.forced, m.made, m.rng, m.cuts = [], [], self.rng, []
+        m.touched = {k: set(v) for k, v in self.touched.items()} if self.touched else {}
+        m._enabled = self._enabled
+        m.loops = dict(self.loops)
+        m.revisits, m.pruned = set(), False
         return m
 
     def key(self):
@@ -119,6 +166,7 @@ class Machine:
         if len(th.frames) >= self.world.bounds["depth"]:
             return self.stop(f"call depth bound ({self.world.bounds['depth']}) reached")
         self.threads[self.t] = th._replace(frames=th.frames + (frame,))
+        self.loops.pop((self.t, len(th.frames)), None)
 
     def pop(self, result=None) -> None:
         th = self.thread
@@ -131,9 +179,10 @@ class Machine:
         """A bound cut this thread: the execution says nothing about the end state."""
         self.threads[self.t] = self.thread._replace(done=why)
         self.cut = self.cut or why
+        self.cuts.append(why)
 
-    def fail(self, invariant: str, message: str, values=()) -> None:
-        v = Violation(invariant, message, self.thread.name, tuple(values))
+    def fail(self, invariant: str, message: str, values=(), place=()) -> None:
+        v = Violation(invariant, message, self.thread.name, tuple(values), place)
         if invariant == "race":
             if self.race is not None:
                 return                                  # the first race tells the story
@@ -148,43 +197,81 @@ class Machine:
         path, line, function = where or self.location()
         self.log.append(Entry(self.thread.name, path, line, function, text, violation))
 
+    def touch(self, place) -> None:
+        """This thread acted on `place` (replays only: which actors a violation involves)."""
+        if self.world.logging:
+            self.touched.setdefault(place, set()).add(self.thread.name)
+
     def location(self):
         """(file, line, function) of the running thread's innermost C frame, or ("", 0, the
         engine driver) when the engine itself acts."""
         for frame in reversed(self.thread.frames):
             if frame.kind == "c":
-                fn = self.world.program.functions[frame.func]
+                fn = self.world.functions[frame.func]
                 events = fn.blocks[frame.block].events
                 ev = events[frame.index] if frame.index < len(events) else None
                 return self.world.rel(fn.file), getattr(ev, "line", 0) or fn.line, fn.name
         frames = self.thread.frames
         return "", 0, DRIVERS.get(frames[-1].kind, frames[-1].kind) if frames else ""
 
+    # ---- choice points --------------------------------------------------------------------
+
+    def choose(self, options: int, budgeted: bool = True, start: bool = False) -> int:
+        """Which of `options` alternatives to take: the forced one when replaying, a random one
+        under PCT, else the first; the search explores the others. Past the choice bound only
+        the first is taken, and the cut is counted. A start value's choice (`start`) is not
+        part of a schedule: a counterexample fixes its start values (World.fixed), and a
+        replay of it takes the first for any other it meets."""
+        if options <= 1:
+            return 0
+        if start and not self.world.exploring_starts:
+            return 0
+        if budgeted:
+            used = self.eng.get(("choices",), 0)
+            if used >= self.world.bounds["choices"]:
+                self.cuts.append(f"choice bound ({self.world.bounds['choices']}) reached")
+                return 0
+            self.eng[("choices",)] = used + 1
+        if self.forced:
+            taken = self.forced.pop(0)
+            taken = taken if taken < options else 0
+        elif self.rng is not None:
+            taken = self.rng.randrange(options)
+        else:
+            taken = 0
+        self.made.append((options, taken, start))
+        return taken
+
     # ---- scheduling -----------------------------------------------------------------------
 
     def blocked(self, i: int) -> bool:
-        """Is thread i waiting (for a lock another thread holds)?"""
+        """Is thread i waiting (for a lock another thread holds, or in a blocking wait)?"""
         saved, self.t = self.t, i
         try:
             op = self.peek()
-            return op is not None and op[0] == "acquire" and \
-                not self.world.engine.can_acquire(self, op[1])
+            return op is not None and not self.world.engine.can_run(self, op)
         finally:
             self.t = saved
 
     def enabled(self) -> list[int]:
-        return [i for i, th in enumerate(self.threads) if not th.done and not self.blocked(i)]
+        if self._enabled is None:
+            self._enabled = [i for i, th in enumerate(self.threads)
+                             if not th.done and not self.blocked(i)]
+        return self._enabled
 
     def step(self, i: int) -> None:
         """Thread i performs its visible operation, then runs to its next one."""
+        self._enabled = None
+        self.revisits = set()
         self.t = i
         self.execute()
         self.advance()
+        self._enabled = None
         self.check_end()
 
     def advance(self) -> None:
         for _ in range(100000):
-            if self.thread.done or self.violation or self.peek() is not None:
+            if self.thread.done or self.violation or self.pruned or self.peek() is not None:
                 return
             self.execute()
         self.stop("step bound reached")
@@ -199,7 +286,8 @@ class Machine:
         event = self.event(frame)
         if isinstance(event, Call):
             return self.world.engine.classify(self, frame, event)
-        if isinstance(event, Access) and event.mode != "addr" and self.world.is_shared(event):
+        if isinstance(event, Access) and event.mode != "addr" and self.world.is_shared(event) \
+                and not self.short_circuited(frame, event):
             return ("access", event.path)
         return None
 
@@ -211,17 +299,27 @@ class Machine:
             self.interpret(frame)
 
     def check_end(self) -> None:
-        if self.violation or self.cut:
+        """Nothing can run: the scenario ended (every thread finished, or waits idle in its
+        event loop), or it is stuck (a thread waits for a lock or in a blocking wait)."""
+        if self.violation or self.cut or self.enabled():
             return
-        if all(th.done for th in self.threads):
+        if all(th.done or self.idle(i) for i, th in enumerate(self.threads)):
             self.world.engine.end_of_scenario(self)
-        elif not self.enabled():
+        else:
             self.world.engine.deadlock(self)
+
+    def idle(self, i: int) -> bool:
+        saved, self.t = self.t, i
+        try:
+            op = self.peek()
+            return op is not None and op[0] == "idle"
+        finally:
+            self.t = saved
 
     # ---- the C interpreter --------------------------------------------------------------
 
     def function(self, frame: Frame):
-        return self.world.program.functions[frame.func]
+        return self.world.functions[frame.func]
 
     def event(self, frame: Frame):
         events = self.function(frame).blocks[frame.block].events
@@ -236,110 +334,153 @@ class Machine:
         if isinstance(event, Call):
             return self.world.engine.call(self, frame, event)
         if isinstance(event, Access):
+            if self.short_circuited(frame, event):
+                return self.set_frame(frame._replace(index=frame.index + 1))
             frame = self.access(frame, event)
+            if frame is None:
+                return                                 # a load: the store is the next step
         elif isinstance(event, Assign):
             frame = self.assign(frame, event)
         elif isinstance(event, Return):
-            expr = source.returned_at(self.function(frame).file, event.line, event.col)
-            frame = frame._replace(ret=self.evaluate(frame, expr) if expr is not None else None)
+            frame = frame._replace(ret=self.evaluate(frame, event.expr)
+                                   if event.expr is not None else None)
         self.set_frame(frame._replace(index=frame.index + 1))
 
-    def evaluate(self, frame: Frame, node):
-        return Evaluator(Env(self, frame)).evaluate(node) if node is not None else UNKNOWN
+    def short_circuited(self, frame: Frame, event: Access) -> bool:
+        """Is this read of the block's condition on the right of `&&` (`||`) whose left side
+        the frame has read false (true)? The IR lists the condition's reads in order; C does
+        not make this one."""
+        if event.mode != "r" or event.lvalue is None:
+            return False
+        guards = self.world.guards(self.function(frame), frame.block).get(event.lvalue)
+        if not guards:
+            return False
+        evaluator = Evaluator(Env(self, frame))
+        for op, lhs in guards:
+            value = evaluator.value(lhs)
+            if value is not UNKNOWN and bool(value) == (op == "||"):
+                return True
+        return False
+
+    def evaluate(self, frame: Frame, tree):
+        return Evaluator(Env(self, frame)).value(tree) if tree is not None else UNKNOWN
 
     def assign(self, frame: Frame, event: Assign) -> Frame:
-        fn = self.function(frame)
+        if event.op == "&":
+            return frame                     # its address is taken: what it holds is unchanged
+        target = event.target
+        is_global = target is not None and target[0] == "global"
         for name in event.names:
-            if event.value is not None:
-                value = event.value
+            if is_global:
+                old = self.read(("heap", ("global", name), ""), target[1])
             else:
-                expr = source.assigned_at(fn.file, event.line, name)
-                value = self.evaluate(frame, expr) if expr is not None else \
-                    self.result_stored(frame, name)
-            frame = frame._replace(locals=_set(frame.locals, name, value))
+                old = dict(frame.locals).get(name, UNKNOWN)
+            value = self.combined(frame, event.op, old, event.expr)[0]
+            if target is not None and ctype.is_integer(target[1]) and isinstance(value, int):
+                value = ctype.wrap(value, target[1])
+            if is_global:
+                self.heap[(("global", name), "")] = value
+            else:
+                frame = frame._replace(locals=_set(frame.locals, name, value))
+            frame = frame._replace(facts=_forget(frame.facts, name))
         return frame
 
-    def result_stored(self, frame: Frame, name: str):
-        """The value a call of this statement stored into `name` (`g_autoptr(...) guard =
-        qemu_lockable_auto_lock(...)` written by a macro), else UNKNOWN."""
-        events = self.function(frame).blocks[frame.block].events[:frame.index]
-        call = next((e for e in reversed(events) if isinstance(e, Call) and e.result == name), None)
-        return Env(self, frame).call(call.macro or call.name, 1) if call is not None else UNKNOWN
+    def combined(self, frame: Frame, op: str, old, tree):
+        """(the value a write of `op` stores over `old`, before it is converted to the
+        target's type; did an unsigned subtraction in it go below 0?)"""
+        if op in ("++", "--"):
+            return arithmetic("+" if op == "++" else "-", old, 1, ""), op == "--"
+        evaluator = Evaluator(Env(self, frame))
+        value = evaluator.value(tree) if tree is not None else UNKNOWN
+        if op == "=" or not op:
+            return value, evaluator.wrapped
+        return arithmetic(op[:-1], old, value, ""), op == "-="
 
-    def access(self, frame: Frame, event: Access) -> Frame:
-        env = Env(self, frame)
-        loc = env.locate(parse(event.text)) if parse(event.text) else None
-        loc = loc or self.world.fallback_location(event)
-        text = normalize(event.text)
-        old = self.read(loc)
+    def access(self, frame: Frame, event: Access):
+        """A field access; a read-modify-write returns None after its load (the store is a
+        step of its own) and the frame after its store."""
+        loc = (Env(self, frame).locate(event.lvalue) if event.lvalue is not None else None) or \
+            self.world.fallback_location(event)
+        key = event.lvalue or event.text
+        t = event.lvalue[1] if event.lvalue is not None else ""
         shared = loc is not None and self.world.is_shared(event)
         if event.mode == "r":
+            old = self.read(loc, t, event.field)
             if shared:
                 self.note(f"reads {event.text} = {show(old)}")
-            self.guard(event, write=False)
-            return frame._replace(seen=_set(frame.seen, text, old))
-        new = self.written(frame, event, old)
-        bits = self.world.unsigned_bits(event)
-        wrapped = isinstance(new, int) and bits and not 0 <= new < 1 << bits
-        if wrapped:
-            new %= 1 << bits
+            self.guard(event, loc, write=False)
+            return frame._replace(seen=_set(frame.seen, key, old))
+        rmw = event.op not in ("=", "")
+        if rmw and shared and not frame.loaded:
+            old = self.read(loc, t, event.field)       # the load of x++: a step of its own
+            self.note(f"loads {event.text} = {show(old)}")
+            self.guard(event, loc, write=False)
+            self.set_frame(frame._replace(loaded=(old,)))
+            return None
+        old = frame.loaded[0] if frame.loaded else \
+            self.read(loc, t, event.field) if rmw else UNKNOWN
+        new, subtracted = self.combined(frame, event.op, old, event.value)
+        wrapped = subtracted and isinstance(new, int) and ctype.is_unsigned(t) and t != "b" and \
+            (new < 0 or event.op == "=")
+        if isinstance(new, int) and ctype.is_integer(t):
+            new = ctype.wrap(new, t)
         if shared:
             self.note(self.describe_write(event, old, new))
+        self.touch(("field", loc))
         if wrapped:
             self.fail("counter-wrap", f"{event.text} wraps: {show(old)} → {new:#x} "
-                      f"({event.field} is a {bits}-bit unsigned counter)", ((event.path, new),))
+                      f"({event.field} is a {ctype.bits(t)}-bit unsigned counter)",
+                      ((event.path, new),), ("field", loc))
         self.write(loc, new)
-        self.guard(event, write=True)
-        return frame._replace(seen=_set(frame.seen, text, new))
-
-    def written(self, frame: Frame, event: Access, old):
-        found = source.write_at(self.function(frame).file, event.line, event.col)
-        if event.mode in ("inc", "dec"):
-            one = found is None or found[0] in ("++", "--")
-            amount = 1 if one else self.evaluate(frame, found[1])
-            return binary("+" if event.mode == "inc" else "-", old, amount)
-        if found is None:
-            return UNKNOWN
-        op, expr = found
-        value = self.evaluate(frame, expr)
-        return value if op == "=" else binary(op[:-1], old, value)
+        self.guard(event, loc, write=True)
+        return frame._replace(seen=_set(frame.seen, key, new), loaded=(),
+                              facts=_forget(frame.facts, event.text))
 
     @staticmethod
     def describe_write(event: Access, old, new) -> str:
-        if event.mode in ("inc", "dec"):
-            sign = "++" if event.mode == "inc" else "--"
+        if event.mode in ("inc", "dec") or event.op not in ("=", ""):
             shown = f"{new:#x}" if isinstance(new, int) and new > 0xffff else show(new)
+            sign = event.op if event.op in ("++", "--") else f" {event.op} …"
             return f"{event.text}{sign} ({show(old)} → {shown})"
         return f"{event.text} = {show(new)}"
 
-    def guard(self, event: Access, write: bool) -> None:
-        """The lockset check of a field the pack marks as protected."""
-        lock = self.world.protected(event)
-        if lock is None or self.thread.name == "setup":
+    def guard(self, event: Access, loc, write: bool) -> None:
+        """Races by lockset (Eraser): a field's candidate set is the locks held at every access
+        of it by the threads (the setup's are initialization). A field that some thread wrote
+        under a lock, accessed by two threads and written by one, with no lock common to all
+        its accesses, is a race. A field `[[protects]]` names needs its lock at every access."""
+        if self.thread.name == "setup" or loc is None or loc[0] != "heap":
             return
-        field = event.path if event.path in self.world.protects else event.field
-        held = self.world.engine.holds(self, lock)
-        me = (self.thread.name, write, held)
-        key = ("seen", field)
-        seen = self.eng.get(key, frozenset())
-        for other, other_write, other_held in sorted(seen):
-            if other != me[0] and (write or other_write) and not (held and other_held):
-                who = [f"{me[0]} {'writes' if write else 'reads'} it "
-                       f"{'with' if held else 'without'} {lock}",
-                       f"{other} {'wrote' if other_write else 'read'} it "
-                       f"{'with' if other_held else 'without'} {lock}"]
-                self.fail("race", f"race on {field} (protected by {lock}): " + ", ".join(who),
-                          ((field, self.read(self.world.fallback_location(event))),))
-                break
-        if me not in seen:
-            self.eng[key] = seen | {me}
+        held = self.world.engine.held(self)
+        place = ("lockset", loc[1], loc[2])
+        threads, lockset, writers, locked = self.eng.get(
+            place, (frozenset(), None, frozenset(), False))
+        me = self.thread.name
+        threads = threads | {me}
+        lockset = held if lockset is None else lockset & held
+        writers = writers | {me} if write else writers
+        lock = self.world.protected(event)
+        locked = locked or (write and bool(held)) or lock is not None
+        self.eng[place] = (threads, lockset, writers, locked)
+        common = any(h[0] == lock for h in lockset) if lock is not None else bool(lockset)
+        if len(threads) > 1 and writers and locked and not common:
+            why = f" (it is protected by {lock})" if lock else ""
+            self.fail("race", f"race on {event.field}: {', '.join(sorted(threads))} access it, "
+                      f"{', '.join(sorted(writers))} writing, with no lock common to all the "
+                      f"accesses{why}", ((event.path, self.heap.get((loc[1], loc[2]))),),
+                      ("field", loc))
 
-    def read(self, loc):
+    def read(self, loc, t: str = "", field: str = ""):
         if loc is None:
             return UNKNOWN
         if loc[0] == "ev":
             return self.world.engine.event_field(self, loc[1], loc[2])
-        return self.heap.get((loc[1], loc[2]), self.world.default(loc[1], loc[2]))
+        place = (loc[1], loc[2])
+        if place in self.heap:
+            return self.heap[place]
+        value = self.world.initial_value(self, loc[1], loc[2], t, field)
+        self.heap[place] = value
+        return value
 
     def write(self, loc, value) -> None:
         if loc is not None and loc[0] == "heap":
@@ -347,21 +488,31 @@ class Machine:
 
     def branch(self, frame: Frame) -> None:
         fn = self.function(frame)
-        edge = self.world.choose(self, frame, fn, fn.blocks[frame.block].succs)
-        if edge is None:
+        found = self.world.choose(self, frame, fn, fn.blocks[frame.block].succs)
+        if found is None:
             return self.pop(frame.ret)
-        loops = frame.loops + ((frame.block, edge.target) in self.world.back_edges(fn))
-        if loops > self.world.bounds["loop"]:
-            return self.stop(f"loop bound ({self.world.bounds['loop']}) reached in {fn.name}()")
-        self.set_frame(frame._replace(block=edge.target, index=0, loops=loops))
+        edge, facts = found
+        if (frame.block, edge.target) in self.world.back_edges(fn):
+            seen = (self.key(), self.t, edge.target)
+            if seen in self.revisits:
+                self.pruned = True
+                return None
+            self.revisits.add(seen)
+            where = (self.t, len(self.thread.frames) - 1)
+            self.loops[where] = self.loops.get(where, 0) + 1
+            if self.loops[where] > self.world.bounds["loop"]:
+                return self.stop(f"loop bound ({self.world.bounds['loop']}) reached in "
+                                 f"{fn.name}()")
+        self.set_frame(frame._replace(block=edge.target, index=0, facts=facts))
 
     def returned(self, frame: Frame, result) -> None:
         """A call of this C frame returned `result`: record it and go on."""
         event = self.event(frame)
-        calls = dict(frame.calls)
-        for name in {event.name, event.macro} - {""}:
-            calls[name] = (calls.get(name, ()) + (result,))[-2:]
-        frame = frame._replace(calls=tuple(sorted(calls.items())), index=frame.index + 1)
+        result = UNKNOWN if result is None else result          # a void call's value
+        site = (event.name, event.line, event.col)
+        calls = tuple(c for c in frame.calls if c[0] != site)[-(RECENT_CALLS - 1):]
+        frame = frame._replace(calls=calls + ((site, result),), index=frame.index + 1,
+                               facts=_forget(frame.facts, event.name + "("))
         if event.result:
             frame = frame._replace(locals=_set(frame.locals, event.result, result))
         if frame.goal and self.world.reaches_goal(event, frame.goal):
@@ -371,53 +522,74 @@ class Machine:
     def set_local(self, name: str, value) -> None:
         frame = self.frame
         if frame.kind == "c":
-            self.set_frame(frame._replace(locals=_set(frame.locals, name, value)))
+            self.set_frame(frame._replace(locals=_set(frame.locals, name, value),
+                                          facts=_forget(frame.facts, name)))
 
     def c_frame(self, key: str, args) -> Frame:
-        fn = self.world.program.functions[key]
+        fn = self.world.functions[key]
         locals_ = tuple(sorted(zip(fn.params, args)))
         return Frame("c", func=key, locals=locals_, goal=self.world.goals.get(fn.name, ""))
 
 
+def _forget(facts: tuple, written: str) -> tuple:
+    """The atoms that do not read what was just written (a variable, a field, a call)."""
+    if not facts:
+        return facts
+    return tuple(a for a in facts if written not in a[0])
+
+
 class Env:
-    """What an expression sees from a C frame (see expr.Evaluator)."""
+    """What an expression tree sees from a C frame (see evaluate.Evaluator)."""
+
+    __slots__ = ("m", "frame")
 
     def __init__(self, machine: Machine, frame: Frame):
         self.m = machine
         self.frame = frame
-        self.locals = dict(frame.locals)
 
-    def evaluate(self, node):
-        return Evaluator(self).value(node)
+    def evaluate(self, tree):
+        return Evaluator(self).value(tree)
 
-    def name(self, name: str):
-        if name in self.locals:
-            return self.locals[name]
-        return self.m.world.name_value(self.frame.func, name)
+    def var(self, name: str):
+        for key, value in self.frame.locals:
+            if key == name:
+                return value
+        return UNKNOWN
 
-    def read(self, node):
+    def global_value(self, name: str):
+        return self.m.read(("heap", ("global", name), ""))
+
+    def read(self, tree):
         seen = dict(self.frame.seen)
-        if node[1] in seen:
-            return seen[node[1]]
-        if node[0] == "idx":
-            base, index = self.evaluate(node[2]), self.evaluate(node[3])
+        if tree in seen:
+            return seen[tree]
+        if tree[0] == "[]":
+            base, index = self.evaluate(tree[2]), self.evaluate(tree[3])
             return self.m.world.engine.index(self.m, base, index)
-        return self.m.read(self.locate(node))
+        return self.m.read(self.locate(tree), tree[1], tree[3] if tree[0] == "field" else "")
 
-    def locate(self, node):
+    def stored(self, tree):
+        """What an assignment inside an expression stored (its event ran before)."""
+        if tree[0] == "var":
+            return self.var(tree[2])
+        return dict(self.frame.seen).get(tree, UNKNOWN)
+
+    def locate(self, tree):
         """Where an lvalue lives: ("heap", object key, field path), ("ev", event, field) for a
         field of a ring event, or None."""
-        kind = node[0]
-        if kind == "mem":
-            base, name, arrow = node[2], node[3], node[4]
+        kind = tree[0]
+        if kind == "field":
+            base, name, arrow = tree[2], tree[3].rsplit(".", 1)[-1], tree[4]
             if not arrow:
+                if base[0] == "[]":                    # a[i].f: the element a[i] designates
+                    return self.field_of(self.read(base), name)
                 inner = self.locate(base)
                 if inner is not None and inner[0] == "heap":
                     return "heap", inner[1], f"{inner[2]}.{name}" if inner[2] else name
-            pointer = self.evaluate(base)
-            return self.field_of(pointer, name)
-        if kind == "un" and node[2] == "*":
-            pointer = self.evaluate(node[3])
+                return None
+            return self.field_of(self.evaluate(base), name)
+        if kind == "*":
+            pointer = self.evaluate(tree[2])
             if isinstance(pointer, tuple) and pointer[0] == "addr":
                 return "heap", pointer[1], pointer[2]
         return None
@@ -434,32 +606,38 @@ class Env:
             return "ev", pointer, name
         return None
 
-    def address(self, node):
-        kind = node[0]
-        if kind == "id":
-            if node[2] in self.locals:
-                return "local", node[2]
-            return self.name(node[2])
-        if kind == "idx":
-            return self.read(node)
-        loc = self.locate(node)
+    def address(self, tree):
+        kind = tree[0]
+        if kind == "var":
+            return "local", tree[2]
+        if kind == "func":
+            return "func", tree[2]
+        if kind == "[]":
+            return self.read(tree)
+        loc = self.locate(tree)
         if loc is None:
             return UNKNOWN
         if loc[0] == "ev":
             return loc[1]
         return "addr", loc[1], loc[2]
 
-    def call(self, name: str, back: int):
-        results = dict(self.frame.calls).get(name, ())
-        return results[-back] if len(results) >= back else UNKNOWN
+    def call(self, name: str, line: int, col: int):
+        site = (name, line, col)
+        for key, result in reversed(self.frame.calls):
+            if key == site:
+                return result
+        return self.m.world.engine.pure_call(name)
 
-    def assigned(self, node):
-        if node[0] == "id":
-            return self.locals.get(node[2])
-        return dict(self.frame.seen).get(node[1])
+    def unknown(self, what: str, tree) -> None:
+        self.m.world.unknown(what, tree)
 
-    @staticmethod
-    def container(pointer, record: str):
-        if isinstance(pointer, tuple) and pointer[0] in ("obj", "addr"):
-            return "obj", pointer[1]
-        return ("obj", record) if record else UNKNOWN
+
+def facts_after(facts: tuple, block, edge) -> tuple | None:
+    """The frame's facts after taking `edge` out of `block` on an unknown condition, or None
+    if the edge contradicts them."""
+    atoms = conditions.decision(block, edge)
+    if not atoms:
+        return facts
+    if conditions.contradicts(facts, atoms):
+        return None
+    return tuple(dict.fromkeys(facts + atoms))

@@ -1,6 +1,6 @@
 """The engine's QEMU knowledge (model.toml): eras, primitives and their argument roles, the
-linux-aio state, the guest, and the exploration bounds. Loaded once and validated; a defect is a
-one-line error naming the entry."""
+kernel's AIO ring, the guest, the entry kinds it dispatches, and the exploration bounds. Loaded
+once and validated; a defect is a one-line error naming the entry."""
 from __future__ import annotations
 
 import os
@@ -18,10 +18,11 @@ OPS = frozenset({
     "notifier_set", "notifier_test_and_clear", "external_disable", "external_enable", "aio_poll",
     "context", "drained_begin", "drained_end", "defer", "co_create", "co_enter", "co_enter_now",
     "co_yield", "co_wake", "co_entered", "ring_peek", "ring_commit", "ring_advance_and_peek",
-    "io_submit"})
+    "io_submit", "timer_new", "timer_mod", "timer_del", "thread_create"})
 CONTEXTS = frozenset({"main", "iohandler", "node", "current"})
 MAIN_ROLES = frozenset({"drain", "submit"})
-BOUND_KEYS = ("preemptions", "polls", "loop", "depth", "states", "pct_runs", "pct_depth")
+BOUND_KEYS = ("preemptions", "polls", "loop", "depth", "states", "fires", "values", "choices",
+              "pct_runs", "pct_depth")
 
 
 @dataclass(frozen=True)
@@ -50,24 +51,20 @@ class Primitive:
 
 
 @dataclass(frozen=True)
-class LinuxAio:
-    state: str
-    in_flight: str
-    notifier: str
+class AioRing:
     completions: int
     ring_size: int
     event: dict
-    request: dict
-    request_coroutine: str
 
 
 @dataclass
 class Model:
     eras: list
     primitives: dict = field(default_factory=dict)      # name -> [Primitive]
-    linux_aio: LinuxAio | None = None
+    ring: AioRing | None = None
     guest_kicks: int = 1
     bounds: dict = field(default_factory=dict)
+    entry_kinds: tuple = ()
 
     def era(self, declared) -> Era:
         return next(e for e in self.eras if needs_met(e.needs, declared))
@@ -85,9 +82,10 @@ class Model:
 def load_model() -> Model:
     data, _text = read_toml(MODEL_FILE)
     model = Model(eras=[_era(e) for e in data.get("era", [])],
-                  linux_aio=_linux_aio(data.get("linux-aio", {})),
+                  ring=_ring(data.get("aio-ring", {})),
                   guest_kicks=_int(data.get("guest", {}), "kicks", "guest"),
-                  bounds={k: _int(data.get("bounds", {}), k, "bounds") for k in BOUND_KEYS})
+                  bounds={k: _int(data.get("bounds", {}), k, "bounds") for k in BOUND_KEYS},
+                  entry_kinds=tuple(data.get("entry", {}).get("kinds", ())))
     if not model.eras or model.eras[-1].needs:
         _bad("era", "the last [[era]] must have no needs (it is the default)")
     for item in data.get("primitive", []):
@@ -134,8 +132,8 @@ def _primitive(item: dict) -> Primitive:
                      needs=tuple(item.get("needs", ())), context=context, callback=callback)
 
 
-def _linux_aio(item: dict) -> LinuxAio:
-    return LinuxAio(state=item["state"], in_flight=item["in_flight"], notifier=item["notifier"],
-                    completions=_int(item, "completions", "linux-aio"),
-                    ring_size=_int(item, "ring_size", "linux-aio"), event=dict(item["event"]),
-                    request=dict(item["request"]), request_coroutine=item["request_coroutine"])
+def _ring(item: dict) -> AioRing:
+    if not isinstance(item.get("event"), dict):
+        _bad("aio-ring", "'event' must name the fields of a ring event")
+    return AioRing(completions=_int(item, "completions", "aio-ring"),
+                   ring_size=_int(item, "ring_size", "aio-ring"), event=dict(item["event"]))

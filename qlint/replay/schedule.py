@@ -5,9 +5,14 @@
      "schedules": [{"finding": {"rule", "path", "line", "function", "fingerprint"},
                     "invariant": "counter-wrap",
                     "threads": ["iothread", "main"],
-                    "steps": [["iothread", 11], ["main", 23]]}]}
+                    "steps": [["iothread", 11], ["main", 23]],
+                    "choices": [[12, [1]]],
+                    "start": [[["LinuxAioState", "io_q.in_flight"], 1], [["ring", ""], 1]]}]}
 
-`steps` runs of one thread: the thread takes that many scheduling steps in a row.
+`steps` runs of one thread: the thread takes that many scheduling steps in a row. `choices`
+(optional) lists the steps (1-based) that took other than the first way through a choice
+point, and which ways. `start` (optional) the start values the counterexample chose for what
+nobody set: (object, field path) and value.
 """
 from __future__ import annotations
 
@@ -31,15 +36,38 @@ def compress(names: list[str]) -> list[list]:
     return runs
 
 
-def expand(runs) -> list[str]:
-    return [name for name, count in runs for _ in range(count)]
+def expand(runs, choices=()) -> list[tuple]:
+    """(thread name, choices) per step."""
+    picks = {step: tuple(c) for step, c in choices}
+    names = [name for name, count in runs for _ in range(count)]
+    return [(name, picks.get(i + 1, ())) for i, name in enumerate(names)]
+
+
+def starts_of(item: dict) -> dict:
+    """The start values of a schedule: (object, path) -> value, JSON's lists made tuples."""
+    return {_tuples(key): _tuples(value) for key, value in item.get("start", [])}
+
+
+def _tuples(value):
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
 def entry(replay) -> dict:
     finding = replay.finding
-    return {"finding": {k: finding[k] for k in IDENTITY if k in finding},
-            "invariant": replay.confirmation["invariant"], "threads": replay.threads,
-            "steps": compress(replay.steps)}
+    out = {"finding": {k: finding[k] for k in IDENTITY if k in finding},
+           "invariant": replay.confirmation["invariant"], "threads": replay.threads,
+           "steps": compress([name for name, _c in replay.steps])}
+    choices = [[i + 1, list(c)] for i, (_name, c) in enumerate(replay.steps) if any(c)]
+    if choices:
+        out["choices"] = choices
+    if replay.starts:
+        out["start"] = [[list(_lists(k)), _lists(v)] for k, v in sorted(replay.starts.items(),
+                                                                         key=repr)]
+    return out
+
+
+def _lists(value):
+    return [_lists(v) for v in value] if isinstance(value, tuple) else value
 
 
 def dumps(replays) -> str:
@@ -72,6 +100,16 @@ def _check(path: str, i: int, item) -> None:
             isinstance(s, list) and len(s) == 2 and isinstance(s[0], str) and
             isinstance(s[1], int) and not isinstance(s[1], bool) and s[1] > 0 for s in steps):
         raise QlintError(f"{where}: 'steps' must be a non-empty list of [thread, count > 0]")
+    choices = item.get("choices", [])
+    if not isinstance(choices, list) or not all(
+            isinstance(c, list) and len(c) == 2 and isinstance(c[0], int) and
+            isinstance(c[1], list) and all(isinstance(x, int) and x >= 0 for x in c[1])
+            for c in choices):
+        raise QlintError(f"{where}: 'choices' must be a list of [step, [choice, ...]]")
+    start = item.get("start", [])
+    if not isinstance(start, list) or not all(isinstance(v, list) and len(v) == 2 and
+                                              isinstance(v[0], list) for v in start):
+        raise QlintError(f"{where}: 'start' must be a list of [[object, field], value]")
 
 
 def matching(schedules: list[dict], finding: dict):

@@ -189,7 +189,8 @@ def counterexample_flow(confirmation: dict, root: str):
     events = confirmation.get("schedule") or []
     if confirmation.get("status") != "confirmed" or not events:
         return None
-    names = confirmation.get("threads") or list(dict.fromkeys(e["thread"] for e in events))
+    names = list(dict.fromkeys((confirmation.get("threads") or []) +
+                               [e["thread"] for e in events]))   # the setup's too
     flows = []
     for name in names:
         steps = [node(om.ThreadFlowLocation, execution_order=order,

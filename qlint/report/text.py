@@ -40,6 +40,9 @@ def render(findings, show_path: bool = False, color: bool = False,
             lines.append(f"    contract: {f.contract.words()}")
         if source:
             lines += frame(source, f.path, f.line, f.column, "    ", color)
+        if f.confirmation and f.confirmation.get("status") == "not-reproduced" and \
+                "coverage" in f.confirmation:
+            lines.append("    not reproduced; explored: " + explored(f.confirmation))
         if show_path:
             for i, step in enumerate(f.trace, 1):
                 lines.append("    " + step_text(i, step))
@@ -51,12 +54,47 @@ def render(findings, show_path: bool = False, color: bool = False,
 
 
 def confirmation_text(confirmation: dict) -> str:
-    """The replay's status; for a finding the engine does not model, why (its first clause)."""
+    """The replay's status; for a finding the engine does not model, why (its first clause).
+    (A finding not reproduced gets what was explored on a line of its own.)"""
     status = confirmation.get("status", "")
     reason = confirmation.get("reason", "")
     if status == "not-modelled" and reason:
         return f"{status}: {reason.split(': ', 1)[0]}"
     return status
+
+
+def explored(c: dict) -> str:
+    """The coverage of a record in words: what was explored, what cut it, what was unknown."""
+    cov = c.get("coverage", {})
+    if c["mode"] == "schedule":
+        return f"the recorded schedule ({cov.get('states', 1) - 1} steps)"
+    if c["mode"] == "pct":
+        hits = f"{c['hits']} hit(s), the first in run {c['first_hit']}" if c["hits"] else "no hit"
+        head = (f"{c['runs']} PCT runs (seed {c['seed']}, depth {c['bound']['pct_depth']}): "
+                f"{hits}; {count(cov.get('states', 0), 'state')}")
+    else:
+        head = (f"{count(cov.get('states', 0), 'state')}, "
+                f"{count(cov.get('schedules', 0), 'schedule')} within "
+                f"{count(c['bound']['preemptions'], 'preemption')}, "
+                f"{count(cov.get('choice_points', 0), 'choice point')} explored every way")
+    cuts = cov.get("cuts", {})
+    if c.get("complete"):
+        head += " (the whole bounded space: nothing cut)"
+    else:
+        head += "; cut: " + "; ".join(f"{why} ({n}×)" for why, n in cuts.items())
+    unknowns = cov.get("unknowns", {})
+    if unknowns:
+        head += "; unknown to the model: " + ", ".join(f"{what} ({n}×)"
+                                                       for what, n in unknowns.items())
+    rejected = cov.get("rejected", {})
+    if rejected:
+        head += "; violations set aside: " + ", ".join(f"{why} ({n}×)"
+                                                       for why, n in rejected.items())
+    return head
+
+
+def count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def frame(source: Source, path: str, line: int, column: int, indent: str,

@@ -114,7 +114,7 @@ def callee_words(ctx, w) -> str:
     (GRAPH_RDLOCK_PTR)`, `filter_check() (GRAPH_RDLOCK), called through Filter.check,`."""
     attribute = declared_by(ctx, w)
     tag = f" ({attribute})" if attribute else ""
-    via = w.call.via if w.call.via and not w.call.via.startswith("*") else ""
+    via = w.call.through_field
     if via and w.required == via:
         return f"a call through {via}{tag}"
     if via:
