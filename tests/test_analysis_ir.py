@@ -1,9 +1,10 @@
 """The analysis runs on plain IR: no libclang here."""
 from __future__ import annotations
 
-from qlint.analysis.paths import decided_atoms, normalize_cond
+from qlint.analysis.paths import or_keeps, normalize_cond
 from qlint.config import Config, build_pack
 from qlint.facts.codec import decode_tu, encode_tu
+from qlint.facts.conditions import decision
 from qlint.facts.ir import Arg, Assign, Block, Call, Edge, Function, TUFacts
 from qlint.graph.callgraph import CallGraph
 from qlint.graph.program import Program
@@ -75,12 +76,35 @@ def test_condition_normalization():
     assert normalize_cond("!qemu_in_coroutine() || mis->dst") == (
         "!qemu_in_coroutine() || mis->dst", True)
     assert normalize_cond("!(a || b)") == ("a || b", False)
-    # A false disjunction decides each disjunct: here that the code runs in a coroutine.
-    assert decided_atoms("!migrate_postcopy_preempt() || !qemu_in_coroutine() || mis->dst",
-                         False) == (
-        ("!migrate_postcopy_preempt() || !qemu_in_coroutine() || mis->dst", False),
-        ("migrate_postcopy_preempt()", True), ("qemu_in_coroutine()", True),
-        ("mis->dst", False))
+
+
+
+def test_a_false_disjunction_decides_each_disjunct():
+    """Here that the code runs in a coroutine: an [[assume]]d condition is found in it."""
+    preempt = Call("migrate_postcopy_preempt", 9, 10)
+    in_co = Call("qemu_in_coroutine", 9, 45)
+    tree = ("||", "i32", ("||", "i32",
+                          ("!", "i32", ("call", "b", "migrate_postcopy_preempt", 9, 10)),
+                          ("!", "i32", ("call", "b", "qemu_in_coroutine", 9, 45))),
+            ("field", "b", ("var", "p:M", "mis"), "M.dst", True))
+    block = Block(events=[preempt, in_co], succs=[Edge(2, "c", "true"), Edge(3, "c", "false")],
+                  cond=tree)
+    assert decision(block, block.succs[1]) == (
+        ("migrate_postcopy_preempt()", "!=", 0), ("qemu_in_coroutine()", "!=", 0),
+        ("mis->dst", "==", 0),
+        ("((!migrate_postcopy_preempt() || !qemu_in_coroutine()) || mis->dst)", "==", 0))
+
+
+def test_which_flags_added_leave_a_decision_true():
+    type_ = ("var", "i32", "type")
+    bits = ("&", "i32", type_, ("int", "i32", 5))
+    n = ("var", "i32", "n")
+    assert or_keeps(("&&", "i32", bits, n), True) == {"type"}
+    # type read otherwise than as a bit test, or the conjunction taken false: nothing kept
+    assert or_keeps(("&&", "i32", bits, (">", "i32", type_, ("int", "i32", 3))), True) == set()
+    assert or_keeps(("&", "i32", type_, ("-", "i32", type_, ("int", "i32", 1))), True) == set()
+    assert or_keeps(("&&", "i32", bits, n), False) == set()
+    assert or_keeps(("!", "i32", bits), True) == set()
 
 
 def test_a_call_through_a_forwarded_parameter_is_an_edge_of_the_function_making_it():

@@ -130,3 +130,35 @@ def test_decisions_read_from_extracted_code_contradict_structurally(tmp_path):
     assert second == (("s->needs_alignment", "!=", 0), ("bytes", ">", 0),
                       ("((0 < bytes) && s->needs_alignment)", "!=", 0))
     assert contradicts(first, second)
+
+
+def test_calls_a_condition_tests_after_branching_are_found_in_the_function(tmp_path):
+    """`!f() || !g() || s->dst` branches on `!f()` first; the whole condition is then tested
+    in a later block, with g() evaluated in between: its atoms name g() all the same."""
+    from qlint.facts.conditions import calls_of
+    from qlint.frontend.compdb import CompileJob
+    from qlint.frontend.parse import TUTask
+    path = tmp_path / "t.c"
+    path.write_text("""
+        typedef struct S { int dst; } S;
+        int f(void);
+        int g(void);
+        void h(void);
+        void loop(S *s)
+        {
+            do {
+                if (!f() || !g() || s->dst) {
+                    break;
+                }
+                h();
+            } while (1);
+        }
+    """)
+    job = CompileJob(file=str(path), args=("-std=gnu11",), directory=str(tmp_path))
+    fn = next(f for f in TUTask(job).run().functions if f.name == "loop")
+    block, edge = next((b, e) for b in fn.blocks for e in b.succs
+                       if e.value == "false" and e.cond.endswith("|| s->dst"))
+    assert decision(block, edge, calls=calls_of(fn.blocks)) == (
+        ("f()", "!=", 0), ("g()", "!=", 0), ("s->dst", "==", 0),
+        ("((!f() || !g()) || s->dst)", "==", 0))
+    assert decision(block, edge) == (("s->dst", "==", 0),)

@@ -27,10 +27,12 @@ import heapq
 from collections import deque
 from dataclasses import dataclass, field
 
+from ..facts import conditions
 from ..facts.accessors import accessors
 from ..facts.ir import Call, call_ref
+from ..pack.matcher import squash
 from .paths import (Explorer, State, add_pending, all_conditions, ambient_effect, begin,
-                    calls_in, correlated_conditions, decide, decided_atoms, end, give_away,
+                    calls_in, correlated_conditions, decide, end, give_away,
                     guarded_cleanup, hand_over, known_nonnull, loop_blocks, net_effect,
                     normalize_cond, outcomes, resolve, returned_locals, switch,
                     tested_variables)
@@ -378,8 +380,7 @@ class LockAnalysis:
         if self.tested(fn) & set(fn.params) and any(
                 self._has_requirement(call) for _b, _i, call in self.calls(fn)):
             return True
-        if self.assumptions and any(_assumed(self.assumptions, e.cond)
-                                    for b in fn.blocks for e in b.succs if e.cond):
+        if self.assumptions and _assumed(self.assumptions, fn):
             return True
         sem = self.sem
         for _b, _i, call in self.calls(fn):
@@ -751,9 +752,9 @@ def strongly_connected(program, graph) -> list[list[str]]:
     return sccs(sorted(program.functions), call_successors(program, graph).__getitem__)
 
 
-def _assumed(assumptions, cond: str) -> bool:
-    """Whether a branch condition decides an [[assume]]d one, itself or as a part of a
+def _assumed(assumptions, fn) -> bool:
+    """Whether a branch of `fn` decides an [[assume]]d condition, itself or as a part of a
     conjunction or disjunction (`!migrate_postcopy_preempt() || !qemu_in_coroutine()`)."""
-    base = normalize_cond(cond)[0]
-    return any(atom.replace(" ", "") in assumptions
-               for value in (True, False) for atom, _truth in decided_atoms(base, value))
+    calls = conditions.calls_of(fn.blocks)
+    return any(squash(k) in assumptions for b in fn.blocks for e in b.succs if e.cond
+               for k, _relation, _constant in conditions.decision(b, e, calls=calls) or ())

@@ -14,7 +14,6 @@ paths exceed STATE_LIMIT states in a block is explored partially and counted in 
 """
 from __future__ import annotations
 
-import re
 from collections import deque
 from functools import lru_cache
 from typing import NamedTuple
@@ -23,6 +22,7 @@ from ..facts import conditions
 from ..facts.accessors import Setter, substitute
 from ..facts.ir import (ENTRY, EXIT, Access, Assign, Call, Edge, Return, constant_of, one_sided,
                         ref_decides, ref_target, uncast)
+from ..pack.matcher import squash
 from .scc import sccs
 
 STATE_LIMIT = 64
@@ -401,11 +401,6 @@ def _one_operand(text: str) -> bool:
     return True
 
 
-@lru_cache(maxsize=65536)
-def _squashed(text: str) -> str:
-    return "".join(text.split())
-
-
 def _balanced(t: str) -> bool:
     depth = 0
     for ch in t:
@@ -414,60 +409,6 @@ def _balanced(t: str) -> bool:
         if depth < 0:
             return False
     return depth == 0
-
-
-@lru_cache(maxsize=65536)
-def decided_atoms(cond: str, value: bool) -> tuple:
-    """(atom, truth) of the parts of a normalized condition that its value decides: itself;
-    each conjunct of a true `a && b` and each disjunct of a false `a || b`, recursively."""
-    out = [(cond, value)]
-    op = "&&" if value else "||"
-    parts = _split_top(cond, op)
-    if len(parts) > 1:
-        for part in parts:
-            atom, positive = normalize_cond(part)
-            out.extend(decided_atoms(atom, value == positive))
-    return tuple(out)
-
-
-@lru_cache(maxsize=65536)
-def stays_true(cond: str, value: bool, names: frozenset) -> bool:
-    """Whether a condition that held stays true after `v |= e` for v in `names`: OR only sets
-    bits, so a true conjunction whose conjuncts naming v each test bits of v (`v & MASK`)
-    holds still (block/file-posix.c's raw_co_prw(): `type |= QEMU_AIO_MISALIGNED` between two
-    `(type & (QEMU_AIO_WRITE | QEMU_AIO_ZONE_APPEND)) && ...` tests). A false one may not."""
-    if not value:
-        return False
-    for part in _split_top(cond, "&&"):
-        atom, positive = normalize_cond(part)
-        if not names.intersection(_IDENTIFIER.findall(atom)):
-            continue
-        operands = [normalize_cond(o)[0] for o in _split_top(atom, "&")]
-        if not positive or len(operands) < 2 or not names.intersection(operands) or any(
-                o not in names and names.intersection(_IDENTIFIER.findall(o)) for o in operands):
-            return False
-    return True
-
-
-_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
-
-
-def _split_top(text: str, op: str) -> list[str]:
-    """`text` split at `op` outside parentheses (conditions print binary operators with
-    spaces around them)."""
-    parts, depth, start, i = [], 0, 0, 0
-    token = f" {op} "
-    while i < len(text):
-        ch = text[i]
-        depth += (ch == "(") - (ch == ")")
-        if depth == 0 and text.startswith(token, i):
-            parts.append(text[start:i])
-            i += len(token)
-            start = i
-            continue
-        i += 1
-    parts.append(text[start:])
-    return parts
 
 
 def tested_variables(fn) -> frozenset:
@@ -555,6 +496,7 @@ class Decision(NamedTuple):
     names: tuple
     atoms: tuple
     loose: tuple
+    or_keeps: frozenset = frozenset()   # variables v after whose `v |= e` it still holds
 
 
 def decisions(fn, inline=None) -> dict:
@@ -562,6 +504,7 @@ def decisions(fn, inline=None) -> dict:
     cannot say it (an unknown part) is one opaque atom, its normalized text. `inline`: the
     program's accessors (facts/accessors.py), a getter's call keyed as what it returns."""
     out = {}
+    calls = conditions.calls_of(fn.blocks)
     for block in fn.blocks:
         for edge in block.succs:
             if edge.cond and edge.value in ("true", "false"):
@@ -570,9 +513,31 @@ def decisions(fn, inline=None) -> dict:
                 opaque = ((base, "!=" if value else "==", 0),)
                 out[id(edge)] = Decision(
                     base, value, edge.names,
-                    conditions.decision(block, edge, inline=inline) or opaque,
-                    conditions.decision(block, edge, abstract=True) or opaque)
+                    conditions.decision(block, edge, inline=inline, calls=calls) or opaque,
+                    conditions.decision(block, edge, abstract=True) or opaque,
+                    or_keeps(block.cond, edge.value == "true"))
     return out
+
+
+def or_keeps(tree, value: bool) -> frozenset:
+    """The variables v whose `v |= e` leaves a decision true: OR only sets bits, so a true
+    conjunction whose every conjunct reading v tests bits of v (`v & MASK`) holds still
+    (block/file-posix.c's raw_co_prw(): `type |= QEMU_AIO_MISALIGNED` between two
+    `(type & (QEMU_AIO_WRITE | QEMU_AIO_ZONE_APPEND)) && ...` tests). A false one may not."""
+    if tree is None or not value:
+        return frozenset()
+    keeps, breaks = set(), set()
+    for part, positive in conditions.conjuncts(tree, True):
+        part = uncast(part)
+        tested = {uncast(o)[2] for o in part[2:] if part[0] == "&" and len(part) == 4
+                  and uncast(o)[0] in ("var", "global")} if positive else set()
+        read = _names_in(part)
+        keeps |= tested
+        breaks |= read - tested
+        # `v & (v - 1)`: v read other than as an operand of the bit test
+        breaks |= {v for o in part[2:] if isinstance(o, tuple) and uncast(o)[0] not in
+                   ("var", "global") for v in _names_in(o)} & tested
+    return frozenset(keeps - breaks)
 
 
 def contradicts(conds, other) -> bool:
@@ -587,6 +552,7 @@ def correlated_conditions(fn, inline=None) -> set[str]:
     stores a copy of another into counts as that other (`tb_set_page_addr0(tb, phys_pc);
     if (phys_pc != -1) ...; if (tb_page_addr0(tb) == -1)` tests phys_pc three times)."""
     sources = _copy_sources(fn, inline)
+    calls = conditions.calls_of(fn.blocks)
     sites: dict[str, set] = {}
     for index, block in enumerate(fn.blocks):
         for edge in block.succs:
@@ -595,7 +561,7 @@ def correlated_conditions(fn, inline=None) -> set[str]:
             if edge.cond and edge.value in ("true", "false"):
                 site = (index, edge.line)
                 sites.setdefault(normalize_cond(edge.cond)[0], set()).add(site)
-                for atom in conditions.decision(block, edge, inline=inline) or ():
+                for atom in conditions.decision(block, edge, inline=inline, calls=calls) or ():
                     sites.setdefault(sources.get(atom[0], atom[0]), set()).add(site)
     return {c for c, s in sites.items() if len(s) >= 2}
 
@@ -687,12 +653,13 @@ def take_edge(st: State, edge: Edge, tracked: set[str], assumptions=None,
                 return None
     elif st.pending and base.isidentifier():
         st = resolve(st, base, value)
-    if assumptions:
+    if assumptions and decided:
         # Where an assumed condition is true its locks are held, where false they are not;
         # also as a conjunct of a true `&&` or a disjunct of a false `||`.
-        for atom, truth in decided_atoms(base, value):
-            for lock in assumptions.get(_squashed(atom), ()):
-                st = switch(st, lock) if truth else unswitch(st, lock)
+        for k, relation, constant in decided.atoms:
+            if constant == 0 and relation in ("==", "!="):
+                for lock in assumptions.get(squash(k), ()):
+                    st = switch(st, lock) if relation == "!=" else unswitch(st, lock)
     if value and st.handles and base.isidentifier() and \
             any(h[0] == base and not h[1] for h in st.handles):
         return None                            # a NULL guard tested as non-NULL
@@ -737,8 +704,8 @@ def forget(st: State, event, tested=frozenset(), unread=frozenset()) -> State:
         if id(event) in unread:
             return st
         names = set(event.names)
-        conds = tuple(c for c in st.conds if not names.intersection(c[2])
-                      or event.accumulates and stays_true(c[0], c[1], frozenset(names)))
+        conds = tuple(c for c in st.conds if not names.intersection(c.names)
+                      or event.accumulates and names.intersection(c.names) <= c.or_keeps)
     elif isinstance(event, Access) and event.mode in ("w", "inc", "dec"):
         conds = tuple(c for c in st.conds if event.text not in c[0])
     else:

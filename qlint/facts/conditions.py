@@ -28,17 +28,20 @@ _NEGATE = {"<": ">=", ">=": "<", ">": "<=", "<=": ">", "==": "!=", "!=": "=="}
 _COMMUTATIVE = {"==", "!=", "+", "*", "&", "|", "^", "&&", "||"}
 
 
-def decision(block, edge, abstract: bool = False, inline=None) -> tuple[Atom, ...] | None:
+def decision(block, edge, abstract: bool = False, inline=None,
+             calls=None) -> tuple[Atom, ...] | None:
     """The atoms taking `edge` out of `block` establishes, or None when it decides nothing the
     tree can say (an unconditional edge, `goto *`, a condition with an unknown part).
     `abstract` leaves call arguments out of the keys, for comparing the conditions of two
     functions that name the same object differently (`bdrv_get_aio_context(s->bs)` and
     `bdrv_get_aio_context(src)`). `inline` maps function keys to accessors (accessors.py): a
-    getter's call is keyed as the expression it returns."""
+    getter's call is keyed as the expression it returns. `calls` (calls_of()) finds the calls
+    a condition tests where the front end evaluated them in earlier blocks (`a || f() || b`
+    tests the whole after branching on `a`); by default, the block's own."""
     tree = block.cond
     if tree is None or not edge.value:
         return None
-    calls = _calls_of(block)
+    calls = calls if calls is not None else calls_of([block])
     if edge.value in ("true", "false"):
         parts = conjuncts(tree, edge.value == "true")
         if len(parts) > 1:
@@ -129,12 +132,10 @@ def key(tree, calls=None, abstract: bool = False, inline=None) -> str | None:
 
 # ---- internals ---------------------------------------------------------------------------
 
-def _calls_of(block) -> dict:
-    out = {}
-    for e in block.events:
-        if isinstance(e, Call):
-            out[(e.name, e.line, e.col)] = e
-    return out
+def calls_of(blocks) -> dict:
+    """The Call events of these blocks by (name, line, column), as condition trees name them."""
+    return {(e.name, e.line, e.col): e for block in blocks for e in block.events
+            if isinstance(e, Call)}
 
 
 def _call_key(tree, calls, abstract: bool, inline) -> str | None:
