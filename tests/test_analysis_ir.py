@@ -1,7 +1,7 @@
 """The analysis runs on plain IR: no libclang here."""
 from __future__ import annotations
 
-from qlint.analysis.paths import or_keeps, normalize_cond
+from qlint.analysis.paths import never_taken, normalize_cond, or_keeps
 from qlint.config import Config, build_pack
 from qlint.facts.codec import decode_tu, encode_tu
 from qlint.facts.conditions import decision
@@ -195,3 +195,12 @@ def test_a_result_that_tells_whether_the_lock_was_taken_is_decided_where_it_is_t
     user.blocks[2].succs = [Edge(4)]
     ctx = analyse([take, user], declared=("qemu_mutex_iothread_locked",))
     assert ctx.locks.summary("user").path_effects == frozenset({(), (("BQL", 1),)})
+
+
+def test_edges_a_constant_part_rules_out():
+    ctx = ("var", "p:AioContext", "ctx_")
+    never = ("&&", "i32", ("int", "i32", 0), ctx)
+    assert never_taken(never, True) and not never_taken(never, False)
+    assert never_taken(("int", "i32", 1), False)            # `while (1)` has no exit edge
+    assert not never_taken(("&&", "i32", ("int", "i32", 1), ctx), True)
+    assert not never_taken(None, True)

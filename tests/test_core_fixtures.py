@@ -145,7 +145,7 @@ def test_whole_fixture_tree_is_deterministic_across_jobs(jobs):
     second = qlint("check", "fixtures", "--format", "json", "--jobs", "2")
     strip = lambda r: {k: v for k, v in r.json.items() if k != "stats"}  # noqa: E731
     assert strip(first) == strip(second)
-    assert first.json["stats"]["tus"] == 52
+    assert first.json["stats"]["tus"] == 53
     assert first.json["stats"]["tus_with_errors"] == 0
 
 
@@ -183,3 +183,17 @@ def test_a_requirement_names_the_lock_instance_from_the_calls_arguments():
                             "bdrv_get_aio_context(s->child), which is not held on this path "
                             "from bh insert_child_bh()")
     assert f["column"] == 5
+
+
+def test_constant_and_known_parts_of_a_compound_condition_decide_it():
+    """`unlock && ctx_` with unlock the constant 0, or ctx_ the constant NULL, is never true:
+    those waits release nothing; the one given both releases, and its caller releases again."""
+    run = check(f"{CORE}/constant-conditions")
+    path = f"{CORE}/constant-conditions/wait.c"
+    assert findings(run) == [("QL102", path, 53, "flush_dropping")]
+    f = run.json["findings"][0]
+    assert f["message"] == ("AioContext lock of s->ctx released twice on this path (already "
+                            "released at line 51)")
+    assert [(s["function"], s["line"], s["note"]) for s in f["trace"]] == [
+        ("flush_dropping", 51, "AioContext released here"),
+        ("flush_dropping", 53, "AioContext released again")]

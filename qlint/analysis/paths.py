@@ -427,6 +427,9 @@ def tested_variables(fn) -> frozenset:
                 base = normalize_cond(edge.cond)[0]
                 if base.isidentifier():
                     out.add(base)
+                # and as a part of a compound condition (`if (unlock && ctx_)`)
+                out.update(k for k, _r, _c in conditions.decision(block, edge) or ()
+                           if k.isidentifier())
     return frozenset(out)
 
 
@@ -497,6 +500,7 @@ class Decision(NamedTuple):
     atoms: tuple
     loose: tuple
     or_keeps: frozenset = frozenset()   # variables v after whose `v |= e` it still holds
+    impossible: bool = False            # a constant part says the edge is never taken
 
 
 def decisions(fn, inline=None) -> dict:
@@ -515,8 +519,22 @@ def decisions(fn, inline=None) -> dict:
                     base, value, edge.names,
                     conditions.decision(block, edge, inline=inline, calls=calls) or opaque,
                     conditions.decision(block, edge, abstract=True) or opaque,
-                    or_keeps(block.cond, edge.value == "true"))
+                    or_keeps(block.cond, edge.value == "true"),
+                    never_taken(block.cond, edge.value == "true"))
     return out
+
+
+def never_taken(tree, value: bool) -> bool:
+    """Whether a part of the condition the decision needs is a constant of the other truth:
+    `false && ctx_` taken true (AIO_WAIT_WHILE_UNLOCKED's `unlock` argument), `while (1)`'s
+    exit."""
+    if tree is None:
+        return False
+    for part, positive in conditions.conjuncts(tree, value):
+        constant = constant_of(part)
+        if constant is not None and bool(constant) != positive:
+            return True
+    return False
 
 
 def or_keeps(tree, value: bool) -> frozenset:
@@ -663,6 +681,8 @@ def take_edge(st: State, edge: Edge, tracked: set[str], assumptions=None,
     if value and st.handles and base.isidentifier() and \
             any(h[0] == base and not h[1] for h in st.handles):
         return None                            # a NULL guard tested as non-NULL
+    if decided is not None and (decided.impossible or _contradicts_known(st, decided.atoms)):
+        return None
     for var, truth in st.known:
         if var == base:
             return st if truth == value else None
@@ -681,6 +701,16 @@ def take_edge(st: State, edge: Edge, tracked: set[str], assumptions=None,
     if len(st.conds) >= MAX_CONDS or set(decided.atoms).issubset(known):
         return st
     return st._replace(conds=tuple(sorted(st.conds + (decided,))))
+
+
+def _contradicts_known(st: State, atoms) -> bool:
+    """Whether an atom tests a local the path last assigned a constant, the other way
+    (`ctx_ = NULL; ... if (unlock && ctx_)` taken true)."""
+    if not st.known:
+        return False
+    known = dict(st.known)
+    return any(k in known and known[k] != (relation == "!=")
+               for k, relation, constant in atoms if constant == 0 and relation in ("==", "!="))
 
 
 def _decided_text(edge: Edge) -> tuple[str, bool]:
