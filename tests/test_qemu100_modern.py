@@ -100,7 +100,7 @@ def test_pack_status_on_10_0_and_7_2(tree):
         "pack qemu-aiocontext    inactive: aio_context_acquire is not declared",
         "pack qemu-contracts     partially active: 22 of 24 entries (inactive: "
         "aio_context_acquire is not declared)",
-        "pack qemu-core          partially active: 71 of 73 entries (inactive: "
+        "pack qemu-core          partially active: 72 of 74 entries (inactive: "
         "aio_disable_external is not declared)",
         "pack qemu-modern        active",
         "pack qemu-sections      partially active: 3 of 7 entries (inactive: "

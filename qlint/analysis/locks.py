@@ -32,7 +32,7 @@ from ..facts.accessors import accessors
 from ..facts.ir import Call, call_ref
 from ..pack.matcher import squash
 from .paths import (Explorer, State, add_pending, all_conditions, ambient_effect, begin,
-                    calls_in, correlated_conditions, decide, end, give_away,
+                    calls_in, clear, correlated_conditions, decide, end, give_away,
                     guarded_cleanup, hand_over, known_nonnull, loop_blocks, net_effect,
                     normalize_cond, outcomes, resolve, returned_locals, switch,
                     tested_variables)
@@ -224,13 +224,26 @@ class LockAnalysis:
         return bool(targets) and all(t in self._unanalysed for t in targets)
 
     def sections_in_loops(self, fn) -> set[str]:
-        """Sections the function begins or ends inside a loop (once per function)."""
+        """Sections the function begins or ends inside a loop, itself or by a call whose
+        callees change them (`goto restart` after `tb_unlock_page1()`): once per function,
+        after the summaries are final."""
         found = self._looped.get(fn.key)
         if found is None:
-            found = self._looped[fn.key] = {
-                op.section for b in loop_blocks(fn) for event in fn.blocks[b].events
-                if isinstance(event, Call) for op in self.sem.section_ops(event)
-                if op.op != "switch"}
+            found = set()
+            for b in loop_blocks(fn):
+                for event in fn.blocks[b].events:
+                    if isinstance(event, Call):
+                        found |= self._sections_changed(event)
+            self._looped[fn.key] = found
+        return found
+
+    def _sections_changed(self, call: Call) -> set[str]:
+        found = {op.section for op in self.sem.section_ops(call)
+                 if op.op in ("begin", "end", "try")}
+        for target in self.graph.callees(call):
+            summary = self.summary(target)
+            found.update(section for section, _delta in summary.effect)
+            found.update(section for side in summary.on_return for section, _d in side[0])
         return found
 
     def tested(self, fn) -> frozenset:
@@ -437,6 +450,9 @@ class LockAnalysis:
         for op in ops:
             if op.op == "switch":
                 state = switch(state, op.section)
+                continue
+            if op.op == "clear":
+                state = clear(state, op.section, call.line)
                 continue
             if op.op == "try":
                 taken = ((op.section, op.ident, 1, False),)

@@ -32,7 +32,7 @@ MAX_CONDS = 8
 class State(NamedTuple):
     held: tuple = ()       # (section, ident, count, line of begin)
     below: tuple = ()      # (section, ident, count, line): closed here, opened by a caller
-    conds: tuple = ()      # (cond, value, names, atoms, loose atoms): a decision (Decision)
+    conds: tuple = ()      # Decisions (decisions()) of the tracked conditions taken
     handles: tuple = ()    # (variable, section, ident); section "" once the guard is NULL
     touched: tuple = ()    # (section, ident, line of the last end) of instances this path began
     handed: tuple = ()     # (section, ident, line of begin, line of deferral, callback keys)
@@ -118,8 +118,8 @@ def end(st: State, section: str, ident: str, line: int, handle: str = "",
         # The guard is spent: its cleanup at scope exit, or the guard loop's next test, must
         # not see it holding the lock again.
         handles = tuple(sorted((var, "", "") if h is bound else h for h in st.handles))
-    elif handle_only:
-        return st, ""
+    elif handle_only or mine:
+        return st, ""                          # the guard holds another lock than this one
     index = _find_held(st.held, section, ident, fallback)
     if index is not None:
         s, i, c, l = st.held[index]
@@ -290,6 +290,18 @@ def outcomes(st: State) -> list[State]:
                     ret=("truth", truth == positive)))]
     holder = st.pending[0][0]
     return [o for truth in (True, False) for o in outcomes(resolve(st, holder, truth))]
+
+
+def clear(st: State, section: str, line: int) -> State:
+    """After an assertion that no instance of `section` is held (`assert_no_pages_locked()`):
+    the path holds none. A path that still counted one open got there by a branch the
+    analysis could not decide (a callee that releases one or two depending on its arguments)."""
+    if not any(h[0] == section for h in st.held):
+        return st
+    held = tuple(h for h in st.held if h[0] != section)
+    touched = tuple(sorted((t[0], t[1], t[2] or line) if t[0] == section else t
+                           for t in st.touched))
+    return st._replace(held=held, touched=touched)
 
 
 def give_away(st: State, section: str) -> State:

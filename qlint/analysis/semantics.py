@@ -14,6 +14,7 @@ from ..pack.model import Requirement
 class SectionOp:
     op: str              # "begin" | "end" | "switch" (held from now on by execution context)
                          # | "try" (begins where the call's result is `success`)
+                         # | "clear" (asserts that no instance is held: none is after it)
     section: str
     ident: str           # the instance: the argument's identity or spelling ("" if none)
     handle: str = ""     # for "end": the guard variable whose acquire it undoes
@@ -44,7 +45,8 @@ class Semantics:
         self._ops: dict[int, tuple] = {}
         self._by_name: dict[str, list] = {}
         for s in pack.sections:
-            for op, matchers in (("begin", s.begin), ("end", s.end), ("switch", s.switch)):
+            for op, matchers in (("begin", s.begin), ("end", s.end), ("switch", s.switch),
+                                 ("clear", s.unheld)):
                 for m in matchers:
                     self._by_name.setdefault(m.name, []).append((op, s, m, False))
             for m, success in s.try_begin:
@@ -109,23 +111,29 @@ class Semantics:
         cached = self._ops.get(id(call))
         if cached is not None:
             return cached
-        ops = []
+        ops, claimed = [], set()
         candidates = self._by_name.get(call.name, []) + \
             (self._by_name.get(call.macro, []) if call.macro else [])
         for op, section, matcher, success in candidates:
             if not matcher.matches(call):
                 continue
-            ident = instance_of(call, section.arg)
+            ident = instance_of(call, section.arg) if op != "clear" else ""
             handle = call.args[0].text.lstrip("&") if op == "end" and call.args else ""
             handle_only = False
-            if section.field and ident != section.field:
+            if section.field and op != "clear" and ident == section.field:
+                claimed.add(op)
+            elif section.field and op != "clear":
                 # A release through a guard variable (`cleanup(&guard)`) names no field; it
                 # closes this section if the guard was bound to it.
                 if op != "end" or not handle.isidentifier():
                     continue
                 handle_only = True
             arg = call.args[section.arg].text if section.arg < len(call.args) else ""
-            ops.append(SectionOp(op, section.name, ident, handle, handle_only, arg, success))
+            ops.append((bool(section.field), SectionOp(op, section.name, ident, handle,
+                                                      handle_only, arg, success)))
+        # A lock declared for one field (PageDesc.lock) claims its instances from the generic
+        # lock of the same API (QemuSpin): one lock, counted once, by its most specific name.
+        ops = [o for specific, o in ops if specific or o.op not in claimed]
         if call.callee and self._by_attr:
             for attr in self.program.attrs(call.callee):
                 for op, section in self._by_attr.get(attr, ()):

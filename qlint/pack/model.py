@@ -40,6 +40,7 @@ class Section(Item):
     begin_attrs: tuple[str, ...] = ()   # ... and the same by the callee's attributes
     end_attrs: tuple[str, ...] = ()
     switch_attrs: tuple[str, ...] = ()
+    unheld: tuple[Matcher, ...] = ()  # calls asserting that no instance of it is held
     arg: int = 0                     # the argument that designates the instance
     field: str = ""                  # only instances whose argument is this Record.field
     description: str = ""

@@ -230,6 +230,9 @@ def _lock_keys(begin: str, end: str, switch: str = "") -> tuple[Key, ...]:
                      default=(), field="end_attrs"),
                  Key("switch_attribute", "strings", "attributes of functions after which the "
                      "execution context holds it", default=(), field="switch_attrs"),
+                 Key("none-held", "matchers", "calls that assert no instance of it is held "
+                     "(`assert_no_pages_locked()`): none is after them", default=(),
+                     field="unheld"),
                  Key("try-acquire", "trylocks", "calls that take it only where their result "
                      "is `success` (per call `{ function = ..., success = ... }`)", default=(),
                      field="try_begin"),

@@ -180,7 +180,7 @@ def instance_words(ctx, fn, line: int, section: str) -> str:
         if call.line != line:
             continue
         for op in ctx.locks.sem.section_ops(call):
-            if op.section == section and op.arg and op.op != "switch":
+            if op.section == section and op.arg and op.op in ("begin", "try", "end"):
                 text = " ".join(op.arg.split())
                 return f" {text[1:]}" if text.startswith("&") else f" of {text}"
     return ""
