@@ -220,3 +220,14 @@ def test_an_assertion_that_no_page_lock_is_held_means_none_is():
         (79, "takes translate(b) < 0 → false"),
         (85, "takes b->page[0] == -1 → true"),
         (86, "returns with PageDesc held")]
+
+
+def test_polling_needs_the_lock_when_the_configuration_says_so():
+    """fixtures/core/polling's configuration adds the polling contract the shipped packs leave
+    out: the BH that drains without the lock is reported at the macro's release, the one that
+    holds it and the NULL-context drain are not."""
+    run = check(f"{CORE}/polling")
+    assert run.code == 1
+    assert findings(run) == [("QL101", f"{CORE}/polling/poll.c", 23, "drain")]
+    assert trace(run.json["findings"][0]) == [("unlocked_bh", 40), ("unlocked_bh", 45),
+                                              ("drain", 23)]
