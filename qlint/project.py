@@ -26,6 +26,17 @@ def git_root(start: str) -> str | None:
     return next((d for d in ancestors(start) if os.path.exists(os.path.join(d, ".git"))), None)
 
 
+def common_start(paths) -> str:
+    """Where the compile database and the configuration of a run are looked for: the deepest
+    directory holding every named path (the path itself if there is one), so that the order
+    the paths are named in changes nothing."""
+    if not paths:
+        return "."
+    if len(paths) == 1:
+        return paths[0]
+    return os.path.commonpath([os.path.abspath(p) for p in paths])
+
+
 def ancestors(start: str):
     """The directory `start` is (or, for a file, is in), then every directory above it."""
     current = os.path.abspath(start if os.path.isdir(start) else os.path.dirname(start) or ".")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from ..errors import QlintError
 from ..files import read_regular
-from ..project import ancestors, find_root
+from ..project import ancestors, common_start, find_root
 from . import compdb
 from .compdb import CompileJob
 
@@ -46,7 +46,7 @@ def plan(paths: list[str], build_dir: str | None, includes=(), defines=(),
     `degraded=False` an error."""
     for p in paths:
         _check_path(p)
-    start = paths[0] if paths else "."
+    start = common_start(paths)
     db_path = compdb.find(start, build_dir)
     result = Plan(database=db_path)
     db = compdb.load(db_path) if db_path else None
