@@ -147,7 +147,7 @@ def test_whole_fixture_tree_is_deterministic_across_jobs(jobs):
     assert strip(first) == strip(second)
     # The before/after twins are programs of their own (a compile database each), apart from
     # seed000/before, which the main database lists too.
-    assert first.json["stats"]["tus"] == 37
+    assert first.json["stats"]["tus"] == 38
     assert first.json["stats"]["tus_with_errors"] == 0
 
 
@@ -243,3 +243,13 @@ def test_polling_needs_the_lock_when_the_configuration_says_so():
     assert findings(run) == [("QL101", f"{CORE}/polling/poll.c", 23, "drain")]
     assert trace(run.json["findings"][0]) == [("unlocked_bh", 40), ("unlocked_bh", 45),
                                               ("drain", 23)]
+
+
+def test_the_path_shown_is_one_the_call_can_take():
+    """finish(s, false) reaches the call that needs the lock through flush(), not through the
+    shorter call under `if (process)`: the trace follows the path the constant allows."""
+    run = check(f"{CORE}/feasible-chain")
+    path = f"{CORE}/feasible-chain/finish.c"
+    assert findings(run) == [("QL101", path, 22, "finish_released")]
+    assert trace(run.json["findings"][0]) == [("finish_released", 19), ("finish_released", 22),
+                                              ("finish", 16), ("flush", 8)]

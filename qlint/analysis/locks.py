@@ -634,8 +634,10 @@ class LockAnalysis:
                 out.append(EntryPoint(key, "entry", holds, most_specific, maybe))
         return out
 
-    def chains(self, start: str, lock: str, kind: str = "requires"):
-        """Shortest witness chains from `start` to each terminal witness, breadth first."""
+    def chains(self, start: str, lock: str, kind: str = "requires", via: Witness | None = None):
+        """Shortest witness chains from `start` to each terminal witness, breadth first; with
+        `via` (the witness whose call enters `start`), only those its call can take: a call
+        that passes `false` does not reach what `start` does under that parameter."""
         table = "requires" if kind == "requires" else "excludes"
         best: dict[tuple, list] = {}
         queue = deque([(start, [])])
@@ -643,7 +645,8 @@ class LockAnalysis:
         while queue:
             key, chain = queue.popleft()
             for w in getattr(self.summary(key), table).get(lock, ()):
-                if chain and not self.follows(chain[-1], w):
+                before = chain[-1] if chain else via
+                if before is not None and not self.follows(before, w):
                     continue
                 path = chain + [w]
                 if w.terminal:

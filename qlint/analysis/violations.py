@@ -124,7 +124,7 @@ def _inside_functions(analysis, kinds, wanted):
                 continue
             chain = [w]
             if not w.terminal:
-                tails = analysis.chains(w.target, w.lock, table)
+                tails = analysis.chains(w.target, w.lock, table, via=w)
                 if tails:
                     chain += min(tails, key=len)
             cell = Cell(table, kinds.get(w.lock), _by(chain[-1]), shape)
