@@ -108,6 +108,13 @@ class Summary:
     actions: frozenset = frozenset()   # (parameter index, driver): actions it adds to the
                                        # transaction its caller passes there
 
+    def changes(self):
+        """(section, delta) a call of the function may make: its effect, and the effects its
+        result tells."""
+        yield from self.effect
+        for side in self.on_return:
+            yield from side[0]
+
     def signature(self):
         return ({k: tuple(sorted(((id(w.call), w.target, w.guards) for w in v), key=repr))
                  for k, v in self.requires.items()},
@@ -238,12 +245,9 @@ class LockAnalysis:
         return found
 
     def _sections_changed(self, call: Call) -> set[str]:
-        found = {op.section for op in self.sem.section_ops(call)
-                 if op.op in ("begin", "end", "try")}
+        found = {op.section for op in self.sem.section_ops(call) if op.counts}
         for target in self.graph.callees(call):
-            summary = self.summary(target)
-            found.update(section for section, _delta in summary.effect)
-            found.update(section for side in summary.on_return for section, _d in side[0])
+            found.update(section for section, _delta in self.summary(target).changes())
         return found
 
     def tested(self, fn) -> frozenset:

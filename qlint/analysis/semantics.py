@@ -22,6 +22,11 @@ class SectionOp:
     arg: str = ""        # the argument's spelling (dereferenced: known non-NULL afterwards)
     success: bool = False   # for "try": the truth of the result where it locked
 
+    @property
+    def counts(self) -> bool:
+        """Whether it opens or closes an instance (not a context switch or an assertion)."""
+        return self.op in ("begin", "try", "end")
+
 
 @dataclass(frozen=True, slots=True)
 class DeferralOp:
@@ -120,14 +125,15 @@ class Semantics:
             ident = instance_of(call, section.arg) if op != "clear" else ""
             handle = call.args[0].text.lstrip("&") if op == "end" and call.args else ""
             handle_only = False
-            if section.field and op != "clear" and ident == section.field:
-                claimed.add(op)
-            elif section.field and op != "clear":
-                # A release through a guard variable (`cleanup(&guard)`) names no field; it
-                # closes this section if the guard was bound to it.
-                if op != "end" or not handle.isidentifier():
+            if section.field and op != "clear":
+                if ident == section.field:
+                    claimed.add(op)
+                elif op == "end" and handle.isidentifier():
+                    # A release through a guard variable (`cleanup(&guard)`) names no field;
+                    # it closes this section if the guard was bound to it.
+                    handle_only = True
+                else:
                     continue
-                handle_only = True
             arg = call.args[section.arg].text if section.arg < len(call.args) else ""
             ops.append((bool(section.field), SectionOp(op, section.name, ident, handle,
                                                       handle_only, arg, success)))
