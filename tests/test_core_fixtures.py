@@ -147,7 +147,7 @@ def test_whole_fixture_tree_is_deterministic_across_jobs(jobs):
     assert strip(first) == strip(second)
     # The before/after twins are programs of their own (a compile database each), apart from
     # seed000/before, which the main database lists too.
-    assert first.json["stats"]["tus"] == 38
+    assert first.json["stats"]["tus"] == 39
     assert first.json["stats"]["tus_with_errors"] == 0
 
 
@@ -253,3 +253,20 @@ def test_the_path_shown_is_one_the_call_can_take():
     assert findings(run) == [("QL101", path, 22, "finish_released")]
     assert trace(run.json["findings"][0]) == [("finish_released", 19), ("finish_released", 22),
                                               ("finish", 16), ("flush", 8)]
+
+
+def test_a_thread_starts_with_what_its_creator_stored_in_its_argument():
+    """dump_thread() created right after `s->detached = true` runs dump_cleanup()'s locked
+    branch (the store reaches it through `s = data` and two calls); created without the store,
+    vm_start() runs without the BQL, and only that registration is the path shown."""
+    run = check(f"{CORE}/thread-argument")
+    path = f"{CORE}/thread-argument/dump.c"
+    assert run.code == 1
+    assert findings(run) == [("QL101", path, 33, "dump_cleanup")]
+    f = run.json["findings"][0]
+    assert trace(f) == [("dump_thread", 45), ("dump_thread", 48), ("dump_process", 42),
+                        ("dump_cleanup", 33)]
+    assert f["trace"][0]["note"] == ("entry point: thread registered by qemu_thread_create() "
+                                     "in dump_in_background(), line 66 (holds no lock)")
+    assert [(r["line"], r["message"]) for r in f["related"]] == [
+        (66, "dump_thread() registered as thread by qemu_thread_create()")]

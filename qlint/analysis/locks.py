@@ -31,6 +31,7 @@ from ..facts import conditions
 from ..facts.accessors import accessors
 from ..facts.ir import Call, call_ref
 from ..pack.matcher import squash
+from .params import condition_guard, contradicts, parameter_names
 from .paths import (Explorer, State, add_pending, all_conditions, ambient_effect, begin,
                     calls_in, clear, correlated_conditions, decide, end, give_away,
                     guarded_cleanup, hand_over, known_nonnull, loop_blocks, net_effect,
@@ -48,8 +49,7 @@ class Witness:
     target: str          # the callee whose own requirement this inherits ("" if terminal)
     required: str        # the function named by the pack's requirement (terminal witnesses)
     lock: str
-    guards: tuple = ()   # (parameter index, truth) the path to the call assumed, or
-                         # (parameter index, function key) a call through it reached
+    guards: tuple = ()   # what the path assumed of the parameters (analysis/params.py)
     by_attribute: bool = False   # terminal: the requirement comes from the callee's attributes
 
     @property
@@ -64,6 +64,8 @@ class Witness:
             if index >= len(call.args):
                 continue
             arg = call.args[index]
+            if isinstance(expected, tuple):
+                continue             # a field's value: no constant argument says it
             if isinstance(expected, str):
                 if arg.funcs and expected not in arg.funcs:
                     return False
@@ -150,6 +152,7 @@ class LockAnalysis:
         self._unanalysed: set[str] = set()
         self._callees: dict[str, list[str]] = {}
         self._entry_points: list | None = None
+        self._parameter_names: dict[str, dict] = {}
         self._driver_funcs: dict[str, list[str]] = {}
         for stores in program.field_funcs.values():
             for store in stores:
@@ -568,7 +571,8 @@ class LockAnalysis:
                 for lock, witnesses in table.items():
                     if kind == "requires" and lock in provided:
                         continue
-                    for guards in _forwarded(fn, call, [w for w in witnesses
+                    for guards in _forwarded(self.parameter_names(fn), call,
+                                             [w for w in witnesses
                                                          if w.feasible_for(call)]):
                         out.append((kind, t, "", lock, False,
                                     _guard_set(set(guards) | set(through(t)))))
@@ -601,8 +605,9 @@ class LockAnalysis:
             if lock in state.denied:
                 return          # a caller holding it tested it and does not come this way
             local = held
+        names = self.parameter_names(fn)
         guards = () if local else _guard_set(
-            {(fn.params.index(d.cond), d.value) for d in state.conds if d.cond in fn.params} |
+            {g for d in state.conds if (g := condition_guard(names, d.cond, d.value))} |
             set(forwarded))
         ident = (kind, id(call), target, lock, local, guards)
         if ident in seen:
@@ -638,10 +643,12 @@ class LockAnalysis:
                 out.append(EntryPoint(key, "entry", holds, most_specific, maybe))
         return out
 
-    def chains(self, start: str, lock: str, kind: str = "requires", via: Witness | None = None):
+    def chains(self, start: str, lock: str, kind: str = "requires", via: Witness | None = None,
+               assumed: tuple = ()):
         """Shortest witness chains from `start` to each terminal witness, breadth first; with
         `via` (the witness whose call enters `start`), only those its call can take: a call
-        that passes `false` does not reach what `start` does under that parameter."""
+        that passes `false` does not reach what `start` does under that parameter. `assumed`:
+        guards known of `start`'s parameters where nothing calls it (an entry point's)."""
         table = "requires" if kind == "requires" else "excludes"
         best: dict[tuple, list] = {}
         queue = deque([(start, [])])
@@ -650,7 +657,8 @@ class LockAnalysis:
             key, chain = queue.popleft()
             for w in getattr(self.summary(key), table).get(lock, ()):
                 before = chain[-1] if chain else via
-                if before is not None and not self.follows(before, w):
+                if before is not None and not self.follows(before, w) or \
+                        not chain and not allows(assumed, w.guards):
                     continue
                 path = chain + [w]
                 if w.terminal:
@@ -665,14 +673,15 @@ class LockAnalysis:
         constants allow its guards, and so do prev's guards on the parameters it forwards."""
         if not w.feasible_for(prev.call):
             return False
-        params = self.program.functions[prev.caller].params
-        fixed = dict(prev.guards)
-        for index, truth in w.guards:
-            if index < len(prev.call.args) and prev.call.args[index].text in params:
-                mine = fixed.get(params.index(prev.call.args[index].text))
-                if mine is not None and mine != truth:
-                    return False
-        return True
+        names = self.parameter_names(self.program.functions[prev.caller])
+        forwarded = _forwarded(names, prev.call, [w])[0]
+        return allows(prev.guards, forwarded)
+
+    def parameter_names(self, fn) -> dict[str, int]:
+        names = self._parameter_names.get(fn.key)
+        if names is None:
+            names = self._parameter_names[fn.key] = parameter_names(fn)
+        return names
 
     def stored_only(self, key: str) -> list[tuple[str, str, int, bool]]:
         """(field, file, line, called through) of the struct fields `key` is stored into:
@@ -715,15 +724,21 @@ def _through_parameter(fn, call: Call):
     return lambda target: ((index, target),) if target else ()
 
 
-def _forwarded(fn, call: Call, witnesses) -> list[tuple]:
-    """The callee's guards on parameters this call passes its own parameters to, as guards on
-    those: `blk_dev_change_media_cb(blk, load)` forwards fd_change_cb's `if (!load)`. One
-    guard set per distinct way; a witness with none makes the requirement unconditional."""
+def _forwarded(names: dict[str, int], call: Call, witnesses) -> list[tuple]:
+    """The callee's guards on parameters this call passes its own parameters to (`names`,
+    analysis/params.py), as guards on those: `blk_dev_change_media_cb(blk, load)` forwards
+    fd_change_cb's `if (!load)`. One guard set per distinct way; a witness with none makes the
+    requirement unconditional."""
     found = set()
     for w in witnesses:
-        found.add(_guard_set({(fn.params.index(call.args[i].text), truth) for i, truth in w.guards
-                              if i < len(call.args) and call.args[i].text in fn.params}))
+        found.add(_guard_set({(names[call.args[i].text], truth) for i, truth in w.guards
+                              if i < len(call.args) and call.args[i].text in names}))
     return [()] if () in found else sorted(found, key=repr)
+
+
+def allows(known, guards) -> bool:
+    """Whether guards on a function's parameters are consistent with what is known of them."""
+    return not any(i == j and contradicts(a, b) for i, a in known for j, b in guards)
 
 
 def _on_return(exits, contract=()) -> tuple:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from .balance import balance_violations, deferral_violations
 from .cells import Cell, Violation
 from .locks import EntryPoint
+from .params import stored_fields
 
 
 def find(analysis, wanted: set[Cell]):
@@ -46,7 +47,8 @@ def _at_entry_points(analysis, kinds, wanted):
                 if (table == "requires") == (lock in entry.holds) or lock in entry.maybe or \
                         "entry" not in _shapes(wanted, table, kinds.get(lock)):
                     continue
-                for chain in analysis.chains(entry.func, lock, table):
+                for chain in analysis.chains(entry.func, lock, table,
+                                             assumed=stored_in_argument(analysis, entry)):
                     last = chain[-1]
                     cell = Cell(table, kinds.get(lock), _by(last), "entry")
                     if cell in wanted and followed(analysis, chain, table):
@@ -57,6 +59,18 @@ def _at_entry_points(analysis, kinds, wanted):
         entry, chain = found[0]
         yield Violation(cell, caller, entry=entry, chain=chain, required=required, lock=lock,
                         others=found[1:])
+
+
+def stored_in_argument(analysis, entry) -> tuple:
+    """Guards on an entry point's first parameter from what its registration stored in the
+    argument it passes (`s->detached = true` before qemu_thread_create(..., s, ...))."""
+    reg = entry.registration
+    if entry.kind == "entry" or reg is None or reg.opaque is None or reg.wrapper or \
+            reg.opaque >= len(reg.call.args):
+        return ()
+    stored = stored_fields(analysis.program.functions[reg.caller], reg.call,
+                           reg.call.args[reg.opaque].text)
+    return tuple((0, (name, truth)) for name, truth in stored)
 
 
 def followed(analysis, chain, table: str) -> bool:

@@ -67,13 +67,16 @@ class Callback(Item):
     `source`, the arguments are objects that call produced (a Coroutine * made by
     qemu_coroutine_create) and the functions are those it was given. With `invoke`, the
     functions run right away, in the caller's lock state (qemu_coroutine_enter), plus what
-    `holds` names (entering a coroutine provides coroutine context)."""
+    `holds` names (entering a coroutine provides coroutine context). `opaque`: the argument the
+    functions receive as their first parameter (a thread's `arg`), whose fields the registering
+    path may have set."""
     api: Matcher
     args: tuple[int, ...]
     entry: str = ""
     source: str = ""
     invoke: bool = False
     holds: tuple[str, ...] = ()
+    opaque: int | None = None
 
 
 @dataclass(slots=True)

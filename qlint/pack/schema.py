@@ -285,6 +285,9 @@ TABLES = (
               Key("holds", "strings", "declared locks an invoked function holds besides",
                   default=(), refers="lock", verb="holds", only_with="invoke",
                   because="an entry point's locks are its [[entry]] kind's"),
+              Key("opaque", "count", "0-based position of the argument the functions receive as "
+                  "their first parameter: the fields the registering code stores in it just "
+                  "before (`s->detached = true`) hold when they start", default=None),
               NEEDS)),
     Table("entry", "entry points: a kind that callbacks create, or roots by name", Entry,
           "entries", any_of=("kind", "functions"), keys=(
