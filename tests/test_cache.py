@@ -162,3 +162,18 @@ def test_output_is_byte_identical_across_jobs_and_cache_states(tree, jobs):
     first = run(tree, "--jobs", jobs)
     warm = run(tree, "--jobs", "2")
     assert cold.out == first.out == warm.out
+
+
+def test_size_bound_keeps_what_this_run_used(tmp_path):
+    """One run's facts over the bound (a whole QEMU build) stay: pruning them would make the
+    next run parse everything again."""
+    from qlint.frontend.cache import FactsCache
+    cache = FactsCache(str(tmp_path / "c"), max_bytes=3000)
+    for i in range(10):
+        blob = base64.b64encode(random.Random(i).randbytes(1000)).decode()
+        cache.store_result(f"{i:064x}", {"blob": blob})
+        if i < 3:            # left by an earlier run
+            os.utime(cache._entry("result", f"{i:064x}"), ns=(i * 10**9, i * 10**9))
+    cache.prune()
+    left = sorted(p.name for p in (tmp_path / "c" / "result").rglob("*.json"))
+    assert left == [f"{i:064x}.json" for i in range(3, 10)]
