@@ -671,8 +671,12 @@ class LockAnalysis:
     def follows(self, prev: Witness, w: Witness) -> bool:
         """Whether the callee's witness `w` can be on the path `prev` stands for: the call's
         constants allow its guards, and so do prev's guards on the parameters it forwards."""
+        if not w.guards:
+            return True
         if not w.feasible_for(prev.call):
             return False
+        if not prev.guards:
+            return True
         names = self.parameter_names(self.program.functions[prev.caller])
         forwarded = _forwarded(names, prev.call, [w])[0]
         return allows(prev.guards, forwarded)
