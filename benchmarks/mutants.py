@@ -4,8 +4,9 @@ qlint flags (a benchmark: prints a table; seeded and deterministic).
     python benchmarks/mutants.py --version 7.2 [--count 120] [--seed 1] [--jobs 2]
     python benchmarks/mutants.py --version 10.0 [--count 60] [--seed 1]
 
-QEMU 7.2 (block/, blockdev.c, block.c, job.c, blockjob.c, hw/block/, hw/scsi/): a mutant removes
-one aio_context_acquire() with the aio_context_release() calls of the same argument that follow
+Both trees are analysed in the same scope, the block layer (block/, blockdev.c, block.c, job.c,
+blockjob.c, hw/block/, hw/scsi/): a whole build per mutant and configuration would take hours.
+QEMU 7.2: a mutant removes one aio_context_acquire() with the aio_context_release() calls of the same argument that follow
 it in the function, or moves the statement right after an aio_context_acquire() above it.
 QEMU 10.0: a mutant removes one GRAPH_RDLOCK_GUARD() / GRAPH_RDLOCK_GUARD_MAINLOOP() (or the
 guard of a WITH_GRAPH_RDLOCK_GUARD() block), one bdrv_graph_co_rdlock() or
@@ -27,6 +28,7 @@ import json
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,7 +46,7 @@ from qlint.frontend import discover  # noqa: E402
 from qlint.frontend.cache import FactsCache  # noqa: E402
 from qlint.frontend.collect import collect  # noqa: E402
 from qlint.infer.contracts import Settings  # noqa: E402
-from qlint.pack.load import load_builtin  # noqa: E402
+from qlint.pack.load import builtin_pack_dir, load_builtin  # noqa: E402
 from qlint.pipeline import Options, context_of, load  # noqa: E402
 from qlint.report.model import finalize  # noqa: E402
 from qlint.rules.dispatch import dispatch  # noqa: E402
@@ -52,7 +54,7 @@ from qlint.rules.registry import all_rules  # noqa: E402
 
 SCOPES = {
     "7.2": ["block", "blockdev.c", "block.c", "job.c", "blockjob.c", "hw/block", "hw/scsi"],
-    "10.0": ["."],
+    "10.0": ["block", "blockdev.c", "block.c", "job.c", "blockjob.c", "hw/block", "hw/scsi"],
 }
 TODAY_REV = "a42533a"     # the last commit before contracts were inferred
 
@@ -64,6 +66,7 @@ class Mutant:
     line: int             # the lock's line (1-based) in the original
     lock: str             # the locking call as written
     new_text: str         # the mutated file
+    function: str = ""    # the mutated function's name
 
     def name(self) -> str:
         return f"{self.file}:{self.line} {self.kind} {self.lock}"
@@ -84,15 +87,24 @@ _CALL_STATEMENT = re.compile(r"^\s*(?:[\w\s\*]+=\s*)?[A-Za-z_]\w*\s*\(.*\)\s*;\s
 
 
 def functions_of(lines: list[str]):
-    """(first, last) line indexes of each function body: from a line that opens at column 0
-    to the `}` at column 0 that closes it (QEMU's style)."""
+    """(first, last, name) of each function body: line indexes from a line that opens at
+    column 0 to the `}` at column 0 that closes it (QEMU's style), and the name its signature
+    starts with."""
     start = None
     for i, line in enumerate(lines):
         if line.startswith("{"):
             start = i
         elif line.startswith("}") and start is not None:
-            yield start, i
+            yield start, i, _name_above(lines, start)
             start = None
+
+
+def _name_above(lines: list[str], brace: int) -> str:
+    for line in reversed(lines[max(0, brace - 8):brace]):
+        m = re.match(r"^[A-Za-z_].*?\b([A-Za-z_]\w*)\(", line)
+        if m:
+            return m.group(1)
+    return ""
 
 
 def _statement(line: str, name: str) -> str | None:
@@ -106,7 +118,7 @@ def mutants_of(path: str, rel: str, version: str) -> list[Mutant]:
         text = f.read()
     lines = text.split("\n")
     out = []
-    for first, last in functions_of(lines):
+    for first, last, name in functions_of(lines):
         for lock, unlock in _PAIRS[version]:
             for i in range(first, last):
                 arg = _statement(lines[i], lock)
@@ -120,12 +132,14 @@ def mutants_of(path: str, rel: str, version: str) -> list[Mutant]:
                         drop.add(j)
                 if len(drop) > 1:
                     new = [ln for k, ln in enumerate(lines) if k not in drop]
-                    out.append(Mutant(rel, "remove-pair", i + 1, f"{lock}({arg})", "\n".join(new)))
+                    out.append(Mutant(rel, "remove-pair", i + 1, f"{lock}({arg})", "\n".join(new),
+                                      name))
                 if lock in _MOVES[version] and i + 1 < last and \
                         _CALL_STATEMENT.match(lines[i + 1]) and \
                         _statement(lines[i + 1], unlock) is None:
                     new = lines[:i] + [lines[i + 1], lines[i]] + lines[i + 2:]
-                    out.append(Mutant(rel, "move-call", i + 1, f"{lock}({arg})", "\n".join(new)))
+                    out.append(Mutant(rel, "move-call", i + 1, f"{lock}({arg})", "\n".join(new),
+                                      name))
         for guard in _GUARDS[version]:
             for i in range(first, last):
                 stripped = lines[i].strip()
@@ -135,7 +149,7 @@ def mutants_of(path: str, rel: str, version: str) -> list[Mutant]:
                     new = lines[:i] + [lines[i].replace(f"{guard}() {{", "{")] + lines[i + 1:]
                 else:
                     continue
-                out.append(Mutant(rel, "remove-guard", i + 1, f"{guard}()", "\n".join(new)))
+                out.append(Mutant(rel, "remove-guard", i + 1, f"{guard}()", "\n".join(new), name))
     return out
 
 
@@ -148,14 +162,13 @@ def all_mutants(tree: str, version: str, files: list[str]) -> list[Mutant]:
 
 def scope_files(tree: str, version: str, tus: list) -> list[str]:
     """The analysed TUs' own .c files (not generated ones) under the mutation scope."""
-    prefixes = {"7.2": ["block/", "blockdev.c", "block.c", "job.c", "blockjob.c", "hw/block/",
-                        "hw/scsi/"], "10.0": [""]}[version]
+    prefixes = [p if p.endswith(".c") else p + "/" for p in SCOPES[version]]
     out = []
     for tu in tus:
         rel = os.path.relpath(tu.path, tree)
         if rel.startswith(("build/", "tests/", "..")) or not rel.endswith(".c"):
             continue
-        if any(rel == p or (p.endswith("/") or p == "") and rel.startswith(p) for p in prefixes):
+        if any(rel == p or p.endswith("/") and rel.startswith(p) for p in prefixes):
             out.append(rel)
     return sorted(out)
 
@@ -163,13 +176,32 @@ def scope_files(tree: str, version: str, tus: list) -> list[str]:
 # ---- running qlint in-process ---------------------------------------------------------------
 
 def findings_of(tus: list, pack, settings: Settings | None, base: str) -> collections.Counter:
+    """Each finding by what it is about (rule, file, function, line-free detail) and the
+    functions its paths go through (trace and related locations)."""
     rules = list(all_rules().values())
     _program, _graph, ctx = context_of(tus, pack, settings)
     found = finalize(dispatch(ctx, rules), base)
     del ctx
     gc.collect()
-    return collections.Counter((f.rule, f.path, f.function, f.detail or f.message)
-                               for f in found)
+    return collections.Counter(
+        (f.rule, f.path, f.function, f.detail or f.message,
+         " ".join(sorted({s.function for s in f.trace} |
+                         {m.group(1) for r in f.related
+                          if (m := re.match(r"(?:also reached from )?(\w+)\(", r.message))})))
+        for f in found)
+
+
+def flagged(new: collections.Counter, base: collections.Counter, mutant: Mutant) -> list[str]:
+    """The mutant's findings the tree does not have: new ones, and those whose paths now go
+    through the mutated function (a path from one more entry point to a violation the tree
+    has already)."""
+    before = {k[:4]: set(k[4].split()) for k in base}
+    out = []
+    for key in new - base:
+        old = before.get(key[:4])
+        if old is None or mutant.function in set(key[4].split()) - old:
+            out.append("|".join(key[:4]))
+    return sorted(out)
 
 
 def today_packs(rev: str, dest: str) -> str:
@@ -182,6 +214,14 @@ def today_packs(rev: str, dest: str) -> str:
         with open(os.path.join(dest, os.path.basename(name)), "w") as f:
             f.write(text)
     return dest
+
+
+def with_pack(path: str, tmp: str):
+    """The shipped packs plus one more pack file."""
+    dest = os.path.join(tmp, "also-" + os.path.basename(path))
+    shutil.copytree(builtin_pack_dir(), dest)
+    shutil.copy(path, dest)
+    return load_builtin(dest)
 
 
 def parse_mutant(scratch: str, tree: str, mutant: Mutant, cache) -> object:
@@ -212,6 +252,8 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--cache-dir", help="facts cache of the tree (default: the tree's own)")
     ap.add_argument("--today-rev", default=TODAY_REV)
+    ap.add_argument("--also", metavar="PACK", action="append", default=[],
+                    help="one more configuration: out of the box plus this pack file")
     ap.add_argument("--list", action="store_true", help="only list the mutants")
     ap.add_argument("--json", metavar="FILE", help="also write every mutant's result here")
     opts = ap.parse_args()
@@ -236,6 +278,8 @@ def main() -> None:
         configs = {"out of the box": (pack, Settings()),
                    "--no-infer": (pack, None),
                    "shipped packs of today": (old, None)}
+        for path in opts.also:
+            configs[f"+ {os.path.basename(path)}"] = (with_pack(path, tmp), Settings())
         base = {name: findings_of(tus, p, s, tree) for name, (p, s) in configs.items()}
         os.makedirs(os.path.join(tmp, "scratch"))
         scratch = scratch_copy(tree, os.path.join(tmp, "scratch"))
@@ -251,8 +295,7 @@ def main() -> None:
                 mutated[index[os.path.join(tree, m.file)]] = tu
                 row = {"mutant": m.name(), "parse_errors": len(tu.errors)}
                 for name, (p, s) in configs.items():
-                    new = findings_of(mutated, p, s, tree) - base[name]
-                    row[name] = sorted("|".join(k) for k in new)
+                    row[name] = flagged(findings_of(mutated, p, s, tree), base[name], m)
                 results.append(row)
                 flags = " ".join("Y" if row[c] else "-" for c in configs)
                 print(f"[{n}/{len(chosen)}] {flags}  {m.name()}  "
