@@ -42,13 +42,13 @@ def _at_entry_points(analysis, kinds, wanted):
     candidates: dict[tuple, list] = {}
     for entry in analysis.entry_points():
         summary = analysis.summary(entry.func)
+        assumed = stored_in_argument(analysis, entry)
         for table in ("requires", "excludes"):
             for lock in sorted(getattr(summary, table)):
                 if (table == "requires") == (lock in entry.holds) or lock in entry.maybe or \
                         "entry" not in _shapes(wanted, table, kinds.get(lock)):
                     continue
-                for chain in analysis.chains(entry.func, lock, table,
-                                             assumed=stored_in_argument(analysis, entry)):
+                for chain in analysis.chains(entry.func, lock, table, assumed=assumed):
                     last = chain[-1]
                     cell = Cell(table, kinds.get(lock), _by(last), "entry")
                     if cell in wanted and followed(analysis, chain, table):
