@@ -13,10 +13,9 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from mutants import SCOPES, all_mutants, parse_mutant, restore, scope_files  # noqa: E402
+from mutants import SCOPES, all_mutants, mutated_programs, scope_files  # noqa: E402
 
-from qemu_trees import qemu_tree, remove_copy, scratch_copy  # noqa: E402
-from qlint.frontend.cache import FactsCache  # noqa: E402
+from qemu_trees import qemu_tree  # noqa: E402
 from qlint.infer.contracts import Settings  # noqa: E402
 from qlint.pipeline import Options, context_of, load  # noqa: E402
 
@@ -56,22 +55,11 @@ def main() -> None:
                                                     cache_dir=cache_dir))
     by_name = {m.name(): m for m in all_mutants(tree, opts.version,
                                                   scope_files(tree, opts.version, tus))}
-    index = {tu.path: i for i, tu in enumerate(tus)}
+    chosen = [by_name[name] for name in opts.names]
     with tempfile.TemporaryDirectory() as tmp:
-        os.makedirs(os.path.join(tmp, "scratch"))
-        scratch = scratch_copy(tree, os.path.join(tmp, "scratch"))
-        cache = FactsCache(os.path.join(tmp, "cache"))
-        try:
-            for name in opts.names:
-                m = by_name[name]
-                tu = parse_mutant(scratch, tree, m, cache)
-                restore(scratch, tree, m)
-                mutated = list(tus)
-                mutated[index[os.path.join(tree, m.file)]] = tu
-                print(f"{name}: {m.function}: {explain(mutated, pack, m, LOCKS[opts.version])}",
-                      flush=True)
-        finally:
-            remove_copy(scratch)
+        for m, mutated, _tu in mutated_programs(tree, tus, chosen, tmp):
+            print(f"{m.name()}: {m.function}: {explain(mutated, pack, m, LOCKS[opts.version])}",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -238,6 +238,24 @@ def parse_mutant(scratch: str, tree: str, mutant: Mutant, cache) -> object:
     return decode_tu(json.loads(data))
 
 
+def mutated_programs(tree: str, tus: list, mutants: list, tmp: str):
+    """(mutant, the TUs with the mutated one's facts in the original's place, those facts) for
+    each mutant, parsed one at a time in a hard-linked scratch copy of the tree under `tmp`."""
+    os.makedirs(os.path.join(tmp, "scratch"))
+    scratch = scratch_copy(tree, os.path.join(tmp, "scratch"))
+    cache = FactsCache(os.path.join(tmp, "cache"))
+    index = {tu.path: i for i, tu in enumerate(tus)}
+    try:
+        for m in mutants:
+            tu = parse_mutant(scratch, tree, m, cache)
+            restore(scratch, tree, m)
+            mutated = list(tus)
+            mutated[index[os.path.join(tree, m.file)]] = tu
+            yield m, mutated, tu
+    finally:
+        remove_copy(scratch)
+
+
 def restore(scratch: str, tree: str, mutant: Mutant) -> None:
     path = os.path.join(scratch, mutant.file)
     os.unlink(path)
@@ -281,27 +299,17 @@ def main() -> None:
         for path in opts.also:
             configs[f"+ {os.path.basename(path)}"] = (with_pack(path, tmp), Settings())
         base = {name: findings_of(tus, p, s, tree) for name, (p, s) in configs.items()}
-        os.makedirs(os.path.join(tmp, "scratch"))
-        scratch = scratch_copy(tree, os.path.join(tmp, "scratch"))
-        mutant_cache = FactsCache(os.path.join(tmp, "cache"))
-        index = {tu.path: i for i, tu in enumerate(tus)}
         results = []
-        try:
-            for n, m in enumerate(chosen, 1):
-                started = time.monotonic()
-                tu = parse_mutant(scratch, tree, m, mutant_cache)
-                restore(scratch, tree, m)
-                mutated = list(tus)
-                mutated[index[os.path.join(tree, m.file)]] = tu
-                row = {"mutant": m.name(), "parse_errors": len(tu.errors)}
-                for name, (p, s) in configs.items():
-                    row[name] = flagged(findings_of(mutated, p, s, tree), base[name], m)
-                results.append(row)
-                flags = " ".join("Y" if row[c] else "-" for c in configs)
-                print(f"[{n}/{len(chosen)}] {flags}  {m.name()}  "
-                      f"({time.monotonic() - started:.0f} s)", flush=True)
-        finally:
-            remove_copy(scratch)
+        started = time.monotonic()
+        for n, (m, mutated, tu) in enumerate(mutated_programs(tree, tus, chosen, tmp), 1):
+            row = {"mutant": m.name(), "parse_errors": len(tu.errors)}
+            for name, (p, s) in configs.items():
+                row[name] = flagged(findings_of(mutated, p, s, tree), base[name], m)
+            results.append(row)
+            flags = " ".join("Y" if row[c] else "-" for c in configs)
+            print(f"[{n}/{len(chosen)}] {flags}  {m.name()}  "
+                  f"({time.monotonic() - started:.0f} s)", flush=True)
+            started = time.monotonic()
     if opts.json:
         with open(opts.json, "w") as f:
             json.dump(results, f, indent=1)
