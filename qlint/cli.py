@@ -128,6 +128,9 @@ def _unknown_codes_in(table: dict | None, option: str) -> None:
               help="Write one Graphviz file per finding into DIR (finding-001.dot ...).")
 @click.option("--confirm", is_flag=True,
               help="Replay each finding on the reference AIO engine (docs/replay.md).")
+@click.option("--infer/--no-infer", default=None,
+              help="Use the contracts inferred from the tree (`qlint infer`; default: on, or "
+                   "the configuration's `infer`).")
 def check(paths, **given):
     """Analyse the whole program and report the findings in PATHS (files or directories; the
     current directory if none)."""
@@ -201,7 +204,8 @@ def _check_options(a):
                       exclude=_commas(a.exclude), extend_exclude=_commas(a.extend_exclude) or [],
                       per_file_ignores=_pairs(a.per_file_ignores),
                       extend_per_file_ignores=_pairs(a.extend_per_file_ignores) or {},
-                      report_paths_through=a.report_paths_through, diff=a.diff_rev)
+                      report_paths_through=a.report_paths_through, diff=a.diff_rev,
+                      infer=a.infer)
     _unknown_codes_in(options.per_file_ignores, "--per-file-ignores")
     _unknown_codes_in(options.extend_per_file_ignores, "--extend-per-file-ignores")
     return options
@@ -381,16 +385,60 @@ def replay(**options):
 
 @cli.command(short_help="Print a rule's documentation, by code or name.")
 @click.argument("rule_name", metavar="RULE")
-def explain(rule_name):
+@click.argument("paths", nargs=-1)
+@_build_dir_option
+@_config_option
+@_jobs_option
+def explain(rule_name, paths, build_dir, config_file, jobs):
     """Print the documentation of RULE, a code or a name (QL101, ql101, lock-required): what it
-    does, why, an example, how to fix it. Rendered on a terminal, plain markdown otherwise."""
-    doc = _rule_named(rule_name).doc().rstrip("\n")
+    does, why, an example, how to fix it. Rendered on a terminal, plain markdown otherwise.
+    With PATHS, also how many contracts inferred from that tree it checks."""
+    rule = _rule_named(rule_name)
+    doc = rule.doc().rstrip("\n")
     if sys.stdout.isatty():
         from rich.console import Console
         from rich.markdown import Markdown
         Console(no_color=bool(os.environ.get("NO_COLOR"))).print(Markdown(doc))
     else:
         click.echo(doc)
+    if paths:
+        from . import pipeline
+        from .analysis.cells import possible
+        found = pipeline.inferred(pipeline.Options(paths=list(paths), build_dir=build_dir,
+                                                   config_file=config_file, jobs=jobs))
+        counts = dict.fromkeys(found["counts"], 0)
+        for table, kind, evidence in found["cells"]:
+            if set(rule.owns) & set(possible(table, kind, "name")):
+                counts[evidence] += 1
+        click.echo(f"\nContracts inferred from {' '.join(paths)} that {rule.code} checks: "
+                   f"{_inferred_words(counts)}.")
+
+
+def _inferred_words(counts: dict) -> str:
+    nouns = {"comment": "written", "assertion": "asserted", "observed": "observed"}
+    return ", ".join(f"{n} {nouns[kind]}" for kind, n in counts.items())
+
+
+@cli.command(name="infer", short_help="Infer lock and context contracts from PATHS.")
+@click.argument("paths", nargs=-1)
+@_build_dir_option
+@click.option("-o", "--output", metavar="FILE", help="Write the pack here instead of stdout.")
+@_config_option
+@_jobs_option
+@click.option("--cache-dir", metavar="DIR", help="Cache directory (default: BUILD/qlint-cache).")
+@click.option("--no-cache", is_flag=True, help="Parse every file; neither read nor write the cache.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+def infer_cmd(paths, build_dir, output, config_file, jobs, cache_dir, no_cache, quiet):
+    """Infer which function needs which lock or context from PATHS (default: .): from the
+    comments above declarations, the assertions at the top of bodies and the lock state at
+    call sites; write them as a rule pack, each entry with its evidence."""
+    from .pipeline import Options, inferred
+    options = Options(paths=list(paths) or ["."], build_dir=build_dir, config_file=config_file,
+                      jobs=jobs, cache_dir=cache_dir, no_cache=no_cache)
+    found = inferred(options, progress=None if quiet else _progress_bar())
+    write_output(found["toml"], output)
+    if output and not quiet:
+        _note(f"{_inferred_words(found['counts'])} contract(s) written to {output}")
 
 
 def _rule_named(name: str):
@@ -422,6 +470,8 @@ def rules_cmd(paths, build_dir, config_file, jobs):
         for name, state in pack.status(program.declared):
             click.echo(f"pack {name:<18} {state}")
         pack = pack.active(program.declared)
+        found = pipeline.inferred(options)
+        click.echo(f"inferred contracts: {_inferred_words(found['counts'])}")
     else:
         pack = None
         configmod.build_pack(pipeline.load_config(options))     # reports a broken config

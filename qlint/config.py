@@ -15,6 +15,9 @@ Options (all optional):
   report-unused-suppressions      report suppressions that silence nothing (QL002)
   force-exclude                   apply `exclude` to paths named on the command line too
   baseline                        a baseline file (relative to the configuration file)
+  infer                           use contracts inferred from the tree (default true)
+  infer-min-confidence            the least confidence of an inferred contract used (0.8)
+  infer-reject                    inferred contracts not to use: [{function = ..., lock = ...}]
 plus the rule-pack tables ([[lock]], [[requires]], [[callback]], [[entry]], [[section]] ...),
 which add to the built-in packs (docs/configuration.md).
 """
@@ -40,6 +43,7 @@ OPTIONS = {
     "per-file-ignores": "codes-by-glob", "extend-per-file-ignores": "codes-by-glob",
     "jobs": "int", "cache-dir": "str", "report-unused-suppressions": "bool",
     "force-exclude": "bool", "baseline": "path", "severity": "levels",
+    "infer": "bool", "infer-min-confidence": "share", "infer-reject": "rejects",
 }
 
 
@@ -107,6 +111,17 @@ def _table_start(text: str) -> int:
 
 
 def _check(value, kind: str, where: str):
+    if kind == "share":
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
+            raise QlintError(f"{where} must be a number from 0 to 1")
+        return float(value)
+    if kind == "rejects":
+        if not isinstance(value, list) or not all(
+                isinstance(v, dict) and set(v) == {"function", "lock"} and
+                all(isinstance(x, str) and x for x in v.values()) for v in value):
+            raise QlintError(f"{where} must be a list of tables with a 'function' and a 'lock' "
+                             f"({{ function = \"bdrv_foo\", lock = \"AioContext\" }})")
+        return tuple((v["function"], v["lock"]) for v in value)
     if kind == "bool":
         if not isinstance(value, bool):
             raise QlintError(f"{where} must be true or false")

@@ -9,7 +9,7 @@ import functools
 import gc
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import config as configmod
 from . import diff
@@ -20,6 +20,8 @@ from .frontend.cache import FactsCache, code_digest, default_dir
 from .frontend.collect import CollectStats, collect
 from .graph.callgraph import CallGraph
 from .graph.program import Program
+from .infer.contracts import Inference, Settings, infer, kind_of
+from .infer.render import render
 from .project import Glob, PerFileIgnore, globs, per_file_ignores
 from .pack.load import builtin_pack_dir
 from .report.model import (finalize, finding_from_dict, finding_to_dict, portable, rebase,
@@ -53,6 +55,7 @@ class Options:
     whole_program: bool = True             # False: the program is the named paths only
     report_paths_through: bool = False     # report findings whose path passes the named paths
     diff: str | None = None                # a git revision: report what changed since
+    infer: bool | None = None              # None: as configured (on by default)
 
 
 @dataclass
@@ -64,6 +67,7 @@ class Result:
     program: object = None
     graph: object = None
     context: object = None
+    inference: object = None           # infer.contracts.Inference, when contracts were inferred
     rules: list = field(default_factory=list)
     collected: object = None           # what collecting the facts took (cache hits, PCHs)
     problems: list = field(default_factory=list)
@@ -245,7 +249,8 @@ class Run:
         """The whole program's findings, paths relative to the project root: from the cache,
         or collected and analysed (and then cached)."""
         cache, cfg, rules = self.cache, self.cfg, self.rules
-        key = _result_key(cache, plan, cfg, rules) if cache is not None and self.reuse else None
+        key = _result_key(cache, plan, cfg, rules, self.options.infer) \
+            if cache is not None and self.reuse else None
         stored = cache.load_result(key) if key else None
         if stored is not None:
             plan.collected = CollectStats(cached=len(plan.jobs))
@@ -256,7 +261,7 @@ class Run:
         try:
             tus = _collect(self.options, cfg, plan, cache, progress, announce)
             program, graph, ctx, findings = check_facts(tus, self.pack, rules, plan.root,
-                                                        plan.root)
+                                                        plan.root, infer_settings(cfg, self.options))
         finally:
             if progress:
                 progress.stop()
@@ -267,8 +272,8 @@ class Run:
             cache.store_result(key, {"findings": [finding_to_dict(f) for f in findings],
                                      "stats": stats, "problems": problems,
                                      "inactive": inactive}, plan.jobs)
-        return Result(findings, stats, plan, tus, program, graph, ctx, rules, plan.collected,
-                      problems, inactive)
+        return Result(findings, stats, plan, tus, program, graph, ctx, ctx.inference, rules,
+                      plan.collected, problems, inactive)
 
 
 def _as_before(plan, change, cache, tus) -> discover.Plan:
@@ -301,25 +306,88 @@ def _in_scope(result: Result, base: str, started: float, wanted) -> Result:
     return result
 
 
-def check_facts(tus: list, pack, rules: list, base: str, root: str | None = None):
-    """Program, call graph, rule context and the finalized findings of parsed TUs (paths
-    relative to `base`, fingerprints to the project `root`)."""
+@without_cycle_collection
+def inferred(options: Options, progress=None) -> dict:
+    """What `qlint infer`, `qlint rules` and `qlint explain` tell of the contracts inferred
+    from the whole program that the options' paths state: {"toml": the inferred pack, "counts": entries per kind of
+    evidence, "cells": [table, kind of lock, kind of evidence] per entry}. Cached with the
+    facts: a second run over the same facts, configuration and packs reads it back."""
+    cfg, pack, plan, cache = _setup(options)
+    base = os.getcwd()
+    settings = replace(infer_settings(cfg, options), enabled=True)
+    key = _result_key(cache, plan, cfg, [], base, "infer", repr(plan.scope)) if cache else None
+    stored = cache.load_result(key) if key else None
+    if stored is not None:
+        return stored
+    try:
+        tus = _collect(options, cfg, plan, cache, progress)
+        program = Program(tus)
+        active = pack.active(program.declared)
+        inference, with_inferred, _analysis = infer(program, CallGraph(program, active),
+                                                    active, settings)
+    finally:
+        if progress:
+            progress.stop()
+    kinds = with_inferred.section_kinds()
+    inference = _stated_in(inference, plan.scope)
+    out = {"toml": render(inference.stated(), base), "counts": inference.counts(),
+           "cells": [[r.kind, kinds.get(r.lock, ""), kind_of(r)] for r in inference.entries]}
+    if key:
+        cache.store_result(key, out, plan.jobs)
+    return out
+
+
+def _stated_in(inference: Inference, scope) -> Inference:
+    """The contracts of a whole program's inference that the report scope states: those with
+    evidence (a comment, an assertion, a function's call sites) in the named paths."""
+    def stated(entry) -> bool:
+        return any(scope.holds(os.path.abspath(e.file)) for e in entry.evidence)
+    return Inference([r for r in inference.entries if stated(r)],
+                     [(r, why) for r, why in inference.dropped if stated(r)])
+
+
+def infer_settings(cfg, options: Options) -> Settings:
+    """Whether and how to use inferred contracts: the command line, else the configuration."""
+    enabled = cfg.get("infer", True) if options.infer is None else options.infer
+    return Settings(enabled=enabled, min_confidence=cfg.get("infer-min-confidence", 0.8),
+                    rejected=tuple(cfg.get("infer-reject", ())))
+
+
+def context_of(tus: list, pack, settings: Settings | None = None):
+    """Program, call graph and rule context of parsed TUs, with the contracts inferred from
+    them unless `settings` says not to (no settings: none)."""
     program = Program(tus)
     active = pack.active(program.declared)
     graph = CallGraph(program, active)
-    ctx = Context(program, graph, active)
+    if settings is None or not settings.enabled:
+        return program, graph, Context(program, graph, active)
+    inference, inferred, analysis = infer(program, graph, active, settings)
+    ctx = Context(program, graph, inferred)
+    ctx.inference = inference
+    if analysis is not None:
+        ctx.locks = analysis
+    return program, graph, ctx
+
+
+def check_facts(tus: list, pack, rules: list, base: str, root: str | None = None,
+                settings: Settings | None = None):
+    """Program, call graph, rule context and the finalized findings of parsed TUs (paths
+    relative to `base`, fingerprints to the project `root`), with the contracts inferred
+    from them unless `settings` says not to."""
+    program, graph, ctx = context_of(tus, pack, settings)
     findings = dispatch(ctx, rules) + [f for rule_cls in rules
                                        for f in rule_cls().about_input(ctx)]
     return program, graph, ctx, finalize(findings, base, root)
 
 
-def _result_key(cache, plan, cfg, rules) -> str:
+def _result_key(cache, plan, cfg, rules, *more) -> str:
     """The identity of a whole-program run's inputs besides the content of its files: each
-    TU's cache key (its path, its flags, qlint's front end), the packs, the configuration and
-    the rules. It does not depend on the paths named or the working directory."""
+    TU's cache key (its path, its flags, qlint's front end), the packs, the configuration, the
+    rules and `more` (what else the result depends on). It does not depend on the paths named
+    or the working directory."""
     packs = [_text(os.path.join(builtin_pack_dir(), n)) for n in sorted(os.listdir(builtin_pack_dir()))]
     return cache.key("result", code_digest(), plan.root, [cache.tu_key(j) for j in plan.jobs],
-                     packs, cfg.path or "", cfg.text, [r.code for r in rules])
+                     packs, cfg.path or "", cfg.text, [r.code for r in rules], *more)
 
 
 def _text(path: str) -> str:
@@ -361,6 +429,8 @@ def _stats(plan, tus, program, graph, ctx) -> dict:
         "call_edges": graph.call_edges(),
         "registrations": len(graph.registrations),
     }
+    if ctx.inference is not None:
+        stats["inferred"] = ctx.inference.counts()
     if locks is not None:
         stats["requirements_at_unknown_callers"] = len(locks.unknown_callers())
         stats["functions_explored_partially"] = len(locks.truncated)

@@ -27,9 +27,9 @@ def git_root(start: str) -> str | None:
 
 
 def common_start(paths) -> str:
-    """Where the compile database and the configuration of a run are looked for: the deepest
-    directory holding every named path (the path itself if there is one), so that the order
-    the paths are named in changes nothing."""
+    """Where a run's compile database is looked for: the deepest directory holding every
+    named path (the path itself if there is one), so that the order the paths are named in
+    changes nothing."""
     if not paths:
         return "."
     if len(paths) == 1:

@@ -201,3 +201,18 @@ def test_a_run_cut_short_keeps_the_facts_it_parsed(tree, tmp_path):
     assert counts(r) == ("qlint: 3 translation unit(s): 2 from the cache, 1 parsed, "
                          "0 prefix header(s) precompiled, 1 reused")
     assert r.code == 1 and len(r.json["findings"]) == 3
+
+
+def test_size_bound_keeps_what_this_run_used(tmp_path):
+    """One run's facts over the bound (a whole QEMU build) stay: pruning them would make the
+    next run parse everything again."""
+    from qlint.frontend.cache import FactsCache
+    cache = FactsCache(str(tmp_path / "c"), max_bytes=3000)
+    for i in range(10):
+        blob = base64.b64encode(random.Random(i).randbytes(1000)).decode()
+        cache.store_result(f"{i:064x}", {"blob": blob})
+        if i < 3:            # left by an earlier run
+            os.utime(cache._entry("result", f"{i:064x}"), ns=(i * 10**9, i * 10**9))
+    cache.prune()
+    left = sorted(p.name for p in (tmp_path / "c" / "result").rglob("*.json"))
+    assert left == [f"{i:064x}.json" for i in range(3, 10)]

@@ -119,6 +119,32 @@ def test_per_function_success_overrides_the_lock(tmp_path):
         "others: its callers cannot tell which")
 
 
+def test_a_call_that_needs_the_lock_leaves_the_result_to_the_branch_that_tests_it(tmp_path):
+    # region_dispatch() needs the BQL (as QEMU's memory_region_dispatch_read() does by its
+    # comment): prepare_access() made sure it is held either way, and the later
+    # `if (release_lock)` still knows where it was taken. Nothing new is reported.
+    config = tmp_path / "dispatch.toml"
+    config.write_text('[[requires]]\nfunction = "region_dispatch"\nlock = "BQL"\n')
+    run = check(f"{COND}/if-not-held", "--config", str(config))
+    assert findings(run) == [("QL102", f"{COND}/if-not-held/mmio.c", 125, "region_poke_bh")]
+
+
+def test_a_call_that_needs_the_lock_is_checked_where_the_trylock_failed(tmp_path):
+    # queue_peek() calls queue_count() before it tests the trylock's result: reported for the
+    # path where it failed; the unlock under `if (!busy)` still pairs with the trylock.
+    config = tmp_path / "needs.toml"
+    config.write_text('[[requires]]\nfunction = "queue_count"\nlock = "QemuMutex"\n')
+    run = check(f"{COND}/trylock", "--config", str(config))
+    queue = f"{COND}/trylock/queue.c"
+    assert findings(run) == [("QL102", queue, 40, "queue_try_flush"),
+                             ("QL102", queue, 54, "queue_reset"),
+                             ("QL102", queue, 55, "queue_reset"),
+                             ("QL101", queue, 84, "queue_peek")]
+    assert next(f["message"] for f in run.json["findings"] if f["rule"] == "QL101") == (
+        "queue_count() requires QemuMutex, which is not held on this path from bh "
+        "queue_peek_bh()")
+
+
 def test_flags_added_between_two_bit_tests_do_not_change_them():
     # zones_rw adds a flag the tests do not look at (`type |= REQ_MISALIGNED` between two
     # `type & (REQ_WRITE | REQ_APPEND)` tests): balanced. Clearing the tested bit

@@ -153,7 +153,7 @@ def test_whole_fixture_tree_is_deterministic_across_jobs(jobs):
     assert strip(first) == strip(second)
     # The before/after twins are programs of their own (a compile database each), apart from
     # seed000/before, which the main database lists too.
-    assert first.json["stats"]["tus"] == 33
+    assert first.json["stats"]["tus"] == 39
     assert first.json["stats"]["tus_with_errors"] == 0
 
 
@@ -240,6 +240,17 @@ def test_a_flag_parameter_tested_in_a_compound_condition_guards_what_it_reaches(
                                               ("do_close", 12)]
 
 
+def test_polling_needs_the_lock_when_the_configuration_says_so():
+    """fixtures/core/polling's configuration adds the polling contract the shipped packs leave
+    out: the BH that drains without the lock is reported at the macro's release, the one that
+    holds it and the NULL-context drain are not."""
+    run = check(f"{CORE}/polling")
+    assert run.code == 1
+    assert findings(run) == [("QL101", f"{CORE}/polling/poll.c", 23, "drain")]
+    assert trace(run.json["findings"][0]) == [("unlocked_bh", 40), ("unlocked_bh", 45),
+                                              ("drain", 23)]
+
+
 def test_the_path_shown_is_one_the_call_can_take():
     """finish(s, false) reaches the call that needs the lock through flush(), not through the
     shorter call under `if (process)`: the trace follows the path the constant allows."""
@@ -248,3 +259,20 @@ def test_the_path_shown_is_one_the_call_can_take():
     assert findings(run) == [("QL101", path, 22, "finish_released")]
     assert trace(run.json["findings"][0]) == [("finish_released", 19), ("finish_released", 22),
                                               ("finish", 16), ("flush", 8)]
+
+
+def test_a_thread_starts_with_what_its_creator_stored_in_its_argument():
+    """dump_thread() created right after `s->detached = true` runs dump_cleanup()'s locked
+    branch (the store reaches it through `s = data` and two calls); created without the store,
+    vm_start() runs without the BQL, and only that registration is the path shown."""
+    run = check(f"{CORE}/thread-argument")
+    path = f"{CORE}/thread-argument/dump.c"
+    assert run.code == 1
+    assert findings(run) == [("QL101", path, 33, "dump_cleanup")]
+    f = run.json["findings"][0]
+    assert trace(f) == [("dump_thread", 45), ("dump_thread", 48), ("dump_process", 42),
+                        ("dump_cleanup", 33)]
+    assert f["trace"][0]["note"] == ("entry point: thread registered by qemu_thread_create() "
+                                     "in dump_in_background(), line 66 (holds no lock)")
+    assert [(r["line"], r["message"]) for r in f["related"]] == [
+        (66, "dump_thread() registered as thread by qemu_thread_create()")]

@@ -120,6 +120,8 @@ def test_cache_codec_round_trips_real_facts(extract):
         typedef struct S { QemuMutex lock; int n; void (*cb)(int); } S;
         static void g(int x) {}
         static struct { void (*f)(int); } ops = { .f = g };
+        /* Called with s->lock held. */
+        void f(S *s, int k);
         void f(S *s, int k) {
             Coroutine *co = qemu_coroutine_create((CoroutineEntry *)g, s);
             WITH_QEMU_LOCK_GUARD(&s->lock) { s->n += k; }
@@ -133,6 +135,7 @@ def test_cache_codec_round_trips_real_facts(extract):
     assigns = [e for fn in tu.functions for b in fn.blocks for e in b.events
                if type(e).__name__ == "Assign" and e.op == "|=" and e.expr is not None]
     assert len(assigns) == 1            # every field of every record kind is round-tripped
+    assert [c.text for c in tu.comments] == ["Called with s->lock held."]
     data = encode_tu(tu)
     again = decode_tu(data)
     assert encode_tu(again) == data

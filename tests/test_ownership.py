@@ -25,7 +25,8 @@ KINDS = {"L": "lock", "S": "section", "C": "context"}
 
 def _sample(key):
     return {"string": "f", "strings": ["f"], "matchers": ["f"], "count": 0, "counts": [0],
-            "flag": False, "prose": ""}[key.type]
+            "flag": False, "prose": "", "patterns": ["f"], "kind": "requires",
+            "kinds": ["requires"], "evidence": []}[key.type]
 
 
 def _entries(table):

@@ -101,7 +101,8 @@ def _entry_points(analysis, mine, handed):
         for section, delta in summary.effect:
             if not mine(section) or (entry.func, section) in done:
                 continue
-            if delta < 0 and (section in entry.holds or section in handed.get(entry.func, ())):
+            if delta < 0 and (section in entry.holds or section in entry.maybe or
+                              section in handed.get(entry.func, ())):
                 continue
             done.add((entry.func, section))
             yield entry, section, delta

@@ -31,6 +31,7 @@ from ..facts import conditions
 from ..facts.accessors import accessors
 from ..facts.ir import Call, call_ref
 from ..pack.matcher import squash
+from .params import condition_guard, contradicts, parameter_names
 from .paths import (Explorer, State, add_pending, all_conditions, ambient_effect, begin,
                     calls_in, clear, correlated_conditions, decide, end, give_away,
                     guarded_cleanup, hand_over, known_nonnull, loop_blocks, net_effect,
@@ -38,6 +39,7 @@ from .paths import (Explorer, State, add_pending, all_conditions, ambient_effect
                     tested_variables)
 from .scc import postorder, sccs
 from .semantics import Semantics
+from .sites import note
 
 
 @dataclass(slots=True)
@@ -47,8 +49,7 @@ class Witness:
     target: str          # the callee whose own requirement this inherits ("" if terminal)
     required: str        # the function named by the pack's requirement (terminal witnesses)
     lock: str
-    guards: tuple = ()   # (parameter index, truth) the path to the call assumed, or
-                         # (parameter index, function key) a call through it reached
+    guards: tuple = ()   # what the path assumed of the parameters (analysis/params.py)
     by_attribute: bool = False   # terminal: the requirement comes from the callee's attributes
 
     @property
@@ -63,6 +64,8 @@ class Witness:
             if index >= len(call.args):
                 continue
             arg = call.args[index]
+            if isinstance(expected, tuple):
+                continue             # a field's value: no constant argument says it
             if isinstance(expected, str):
                 if arg.funcs and expected not in arg.funcs:
                     return False
@@ -100,10 +103,19 @@ class Summary:
     explorer: Explorer | None = None
     problems: list = field(default_factory=list)     # (kind, node, call, section) for section rules
     handoffs: list = field(default_factory=list)     # (node, call, State before, callbacks)
+    held_at: dict = field(default_factory=dict)      # id(call) -> sites.note's record
+    begins: set = field(default_factory=set)         # sections some path begins here
     on_return: tuple = ()    # (effect if it returns true, effect if false): what its result
                              # tells (a lock taken only when not held, and `return taken;`)
     actions: frozenset = frozenset()   # (parameter index, driver): actions it adds to the
                                        # transaction its caller passes there
+
+    def changes(self):
+        """(section, delta) a call of the function may make: its effect, and the effects its
+        result tells."""
+        yield from self.effect
+        for side in self.on_return:
+            yield from side[0]
 
     def signature(self):
         return ({k: tuple(sorted(((id(w.call), w.target, w.guards) for w in v), key=repr))
@@ -119,6 +131,7 @@ class EntryPoint:
     kind: str                 # entry kind, or "entry" for roots named by [[entry]] functions
     holds: tuple
     registration: object = None   # graph.Registration, or the pack Entry for named roots
+    maybe: tuple = ()             # locks it may or may not hold (nothing is said of them)
 
 
 class LockAnalysis:
@@ -139,6 +152,7 @@ class LockAnalysis:
         self._unanalysed: set[str] = set()
         self._callees: dict[str, list[str]] = {}
         self._entry_points: list | None = None
+        self._parameter_names: dict[str, dict] = {}
         self._driver_funcs: dict[str, list[str]] = {}
         for stores in program.field_funcs.values():
             for store in stores:
@@ -234,12 +248,9 @@ class LockAnalysis:
         return found
 
     def _sections_changed(self, call: Call) -> set[str]:
-        found = {op.section for op in self.sem.section_ops(call)
-                 if op.op in ("begin", "end", "try")}
+        found = {op.section for op in self.sem.section_ops(call) if op.counts}
         for target in self.graph.callees(call):
-            summary = self.summary(target)
-            found.update(section for section, _delta in summary.effect)
-            found.update(section for side in summary.on_return for section, _d in side[0])
+            found.update(section for section, _delta in self.summary(target).changes())
         return found
 
     def tested(self, fn) -> frozenset:
@@ -288,6 +299,15 @@ class LockAnalysis:
                             resolve(state, guard, False)]
                 forked = decide(state, self._concerns(event, need, effect)) \
                     if state.pending else None
+                if forked and need and not decide(state, self._concerns(event, (), effect)):
+                    # Only what the call needs concerns the pending result: it is checked on
+                    # both decisions, and the path goes on undecided, for the branch that
+                    # tests the result (`release_lock |= prepare_mmio_access(mr); ...
+                    # dispatch(mr); if (release_lock) unlock`).
+                    for st in forked:
+                        self.apply_call(fn, st, event, node, summary, seen, need, effect)
+                    after = self.apply_call(fn, state, event, -1, summary, seen, (), effect)
+                    return None if id(event) in stops else after
                 if forked:
                     return [self.apply_call(fn, st, event, node, summary, seen, need, effect)
                             for st in forked]
@@ -407,8 +427,8 @@ class LockAnalysis:
         return out
 
     def _has_requirement(self, call: Call) -> bool:
-        names = [call.name, call.via] + [self.program.name_of(t) for t in self.graph.callees(call)]
-        if any(self.sem.pack_requirements(n, k) for n in names for k in ("requires", "excludes")):
+        if any(self.sem.call_requirements(call, self.graph.callees(call), k)
+               for k in ("requires", "excludes")):
             return True
         if any(self.sem.attribute_requirements(attrs, k)
                for _n, attrs, _t in self._declared_attrs(call, self.graph.callees(call))
@@ -421,6 +441,8 @@ class LockAnalysis:
 
     def apply_call(self, fn, state: State, call: Call, node: int, summary: Summary, seen: set,
                    needs: tuple, effects: tuple):
+        if node >= 0:
+            note(summary.held_at, call, state)
         for kind, target, required, lock, by_attr, forwarded in needs:
             self._need(fn, state, call, target, required, lock, summary, seen, kind, by_attr,
                        forwarded)
@@ -447,6 +469,7 @@ class LockAnalysis:
             if op.arg:
                 state = known_nonnull(state, op.arg)
             if op.op == "begin":
+                summary.begins.add(op.section)
                 state = begin(state, op.section, op.ident, call.line, call.result)
             else:
                 first = state.ended_at(op.section)
@@ -530,10 +553,8 @@ class LockAnalysis:
         changes."""
         targets = self._action_functions(added) if self._runs_transaction(call) \
             else self.graph.callees(call)
-        field = [call.through_field] if call.through_field else []
-        names = dict.fromkeys([call.name] + field + [self.program.name_of(t) for t in targets])
-        out = [(kind, "", name, r.lock, False, ()) for name in names
-               for kind in ("requires", "excludes") for r in self.sem.pack_requirements(name, kind)]
+        out = [(kind, "", name, r.lock, False, ()) for kind in ("requires", "excludes")
+               for name, r in self.sem.call_requirements(call, targets, kind)]
         through = _through_parameter(fn, call)
         for name, attrs, target in self._declared_attrs(call, targets):
             provided = self.graph.provided(call, target) if target else ()
@@ -550,7 +571,8 @@ class LockAnalysis:
                 for lock, witnesses in table.items():
                     if kind == "requires" and lock in provided:
                         continue
-                    for guards in _forwarded(fn, call, [w for w in witnesses
+                    for guards in _forwarded(self.parameter_names(fn), call,
+                                             [w for w in witnesses
                                                          if w.feasible_for(call)]):
                         out.append((kind, t, "", lock, False,
                                     _guard_set(set(guards) | set(through(t)))))
@@ -583,8 +605,9 @@ class LockAnalysis:
             if lock in state.denied:
                 return          # a caller holding it tested it and does not come this way
             local = held
+        names = self.parameter_names(fn)
         guards = () if local else _guard_set(
-            {(fn.params.index(d.cond), d.value) for d in state.conds if d.cond in fn.params} |
+            {g for d in state.conds if (g := condition_guard(names, d.cond, d.value))} |
             set(forwarded))
         ident = (kind, id(call), target, lock, local, guards)
         if ident in seen:
@@ -607,21 +630,25 @@ class LockAnalysis:
     def _find_entry_points(self) -> list[EntryPoint]:
         out = []
         for reg in self.graph.registrations:
-            out.append(EntryPoint(reg.func, reg.kind, self.pack.entry_holds(reg.kind), reg))
+            out.append(EntryPoint(reg.func, reg.kind, self.pack.entry_holds(reg.kind), reg,
+                                  self.pack.entry_maybe(reg.kind)))
         named = [e for e in self.pack.entries if e.functions]
         for key, fn in sorted(self.program.functions.items()):
             matches = [e for e in named if e.names(fn.name, self.program.attrs(key))]
             if matches:
                 # Every matching [[entry]] applies: a coroutine QMP command is a QMP command too.
                 holds = tuple(sorted({h for e in matches for h in e.holds}))
+                maybe = tuple(sorted({h for e in matches for h in e.maybe} - set(holds)))
                 most_specific = max(matches, key=lambda e: len(e.attrs))
-                out.append(EntryPoint(key, "entry", holds, most_specific))
+                out.append(EntryPoint(key, "entry", holds, most_specific, maybe))
         return out
 
-    def chains(self, start: str, lock: str, kind: str = "requires", via: Witness | None = None):
+    def chains(self, start: str, lock: str, kind: str = "requires", via: Witness | None = None,
+               assumed: tuple = ()):
         """Shortest witness chains from `start` to each terminal witness, breadth first; with
         `via` (the witness whose call enters `start`), only those its call can take: a call
-        that passes `false` does not reach what `start` does under that parameter."""
+        that passes `false` does not reach what `start` does under that parameter. `assumed`:
+        guards known of `start`'s parameters where nothing calls it (an entry point's)."""
         table = "requires" if kind == "requires" else "excludes"
         best: dict[tuple, list] = {}
         queue = deque([(start, [])])
@@ -630,7 +657,8 @@ class LockAnalysis:
             key, chain = queue.popleft()
             for w in getattr(self.summary(key), table).get(lock, ()):
                 before = chain[-1] if chain else via
-                if before is not None and not self.follows(before, w):
+                if before is not None and not self.follows(before, w) or \
+                        not chain and not allows(assumed, w.guards):
                     continue
                 path = chain + [w]
                 if w.terminal:
@@ -643,16 +671,21 @@ class LockAnalysis:
     def follows(self, prev: Witness, w: Witness) -> bool:
         """Whether the callee's witness `w` can be on the path `prev` stands for: the call's
         constants allow its guards, and so do prev's guards on the parameters it forwards."""
+        if not w.guards:
+            return True
         if not w.feasible_for(prev.call):
             return False
-        params = self.program.functions[prev.caller].params
-        fixed = dict(prev.guards)
-        for index, truth in w.guards:
-            if index < len(prev.call.args) and prev.call.args[index].text in params:
-                mine = fixed.get(params.index(prev.call.args[index].text))
-                if mine is not None and mine != truth:
-                    return False
-        return True
+        if not prev.guards:
+            return True
+        names = self.parameter_names(self.program.functions[prev.caller])
+        forwarded = _forwarded(names, prev.call, [w])[0]
+        return allows(prev.guards, forwarded)
+
+    def parameter_names(self, fn) -> dict[str, int]:
+        names = self._parameter_names.get(fn.key)
+        if names is None:
+            names = self._parameter_names[fn.key] = parameter_names(fn)
+        return names
 
     def stored_only(self, key: str) -> list[tuple[str, str, int, bool]]:
         """(field, file, line, called through) of the struct fields `key` is stored into:
@@ -695,15 +728,21 @@ def _through_parameter(fn, call: Call):
     return lambda target: ((index, target),) if target else ()
 
 
-def _forwarded(fn, call: Call, witnesses) -> list[tuple]:
-    """The callee's guards on parameters this call passes its own parameters to, as guards on
-    those: `blk_dev_change_media_cb(blk, load)` forwards fd_change_cb's `if (!load)`. One
-    guard set per distinct way; a witness with none makes the requirement unconditional."""
+def _forwarded(names: dict[str, int], call: Call, witnesses) -> list[tuple]:
+    """The callee's guards on parameters this call passes its own parameters to (`names`,
+    analysis/params.py), as guards on those: `blk_dev_change_media_cb(blk, load)` forwards
+    fd_change_cb's `if (!load)`. One guard set per distinct way; a witness with none makes the
+    requirement unconditional."""
     found = set()
     for w in witnesses:
-        found.add(_guard_set({(fn.params.index(call.args[i].text), truth) for i, truth in w.guards
-                              if i < len(call.args) and call.args[i].text in fn.params}))
+        found.add(_guard_set({(names[call.args[i].text], truth) for i, truth in w.guards
+                              if i < len(call.args) and call.args[i].text in names}))
     return [()] if () in found else sorted(found, key=repr)
+
+
+def allows(known, guards) -> bool:
+    """Whether guards on a function's parameters are consistent with what is known of them."""
+    return not any(i == j and contradicts(a, b) for i, a in known for j, b in guards)
 
 
 def _on_return(exits, contract=()) -> tuple:

@@ -126,8 +126,7 @@ def end(st: State, section: str, ident: str, line: int, handle: str = "",
         held = st.held[:index] + (((s, i, c - 1, l),) if c > 1 else ()) + st.held[index + 1:]
         touched = st.touched
         if not any(h[:2] == (s, i) for h in held):
-            touched = tuple(sorted((t[0], t[1], t[2] or line) if t[:2] == (s, i) else t
-                                   for t in st.touched))
+            touched = _ended(st.touched, line, lambda t: t[:2] == (s, i))
         return st._replace(held=held, handles=handles, touched=touched), ""
     if any(t[0] == section and (t[1] == ident or fallback) for t in st.touched):
         return st._replace(handles=handles), "double"
@@ -299,9 +298,13 @@ def clear(st: State, section: str, line: int) -> State:
     if not any(h[0] == section for h in st.held):
         return st
     held = tuple(h for h in st.held if h[0] != section)
-    touched = tuple(sorted((t[0], t[1], t[2] or line) if t[0] == section else t
-                           for t in st.touched))
-    return st._replace(held=held, touched=touched)
+    return st._replace(held=held, touched=_ended(st.touched, line, lambda t: t[0] == section))
+
+
+def _ended(touched, line: int, closed) -> tuple:
+    """`touched` with the instances `closed` picks marked ended at `line` (unless they were
+    already): a later end of one is a second one."""
+    return tuple(sorted((t[0], t[1], t[2] or line) if closed(t) else t for t in touched))
 
 
 def give_away(st: State, section: str) -> State:

@@ -3,6 +3,7 @@ hand sections to a deferred callback, require or exclude a lock."""
 from __future__ import annotations
 
 import fnmatch
+import os
 from dataclasses import dataclass
 
 from ..facts.ir import Call
@@ -20,6 +21,11 @@ class SectionOp:
     handle_only: bool = False   # closes only through a guard bound to this section
     arg: str = ""        # the argument's spelling (dereferenced: known non-NULL afterwards)
     success: bool = False   # for "try": the truth of the result where it locked
+
+    @property
+    def counts(self) -> bool:
+        """Whether it opens or closes an instance (not a context switch or an assertion)."""
+        return self.op in ("begin", "try", "end")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +64,10 @@ class Semantics:
             if r.attribute:
                 (self.attr_requires if r.kind == "requires" else self.attr_excludes).setdefault(
                     r.attribute, []).append(r)
-            else:
-                (self.requires if r.kind == "requires" else self.excludes).setdefault(
-                    r.function, []).append(r)
+                continue
+            table = self.requires if r.kind == "requires" else self.excludes
+            for function in self._functions_named(r.function):
+                table.setdefault(function, []).append(r)
         # What each attribute speaks about (the locks its requirements and contracts name):
         # a declaration that says something about a lock is what callers go by for it.
         self.attr_locks: dict[str, set] = {}
@@ -118,14 +125,15 @@ class Semantics:
             ident = instance_of(call, section.arg) if op != "clear" else ""
             handle = call.args[0].text.lstrip("&") if op == "end" and call.args else ""
             handle_only = False
-            if section.field and op != "clear" and ident == section.field:
-                claimed.add(op)
-            elif section.field and op != "clear":
-                # A release through a guard variable (`cleanup(&guard)`) names no field; it
-                # closes this section if the guard was bound to it.
-                if op != "end" or not handle.isidentifier():
+            if section.field and op != "clear":
+                if ident == section.field:
+                    claimed.add(op)
+                elif op == "end" and handle.isidentifier():
+                    # A release through a guard variable (`cleanup(&guard)`) names no field;
+                    # it closes this section if the guard was bound to it.
+                    handle_only = True
+                else:
                     continue
-                handle_only = True
             arg = call.args[section.arg].text if section.arg < len(call.args) else ""
             ops.append((bool(section.field), SectionOp(op, section.name, ident, handle,
                                                       handle_only, arg, success)))
@@ -150,6 +158,21 @@ class Semantics:
                 None)
         return self._deferral_of[key]
 
+    def _functions_named(self, function: str) -> list[str]:
+        """What a requirement's `function` names: a function or "Record.field" by name, or,
+        written "name@file" (a static function, as `qlint infer` writes it), that function's
+        key, the file given relative to where qlint runs or absolute."""
+        name, at, file = function.partition("@")
+        if not at or os.path.isabs(file):
+            return [function]
+        suffix = os.sep + os.path.normpath(file)
+        return [key for key in self.program.by_name.get(name, ())
+                if key.partition("@")[2].endswith(suffix)] or [function]
+
+    def operation_names(self) -> set[str]:
+        """The functions whose calls begin, end or switch a lock or section."""
+        return set(self._by_name)
+
     def runs_actions(self, name: str) -> bool:
         """Whether `name` is a function that runs a transaction's actions (tran_commit): its
         own body reaches every action of the program; its calls are judged at its callers."""
@@ -171,6 +194,17 @@ class Semantics:
 
     def pack_requirements(self, name: str, kind: str) -> list:
         return (self.requires if kind == "requires" else self.excludes).get(name, [])
+
+    def call_requirements(self, call: Call, targets, kind: str) -> list:
+        """(name, Requirement) of the [[requires]] or [[excludes]] entries by name that a call
+        meets: on the name called, the field called through ("Record.field"), and each
+        function it reaches, by name or, for a static function, by key. `name` is how
+        findings call it."""
+        field = [call.through_field] if call.through_field else []
+        names = dict.fromkeys([call.name] + field + [n for t in targets
+                                                     for n in (self.program.name_of(t), t)])
+        return [(self.program.name_of(n) if "@" in n else n, r) for n in names
+                for r in self.pack_requirements(n, kind)]
 
     def attribute_requirements(self, attrs, kind: str) -> list:
         """Requirements a declaration with these attributes carries ([[requires]] attribute)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from .balance import balance_violations, deferral_violations
 from .cells import Cell, Violation
 from .locks import EntryPoint
+from .params import stored_fields
 
 
 def find(analysis, wanted: set[Cell]):
@@ -41,15 +42,16 @@ def _at_entry_points(analysis, kinds, wanted):
     candidates: dict[tuple, list] = {}
     for entry in analysis.entry_points():
         summary = analysis.summary(entry.func)
+        assumed = stored_in_argument(analysis, entry)
         for table in ("requires", "excludes"):
             for lock in sorted(getattr(summary, table)):
-                if (table == "requires") == (lock in entry.holds) or \
+                if (table == "requires") == (lock in entry.holds) or lock in entry.maybe or \
                         "entry" not in _shapes(wanted, table, kinds.get(lock)):
                     continue
-                for chain in analysis.chains(entry.func, lock, table):
+                for chain in analysis.chains(entry.func, lock, table, assumed=assumed):
                     last = chain[-1]
                     cell = Cell(table, kinds.get(lock), _by(last), "entry")
-                    if cell in wanted:
+                    if cell in wanted and followed(analysis, chain, table):
                         key = (cell, last.caller, id(last.call), last.required, lock)
                         candidates.setdefault(key, []).append((entry, chain))
     for (cell, caller, _call, required, lock), found in candidates.items():
@@ -57,6 +59,61 @@ def _at_entry_points(analysis, kinds, wanted):
         entry, chain = found[0]
         yield Violation(cell, caller, entry=entry, chain=chain, required=required, lock=lock,
                         others=found[1:])
+
+
+def stored_in_argument(analysis, entry) -> tuple:
+    """Guards on an entry point's first parameter from what its registration stored in the
+    argument it passes (`s->detached = true` before qemu_thread_create(..., s, ...))."""
+    reg = entry.registration
+    if entry.kind == "entry" or reg is None or reg.opaque is None or reg.wrapper or \
+            reg.opaque >= len(reg.call.args):
+        return ()
+    stored = stored_fields(analysis.program.functions[reg.caller], reg.call,
+                           reg.call.args[reg.opaque].text)
+    return tuple((0, (name, truth)) for name, truth in stored)
+
+
+def followed(analysis, chain, table: str) -> bool:
+    """Whether a chain of calls carries the requirement at its end. A contract inferred from
+    the tree is carried through a call through a struct field or a
+    pointer only when at least half the functions the call may reach need the lock too: what
+    one implementation among many needs is no sign that this call reaches it (qemu_fclose() of
+    a buffer channel is no call of the block channel's close). A contract that a pack or the
+    user states, or one written on the field itself, is carried through every call."""
+    last = chain[-1]
+    mine = [(name, r) for name, r in met_requirements(analysis, last, table)
+            if r.lock == last.lock]
+    if last.by_attribute or not mine or any(r.origin is None or r.origin.pack != "inferred"
+                                            for _n, r in mine):
+        return True
+    on_field = any(name == last.call.via for name, _r in mine)
+    return all(_shared(analysis, w, table) for w in (chain[:-1] if on_field else chain)
+               if w.call.via)
+
+
+def met_requirements(analysis, w, table: str) -> list:
+    """(name, Requirement) of the pack's entries a terminal witness's call meets: on what it
+    calls, and on the function the requirement names where that is none of its callees (an
+    action the call runs: tran_abort() running bdrv_attach_child_common_abort()), a static
+    one in the caller's file first."""
+    program = analysis.program
+    targets = list(analysis.graph.callees(w.call))
+    if w.required and w.required not in {w.call.name, w.call.via} | \
+            {program.name_of(t) for t in targets}:
+        keys = program.by_name.get(w.required, [])
+        here = [k for k in keys if program.functions[k].file == program.functions[w.caller].file]
+        targets += here or keys
+    return analysis.sem.call_requirements(w.call, targets, table)
+
+
+def _shared(analysis, w, table: str) -> bool:
+    """Whether at least half the functions an indirect call may reach need `w.lock`."""
+    targets = analysis.graph.callees(w.call)
+    if len(targets) <= 1:
+        return True
+    needing = sum(1 for t in targets if w.lock in getattr(analysis.summary(t), table) or
+                  any(r.lock == w.lock for r in analysis.sem.pack_requirements(t, table)))
+    return 2 * needing >= len(targets)
 
 
 def entry_order(entry, chain) -> tuple:
@@ -85,7 +142,7 @@ def _inside_functions(analysis, kinds, wanted):
                 if tails:
                     chain += min(tails, key=len)
             cell = Cell(table, kinds.get(w.lock), _by(chain[-1]), shape)
-            if cell in wanted and cell != HELPER:
+            if cell in wanted and cell != HELPER and followed(analysis, chain, table):
                 yield Violation(cell, key, witness=w, chain=chain, lock=w.lock)
 
 

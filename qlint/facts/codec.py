@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import MISSING, fields
 from sys import intern
 
-from .ir import (Access, Arg, Assign, Block, Call, Diagnostic, Edge, FieldStore, Function,
-                 Return, TUFacts)
+from .ir import (Access, Arg, Assign, Block, Call, Comment, Diagnostic, Edge, FieldStore,
+                 Function, Return, TUFacts)
 
-FORMAT = 13
+FORMAT = 14
 
 _EVENT_TAGS = {Call: "C", Access: "A", Assign: "S", Return: "R"}
 _EVENT_TYPES = {tag: cls for cls, tag in _EVENT_TAGS.items()}
@@ -33,11 +33,14 @@ _NESTED = {
     TUFacts: {"functions": ("list", Function), "field_stores": ("list", FieldStore),
               "decl_attrs": ("dict-tuple", None), "field_attrs": ("dict-tuple", None),
               "declared": ("tuple", None),
-              "includes": ("tuple", None), "diagnostics": ("list", Diagnostic)},
+              "includes": ("tuple", None), "diagnostics": ("list", Diagnostic),
+              "comments": ("list", Comment)},
 }
-_RECORDS = (Access, Arg, Assign, Block, Call, Diagnostic, Edge, FieldStore, Function, Return,
-            TUFacts)
+_RECORDS = (Access, Arg, Assign, Block, Call, Comment, Diagnostic, Edge, FieldStore, Function,
+            Return, TUFacts)
 _FIELD_NAMES = {cls: tuple(f.name for f in fields(cls)) for cls in _RECORDS}
+
+
 def encode(obj):
     """A record as a list of its encoded field values (events get their tag in front), without
     the trailing ones that equal their defaults."""
@@ -187,7 +190,12 @@ def _tu(d):
                    _attrs(d[3]) if n > 3 else {}, _attrs(d[4]) if n > 4 else {},
                    _strs(d[5]) if n > 5 else (), _strs(d[6]) if n > 6 else (),
                    [decode(Diagnostic, x) for x in d[7]] if n > 7 else [],
-                   d[8] if n > 8 else False, d[9] if n > 9 else "")
+                   d[8] if n > 8 else False, d[9] if n > 9 else "",
+                   [_comment(c) for c in d[10]] if n > 10 else [])
+
+
+def _comment(d):
+    return Comment(intern(d[0]), intern(d[1]), d[2], d[3])
 
 
 _DECODERS = {Function: _function, Block: _block, Call: _call, Arg: _arg, FieldStore: _field_store,

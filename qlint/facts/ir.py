@@ -295,6 +295,18 @@ class FieldStore:
 
 
 @dataclass(slots=True)
+class Comment:
+    """The comment written directly above a declaration of `subject`: a function (its key) or a
+    struct field that holds functions ("Record.field"). QEMU writes contracts there ("Called
+    with the AioContext lock held"). `line` is the comment's first line; `text` has the comment
+    markers removed, its lines joined by "\n" (the first is the source's `line`)."""
+    subject: str
+    file: str
+    line: int
+    text: str
+
+
+@dataclass(slots=True)
 class Diagnostic:
     severity: str            # "error" | "fatal" | "warning"
     file: str
@@ -315,6 +327,7 @@ class TUFacts:
     diagnostics: list = field(default_factory=list)
     degraded: bool = False                       # parsed without a compile command
     problem: str = ""                            # why the TU could not be analysed, if it could not
+    comments: list = field(default_factory=list)  # Comments above the declarations it uses
 
     @property
     def errors(self) -> list:

@@ -250,6 +250,7 @@ class FactsCache:
     def __init__(self, directory: str, max_bytes: int = DEFAULT_MAX_BYTES):
         self.directory = directory
         self.max_bytes = max_bytes
+        self.opened = time.time_ns()      # entries used since are this run's: never pruned
         self.files = Files()
         self.parsing()
         self._peeked: dict[str, str | None] = {}
@@ -471,7 +472,9 @@ class FactsCache:
     # ---- size bound ---------------------------------------------------------------------------
 
     def prune(self) -> int:
-        """Delete the least recently used files beyond the size bound; returns bytes freed."""
+        """Delete the least recently used files beyond the size bound; returns bytes freed.
+        What this run used stays, whatever the bound: where one run's facts exceed it (a whole
+        QEMU build), deleting them would make every run parse everything again."""
         files = []
         for root, _dirs, names in os.walk(self.directory):
             for name in names:
@@ -483,8 +486,8 @@ class FactsCache:
                 files.append((st.st_mtime_ns, st.st_size, path))
         total = sum(size for _m, size, _p in files)
         freed = 0
-        for _mtime, size, path in sorted(files):
-            if total - freed <= self.max_bytes:
+        for mtime, size, path in sorted(files):
+            if total - freed <= self.max_bytes or mtime >= self.opened:
                 break
             try:
                 os.unlink(path)

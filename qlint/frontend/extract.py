@@ -16,9 +16,10 @@ import os
 import re
 
 from ..facts import ctype
-from ..facts.ir import (EXIT, Access, Arg, Assign, Block, Call, Diagnostic, Edge, FieldStore,
-                        Function, Return, TUFacts, value_ref)
+from ..facts.ir import (EXIT, Access, Arg, Assign, Block, Call, Comment, Diagnostic, Edge,
+                        FieldStore, Function, Return, TUFacts, value_ref)
 from .clangenv import raw
+from .comments import SourceText, comment_above
 
 # CXCursorKind values used below (stable parts of libclang's C API).
 STRUCT_DECL, UNION_DECL, FIELD_DECL, ENUM_CONSTANT_DECL = 2, 3, 6, 7
@@ -167,6 +168,7 @@ def _type_name(spelling: str) -> str:
 
 
 _DECLARED_ATTRS: dict[tuple[str, int], tuple] = {}   # (file, offset) -> attributes, per process
+_COMMENTS: dict[tuple[str, int], tuple | None] = {}  # (file, offset) -> (line, text), per process
 
 
 class _Location:
@@ -210,6 +212,9 @@ class Extractor:
         self._queued: set[str] = set()
         self._pending: list = []
         self._function_decls: dict[str, object] = {}   # name -> a declaration (cleanups)
+        self._sources: dict[str, SourceText] = {}
+        self.comments: dict[tuple, Comment] = {}
+        self._commented: set[tuple] = set()            # (subject, cursor hash) looked at
         self._out = _Location()
 
     # ---- small libclang helpers -------------------------------------------------------
@@ -409,11 +414,36 @@ class Extractor:
             declared += ("noreturn",)
         info = (key, name, static, attrs)
         self._callee_cache[h] = info
+        for cur in (decl, canonical) + ((definition,) if has_def else ()):
+            self.note_comment(key, cur)
         if declared:
             self.decl_attrs[key] = tuple(dict.fromkeys(self.decl_attrs.get(key, ()) + declared))
         if has_def and static and key not in self._queued:
             self._maybe_queue_header(definition, key)
         return info
+
+    def note_comment(self, subject: str, cur) -> None:
+        """Record the comment written directly above the declaration `cur` of `subject` (a
+        function key or "Record.field"): where QEMU writes a function's contract."""
+        ident = (subject, self.lib.clang_hashCursor(cur))
+        if ident in self._commented:
+            return
+        self._commented.add(ident)
+        start = self.lib.clang_getRangeStart(self.lib.clang_getCursorExtent(cur))
+        out = self._out
+        self.lib.clang_getExpansionLocation(start, *out.refs)
+        file, offset = self._file_name(out.file.value), out.offset.value
+        if not file:
+            return
+        found = _COMMENTS.get((file, offset), False)
+        if found is False:
+            source = self._sources.get(file)
+            if source is None:
+                source = self._sources[file] = SourceText(self.file_bytes(file))
+            found = _COMMENTS[(file, offset)] = comment_above(source, offset)
+        if found is not None:
+            line, text = found
+            self.comments.setdefault((subject, file, line), Comment(subject, file, line, text))
 
     def _maybe_queue_header(self, definition, key):
         """Static functions defined outside the main file (header inline functions, .c.inc
@@ -502,7 +532,8 @@ class Extractor:
         return TUFacts(path=self.main_file, functions=self.functions,
                        field_stores=self.field_stores, decl_attrs=self.decl_attrs,
                        field_attrs=self.field_attrs,
-                       declared=tuple(sorted(self.declared)))
+                       declared=tuple(sorted(self.declared)),
+                       comments=[self.comments[k] for k in sorted(self.comments)])
 
     def _is_included_source(self, cur) -> bool:
         name = self.expansion(cur)[0]
@@ -539,6 +570,8 @@ class Extractor:
                         fields = self.record_fields(node.cur)
                     field = fields[index] if index < len(fields) else None
                 stored = self.stored_functions(value) if record and field else []
+                if stored and kid is not value:       # designated: `.field = f`
+                    self.note_field_comment(f"{record}.{field}", kid.kids[0])
                 for target, func in stored:
                     line, _ = self.line_col(target.cur)
                     self.field_stores.append(FieldStore(
@@ -952,8 +985,16 @@ class Extractor:
         if key in self.field_attrs:
             return
         ref = self.referenced(member.cur)
-        attrs = self.attrs_of(ref) if ref is not None and self.kind(ref) == FIELD_DECL else ()
-        self.field_attrs[key] = attrs
+        is_field = ref is not None and self.kind(ref) == FIELD_DECL
+        self.field_attrs[key] = self.attrs_of(ref) if is_field else ()
+        if is_field:
+            self.note_comment(key, ref)
+
+    def note_field_comment(self, key: str, member: Node) -> None:
+        """The comment above the field a function is stored into (a callback's contract)."""
+        ref = self.referenced(member.cur)
+        if ref is not None and self.kind(ref) == FIELD_DECL:
+            self.note_comment(key, ref)
 
     def field_key(self, member: Node) -> str:
         """"Record.field" for a MEMBER_REF_EXPR; for an anonymous record, the enclosing
@@ -1531,6 +1572,7 @@ class BodyBuilder:
                 return b
             elif target.kind == MEMBER_REF_EXPR:
                 for ref, func in self.ex.stored_functions(rhs):
+                    self.ex.note_field_comment(self.ex.field_key(target), target)
                     line, _ = self.ex.line_col(ref.cur)
                     self.ex.field_stores.append(FieldStore(
                         field=self.ex.field_key(target), func=func,

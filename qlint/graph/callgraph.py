@@ -30,6 +30,7 @@ class Registration:
     line: int
     wrapper: str = ""    # the wrapper the registration went through, if any
     deferral: bool = False
+    opaque: int | None = None   # the argument the function receives first ([[callback]] opaque)
 
 
 @dataclass(slots=True)
@@ -153,7 +154,7 @@ class CallGraph:
                     held.update(cb.holds)
             else:
                 self._register_args(fn, call, cb.args, cb.entry, _spelled(call, cb.api), False,
-                                    source=cb.source)
+                                    source=cb.source, opaque=cb.opaque)
         for d in _candidates(self._deferrals, call):
             if d.api.matches(call):
                 self._register_args(fn, call, (d.callback_arg,), d.entry, _spelled(call, d.api), True)
@@ -177,7 +178,7 @@ class CallGraph:
         return self.program.definitions.get(name, [])
 
     def _register_args(self, fn, call: Call, positions, kind: str, api: str, deferral: bool,
-                       wrapper: str = "", source: str = "") -> bool:
+                       wrapper: str = "", source: str = "", opaque: int | None = None) -> bool:
         added = False
         for pos in positions:
             if pos >= len(call.args):
@@ -187,7 +188,7 @@ class CallGraph:
                 for target in self._function_keys(func):
                     self.registrations.append(Registration(
                         func=target, kind=kind, api=api, caller=fn.key, call=call, file=fn.file,
-                        line=call.line, wrapper=wrapper, deferral=deferral))
+                        line=call.line, wrapper=wrapper, deferral=deferral, opaque=opaque))
             if arg.text in fn.params:
                 entry = (fn.params.index(arg.text), kind, api, deferral)
                 if entry not in self._wrappers[fn.key]:

@@ -23,6 +23,8 @@ class Program:
         self.field_attrs: dict[str, tuple] = {}
         self.declared: set[str] = set()
         self._stores_seen: set[tuple] = set()
+        self.comments: list = []                                     # facts.ir.Comment
+        self._comments_seen: set[tuple] = set()
         self._attrs: dict[str, tuple] = {}
         for tu in self.tus:
             self._add(tu)
@@ -59,6 +61,11 @@ class Program:
                 self.definitions[fn.name].append(fn.key)
             self.declared.add(fn.name)
         tu.functions = kept
+        for comment in tu.comments:
+            ident = (comment.subject, comment.file, comment.line)
+            if ident not in self._comments_seen:     # header declarations repeat across TUs
+                self._comments_seen.add(ident)
+                self.comments.append(comment)
         for store in tu.field_stores:
             ident = (store.field, store.func, store.file, store.line)
             if ident not in self._stores_seen:     # header functions repeat across TUs

@@ -28,9 +28,10 @@ def builtin_pack_dir() -> str:
     raise QlintError("built-in rule packs not found (expected rules/*.toml)")
 
 
-def load_builtin() -> RulePack:
+def load_builtin(directory: str | None = None) -> RulePack:
+    """The shipped packs (or those of another directory of pack files)."""
     pack = RulePack()
-    directory = builtin_pack_dir()
+    directory = directory or builtin_pack_dir()
     for name in sorted(os.listdir(directory)):
         if name.endswith(".toml"):
             add_file(pack, os.path.join(directory, name))

@@ -67,13 +67,16 @@ class Callback(Item):
     `source`, the arguments are objects that call produced (a Coroutine * made by
     qemu_coroutine_create) and the functions are those it was given. With `invoke`, the
     functions run right away, in the caller's lock state (qemu_coroutine_enter), plus what
-    `holds` names (entering a coroutine provides coroutine context)."""
+    `holds` names (entering a coroutine provides coroutine context). `opaque`: the argument the
+    functions receive as their first parameter (a thread's `arg`), whose fields the registering
+    path may have set."""
     api: Matcher
     args: tuple[int, ...]
     entry: str = ""
     source: str = ""
     invoke: bool = False
     holds: tuple[str, ...] = ()
+    opaque: int | None = None
 
 
 @dataclass(slots=True)
@@ -82,6 +85,7 @@ class Entry(Item):
     functions: tuple[str, ...] = ()  # ... or roots named by glob
     attrs: tuple[str, ...] = ()      # ... that carry these attributes ("annotate:coroutine_fn")
     holds: tuple[str, ...] = ()
+    maybe: tuple[str, ...] = ()      # locks it may or may not hold: nothing is reported of them
     description: str = ""
 
     def names(self, function: str, attrs=()) -> bool:
@@ -89,16 +93,46 @@ class Entry(Item):
             all(a in attrs for a in self.attrs)
 
 
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What the analysed tree says for an inferred entry: a comment above a declaration, an
+    assertion at the top of a body, or the lock state at a function's call sites."""
+    kind: str                        # "comment" | "assertion" | "observed"
+    file: str
+    line: int
+    text: str = ""                   # the comment's sentence, the assertion as written
+    held: int = 0                    # observed: call sites where the lock is held ...
+    total: int = 0                   # ... of the call sites whose lock state is known
+    confidence: float = 1.0
+    deviants: tuple = ()             # observed: "file:line" of the sites that do not hold it
+
+    def words(self) -> str:
+        """`comment at block.c:3104 'The caller must hold ...'`, `observed at ... (14 of 15
+        call sites hold it)`: how a finding cites it (paths as given)."""
+        where = f"{self.kind} at {self.file}:{self.line}"
+        if self.kind == "observed":
+            return f"{where}: {self.held} of {self.total} call sites hold it " \
+                   f"(confidence {self.confidence:.2f})"
+        return f"{where} '{self.text}'"
+
+
 @dataclass(slots=True)
 class Requirement(Item):
     """`function` (or calls through "Record.field") requires / excludes `lock`; or, with
-    `attribute`, every function or field declared with that attribute does."""
+    `attribute`, every function or field declared with that attribute does. An inferred entry
+    carries its `evidence`; `function` is then a function's key ("name@file" for a static
+    function: the contract is that function's, not its namesakes')."""
     lock: str
     kind: str                        # "requires" | "excludes"
     function: str = ""
     attribute: str = ""
     instance: str = ""               # which lock of that kind, from the call's arguments:
                                      # "bdrv_get_aio_context(@0)" (@N: the Nth argument)
+    evidence: tuple = ()             # Evidence
+
+    @property
+    def confidence(self) -> float:
+        return max((e.confidence for e in self.evidence), default=1.0)
 
 
 @dataclass(slots=True)
@@ -171,6 +205,47 @@ class Contract(Item):
     function: str = ""
     holds: tuple[str, ...] = ()
     accepts: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Written(Item):
+    """Words that name `lock` in a comment (regular expressions, matched without case), and
+    which `kinds` of contract a comment may state of it."""
+    lock: str
+    words: tuple[str, ...]
+    kinds: tuple[str, ...] = ("requires", "excludes")
+
+
+@dataclass(slots=True)
+class Phrase(Item):
+    """A sentence of a comment that states a contract of the declaration below it: `pattern`
+    (a regular expression) with `{lock}` where a lock's words go."""
+    kind: str                        # "requires" | "excludes"
+    pattern: str
+
+
+@dataclass(slots=True)
+class Asserted(Item):
+    """An assertion at the top of a body that states the function's contract: a branch
+    `condition` whose other side does not return (`assert(bql_locked())`, with `!` for its
+    negation), or a `call` of a helper that asserts (`assert_bdrv_graph_readable()`)."""
+    lock: str
+    kind: str                        # "requires" | "excludes"
+    condition: str = ""
+    call: str = ""
+
+
+@dataclass(slots=True)
+class Observed(Item):
+    """A lock (or section) whose state at call sites tells what functions need: one that
+    names a single thing (the BQL, a class of context locks), not a family of unrelated
+    instances (every QemuMutex). Only the functions named by `functions` (globs) are
+    candidates: the code the lock is about (the block layer's bdrv_*, blk_*)."""
+    lock: str
+    functions: tuple[str, ...] = ("*",)
+
+    def covers(self, name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, g) for g in self.functions)
 
 
 @dataclass(slots=True)

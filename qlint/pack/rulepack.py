@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 
 from .matcher import squash
-from .model import (AcrossDeferral, Assume, Boundary, Callback, Contract, Deferral, Entry, Inside,
-                    Item, NoReturn, PackInfo, Protects, Requirement, Section, Transaction,
-                    needs_met, unmet_needs)
+from .model import (AcrossDeferral, Asserted, Assume, Boundary, Callback, Contract, Deferral,
+                    Entry, Inside, Item, NoReturn, Observed, PackInfo, Phrase, Protects,
+                    Requirement, Section, Transaction, Written, needs_met, unmet_needs)
 from .schema import inactive_reason
 
 
@@ -29,6 +29,10 @@ class RulePack:
     protects: list[Protects] = field(default_factory=list)
     transactions: list[Transaction] = field(default_factory=list)
     noreturn: list[NoReturn] = field(default_factory=list)
+    written: list[Written] = field(default_factory=list)
+    phrases: list[Phrase] = field(default_factory=list)
+    asserted: list[Asserted] = field(default_factory=list)
+    observed: list[Observed] = field(default_factory=list)
     inactive: list = field(default_factory=list)     # (entry, why) dropped by active()
 
     def section(self, name: str) -> Section | None:
@@ -41,6 +45,10 @@ class RulePack:
     def entry_holds(self, kind: str) -> tuple[str, ...]:
         """Locks held when a callback of this kind starts (the union of its [[entry]] tables)."""
         return tuple(sorted({h for e in self.entries if e.kind == kind for h in e.holds}))
+
+    def entry_maybe(self, kind: str) -> tuple[str, ...]:
+        """Locks a callback of this kind may or may not hold when it starts."""
+        return tuple(sorted({h for e in self.entries if e.kind == kind for h in e.maybe}))
 
     def items(self) -> list[Item]:
         """Every entry, list by list."""
@@ -105,8 +113,9 @@ def _live_holds(entries: list[Entry], alive: set, inactive: list) -> list[Entry]
     out = []
     for e in entries:
         held = tuple(h for h in e.holds if h in alive)
-        if e.holds and not held and not e.functions:
-            inactive.append((e, f"holds only inactive locks ({', '.join(e.holds)})"))
+        maybe = tuple(h for h in e.maybe if h in alive)
+        if (e.holds or e.maybe) and not (held or maybe) and not e.functions:
+            inactive.append((e, f"holds only inactive locks ({', '.join(e.holds + e.maybe)})"))
         else:
-            out.append(replace(e, holds=held))
+            out.append(replace(e, holds=held, maybe=maybe))
     return out

@@ -5,12 +5,13 @@ in docs/configuration.md are derived from TABLES. A new key is one Key line here
 field of that name in the entry's class, qlint/pack/model.py)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from .matcher import parse_matcher
-from .model import (AcrossDeferral, Assume, Boundary, Callback, Contract, Deferral, Entry, Inside,
-                    Item, NoReturn, Protects, Requirement, Section, Transaction, needs_met,
-                    unmet_needs)
+from .model import (AcrossDeferral, Asserted, Assume, Boundary, Callback, Contract, Deferral,
+                    Entry, Evidence, Inside, Item, NoReturn, Observed, Phrase, Protects,
+                    Requirement, Section, Transaction, Written, needs_met, unmet_needs)
 
 
 class SchemaError(ValueError):
@@ -63,6 +64,40 @@ def _trylocks(values) -> tuple:
     return tuple(out)
 
 
+def _patterns(values) -> tuple:
+    for v in values:
+        try:
+            re.compile(v.replace("{lock}", "x"))
+        except re.error as e:
+            raise ValueError(f"not a regular expression: {v!r} ({e})") from None
+    return tuple(values)
+
+
+EVIDENCE_KEYS = {"kind": str, "at": str, "text": str, "held": int, "total": int,
+                 "confidence": (int, float), "deviants": list}
+
+
+def _is_evidence(v) -> bool:
+    return isinstance(v, list) and all(
+        isinstance(e, dict) and isinstance(e.get("kind"), str) and isinstance(e.get("at"), str)
+        and all(k in EVIDENCE_KEYS and isinstance(x, EVIDENCE_KEYS[k]) and not isinstance(x, bool)
+                for k, x in e.items()) for e in v)
+
+
+def _evidence(values) -> tuple:
+    out = []
+    for e in values:
+        file, _, line = e["at"].rpartition(":")
+        if not file or not line.isdigit():
+            raise ValueError(f"'at' must be FILE:LINE, not {e['at']!r}")
+        deviants = e.get("deviants", [])
+        if not all(isinstance(d, str) for d in deviants):
+            raise ValueError("'deviants' must be a list of FILE:LINE strings")
+        out.append(Evidence(e["kind"], file, int(line), e.get("text", ""), e.get("held", 0),
+                            e.get("total", 0), float(e.get("confidence", 1.0)), tuple(deviants)))
+    return tuple(out)
+
+
 TYPES = {
     "string": Type("string", _text, "must be a non-empty string"),
     "strings": Type("string or list of strings", _strings, "must be a list of strings", tuple),
@@ -79,6 +114,16 @@ TYPES = {
                      "must be a list of function matchers", _trylocks),
     "success": Type('"zero" or "nonzero"', lambda v: v in SUCCESS, 'must be "zero" or "nonzero"',
                     SUCCESS.get),
+    "kind": Type('"requires" or "excludes"', lambda v: v in ("requires", "excludes"),
+                 'must be "requires" or "excludes"'),
+    "kinds": Type('list of "requires" and "excludes"',
+                  lambda v: _strings(v) and all(k in ("requires", "excludes") for k in v),
+                  'must be a list of "requires" and "excludes"', tuple),
+    "patterns": Type("regular expression or list of them", _strings, "must be a list of strings",
+                     _patterns),
+    "evidence": Type("list of tables (kind, at = FILE:LINE, text, held, total, confidence)",
+                     _is_evidence, "must be a list of tables with a 'kind' and an 'at' "
+                     "(FILE:LINE) and only the keys " + ", ".join(EVIDENCE_KEYS), _evidence),
 }
 
 REQUIRED = object()
@@ -212,6 +257,8 @@ def _requirement(table: str, doc: str) -> Table:
             Key("lock", "string", "a declared lock, section or context", refers="lock"),
             Key("instance", "string", "which one, as an expression of the call's arguments "
                 "(`bdrv_get_aio_context(@0)`, `@N` the Nth): said in messages", default=""),
+            Key("evidence", "evidence", "what the tree says for it (written by `qlint infer`)",
+                default=()),
             NEEDS))
 
 
@@ -238,6 +285,9 @@ TABLES = (
               Key("holds", "strings", "declared locks an invoked function holds besides",
                   default=(), refers="lock", verb="holds", only_with="invoke",
                   because="an entry point's locks are its [[entry]] kind's"),
+              Key("opaque", "count", "0-based position of the argument the functions receive as "
+                  "their first parameter: the fields the registering code stores in it just "
+                  "before (`s->detached = true`) hold when they start", default=None),
               NEEDS)),
     Table("entry", "entry points: a kind that callbacks create, or roots by name", Entry,
           "entries", any_of=("kind", "functions"), keys=(
@@ -247,6 +297,9 @@ TABLES = (
                   default=()),
               Key("holds", "strings", "declared locks held when it starts", default=(),
                   refers="lock", verb="holds"),
+              Key("maybe", "strings", "declared locks it may or may not hold when it starts (it "
+                  "depends on where it is registered): their requirements and exclusions are not "
+                  "reported on its paths", default=(), refers="lock", verb="may hold"),
               Key("description", "prose", "what it is", default=""))),
     _requirement("requires", "a function that must run with a lock held (a section open, in "
                  "a context)"),
@@ -306,6 +359,35 @@ TABLES = (
           explained_by="", keys=(
               Key("function", "matchers", "the calls (matchers: name, arguments)"),
               Key("reason", "prose", "why they do not return", default=""),
+              NEEDS)),
+    Table("written", "the words that name a lock in a comment, for `qlint infer`", Written,
+          "written", keys=(
+              Key("lock", "string", "a declared lock or context", refers="lock"),
+              Key("words", "patterns", "regular expressions (case ignored) that name it",
+                  at_least_one="pattern"),
+              Key("kinds", "kinds", "the contracts a comment may state of it",
+                  default=("requires", "excludes")),
+              NEEDS)),
+    Table("phrase", "a sentence of a comment that states its declaration's contract, for "
+          "`qlint infer`", Phrase, "phrases", each=("pattern",), keys=(
+              Key("kind", "kind", "what the sentence says of the lock"),
+              Key("pattern", "patterns", "regular expressions (case ignored); `{lock}` stands "
+                  "for the words of a lock"),
+              NEEDS)),
+    Table("asserted", "an assertion at the top of a function's body that states its contract, "
+          "for `qlint infer`", Asserted, "asserted", each=("condition", "call"),
+          one_of=("condition", "call"), keys=(
+              Key("condition", "strings", "asserted conditions, as written (`!` negates)",
+                  default=()),
+              Key("call", "strings", "helpers whose call asserts it", default=()),
+              Key("kind", "kind", "what the assertion says of the lock"),
+              Key("lock", "string", "a declared lock or context", refers="lock"),
+              NEEDS)),
+    Table("observed", "locks and sections whose state at call sites `qlint infer` counts",
+          Observed, "observed", each=("lock",), keys=(
+              Key("lock", "strings", "declared locks or sections", refers="lock"),
+              Key("functions", "strings", "the functions it may be inferred for (globs)",
+                  default=("*",)),
               NEEDS)),
     Table("protects", "fields a lock protects (the runtime checker's)", Protects, "protects",
           keys=(

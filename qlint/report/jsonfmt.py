@@ -18,6 +18,11 @@ def finding_dict(f, path=lambda p: p) -> dict:
                     for r in f.related],
         "fingerprint": f.fingerprint,
     }
+    if f.contract is not None:
+        c = f.contract
+        out["contract"] = {"function": c.function, "lock": c.lock, "kind": c.kind,
+                           "path": path(c.path), "line": c.line, "text": c.text,
+                           "held": c.held, "total": c.total, "confidence": c.confidence}
     if f.confirmation is not None:
         out["confirmation"] = f.confirmation
     return out

@@ -26,6 +26,30 @@ class Related:
 
 
 @dataclass(slots=True)
+class Contract:
+    """The inferred contract a finding rests on, and what the tree says for it (qlint infer):
+    a comment above a declaration, an assertion at the top of a body, or what the function's
+    call sites hold."""
+    function: str
+    lock: str
+    kind: str                            # "comment" | "assertion" | "observed"
+    path: str
+    line: int
+    text: str = ""
+    held: int = 0
+    total: int = 0
+    confidence: float = 1.0
+
+    def words(self) -> str:
+        """`comment at include/block/block.h:123 'The caller must hold ...'`."""
+        where = f"{self.kind} at {self.path}:{self.line}"
+        if self.kind == "observed":
+            return f"{where}: {self.held} of {self.total} call sites of {self.function}() " \
+                   f"hold {self.lock} (confidence {self.confidence:.2f})"
+        return f"{where} '{self.text}'"
+
+
+@dataclass(slots=True)
 class Finding:
     rule: str
     name: str
@@ -41,6 +65,7 @@ class Finding:
     confirmation: dict | None = None
     level: str = "warning"
     unit: str = ""                       # the translation unit it is about (QL000), if not its path
+    contract: Contract | None = None     # the inferred contract it rests on, if it does
 
     def sort_key(self):
         return (self.path, self.line, self.column, self.rule, self.function, self.message)
@@ -78,6 +103,8 @@ def finalize(findings: list[Finding], base: str, root: str | None = None) -> lis
             step.path = relative(step.path, base)
         for r in f.related:
             r.path = relative(r.path, base)
+        if f.contract is not None:
+            f.contract.path = relative(f.contract.path, base)
     findings.sort(key=Finding.sort_key)
     counts: dict[str, int] = {}
     for f in findings:
@@ -102,6 +129,8 @@ def rebase(findings: list[Finding], root: str, base: str) -> list[Finding]:
             step.path = moved(step.path)
         for r in f.related:
             r.path = moved(r.path)
+        if f.contract is not None:
+            f.contract.path = moved(f.contract.path)
     return sorted(findings, key=Finding.sort_key)
 
 
@@ -113,4 +142,6 @@ def finding_from_dict(d: dict) -> Finding:
     d = dict(d)
     d["trace"] = [Step(**s) for s in d["trace"]]
     d["related"] = [Related(**r) for r in d["related"]]
+    if d.get("contract") is not None:
+        d["contract"] = Contract(**d["contract"])
     return Finding(**d)

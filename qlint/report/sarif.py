@@ -153,6 +153,14 @@ def code_flow(trace: list, root: str) -> om.CodeFlow:
 def result(f, rule_index: dict, root: str) -> om.Result:
     related = [location(r.path, r.line, r.column, root, r.message, i)
                for i, r in enumerate(f.related[:MAX_RELATED], 1)]
+    properties = {"confirmation": f.confirmation} if f.confirmation else {}
+    if f.contract is not None:                 # the inferred contract it rests on
+        c = f.contract
+        related.append(location(c.path, c.line, 0, root, f"contract: {c.words()}",
+                                len(related) + 1))
+        properties["contract"] = {"function": c.function, "lock": c.lock, "kind": c.kind,
+                                  "text": c.text, "held": c.held, "total": c.total,
+                                  "confidence": c.confidence}
     code_flows = [code_flow(f.trace, root)] if f.trace else []
     if f.confirmation:                         # qlint check --confirm: the counterexample too
         code_flows += [flow for flow in [counterexample_flow(f.confirmation, root)] if flow]
@@ -169,7 +177,7 @@ def result(f, rule_index: dict, root: str) -> om.Result:
         partial_fingerprints={FINGERPRINT_KEY: f.fingerprint},
         code_flows=code_flows or None,
         related_locations=related or None,
-        properties={"confirmation": f.confirmation} if f.confirmation else None,
+        properties=properties or None,
     )
 
 

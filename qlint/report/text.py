@@ -36,6 +36,8 @@ def render(findings, show_path: bool = False, color: bool = False,
         if f.confirmation:
             head += f" [{confirmation_text(f.confirmation)}]"
         lines.append(head)
+        if f.contract is not None:
+            lines.append(f"    contract: {f.contract.words()}")
         if source:
             lines += frame(source, f.path, f.line, f.column, "    ", color)
         if f.confirmation and f.confirmation.get("status") == "not-reproduced" and \

@@ -61,15 +61,16 @@ class Rule:
         return self.defaults[template].format(**args)
 
     def finding(self, message: str, cell, at: tuple, *, detail: str, trace: list, related=(),
-                unit: str = "", **args) -> Finding:
+                unit: str = "", contract=None, **args) -> Finding:
         """A finding at `at` (path, line, column, function); its message is the template
         `message` for `cell` (None: about no violation of the analysis), filled with `args`;
-        `unit` is the translation unit it is about, where it is not its path's."""
+        `unit` is the translation unit it is about, where it is not its path's; `contract`
+        the inferred contract it rests on."""
         path, line, column, function = at
         return Finding(rule=self.code, name=self.name, path=path, line=line, column=column,
                        function=function, message=self.words(message, cell, **args),
                        detail=detail, trace=trace, related=list(related), level=self.level,
-                       unit=unit)
+                       unit=unit, contract=contract)
 
     @classmethod
     def doc(cls) -> str:
@@ -102,6 +103,7 @@ class Context:
         self.program = program
         self.graph = graph
         self.pack = pack
+        self.inference = None     # infer.contracts.Inference: the contracts inferred, if any
 
     @cached_property
     def locks(self):

@@ -3,7 +3,8 @@ related locations. The words are the reporting rule's own (Rule.messages)."""
 from __future__ import annotations
 
 from ..analysis.balance import first_end
-from ..report.model import Related, Step
+from ..analysis.violations import met_requirements
+from ..report.model import Contract, Related, Step
 from .trace import (also_reached, call_steps, callee_words, changed_by, decisions, declared_by,
                     entry_step, exit_of, instance_words, registration_related, required_words,
                     suggestion, where_changed)
@@ -24,7 +25,8 @@ def _entry(rule, ctx, v):
     trace = [entry_step(ctx, v.entry)] + steps
     return rule.finding("entry", v.cell, (fn.file, last.call.line, last.call.col, fn.name),
                         detail=f"{v.required}|{v.lock}", trace=trace,
-                        related=also_reached(ctx, v.entry, v.others), **args)
+                        related=also_reached(ctx, v.entry, v.others),
+                        contract=contract_of(ctx, last, v.cell.table), **args)
 
 
 def _local(rule, ctx, v):
@@ -39,7 +41,21 @@ def _local(rule, ctx, v):
     trace = [Step(fn.name, fn.file, fn.line, rule.words("start", v.cell, **args))]
     trace += call_steps(ctx, v.chain, rule.words("step", v.cell, **args))
     return rule.finding(v.cell.shape, v.cell, (fn.file, w.call.line, w.call.col, fn.name),
-                        detail=rule.words("detail-local", v.cell, **args), trace=trace, **args)
+                        detail=rule.words("detail-local", v.cell, **args), trace=trace,
+                        contract=contract_of(ctx, v.chain[-1], v.cell.table), **args)
+
+
+def contract_of(ctx, w, table: str) -> Contract | None:
+    """The inferred contract (by name) that the witness's call violates, with its first
+    evidence; None if the requirement is not inferred."""
+    if w.by_attribute:
+        return None
+    for name, entry in met_requirements(ctx.locks, w, table):
+        if entry.lock == w.lock and entry.evidence:
+            e = entry.evidence[0]
+            return Contract(name, w.lock, e.kind, e.file, e.line, e.text, e.held, e.total,
+                            e.confidence)
+    return None
 
 
 def _in_helper(rule, ctx, v):

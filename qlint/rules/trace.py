@@ -151,14 +151,13 @@ def _changer(ctx, call, section: str, delta: int, seen: set) -> list[str]:
     analysis = ctx.locks
     for target in ctx.graph.callees(call):
         summary = analysis.summary(target)
-        changes = [d for s, d in summary.effect if s == section] + \
-            [d for side in summary.on_return for s, d in side[0] if s == section]
+        changes = [d for s, d in summary.changes() if s == section]
         if target in seen or not any((d > 0) == (delta > 0) for d in changes):
             continue
         seen.add(target)
         fn = ctx.program.functions[target]
         for _b, _i, inner in analysis.calls(fn):
-            if any(op.section == section and op.op in ("begin", "try", "end")
+            if any(op.section == section and op.counts
                    for op in analysis.sem.section_ops(inner)):
                 return [target]
             deeper = _changer(ctx, inner, section, delta, seen)
@@ -180,7 +179,7 @@ def instance_words(ctx, fn, line: int, section: str) -> str:
         if call.line != line:
             continue
         for op in ctx.locks.sem.section_ops(call):
-            if op.section == section and op.arg and op.op in ("begin", "try", "end"):
+            if op.section == section and op.arg and op.counts:
                 text = " ".join(op.arg.split())
                 return f" {text[1:]}" if text.startswith("&") else f" of {text}"
     return ""

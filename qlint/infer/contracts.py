@@ -1,0 +1,122 @@
+"""From the evidence to the pack entries `qlint check` uses: one [[requires]] or [[excludes]]
+entry per function (or struct field), kind and lock, with all its evidence; minus what the
+packs already say (shipped and user entries win, and so do attributes), what the configuration
+rejects, conflicting evidence and what falls below the minimum confidence."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from ..analysis.locks import LockAnalysis
+from ..analysis.semantics import Semantics
+from ..pack.model import Origin, Requirement
+from .asserted import asserted_contracts
+from .observed import observed_contracts
+from .written import written_contracts
+
+KINDS = ("comment", "assertion", "observed")     # evidence kinds, strongest first
+
+
+@dataclass(frozen=True)
+class Settings:
+    enabled: bool = True
+    min_confidence: float = 0.8
+    rejected: tuple = ()          # (function, lock) the user's configuration rejects
+
+
+SAID = "the packs say what it needs of this lock"
+
+
+@dataclass
+class Inference:
+    entries: list = field(default_factory=list)    # Requirements used
+    dropped: list = field(default_factory=list)    # (Requirement, why) not used
+
+    def stated(self) -> list:
+        """What the tree says: the entries used and those the packs state as well."""
+        return self.entries + [r for r, why in self.dropped if why == SAID]
+
+    def counts(self) -> dict[str, int]:
+        """Entries used per kind of their strongest evidence."""
+        out = dict.fromkeys(KINDS, 0)
+        for entry in self.entries:
+            out[kind_of(entry)] += 1
+        return out
+
+    def words(self) -> str:
+        counts = self.counts()
+        return ", ".join(f"{n} {'written' if k == 'comment' else 'asserted' if k == 'assertion' else k}"
+                         for k, n in counts.items())
+
+
+def kind_of(entry: Requirement) -> str:
+    return min((e.kind for e in entry.evidence), key=KINDS.index)
+
+
+def infer(program, graph, pack, settings: Settings):
+    """(Inference, the pack with the inferred entries, the lock analysis of that pack if one
+    was made on the way, else None). Written and asserted contracts come from the facts;
+    observed ones from a lock analysis with those, which serves the check as well when
+    nothing observed is new."""
+    locks = frozenset(pack.section_kinds())
+    sem = Semantics(pack, program)
+    stated = written_contracts(program, pack, locks) + \
+        asserted_contracts(program, pack, sem, locks)
+    first = _decide(stated, program, pack, sem, settings)
+    with_stated = replace(pack, requirements=pack.requirements + first.entries)
+    analysis = LockAnalysis(program, graph, with_stated)
+    final = _decide(stated + observed_contracts(analysis, with_stated), program, pack, sem,
+                    settings)
+    if {_ident(r) for r in final.entries} == {_ident(r) for r in first.entries}:
+        # Nothing new to check: the analysis serves.
+        return Inference(first.entries, final.dropped), with_stated, analysis
+    return final, replace(pack, requirements=pack.requirements + final.entries), None
+
+
+def _ident(r: Requirement) -> tuple:
+    return (r.function, r.kind, r.lock)
+
+
+def _decide(found, program, pack, sem, settings: Settings) -> Inference:
+    """The entries the evidence makes, and those left out with the reason."""
+    grouped: dict[tuple, list] = {}
+    for subject, kind, lock, evidence in found:
+        grouped.setdefault((subject, kind, lock), []).append(evidence)
+    said = {(program.name_of(r.function), r.lock) for r in pack.requirements if r.function}
+    rejected = set(settings.rejected)
+    out = Inference()
+    for (subject, kind, lock), evidence in sorted(grouped.items()):
+        first = min(evidence, key=lambda e: (KINDS.index(e.kind), e.file, e.line))
+        entry = Requirement(lock=lock, kind=kind, function=subject,
+                            evidence=tuple(sorted(set(evidence), key=_evidence_order)),
+                            origin=Origin(first.file, first.line, "inferred", kind))
+        name = program.name_of(subject)
+        other = "excludes" if kind == "requires" else "requires"
+        if (name, lock) in said:
+            why = SAID
+        elif (name, lock) in rejected or (subject, lock) in rejected:
+            why = "rejected by the configuration"
+        elif (subject, other, lock) in grouped:
+            why = f"the evidence also says it {other} {lock}"
+        elif _declared(program, sem, subject, kind, lock):
+            why = "its declaration's attributes say so already"
+        elif entry.confidence < settings.min_confidence:
+            why = f"confidence {entry.confidence:.2f} below {settings.min_confidence:.2f}"
+        else:
+            out.entries.append(entry)
+            continue
+        out.dropped.append((entry, why))
+    return out
+
+
+def _evidence_order(e) -> tuple:
+    return (KINDS.index(e.kind), e.file, e.line, e.text)
+
+
+def _declared(program, sem, subject: str, kind: str, lock: str) -> bool:
+    """Whether the function's (or field's) attributes already carry this requirement, or let
+    it assume the lock (a coroutine_fn runs in coroutine context: its callers are checked)."""
+    attrs = program.field_attrs.get(subject, ()) if subject not in program.functions and \
+        "." in subject else program.attrs(subject)
+    if any(r.lock == lock for r in sem.attribute_requirements(attrs, kind)):
+        return True
+    return kind == "requires" and lock in sem.contract_holds(program.name_of(subject), attrs)

@@ -1,0 +1,68 @@
+"""The inferred pack as TOML (`qlint infer`): a [pack] table, then one [[requires]] or
+[[excludes]] entry per contract with its evidence, sorted, paths relative to where qlint runs.
+It loads as a pack, and an entry copied into the configuration is the user's."""
+from __future__ import annotations
+
+import json
+
+from ..report.model import relative
+from .contracts import KINDS, kind_of
+
+HEADER = """\
+# Contracts qlint inferred from the analysed tree (`qlint infer`): what the tree states in
+# comments and assertions, and what its call sites show. `qlint check` uses them by default
+# (`--no-infer` does not). To keep one whatever the tree says, copy it into .qlint.toml; to
+# reject one, list it there: infer-reject = [{{ function = "...", lock = "..." }}].
+# {counts}
+"""
+
+
+def render(entries, base: str) -> str:
+    """TOML for `entries` (Requirements with evidence)."""
+    counts = {kind: 0 for kind in KINDS}
+    for entry in entries:
+        counts[kind_of(entry)] += 1
+    words = ", ".join(f"{n} {_noun(kind)}" for kind, n in counts.items())
+    out = [HEADER.format(counts=f"{len(entries)} contracts: {words}."),
+           '[pack]', 'name = "inferred"',
+           'description = "contracts inferred from the analysed tree (qlint infer)"', '']
+    for entry in sorted(entries, key=lambda e: (_function(e.function, base), e.kind, e.lock)):
+        out += [f"[[{entry.kind}]]",
+                f"function = {_string(_function(entry.function, base))}",
+                f"lock = {_string(entry.lock)}",
+                "evidence = ["]
+        out += [f"  {_evidence(e, base)}," for e in entry.evidence]
+        out += ["]", ""]
+    return "\n".join(out)
+
+
+def _noun(kind: str) -> str:
+    return {"comment": "written", "assertion": "asserted"}.get(kind, kind)
+
+
+def _function(function: str, base: str) -> str:
+    """A static function's key with its file relative: `name@block/qcow2.c`."""
+    name, at, file = function.partition("@")
+    return f"{name}@{relative(file, base)}" if at else function
+
+
+def _evidence(e, base: str) -> str:
+    fields = [f"kind = {_string(e.kind)}", f"at = {_string(f'{relative(e.file, base)}:{e.line}')}"]
+    if e.text:
+        fields.append(f"text = {_string(e.text)}")
+    if e.kind == "observed":
+        fields += [f"held = {e.held}", f"total = {e.total}", f"confidence = {e.confidence}"]
+        if e.deviants:
+            fields.append("deviants = [" + ", ".join(_string(_site(d, base))
+                                                     for d in e.deviants) + "]")
+    return "{ " + ", ".join(fields) + " }"
+
+
+def _site(site: str, base: str) -> str:
+    file, _, line = site.rpartition(":")
+    return f"{relative(file, base)}:{line}"
+
+
+def _string(text: str) -> str:
+    """A TOML basic string (JSON's escapes are TOML's)."""
+    return json.dumps(text, ensure_ascii=False)

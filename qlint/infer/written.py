@@ -1,0 +1,70 @@
+"""Written contracts: the sentences of a declaration's comment that state which lock or
+context it needs, in the words the packs' [[phrase]] and [[written]] tables give."""
+from __future__ import annotations
+
+import re
+
+from ..pack.model import Evidence
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n\s*\n")
+_QUOTE_MAX = 160
+
+
+def sentences(text: str) -> list[tuple[int, str]]:
+    """A comment's sentences, each with the index of the line it begins on: its paragraphs
+    split after `.`, `!`, `?` and `;`, each sentence on one line."""
+    out, start = [], 0
+    for end in [m for m in _SENTENCE_END.finditer(text)] + [None]:
+        stop = end.start() if end else len(text)
+        part = text[start:stop]
+        sentence = " ".join(part.split())
+        if sentence:
+            lead = len(part) - len(part.lstrip())
+            out.append((text.count("\n", 0, start + lead), sentence))
+        start = end.end() if end else stop
+    return out
+
+
+class Reader:
+    """The active pack's phrases, one regular expression per phrase and lock."""
+
+    def __init__(self, pack, locks):
+        self.patterns: list[tuple[str, str, re.Pattern]] = []
+        for written in pack.written:
+            if written.lock not in locks:
+                continue
+            words = "(?:" + "|".join(f"(?:{w})" for w in written.words) + ")"
+            for phrase in pack.phrases:
+                if phrase.kind in written.kinds:
+                    self.patterns.append((phrase.kind, written.lock, re.compile(
+                        phrase.pattern.replace("{lock}", words), re.IGNORECASE)))
+
+    def contracts(self, text: str) -> list[tuple[str, str, int, str]]:
+        """(kind, lock, line index, sentence) of each contract the comment states, once
+        each."""
+        found = {}
+        for index, sentence in sentences(text):
+            for kind, lock, pattern in self.patterns:
+                if (kind, lock) not in found and pattern.search(sentence):
+                    found[(kind, lock)] = (index, sentence)
+        return [(kind, lock, index, sentence) for (kind, lock), (index, sentence) in found.items()]
+
+
+def written_contracts(program, pack, locks) -> list[tuple]:
+    """(subject, kind, lock, Evidence) of every contract a comment states. A comment above a
+    struct field that holds functions states the contract of every function stored there."""
+    reader = Reader(pack, locks)
+    if not reader.patterns:
+        return []
+    out = []
+    for comment in program.comments:
+        for kind, lock, index, sentence in reader.contracts(comment.text):
+            evidence = Evidence("comment", comment.file, comment.line + index, quote(sentence))
+            out.append((comment.subject, kind, lock, evidence))
+            for store in program.field_funcs.get(comment.subject, ()):
+                out.append((store.func, kind, lock, evidence))
+    return out
+
+
+def quote(sentence: str) -> str:
+    return sentence if len(sentence) <= _QUOTE_MAX else sentence[:_QUOTE_MAX - 1] + "…"

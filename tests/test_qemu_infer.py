@@ -1,0 +1,74 @@
+"""Contracts inferred from real QEMU 7.2 and 10.0 (docs/inference.md): what the trees write in
+their comments and assert at the top of their bodies."""
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+
+from conftest import qlint
+from qemu_trees import qemu_tree
+
+pytestmark = pytest.mark.qemu
+
+
+def inferred(tree: str, *paths: str) -> dict:
+    """(kind, function, lock) -> the first evidence of each inferred entry."""
+    run = qlint("infer", *paths, "-q", cwd=tree)
+    assert run.code == 0, run.err
+    pack = tomllib.loads(run.out)
+    return {(kind, e["function"], e["lock"]): e["evidence"][0]
+            for kind in ("requires", "excludes") for e in pack.get(kind, [])}
+
+
+@pytest.fixture(scope="module")
+def qemu72():
+    tree = qemu_tree("7.2")
+    return inferred(tree, "block.c", "job.c")
+
+
+@pytest.fixture(scope="module")
+def qemu100():
+    tree = qemu_tree("10.0")
+    return inferred(tree, "block.c", "hw/block/virtio-blk.c")
+
+
+def test_7_2_written_contract_of_bdrv_root_attach_child(qemu72):
+    assert qemu72[("requires", "bdrv_root_attach_child", "AioContext")] == {
+        "kind": "comment", "at": "block.c:3104",
+        "text": "The caller must hold the AioContext lock @child_bs, but not that of @ctx "
+                "(unless @child_bs is already in @ctx)."}
+
+
+def test_7_2_written_contracts_of_the_job_driver_callbacks(qemu72):
+    evidence = qemu72[("requires", "JobDriver.prepare", "AioContext")]
+    assert (evidence["kind"], evidence["at"]) == ("comment", "include/qemu/job.h:268")
+    assert evidence["text"].startswith("Called with AioContext lock held, since many callbacs")
+    assert qemu72[("requires", "JobDriver.abort", "AioContext")]["at"] == "include/qemu/job.h:294"
+
+
+def test_7_2_main_aiocontext_is_the_bql_not_the_aiocontext_lock(qemu72):
+    # block.c: "Must be called from the main AioContext." (bdrv_change_aio_context)
+    key = next(k for k in qemu72 if k[1].startswith("bdrv_change_aio_context@"))
+    assert key[2] == "AioContext"       # "The caller must own the AioContext lock for the old"
+    assert ("requires", key[1], "BQL") in qemu72
+    assert qemu72[("requires", key[1], "BQL")]["text"] == "Must be called from the main AioContext."
+
+
+def test_7_2_global_state_code_is_an_asserted_bql_contract(qemu72):
+    assert qemu72[("requires", "bdrv_open", "BQL")] == {
+        "kind": "assertion", "at": "block.c:4062", "text": "GLOBAL_STATE_CODE()"}
+
+
+def test_10_0_context_comments_and_assertions(qemu100):
+    key = next(k for k in qemu100 if k[1].startswith("virtio_blk_vq_aio_context_init@"))
+    assert key == ("requires", key[1], "BQL")
+    assert qemu100[key] == {"kind": "comment", "at": "hw/block/virtio-blk.c:1467",
+                            "text": "Context: BQL held"}
+    assert qemu100[("requires", "bdrv_open", "BQL")]["text"] == "GLOBAL_STATE_CODE()"
+
+
+def test_10_0_graph_lock_is_not_inferred_where_attributes_say_it(qemu100):
+    # 10.0 declares the graph lock's contracts with GRAPH_RDLOCK: nothing to add.
+    assert not [k for k in qemu100 if k[2] == "graph_lock" and k[0] == "requires"
+                and k[1] == "bdrv_refresh_filename"]
