@@ -9,7 +9,7 @@ import functools
 import gc
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from . import config as configmod
 from . import diff
@@ -20,10 +20,11 @@ from .frontend.cache import FactsCache, code_digest, default_dir
 from .frontend.collect import CollectStats, collect
 from .graph.callgraph import CallGraph
 from .graph.program import Program
-from .infer.contracts import Inference, Settings, infer, kind_of
+from .infer.contracts import KINDS, Inference, Settings, infer, kind_of
 from .infer.render import render
 from .project import Glob, PerFileIgnore, globs, per_file_ignores
 from .pack.load import builtin_pack_dir
+from .pack.model import Evidence, Requirement
 from .report.model import (finalize, finding_from_dict, finding_to_dict, portable, rebase,
                            relative)
 from .rules.base import Context
@@ -272,6 +273,9 @@ class Run:
             cache.store_result(key, {"findings": [finding_to_dict(f) for f in findings],
                                      "stats": stats, "problems": problems,
                                      "inactive": inactive}, plan.jobs)
+            if ctx.inference is not None:      # what `qlint infer` would compute again
+                cache.store_result(_contracts_key(cache, plan, cfg),
+                                   contracts_record(ctx.inference, ctx.pack), plan.jobs)
         return Result(findings, stats, plan, tus, program, graph, ctx, ctx.inference, rules,
                       plan.collected, problems, inactive)
 
@@ -309,41 +313,69 @@ def _in_scope(result: Result, base: str, started: float, wanted) -> Result:
 @without_cycle_collection
 def inferred(options: Options, progress=None) -> dict:
     """What `qlint infer`, `qlint rules` and `qlint explain` tell of the contracts inferred
-    from the whole program that the options' paths state: {"toml": the inferred pack, "counts": entries per kind of
-    evidence, "cells": [table, kind of lock, kind of evidence] per entry}. Cached with the
-    facts: a second run over the same facts, configuration and packs reads it back."""
+    from the whole program that the options' paths state (with evidence in a file of the
+    translation units they name): {"toml": the inferred pack, "counts": entries per kind of
+    evidence, "cells": [table, kind of lock, kind of evidence] per entry}. The whole
+    program's contracts are cached with its facts (a `qlint check` stores them too)."""
     cfg, pack, plan, cache = _setup(options)
-    base = os.getcwd()
-    settings = replace(infer_settings(cfg, options), enabled=True)
-    key = _result_key(cache, plan, cfg, [], base, "infer", repr(plan.scope)) if cache else None
-    stored = cache.load_result(key) if key else None
-    if stored is not None:
-        return stored
-    try:
-        tus = _collect(options, cfg, plan, cache, progress)
-        program = Program(tus)
-        active = pack.active(program.declared)
-        inference, with_inferred, _analysis = infer(program, CallGraph(program, active),
-                                                    active, settings)
-    finally:
-        if progress:
-            progress.stop()
-    kinds = with_inferred.section_kinds()
-    inference = _stated_in(inference, plan.scope)
-    out = {"toml": render(inference.stated(), base), "counts": inference.counts(),
-           "cells": [[r.kind, kinds.get(r.lock, ""), kind_of(r)] for r in inference.entries]}
-    if key:
-        cache.store_result(key, out, plan.jobs)
-    return out
+    key = _contracts_key(cache, plan, cfg)
+    record = cache.load_result(key) if key else None
+    tus = None
+    if record is None:
+        try:
+            tus = _collect(options, cfg, plan, cache, progress)
+            program = Program(tus)
+            active = pack.active(program.declared)
+            settings = replace(infer_settings(cfg, options), enabled=True)
+            inference, with_inferred, _analysis = infer(program, CallGraph(program, active),
+                                                        active, settings)
+        finally:
+            if progress:
+                progress.stop()
+        record = contracts_record(inference, with_inferred)
+        if key:
+            cache.store_result(key, record, plan.jobs)
+    files = _checked_files(plan, tus, cache)
+    shown = [r for r in record if any(e["file"] in files for e in r["evidence"])]
+    entries = [_requirement(r) for r in shown]
+    used = [(entry, r) for entry, r in zip(entries, shown) if r["used"]]
+    counts = dict.fromkeys(KINDS, 0)
+    for entry, _r in used:
+        counts[kind_of(entry)] += 1
+    return {"toml": render(entries, os.getcwd()), "counts": counts,
+            "cells": [[entry.kind, r["lock_kind"], kind_of(entry)] for entry, r in used]}
 
 
-def _stated_in(inference: Inference, scope) -> Inference:
-    """The contracts of a whole program's inference that the report scope states: those with
-    evidence (a comment, an assertion, a function's call sites) in the named paths."""
-    def stated(entry) -> bool:
-        return any(scope.holds(os.path.abspath(e.file)) for e in entry.evidence)
-    return Inference([r for r in inference.entries if stated(r)],
-                     [(r, why) for r, why in inference.dropped if stated(r)])
+def _contracts_key(cache, plan, cfg) -> str | None:
+    return _result_key(cache, plan, cfg, [], "contracts") if cache is not None else None
+
+
+def contracts_record(inference: Inference, pack) -> list[dict]:
+    """A whole program's inferred contracts as plain data: the entries used (`used`) and
+    those the packs state as well, each with its evidence and the kind of its lock."""
+    kinds = pack.section_kinds()
+
+    def plain(r, used: bool) -> dict:
+        return {"kind": r.kind, "function": r.function, "lock": r.lock, "used": used,
+                "lock_kind": kinds.get(r.lock, ""), "evidence": [asdict(e) for e in r.evidence]}
+    return [plain(r, True) for r in inference.entries] + \
+        [plain(r, False) for r in inference.stated()[len(inference.entries):]]
+
+
+def _requirement(record: dict) -> Requirement:
+    evidence = tuple(Evidence(**dict(e, deviants=tuple(e["deviants"])))
+                     for e in record["evidence"])
+    return Requirement(record["lock"], record["kind"], record["function"], evidence=evidence)
+
+
+def _checked_files(plan, tus, cache) -> set[str]:
+    """The files of the translation units the paths name: their sources and headers."""
+    checked = set(plan.checked)
+    files = set(checked)
+    for i, job in enumerate(plan.jobs):
+        if job.file in checked:
+            files.update(tus[i].includes if tus is not None else cache.inputs(job) or ())
+    return files
 
 
 def infer_settings(cfg, options: Options) -> Settings:

@@ -247,10 +247,13 @@ def test_infer_writes_a_sorted_pack_with_evidence_that_loads(tmp_path):
     assert run.code == 0
     assert run.err == f"qlint: 3 written, 2 asserted, 0 observed contract(s) written to {out}\n"
     text = out.read_text()
-    assert text.count("[[requires]]") == 4 and text.count("[[excludes]]") == 1
+    # The contracts stated in the files of the named TUs, headers included: the fixture
+    # header's comment on qemu_laio_process_completions() too (a pack states it as well).
+    assert text.count("[[requires]]") == 5 and text.count("[[excludes]]") == 1
     functions = [line.split(" = ")[1] for line in text.splitlines()
                  if line.startswith("function = ")]
     assert functions == ['"QueueOps.complete"', '"flush_queue"', '"global_update"',
+                         '"qemu_laio_process_completions"',
                          f'"queue_complete@{INFER}/written/written.c"', '"worker_only"']
     assert ('evidence = [\n  { kind = "assertion", at = "fixtures/infer/asserted/asserted.c:25", '
             'text = "assert(!qemu_mutex_iothread_locked())" },\n]') in text
@@ -286,3 +289,15 @@ def test_degraded_mode_infers_too(tmp_path):
 def test_fixture_paths_exist():
     for kind in ("written", "asserted", "observed", "transaction"):
         assert os.path.isdir(os.path.join(FIXTURES, "infer", kind))
+
+
+def test_infer_after_a_check_reads_the_contracts_the_check_stored(tmp_path):
+    # A check of the program stores its contracts with its findings; `qlint infer` of any
+    # paths of that program then reads them back and says what a fresh inference says.
+    cache = str(tmp_path / "cache")
+    fresh = qlint("infer", f"{INFER}/written", f"{INFER}/asserted", "-q", "--no-cache")
+    assert check(f"{INFER}/observed", "--cache-dir", cache).code == 1
+    assert len(list((tmp_path / "cache" / "result").rglob("*.json"))) == 2    # findings, contracts
+    stored = qlint("infer", f"{INFER}/written", f"{INFER}/asserted", "-q", "--cache-dir", cache)
+    assert (stored.code, stored.out) == (0, fresh.out)
+    assert len(list((tmp_path / "cache" / "result").rglob("*.json"))) == 2

@@ -388,10 +388,15 @@ class FactsCache:
         return found
 
     def inputs(self, job) -> list[str] | None:
-        """The files the TU's valid entry was parsed from besides those of its prefix header,
-        or None if it has none."""
+        """The files the TU's valid entry was parsed from, those of its prefix header
+        included, or None if it has none."""
         header = self._header("tu", self.tu_key(job)) if self.peek(job) else None
-        return [dep[0] for dep in header["deps"]] if header else None
+        if header is None:
+            return None
+        files = [dep[0] for dep in header["deps"]]
+        prefix = header.get("prefix")
+        body = self._read("pch", prefix[0]) if prefix else None
+        return files + body["includes"] if body else files
 
     # ---- whole-run results --------------------------------------------------------------------
 
