@@ -107,6 +107,24 @@ def test_changes_not_committed_count_and_a_file_added_since_is_all_new(repo):
     assert findings(check(repo, "--diff", "HEAD")) == [FLUSH, ("QL101", "new.c", 6, "bh")]
 
 
+def test_a_changed_header_of_the_precompiled_prefix_is_read_as_it_was(repo):
+    # Every TU includes fixture-state.h first: it is the precompiled prefix. handler.c takes
+    # the lock through the header's macro; a commit drops it from the macro. The program at
+    # HEAD~1 reads the header as it was, also when the current program's findings come from
+    # the cache (the prefix's files are among the TU's cached inputs).
+    header = "include/qemu/fixture-state.h"
+    macro = ("#define FLUSH_LOCKED(s) do { aio_context_acquire((s)->ctx); "
+             "completion_flush(s); aio_context_release((s)->ctx); } while (0)\n")
+    change(repo, header, "\n#endif", "\nvoid completion_flush(State *s);\n" + macro + "\n#endif")
+    change(repo, "handler.c", LOCKED, "    FLUSH_LOCKED(s);\n")
+    assert findings(check(repo)) == [OTHER]
+    change(repo, header, macro, "#define FLUSH_LOCKED(s) completion_flush(s)\n")
+    assert findings(check(repo)) == [FLUSH, OTHER]          # the current program, cached
+    run = check(repo, "--diff", "HEAD~1")
+    assert (run.code, findings(run)) == (1, [FLUSH])
+    assert run.err == "qlint: parsing 3 translation unit(s) as they were at HEAD~1\n"
+
+
 def test_what_is_not_a_revision_or_a_repository_is_an_error(repo, tmp_path):
     run = check(repo, "--diff", "nosuchrev")
     assert (run.code, run.out) == (2, "")
