@@ -18,17 +18,30 @@ def qemu_tree(version: str) -> str:
     return proc.stdout.strip().splitlines()[-1]
 
 
-def scratch_copy(tree: str, dest: str) -> str:
+# The program of a scratch copy: its facts are not the tree's (cache keys hold absolute paths),
+# so a copy's first run parses its whole context. The block layer and its users stand for the
+# whole program there (the named files are always analysed), as a `.qlint.toml` with
+# `context-include` would in a user's tree; a test that needs the whole program says so.
+BLOCK_LAYER = ("block/*", "block.c", "blockdev.c", "blockjob.c", "job.c", "hw/block/*")
+
+
+def scratch_copy(tree: str, dest: str, context=BLOCK_LAYER) -> str:
     """A copy of `tree` made of hard links (instant), with its compile database rewritten to
-    the new location. Files must be changed with `patch_file`, which breaks the link."""
+    the new location, without the tree's cache, and with a `.qlint.toml` whose
+    `context-include` is `context` (None: the whole program). Files must be changed with
+    `patch_file`, which breaks the link."""
     copy = os.path.join(dest, os.path.basename(tree))
     subprocess.run(["cp", "-al", tree, copy], check=True)
+    shutil.rmtree(os.path.join(copy, "build", "qlint-cache"), ignore_errors=True)
     db = os.path.join(copy, "build", "compile_commands.json")
     with open(db) as f:
         text = f.read()
     os.unlink(db)
     with open(db, "w") as f:
         f.write(text.replace(tree, copy))
+    if context is not None:
+        with open(os.path.join(copy, ".qlint.toml"), "w") as f:
+            f.write("context-include = [%s]\n" % ", ".join(f'"{g}"' for g in context))
     return copy
 
 
@@ -49,13 +62,14 @@ def stale_summaries(tree: str, paths: list[str]) -> list[str]:
     """Members of recursive components whose summary analysing them again, from the final
     summaries, contradicts: other requirements, an effect the summary lacks, or (same effects)
     another verdict. Stale summaries of budget-exhausted members once made findings depend on
-    the analysis order (docs/qemu-10.0-triage.md)."""
+    the analysis order (docs/qemu-10.0-triage.md). The program is `paths` alone (not the
+    whole program): each member is analysed again, which bounds the cost to theirs."""
     from qlint.analysis.locks import strongly_connected
     from qlint.pipeline import Options, analyse
     here = os.getcwd()
     os.chdir(tree)
     try:
-        locks = analyse(Options(paths=paths), reuse=False).context.locks
+        locks = analyse(Options(paths=paths, whole_program=False), reuse=False).context.locks
     finally:
         os.chdir(here)
     stale = []

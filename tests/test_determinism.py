@@ -59,7 +59,8 @@ def test_qemu_reports_are_byte_identical_however_they_are_made(tmp_path, fmt):
     io_uring.c (not built in this configuration: parsed in degraded mode, its errors a QL000
     finding) and util/async.c, through the build's compile database."""
     (tmp_path / "tree").mkdir()
-    copy = scratch_copy(qemu_tree("7.2"), str(tmp_path / "tree"))
+    # The program is the three files (`context-include`): eight reports, most without a cache.
+    copy = scratch_copy(qemu_tree("7.2"), str(tmp_path / "tree"), context=tuple(QEMU_PATHS))
     try:
         patch_file(f"{copy}/block/linux-aio.c",
                    "    aio_context_acquire(s->aio_context);\n    qemu_laio_process_completions(s);\n",

@@ -31,9 +31,11 @@ def report(tree):
 
 
 def test_the_three_directories_parse_without_errors(report):
+    # The whole program is the context: two TUs outside the three directories have parse
+    # errors (their QL000 findings are in docs/qemu-10.0-triage.md), none inside them.
     stats = report.json["stats"]
     assert (stats["tus"], stats["tus_with_errors"], stats["tus_failed"], stats["degraded_tus"]) \
-        == (176, 0, 0, 0)
+        == (2755, 2, 0, 0)
     assert report.json["problems"] == []
 
 
@@ -43,9 +45,16 @@ def test_findings_are_the_triaged_set(report):
         ("QL302", "block/block-backend.c", 2035, "blk_co_zone_report"),
         ("QL302", "block/block-backend.c", 2084, "blk_co_zone_append"),
         ("QL304", "block/commit.c", 131, "commit_iteration"),
+        # Reached from callers outside the three directories, judged in
+        # docs/triage/qemu-10.0*.tsv: the main loop's graph reader held across a call chain
+        # to a GRAPH_UNLOCKED function (benign), and the postcopy thread's bitmap (benign).
+        ("QL103", "block/commit.c", 537, "bdrv_commit"),
+        ("QL103", "block/commit.c", 555, "bdrv_commit"),
+        ("QL103", "block/commit.c", 646, "bdrv_commit"),
         ("QL302", "block/crypto.c", 135, "block_crypto_create_write_func"),
         ("QL302", "block/crypto.c", 160, "block_crypto_create_init_func"),
         ("QL302", "block/crypto.c", 204, "block_crypto_co_format_luks_payload"),
+        ("QL101", "block/dirty-bitmap.c", 261, "bdrv_release_dirty_bitmap_locked"),
         # Coroutine context flows down: BdrvChildClass.resize runs only from the coroutine_fn
         # bdrv_parent_cb_resize(), so the exports' resize callbacks run in coroutines and call
         # the co_wrapper_mixed getlength (a warning: it works at run time).
@@ -54,8 +63,10 @@ def test_findings_are_the_triaged_set(report):
         ("QL303", "block/mirror.c", 296, "mirror_cow_align"),
         ("QL103", "block/qapi-system.c", 298, "blockdev_insert_medium"),
         ("QL302", "block/qcow2-cluster.c", 2136, "zero_in_l2_slice"),
+        ("QL103", "block/replication.c", 397, "reopen_backing_file"),
         ("QL103", "block/replication.c", 710, "replication_stop"),
         ("QL303", "block/snapshot.c", 257, "bdrv_snapshot_goto"),
+        ("QL103", "block/stream.c", 321, "stream_start"),
         ("QL302", "block/vmdk.c", 356, "vmdk_write_cid"),
     ]
 
