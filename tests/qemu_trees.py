@@ -18,14 +18,13 @@ def qemu_tree(version: str) -> str:
     return proc.stdout.strip().splitlines()[-1]
 
 
-# The program of a scratch copy: its facts are not the tree's (cache keys hold absolute paths),
-# so a copy's first run parses its whole context. The block layer and its users stand for the
-# whole program there (the named files are always analysed), as a `.qlint.toml` with
-# `context-include` would in a user's tree; a test that needs the whole program says so.
+# A scratch copy's facts are not the tree's (cache keys hold absolute paths), so its first run
+# parses its whole context. Tests give their copies the block layer as the context (the named
+# files are always analysed), as a `.qlint.toml` with `context-include` would in a user's tree.
 BLOCK_LAYER = ("block/*", "block.c", "blockdev.c", "blockjob.c", "job.c", "hw/block/*")
 
 
-def scratch_copy(tree: str, dest: str, context=BLOCK_LAYER) -> str:
+def scratch_copy(tree: str, dest: str, context=None) -> str:
     """A copy of `tree` made of hard links (instant), with its compile database rewritten to
     the new location, without the tree's cache, and with a `.qlint.toml` whose
     `context-include` is `context` (None: the whole program). Files must be changed with

@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from conftest import REPO, findings, qlint, trace
-from qemu_trees import patch_file, qemu_tree, remove_copy, scratch_copy, stale_summaries
+from qemu_trees import (BLOCK_LAYER, patch_file, qemu_tree, remove_copy, scratch_copy,
+                        stale_summaries)
 
 sys.path.insert(0, os.path.join(REPO, "scripts"))
 from clang_tsa import clang_tsa  # noqa: E402
@@ -130,7 +131,7 @@ def injected(tree, tmp_path_factory):
     """(a) a coroutine_fn called from a plain function, (b) a BlockDriver field whose callbacks
     are GRAPH_RDLOCK called without the lock, (c) a GRAPH_RDLOCK function called through a
     function pointer without the lock."""
-    copy = scratch_copy(tree, str(tmp_path_factory.mktemp("qemu10")))
+    copy = scratch_copy(tree, str(tmp_path_factory.mktemp("qemu10")), context=BLOCK_LAYER)
     patch_file(os.path.join(copy, "block/mirror.c"), """        s->should_complete = true;
     }
 

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from conftest import qlint
-from qemu_trees import qemu_tree, remove_copy, scratch_copy
+from qemu_trees import BLOCK_LAYER, qemu_tree, remove_copy, scratch_copy
 
 pytestmark = pytest.mark.qemu
 
@@ -58,7 +58,7 @@ def test_configured_context_globs_hold_from_block(tree, tmp_path):
     from: from block/, `context-exclude = ["block/qed*.c"]` leaves QED's five files out of the
     program, and the ioq_submit finding, whose shortest path started at QED's need-check timer,
     is reached from the next entry point (the VDUSE export's virtqueue handler)."""
-    copy = scratch_copy(tree, str(tmp_path))
+    copy = scratch_copy(tree, str(tmp_path), context=BLOCK_LAYER)
     try:
         with open(os.path.join(copy, ".qlint.toml"), "a") as f:
             f.write('context-exclude = ["block/qed*.c"]\n')

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import qlint, trace
-from qemu_trees import patch_file, qemu_tree, scratch_copy
+from qemu_trees import BLOCK_LAYER, patch_file, qemu_tree, scratch_copy
 
 pytestmark = pytest.mark.qemu
 
@@ -76,7 +76,7 @@ def test_block_registers_the_linux_aio_handlers(block_report, tree):
 
 
 def test_seed000_bug_put_back_is_flagged_with_the_handler_path(tree, tmp_path):
-    copy = scratch_copy(tree, str(tmp_path))
+    copy = scratch_copy(tree, str(tmp_path), context=BLOCK_LAYER)
     patch_file(f"{copy}/block/linux-aio.c",
                "    aio_context_acquire(s->aio_context);\n    qemu_laio_process_completions(s);\n",
                "    qemu_laio_process_completions(s);\n    aio_context_acquire(s->aio_context);\n")

@@ -7,7 +7,7 @@ import jsonschema
 import pytest
 
 from conftest import SARIF_SCHEMA, qlint
-from qemu_trees import patch_file, qemu_tree, remove_copy, scratch_copy
+from qemu_trees import BLOCK_LAYER, patch_file, qemu_tree, remove_copy, scratch_copy
 
 pytestmark = pytest.mark.qemu
 
@@ -50,7 +50,7 @@ def test_fingerprints_survive_lines_inserted_at_the_top_of_a_real_file(tree, tmp
     before = qlint("check", *files, "--format", "json", cwd=tree).json["findings"]
     assert ("QL101", "block/block-backend.c", 906, "blk_insert_bs") in \
         [(f["rule"], f["path"], f["line"], f["function"]) for f in before]
-    copy = scratch_copy(tree, str(tmp_path))
+    copy = scratch_copy(tree, str(tmp_path), context=BLOCK_LAYER)
     try:
         patch_file(f"{copy}/block/block-backend.c", "/*\n * QEMU Block backends\n",
                    "/* five lines\n * inserted\n * above\n * everything\n */\n"

@@ -39,7 +39,7 @@ def check(repo: str, *args: str):
 def repo(tmp_path_factory):
     """A scratch copy of the tree, committed to a git repository of its own (build/ is in
     QEMU's .gitignore), and the first run in it: `check block/linux-aio.c` with a cold cache."""
-    copy = scratch_copy(qemu_tree("7.2"), str(tmp_path_factory.mktemp("scope")), context=None)
+    copy = scratch_copy(qemu_tree("7.2"), str(tmp_path_factory.mktemp("scope")))
     git(copy, "init", "-q")
     git(copy, "add", "-A")
     git(copy, "commit", "-q", "-m", "QEMU 7.2.0")

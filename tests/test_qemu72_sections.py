@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import qlint
-from qemu_trees import patch_file, qemu_tree, scratch_copy, stale_summaries
+from qemu_trees import BLOCK_LAYER, patch_file, qemu_tree, scratch_copy, stale_summaries
 
 pytestmark = pytest.mark.qemu
 
@@ -43,7 +43,7 @@ def test_ql202_is_inactive_on_7_2_with_the_reason(tree):
 
 
 def test_missing_release_and_missing_drained_end_put_back(tree, tmp_path):
-    copy = scratch_copy(tree, str(tmp_path))
+    copy = scratch_copy(tree, str(tmp_path), context=BLOCK_LAYER)
     # qmp_block_stream(): an error path that returns without aio_context_release().
     patch_file(f"{copy}/blockdev.c",
                "    aio_context_acquire(aio_context);\n\n    if (has_base) {\n"
