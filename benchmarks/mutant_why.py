@@ -13,11 +13,11 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from mutants import SCOPES, all_mutants, mutated_programs, scope_files  # noqa: E402
+from mutants import SCOPES, all_mutants, mutated_programs, scope_facts, scope_files  # noqa: E402
 
 from qemu_trees import qemu_tree  # noqa: E402
 from qlint.infer.contracts import Settings  # noqa: E402
-from qlint.pipeline import Options, context_of, load  # noqa: E402
+from qlint.pipeline import context_of  # noqa: E402
 
 LOCKS = {"7.2": "AioContext", "10.0": "graph_lock"}
 
@@ -51,8 +51,7 @@ def main() -> None:
     tree = qemu_tree(opts.version)
     os.chdir(tree)
     cache_dir = opts.cache_dir or os.path.join(tree, "build", "qlint-cache")
-    _cfg, pack, _plan, tus, _program = load(Options(paths=SCOPES[opts.version], jobs=1,
-                                                    cache_dir=cache_dir))
+    pack, tus = scope_facts(opts.version, 1, cache_dir)
     by_name = {m.name(): m for m in all_mutants(tree, opts.version,
                                                   scope_files(tree, opts.version, tus))}
     chosen = [by_name[name] for name in opts.names]

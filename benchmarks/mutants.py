@@ -160,6 +160,14 @@ def all_mutants(tree: str, version: str, files: list[str]) -> list[Mutant]:
     return out
 
 
+def scope_facts(version: str, jobs: int, cache_dir: str):
+    """(the active pack, the TUs' facts) of the tree's mutation scope, the program analysed:
+    SCOPES alone, not the whole program `qlint check` would take as the context."""
+    _cfg, pack, _plan, tus, _program = load(Options(paths=SCOPES[version], jobs=jobs,
+                                                    cache_dir=cache_dir, whole_program=False))
+    return pack, tus
+
+
 def scope_files(tree: str, version: str, tus: list) -> list[str]:
     """The analysed TUs' own .c files (not generated ones) under the mutation scope."""
     prefixes = [p if p.endswith(".c") else p + "/" for p in SCOPES[version]]
@@ -278,8 +286,7 @@ def main() -> None:
     tree = qemu_tree(opts.version)
     os.chdir(tree)
     cache_dir = opts.cache_dir or os.path.join(tree, "build", "qlint-cache")
-    _cfg, pack, _plan, tus, _program = load(Options(paths=SCOPES[opts.version], jobs=opts.jobs,
-                                                    cache_dir=cache_dir))
+    pack, tus = scope_facts(opts.version, opts.jobs, cache_dir)
     mutants = all_mutants(tree, opts.version, scope_files(tree, opts.version, tus))
     chosen = sorted(mutants, key=Mutant.name)
     random.Random(opts.seed).shuffle(chosen)
