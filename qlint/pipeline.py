@@ -289,8 +289,7 @@ def _as_before(plan, change, cache, tus) -> discover.Plan:
     for i, job in enumerate(plan.jobs):
         if change.added(job.file):
             continue
-        files = (job.file, *tus[i].includes) if tus is not None else cache.inputs(job) or ()
-        overlay = change.overlay(files)
+        overlay = change.overlay(_files_of(i, job, tus, cache))
         jobs.append(job.with_overlay(overlay) if overlay else job)
     before.jobs = jobs
     return before
@@ -371,11 +370,14 @@ def _requirement(record: dict) -> Requirement:
 def _checked_files(plan, tus, cache) -> set[str]:
     """The files of the translation units the paths name: their sources and headers."""
     checked = set(plan.checked)
-    files = set(checked)
-    for i, job in enumerate(plan.jobs):
-        if job.file in checked:
-            files.update(tus[i].includes if tus is not None else cache.inputs(job) or ())
-    return files
+    return {f for i, job in enumerate(plan.jobs) if job.file in checked
+            for f in _files_of(i, job, tus, cache)}
+
+
+def _files_of(i: int, job, tus, cache) -> tuple:
+    """The files the plan's i-th TU consists of (its source, its headers, its prefix's): from
+    its parsed facts, or else from its cache entry."""
+    return (job.file, *tus[i].includes) if tus is not None else tuple(cache.inputs(job) or ())
 
 
 def infer_settings(cfg, options: Options) -> Settings:

@@ -255,6 +255,7 @@ class FactsCache:
         self.parsing()
         self._peeked: dict[str, str | None] = {}
         self._prefixes: dict[str, str | None] = {}    # prefix entry key -> its inputs, if valid
+        self._prefix_files: dict[str, list] = {}      # prefix entry key -> its files (inputs())
         self.versions = tool_versions()
         self.hits = self.misses = self.rebuilt = 0
         check_directory(directory)
@@ -395,8 +396,15 @@ class FactsCache:
             return None
         files = [dep[0] for dep in header["deps"]]
         prefix = header.get("prefix")
-        body = self._read("pch", prefix[0]) if prefix else None
-        return files + body["includes"] if body else files
+        return files + self._prefix_includes(prefix[0]) if prefix else files
+
+    def _prefix_includes(self, key: str) -> list[str]:
+        """The files of a valid prefix entry, read once per run (every TU of a flag group
+        shares it); none if it is missing or out of date."""
+        if key not in self._prefix_files:
+            body = self._read("pch", key)
+            self._prefix_files[key] = body["includes"] if body else []
+        return self._prefix_files[key]
 
     # ---- whole-run results --------------------------------------------------------------------
 
