@@ -156,3 +156,19 @@ def test_a_transaction_runs_only_the_actions_added_to_it():
         ("qmp_x_attach", 81, "calls attach_commit() through tran_commit()"),
         ("attach_commit", 52, "calls bdrv_root_attach_child() without AioContext")]
     assert (ql201["line"], ql201["column"]) == (89, 5)
+
+
+def test_a_transaction_run_in_a_recursion_gets_what_its_callbacks_need_in_later_rounds():
+    # refresh_child() needs the AioContext lock only from the second round of its component
+    # (its paths end at replace_node() in the first). replace_node() reads what its action's
+    # callback needs when it runs the transaction, not as a callee's summary: it was left
+    # with the first round's nothing, and there was no finding.
+    run = check(f"{SEC}/transaction-recursive")
+    assert findings(run) == [("QL101", f"{SEC}/transaction-recursive/replace.c", 40,
+                              "refresh_child")]
+    assert notes(run.json["findings"][0]) == [
+        ("qmp_x_replace", 69, "entry point: QMP/HMP command handler (main loop) (holds BQL)"),
+        ("qmp_x_replace", 71, "calls replace_node()"),
+        ("replace_node", 65, "calls replace_child_commit() through tran_commit()"),
+        ("replace_child_commit", 47, "calls refresh_child()"),
+        ("refresh_child", 40, "calls bdrv_root_attach_child() without AioContext")]

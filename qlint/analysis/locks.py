@@ -278,6 +278,11 @@ class LockAnalysis:
         summary = Summary()
         seen: set = set()
         added, summary.actions = self._actions(fn)
+        if any(self._runs_transaction(call) for _b, _i, call in self.calls(fn)):
+            # Its runs read the actions' callbacks, which need not be its callees: when one
+            # changes later in a recursive component, this is analysed again (_fixpoint).
+            for callback in self._action_functions(added):
+                self._dependents.setdefault(callback, set()).add(key)
         generic = self.sem.runs_actions(fn.name)
         needs = {id(call): () if generic else self._needs(fn, call, added)
                  for _b, _i, call in self.calls(fn)}
