@@ -396,10 +396,8 @@ def context_of(tus: list, pack, settings: Settings | None = None):
     if settings is None or not settings.enabled:
         return program, graph, Context(program, graph, active)
     inference, inferred, analysis = infer(program, graph, active, settings)
-    ctx = Context(program, graph, inferred)
+    ctx = Context(program, graph, inferred, before=analysis)
     ctx.inference = inference
-    if analysis is not None:
-        ctx.locks = analysis
     return program, graph, ctx
 
 

@@ -1,6 +1,9 @@
 """The analysis runs on plain IR: no libclang here."""
 from __future__ import annotations
 
+from dataclasses import replace
+
+from qlint.analysis.locks import LockAnalysis
 from qlint.analysis.paths import never_taken, normalize_cond, or_keeps
 from qlint.config import Config, build_pack
 from qlint.facts.codec import decode_tu, encode_tu
@@ -8,6 +11,7 @@ from qlint.facts.conditions import decision
 from qlint.facts.ir import Arg, Assign, Block, Call, Edge, Function, TUFacts
 from qlint.graph.callgraph import CallGraph
 from qlint.graph.program import Program
+from qlint.pack.model import Origin, Requirement
 from qlint.rules.base import Context
 from qlint.rules.lock_rules import LockRequired
 from qlint.rules.section_rules import UnbalancedSection
@@ -204,3 +208,33 @@ def test_edges_a_constant_part_rules_out():
     assert never_taken(("int", "i32", 1), False)            # `while (1)` has no exit edge
     assert not never_taken(("&&", "i32", ("int", "i32", 1), ctx), True)
     assert not never_taken(None, True)
+
+
+def test_an_analysis_with_one_more_requirement_analyses_again_only_what_it_touches():
+    # The check after observed contracts: frob() gains a [[requires]] entry. What asks for
+    # frob's entries is analysed again; so are the callers of what now requires something
+    # new (top_bare); the rest keeps the first analysis's summaries (top_held: held_user()
+    # still requires nothing of its callers), and every summary is what a fresh analysis gives.
+    frob = fn("frob", straight())
+    held_user = fn("held_user", straight(call("aio_context_acquire", 3, "s->ctx"),
+                                         call("frob", 4, "s"),
+                                         call("aio_context_release", 5, "s->ctx")))
+    bare_user = fn("bare_user", straight(call("frob", 13, "s")), line=10)
+    top_held = fn("top_held", straight(call("held_user", 23, "s")), line=20)
+    top_bare = fn("top_bare", straight(call("bare_user", 33, "s")), line=30)
+    other = fn("other", straight(call("top_held", 43, "s")), line=40)
+    ctx = analyse([frob, held_user, bare_user, top_held, top_bare, other],
+                  declared=("aio_context_release",))
+    before = ctx.locks
+    entry = Requirement(lock="AioContext", kind="requires", function="frob",
+                        origin=Origin("/src/x.c", 1, "test"))
+    pack = replace(ctx.pack, requirements=ctx.pack.requirements + [entry])
+    again = LockAnalysis(ctx.program, ctx.graph, pack, before)
+    fresh = LockAnalysis(ctx.program, ctx.graph, pack)
+    assert sorted(k for k, s in again.summaries.items() if s is not before.summaries[k]) == [
+        "bare_user", "held_user", "top_bare"]
+    assert {k: s.interface() for k, s in again.summaries.items()} == \
+        {k: s.interface() for k, s in fresh.summaries.items()}
+    assert [(w.caller, w.call.line, w.target) for w in again.summary("top_bare").requires[
+        "AioContext"]] == [("top_bare", 33, "bare_user")]
+    assert again.summary("top_held").requires == {}

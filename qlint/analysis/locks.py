@@ -117,6 +117,16 @@ class Summary:
         for side in self.on_return:
             yield from side[0]
 
+    def interface(self) -> tuple:
+        """What its callers' analyses read of it (LockAnalysis._needs, _callee_effects,
+        _actions): the locks it requires or excludes under which guards, its effects, what its
+        result tells, the actions it adds, in the order callers meet them. Two summaries with
+        one interface give its callers the same summaries."""
+        guarded = lambda table: tuple((lock, frozenset(w.guards for w in witnesses))  # noqa: E731
+                                      for lock, witnesses in table.items())
+        return (guarded(self.requires), guarded(self.excludes), self.effect, self.ambient,
+                self.on_return, self.actions)
+
     def signature(self):
         return ({k: tuple(sorted(((id(w.call), w.target, w.guards) for w in v), key=repr))
                  for k, v in self.requires.items()},
@@ -135,17 +145,29 @@ class EntryPoint:
 
 
 class LockAnalysis:
-    def __init__(self, program, graph, pack):
+    def __init__(self, program, graph, pack, before: LockAnalysis | None = None):
+        """`before`: an analysis of the same program and call graph with a pack that differs
+        in its requirements by name at most (inferred contracts added): the summaries of the
+        functions that did not ask for a changed requirement, and whose callees kept what
+        callers read of them (Summary.interface), are taken from it, as analysing them again
+        would give them."""
         self.program = program
         self.graph = graph
         self.pack = pack
         self.sem = Semantics(pack, program)
         self.assumptions = pack.assumptions()
-        self.inline = accessors(program.functions)
         self.deferred = {r.func for r in graph.registrations if r.deferral}
         self.summaries: dict[str, Summary] = {}
-        self._calls: dict[str, tuple] = {}
-        self._tested: dict[str, frozenset] = {}
+        self._reads: dict[str, set] = {}     # the requirement names each analysis asked for
+        self._same: set[str] = set()        # functions whose interface is before's
+        self._before = before if before is not None and before.graph is graph and \
+            before.assumptions == self.assumptions else None
+        if self._before is not None:          # what does not depend on the pack
+            self.inline = before.inline
+            self._calls, self._tested = before._calls, before._tested
+        else:
+            self.inline = accessors(program.functions)
+            self._calls, self._tested = {}, {}
         self._looped: dict[str, set] = {}
         self.truncated: list[str] = []
         self.unsettled: set[str] = set()
@@ -169,13 +191,50 @@ class LockAnalysis:
             self._callees[key] = sorted(set(self._callees[key]) | needed)
             for callback in needed:
                 self._dependents.setdefault(callback, set()).add(key)
+        reusable = self._reusable()
         for scc in sccs(sorted(self.program.functions), self._callees.__getitem__):
+            if reusable is not None and self._reuse(scc, reusable):
+                continue
             if len(scc) == 1 and not self._calls_itself(scc[0]):
                 self.summaries[scc[0]] = self.analyze(scc[0])   # callees are final: one pass
-                continue
-            self._fixpoint(scc)
+            else:
+                self._fixpoint(scc)
+            if reusable is not None:
+                self._same.update(key for key in scc if key in self._before.summaries and
+                                  self.summaries[key].interface() ==
+                                  self._before.summaries[key].interface())
         self.truncated = sorted(k for k, s in self.summaries.items()
                                 if s.explorer is not None and s.explorer.truncated)
+
+    def _reusable(self) -> set[str] | None:
+        """The functions `before` analysed whose summaries no changed requirement touches
+        (None: nothing is reused). A summary reads the pack's requirements only by name
+        (Semantics.pack_requirements), and its callees' summaries."""
+        before = self._before
+        if before is None:
+            return None
+        changed = before.sem.changed_requirements(self.sem)
+        if changed is None:
+            return None
+        return {key for key in before.summaries if not before._reads.get(key, set()) & changed}
+
+    def _reuse(self, scc: list[str], reusable: set[str]) -> bool:
+        """Take the component's summaries from `before` if none of its members asked for a
+        changed requirement and every callee outside it kept its interface."""
+        before = self._before
+        if not all(key in reusable for key in scc):
+            return False
+        members = set(scc)
+        if any(c not in self._same for key in scc for c in self._callees[key]
+               if c not in members):
+            return False
+        for key in scc:
+            self.summaries[key] = before.summaries[key]
+            self._same.add(key)
+            self._reads[key] = before._reads.get(key, set())
+            if key in before.unsettled:
+                self.unsettled.add(key)
+        return True
 
     def _fixpoint(self, scc: list[str], rounds: int = 8) -> None:
         """Summaries of a recursive component, in rounds over its members in depth-first
@@ -274,6 +333,13 @@ class LockAnalysis:
 
     def analyze(self, key: str) -> Summary:
         """The summary of one function from its callees' current summaries."""
+        self.sem.looked_up = self._reads.setdefault(key, set())
+        try:
+            return self._analyze(key)
+        finally:
+            self.sem.looked_up = None
+
+    def _analyze(self, key: str) -> Summary:
         fn = self.program.functions[key]
         summary = Summary()
         seen: set = set()

@@ -58,6 +58,7 @@ class Semantics:
                 self._by_name.setdefault(m.name, []).append(("try", s, m, success))
         self.requires: dict[str, list] = {}
         self.excludes: dict[str, list] = {}
+        self.looked_up: set | None = None   # where set, the names pack_requirements is asked
         self.attr_requires: dict[str, list] = {}
         self.attr_excludes: dict[str, list] = {}
         for r in pack.requirements:
@@ -193,7 +194,18 @@ class Semantics:
         return None
 
     def pack_requirements(self, name: str, kind: str) -> list:
+        if self.looked_up is not None:
+            self.looked_up.add(name)
         return (self.requires if kind == "requires" else self.excludes).get(name, [])
+
+    def changed_requirements(self, other: Semantics) -> set[str] | None:
+        """The names whose [[requires]] or [[excludes]] entries by name differ in `other`; None
+        if anything else differs (an attribute's requirements)."""
+        if (self.attr_requires, self.attr_excludes) != (other.attr_requires, other.attr_excludes):
+            return None
+        return {name for mine, theirs in ((self.requires, other.requires),
+                                          (self.excludes, other.excludes))
+                for name in mine.keys() | theirs.keys() if mine.get(name) != theirs.get(name)}
 
     def call_requirements(self, call: Call, targets, kind: str) -> list:
         """(name, Requirement) of the [[requires]] or [[excludes]] entries by name that a call

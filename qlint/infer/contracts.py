@@ -53,10 +53,10 @@ def kind_of(entry: Requirement) -> str:
 
 
 def infer(program, graph, pack, settings: Settings):
-    """(Inference, the pack with the inferred entries, the lock analysis of that pack if one
-    was made on the way, else None). Written and asserted contracts come from the facts;
-    observed ones from a lock analysis with those, which serves the check as well when
-    nothing observed is new."""
+    """(Inference, the pack with the inferred entries, the lock analysis made on the way).
+    Written and asserted contracts come from the facts; observed ones from a lock analysis
+    with those, which serves the check when nothing observed is new (its pack is the one
+    returned), and otherwise lends it the summaries the new entries do not touch."""
     locks = frozenset(pack.section_kinds())
     sem = Semantics(pack, program)
     stated = written_contracts(program, pack, locks) + \
@@ -69,7 +69,7 @@ def infer(program, graph, pack, settings: Settings):
     if {_ident(r) for r in final.entries} == {_ident(r) for r in first.entries}:
         # Nothing new to check: the analysis serves.
         return Inference(first.entries, final.dropped), with_stated, analysis
-    return final, replace(pack, requirements=pack.requirements + final.entries), None
+    return final, replace(pack, requirements=pack.requirements + final.entries), analysis
 
 
 def _ident(r: Requirement) -> tuple:

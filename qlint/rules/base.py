@@ -99,13 +99,17 @@ def docs_dir() -> str:
 class Context:
     """What rules read: the program, its call graph, the active pack, and shared analyses."""
 
-    def __init__(self, program, graph, pack):
+    def __init__(self, program, graph, pack, before=None):
         self.program = program
         self.graph = graph
         self.pack = pack
         self.inference = None     # infer.contracts.Inference: the contracts inferred, if any
+        self.before = before      # a lock analysis of a pack that differs in requirements
 
     @cached_property
     def locks(self):
         from ..analysis.locks import LockAnalysis
-        return LockAnalysis(self.program, self.graph, self.pack)
+        before, self.before = self.before, None     # what it does not lend is garbage
+        if before is not None and before.pack is self.pack:
+            return before
+        return LockAnalysis(self.program, self.graph, self.pack, before)
