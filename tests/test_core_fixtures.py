@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import findings, qlint, trace
+from fixture_trees import HEADER, make_tree
 
 SEED = "fixtures/seed000"
 CORE = "fixtures/core"
@@ -62,6 +63,28 @@ def test_only_the_entry_path_without_the_lock_is_flagged():
     assert f["related"] == [{"path": f"{CORE}/two-entries/entries.c", "line": 31,
                              "message": "unlocked_read() registered as fd-handler by "
                                         "aio_set_event_notifier()"}]
+
+
+def test_other_entry_points_a_pack_names_are_related_locations(tmp_path):
+    # Two QMP handlers (named by the pack's [[entry]], no registration) and an fd handler
+    # reach the same call: the first handler leads the trace; the others are listed where
+    # they are registered, then where those a pack names are defined.
+    root = make_tree(tmp_path, {"entries.c": HEADER + (
+        "static void process(State *s)\n{\n    qemu_laio_process_completions(s);\n}\n\n"
+        "static void unlocked_read(EventNotifier *e)\n{\n"
+        "    State *s = container_of(e, State, e);\n\n    process(s);\n}\n\n"
+        "void qmp_x_flush(State *s)\n{\n    process(s);\n}\n\n"
+        "void qmp_y_flush(State *s)\n{\n    process(s);\n}\n\n"
+        "void entries_attach(State *s)\n{\n"
+        "    aio_set_event_notifier(s->ctx, &s->e, false, unlocked_read, NULL, NULL);\n}\n")})
+    run = qlint("check", ".", "--format", "json", cwd=root)
+    assert findings(run) == [("QL101", "entries.c", 4, "process")]
+    f = run.json["findings"][0]
+    assert trace(f) == [("qmp_x_flush", 14), ("qmp_x_flush", 16), ("process", 4)]
+    assert [(r["line"], r["message"]) for r in f["related"]] == [
+        (26, "also reached from unlocked_read() registered as fd-handler by "
+             "aio_set_event_notifier()"),
+        (19, "also reached from qmp_y_flush(), entry point: QMP/HMP command handler (main loop)")]
 
 
 def test_goto_error_path_that_skips_the_lock():

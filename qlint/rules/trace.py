@@ -26,21 +26,32 @@ def entry_step(ctx, entry) -> Step:
 
 
 def registration_related(ctx, entry, also: bool = False) -> list[Related]:
+    """Where the entry point comes from: its registration, or for another entry point that a
+    pack names (a QMP handler), its definition. The finding's own named entry point is its
+    trace's first step."""
     reg = entry.registration
-    if entry.kind == "entry" or reg is None:
-        return []
     name = ctx.program.name_of(entry.func)
+    if entry.kind == "entry":
+        if not also or reg is None:
+            return []
+        fn = ctx.program.functions[entry.func]
+        return [Related(fn.file, fn.line, f"also reached from {name}(), entry point: "
+                        f"{reg.description or 'declared root'}", fn.col)]
+    if reg is None:
+        return []
     lead = "also reached from " if also else ""
     return [Related(reg.file, reg.line,
                     f"{lead}{name}() registered as {entry.kind} by {reg.api}()", reg.call.col)]
 
 
 def also_reached(ctx, entry, others) -> list[Related]:
-    """The registrations of the other entry points that reach the same call (at most
-    MAX_RELATED locations in all, with the first entry point's own)."""
+    """Where the other entry points that reach the same call come from (at most MAX_RELATED
+    locations in all, with the first entry point's own): registered callbacks first, then
+    the functions a pack names (a QMP handler's is the usual way in, a BH's the easy one to
+    miss)."""
     related = registration_related(ctx, entry)
     seen = {(entry.func, entry.kind)}
-    for other, _chain in others:
+    for other, _chain in sorted(others, key=lambda found: found[0].kind == "entry"):
         if (other.func, other.kind) not in seen and len(related) < MAX_RELATED:
             seen.add((other.func, other.kind))
             related += registration_related(ctx, other, also=True)
