@@ -164,11 +164,11 @@ def test_a_transaction_run_in_a_recursion_gets_what_its_callbacks_need_in_later_
     # callback needs when it runs the transaction, not as a callee's summary: it was left
     # with the first round's nothing, and there was no finding.
     run = check(f"{SEC}/transaction-recursive")
-    assert findings(run) == [("QL101", f"{SEC}/transaction-recursive/replace.c", 40,
+    assert findings(run) == [("QL101", f"{SEC}/transaction-recursive/replace.c", 29,
                               "refresh_child")]
     assert notes(run.json["findings"][0]) == [
-        ("qmp_x_replace", 69, "entry point: QMP/HMP command handler (main loop) (holds BQL)"),
-        ("qmp_x_replace", 71, "calls replace_node()"),
-        ("replace_node", 65, "calls replace_child_commit() through tran_commit()"),
-        ("replace_child_commit", 47, "calls refresh_child()"),
-        ("refresh_child", 40, "calls bdrv_root_attach_child() without AioContext")]
+        ("qmp_x_replace", 58, "entry point: QMP/HMP command handler (main loop) (holds BQL)"),
+        ("qmp_x_replace", 60, "calls replace_node()"),
+        ("replace_node", 54, "calls replace_child_commit() through tran_commit()"),
+        ("replace_child_commit", 36, "calls refresh_child()"),
+        ("refresh_child", 29, "calls bdrv_root_attach_child() without AioContext")]

@@ -344,11 +344,6 @@ class LockAnalysis:
         summary = Summary()
         seen: set = set()
         added, summary.actions = self._actions(fn)
-        if any(self._runs_transaction(call) for _b, _i, call in self.calls(fn)):
-            # Its runs read the actions' callbacks, which need not be its callees: when one
-            # changes later in a recursive component, this is analysed again (_fixpoint).
-            for callback in self._action_functions(added):
-                self._dependents.setdefault(callback, set()).add(key)
         generic = self.sem.runs_actions(fn.name)
         needs = {id(call): () if generic else self._needs(fn, call, added)
                  for _b, _i, call in self.calls(fn)}
@@ -622,8 +617,14 @@ class LockAnalysis:
         `added` to transactions in this function. Callee summaries are final here, except
         inside a recursive component, whose functions are analysed again until nothing
         changes."""
-        targets = self._action_functions(added) if self._runs_transaction(call) \
-            else self.graph.callees(call)
+        if self._runs_transaction(call):
+            targets = self._action_functions(added)
+            # The actions' callbacks need not be its callees: when one changes later in a
+            # recursive component, this function is analysed again (_fixpoint).
+            for callback in targets:
+                self._dependents.setdefault(callback, set()).add(fn.key)
+        else:
+            targets = self.graph.callees(call)
         out = [(kind, "", name, r.lock, False, ()) for kind in ("requires", "excludes")
                for name, r in self.sem.call_requirements(call, targets, kind)]
         through = _through_parameter(fn, call)

@@ -16,13 +16,18 @@ def entry_step(ctx, entry) -> Step:
     fn = ctx.program.functions[entry.func]
     reg = entry.registration
     if entry.kind == "entry":
-        note = f"entry point: {reg.description or 'declared root'} (holds {locks(entry.holds)})"
+        note = f"entry point: {_named(reg)} (holds {locks(entry.holds)})"
         return Step(fn.name, fn.file, fn.line, note)
     via = f" through {reg.wrapper}()" if reg.wrapper else ""
     where = ctx.program.functions[reg.caller]
     note = (f"entry point: {entry.kind} registered by {reg.api}(){via} in {where.name}(), "
             f"line {reg.line} (holds {locks(entry.holds)})")
     return Step(fn.name, fn.file, fn.line, note)
+
+
+def _named(entry) -> str:
+    """What a pack's [[entry]] says of the functions it names."""
+    return entry.description or "declared root"
 
 
 def registration_related(ctx, entry, also: bool = False) -> list[Related]:
@@ -35,8 +40,8 @@ def registration_related(ctx, entry, also: bool = False) -> list[Related]:
         if not also or reg is None:
             return []
         fn = ctx.program.functions[entry.func]
-        return [Related(fn.file, fn.line, f"also reached from {name}(), entry point: "
-                        f"{reg.description or 'declared root'}", fn.col)]
+        return [Related(fn.file, fn.line, f"also reached from {name}(), entry point: {_named(reg)}",
+                        fn.col)]
     if reg is None:
         return []
     lead = "also reached from " if also else ""
