@@ -21,7 +21,7 @@ from .frontend.collect import CollectStats, collect
 from .graph.callgraph import CallGraph
 from .graph.program import Program
 from .infer.contracts import KINDS, Inference, Settings, infer, kind_of
-from .infer.render import render
+from .infer.render import definition, render
 from .project import Glob, PerFileIgnore, globs, per_file_ignores
 from .pack.load import builtin_pack_dir
 from .pack.model import Evidence, Requirement
@@ -341,7 +341,8 @@ def inferred(options: Options, progress=None) -> dict:
     counts = dict.fromkeys(KINDS, 0)
     for entry, _r in used:
         counts[kind_of(entry)] += 1
-    return {"toml": render(entries, os.getcwd()), "counts": counts,
+    locks = {r["lock_def"]["name"]: r["lock_def"] for r in shown if r.get("lock_def")}
+    return {"toml": render(entries, os.getcwd(), locks.values()), "counts": counts,
             "cells": [[entry.kind, r["lock_kind"], kind_of(entry)] for entry, r in used]}
 
 
@@ -353,10 +354,13 @@ def contracts_record(inference: Inference, pack) -> list[dict]:
     """A whole program's inferred contracts as plain data: the entries used (`used`) and
     those the packs state as well, each with its evidence and the kind of its lock."""
     kinds = pack.section_kinds()
+    made = {s.name: definition(s) for s in pack.sections
+            if s.origin is not None and s.origin.pack == "inferred"}
 
     def plain(r, used: bool) -> dict:
-        return {"kind": r.kind, "function": r.function, "lock": r.lock, "used": used,
-                "lock_kind": kinds.get(r.lock, ""), "evidence": [asdict(e) for e in r.evidence]}
+        out = {"kind": r.kind, "function": r.function, "lock": r.lock, "used": used,
+               "lock_kind": kinds.get(r.lock, ""), "evidence": [asdict(e) for e in r.evidence]}
+        return dict(out, lock_def=made[r.lock]) if r.lock in made else out
     return [plain(r, True) for r in inference.entries] + \
         [plain(r, False) for r in inference.stated()[len(inference.entries):]]
 

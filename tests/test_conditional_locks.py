@@ -77,10 +77,11 @@ def test_release_first_function_with_disagreeing_returns_and_no_caller():
     assert findings(run) == [("QL102", f"{COND}/release-first/worker.c", 20,
                               "worker_run_unlocked")]
     f = run.json["findings"][0]
-    assert f["message"] == ("worker_run_unlocked() returns with the QemuMutex lock released on "
+    # Its comment names the lock ("Called with w->lock held"): the lock in Worker.lock.
+    assert f["message"] == ("worker_run_unlocked() returns with the Worker.lock lock released on "
                             "this path but not on its others: its callers cannot tell which")
     assert notes(f) == [
-        ("worker_run_unlocked", 17, "QemuMutex released here"),
+        ("worker_run_unlocked", 17, "Worker.lock released here"),
         ("worker_run_unlocked", 19, "takes ret < 0 → true"),
         ("worker_run_unlocked", 20, "returns")]
 

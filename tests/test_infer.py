@@ -13,7 +13,8 @@ from fixture_trees import HEADER, make_tree
 
 from qlint.frontend.comments import SourceText, comment_above
 from qlint.infer.observed import confidence, wilson_lower
-from qlint.infer.written import Reader, sentences
+from qlint.facts.ir import Function
+from qlint.infer.written import Reader, field_of_param, sentences
 from qlint.pack.load import load_builtin
 
 INFER = "fixtures/infer"
@@ -104,6 +105,41 @@ def test_phrases_read_what_qemu_writes(sentence, expected):
     assert sorted((kind, lock) for kind, lock, _i, _s in READER.contracts(sentence)) == expected
 
 
+FIELD_READER = Reader(load_builtin(), frozenset({"QemuMutex", "CoMutex"}))
+
+
+@pytest.mark.parametrize("sentence, expected", [
+    # 7.2 block/nbd.c, block/blkio.c, block/qcow2.c
+    ("Called with s->requests_lock held.", [("requires", "s->requests_lock")]),
+    ("Called with s->bounce_lock held", [("requires", "s->bounce_lock")]),
+    ("Called with s->lock held.", [("requires", "s->lock")]),
+    # util/qht.c, in the imperative
+    ("Call with ht->lock held.", [("requires", "ht->lock")]),
+    ("call with head->lock held", [("requires", "head->lock")]),
+    ("Call with at least a bucket lock held.", []),
+    # A chain names no parameter's struct; a field not said to be held is no lock.
+    ("Called with self->bs->reqs_lock held", []),
+    ("Called with s->state set to CONNECTING.", []),
+    ("Called with s->lock *not* held.", []),
+])
+def test_a_lock_in_a_field_is_read_with_the_parameter_that_names_it(sentence, expected):
+    assert [(kind, lock) for kind, lock, _i, _s in FIELD_READER.contracts(sentence)] == expected
+
+
+@pytest.mark.parametrize("ctype, expected", [
+    ("BDRVNBDState *", "BDRVNBDState.lock"),
+    ("struct qht_bucket *", "qht_bucket.lock"),
+    ("const Cache *", "Cache.lock"),
+    ("Cache **", ""),
+    ("int", ""),
+])
+def test_a_field_lock_is_named_by_the_parameters_type(ctype, expected):
+    fn = Function("f", "f", "a.c", 1, 1, 2, False, params=("bs", "s"),
+                  param_types=("BlockDriverState *", ctype))
+    assert field_of_param(fn, "s->lock") == expected
+    assert field_of_param(fn, "o->lock") == ""
+
+
 # ---- the confidence of call-site statistics -----------------------------------------------------
 
 def test_the_confidence_grows_with_the_sites_and_falls_with_the_base_rate():
@@ -135,6 +171,43 @@ def test_written_contracts_of_a_function_and_of_a_callback_field():
         16, "Called with the AioContext lock held, like everything that completes requests.")
 
 
+def test_a_lock_in_a_field_written_through_a_parameter():
+    run = check(f"{INFER}/field-lock", "--show-path")
+    assert run.code == 1
+    assert findings(run) == [("QL101", f"{INFER}/field-lock/field-lock.c", 48, "cache_bh")]
+    finding, = run.json["findings"]
+    assert finding["message"] == ("drop_pending_locked() requires Cache.lock, which is not held "
+                                  "on this path from bh cache_bh()")
+    assert (finding["contract"]["line"], finding["contract"]["text"]) == (
+        17, "Called with s->lock held.")
+
+
+@pytest.mark.parametrize("entry, message", [
+    ('field-of = ["QemuMutex"]\nwords = ["s->lock"]',
+     "[[written]] 'field-of' needs words with the groups (?P<param>...) and (?P<field>...)"),
+    ('lock = "BQL"\nfield-of = ["QemuMutex"]\nwords = ["BQL"]',
+     "[[written]] needs 'lock' or 'field-of' (one of them)"),
+])
+def test_written_field_lock_configuration_errors(tmp_path, entry, message):
+    cfg = tmp_path / "qlint.toml"
+    cfg.write_text(f"[[written]]\n{entry}\n")
+    run = qlint("check", f"{INFER}/field-lock", "--config", str(cfg))
+    assert (run.code, run.err) == (2, f"qlint: error: {cfg}:1: {message}\n")
+
+
+def test_infer_defines_the_lock_in_a_field_it_names(tmp_path):
+    out = tmp_path / "inferred.toml"
+    assert qlint("infer", f"{INFER}/field-lock", "-o", str(out)).code == 0
+    text = out.read_text()
+    assert ('[[lock]]   # the QemuLockable/QemuMutex in Cache.lock, as the program takes it\n'
+            'name = "Cache.lock"\n') in text
+    assert text.count("[[requires]]") == 1 and 'lock = "Cache.lock"' in text
+    config = tmp_path / "accept.toml"
+    config.write_text(text.split('[pack]', 1)[1].split("\n", 3)[3])
+    run = check(f"{INFER}/field-lock", "--config", str(config), "--no-infer")
+    assert findings(run) == [("QL101", f"{INFER}/field-lock/field-lock.c", 48, "cache_bh")]
+
+
 def test_asserted_contracts_required_and_excluded():
     run = check(f"{INFER}/asserted")
     assert findings(run) == [("QL101", f"{INFER}/asserted/asserted.c", 40, "worker"),
@@ -152,9 +225,9 @@ def test_observed_contract_reports_the_deviant_site_and_not_a_weak_statistic():
     assert findings(run) == [("QL101", f"{INFER}/observed/observed.c", 354, "deviant_bh")]
     contract = run.json["findings"][0]["contract"]
     assert (contract["function"], contract["kind"], contract["held"], contract["total"],
-            contract["confidence"]) == ("bdrv_frob", "observed", 30, 31, 0.818)
+            contract["confidence"]) == ("bdrv_frob", "observed", 30, 31, 0.819)
     # The base rate and the counts are the whole fixture program's (the context).
-    assert run.json["stats"]["inferred"] == {"comment": 3, "assertion": 4, "observed": 1}
+    assert run.json["stats"]["inferred"] == {"comment": 5, "assertion": 4, "observed": 1}
 
 
 def test_a_transactions_action_is_checked_with_its_contract_and_not_through_any_field():
@@ -287,7 +360,7 @@ def test_degraded_mode_infers_too(tmp_path):
 
 
 def test_fixture_paths_exist():
-    for kind in ("written", "asserted", "observed", "transaction"):
+    for kind in ("written", "asserted", "observed", "transaction", "field-lock"):
         assert os.path.isdir(os.path.join(FIXTURES, "infer", kind))
 
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field, replace
 
 from ..analysis.locks import LockAnalysis
 from ..analysis.semantics import Semantics
-from ..pack.model import Origin, Requirement
+from ..facts.ir import Call
+from ..pack.model import Origin, Requirement, Section
 from .asserted import asserted_contracts
 from .observed import observed_contracts
 from .written import written_contracts
@@ -61,15 +62,85 @@ def infer(program, graph, pack, settings: Settings):
     sem = Semantics(pack, program)
     stated = written_contracts(program, pack, locks) + \
         asserted_contracts(program, pack, sem, locks)
+    stated, made, unknown = field_locks(stated, program, pack, sem)
+    pack = replace(pack, sections=pack.sections + made) if made else pack
     first = _decide(stated, program, pack, sem, settings)
+    first.dropped += unknown
     with_stated = replace(pack, requirements=pack.requirements + first.entries)
     analysis = LockAnalysis(program, graph, with_stated)
     final = _decide(stated + observed_contracts(analysis, with_stated), program, pack, sem,
                     settings)
+    final.dropped += unknown
     if {_ident(r) for r in final.entries} == {_ident(r) for r in first.entries}:
         # Nothing new to check: the analysis serves.
         return Inference(first.entries, final.dropped), with_stated, analysis
     return final, replace(pack, requirements=pack.requirements + final.entries), analysis
+
+
+NOT_TAKEN = "no lock operation of the program takes it"
+
+
+def field_locks(found, program, pack, sem) -> tuple[list, list, list]:
+    """Contracts on a lock in a struct field ("BDRVNBDState.requests_lock", from a comment's
+    "s->requests_lock"), given a lock: the one the packs declare for that field, else one made
+    of the [[written]] `field-of` locks whose functions take it somewhere in the program (a
+    QemuMutex's or a CoMutex's, through lock guards too). (the contracts with their lock's
+    name, the locks made, (Requirement, why) of those on a field no lock operation takes.)"""
+    declared = pack.section_kinds()
+    wanted = {lock for _s, _k, lock, _e in found if lock not in declared}
+    if not wanted:
+        return found, [], []
+    generic = {name for w in pack.written for name in w.field_of}
+    takers = _takers(program, sem, wanted, generic)
+    own = {s.field: s.name for s in pack.sections if s.field}
+    made, names = [], {}
+    for lock in sorted(wanted):
+        if lock in own:
+            names[lock] = own[lock]
+        elif takers.get(lock):
+            names[lock] = lock
+            first = min((e for _s, _k, w, e in found if w == lock), key=lambda e: (e.file, e.line))
+            made.append(_field_lock(lock, [pack.section(n) for n in sorted(takers[lock])], first))
+    kept, unknown = [], []
+    for subject, kind, lock, evidence in found:
+        if lock not in wanted:
+            kept.append((subject, kind, lock, evidence))
+        elif lock in names:
+            kept.append((subject, kind, names[lock], evidence))
+        else:
+            unknown.append((Requirement(lock=lock, kind=kind, function=subject,
+                                        evidence=(evidence,)), NOT_TAKEN))
+    return kept, made, unknown
+
+
+def _takers(program, sem, fields: set, generic: set) -> dict[str, set]:
+    """The `generic` locks whose operations take each of `fields` somewhere in the program."""
+    names = {m.name for s in sem.pack.sections if s.name in generic
+             for m in s.begin + tuple(t for t, _ in s.try_begin)}
+    out: dict[str, set] = {}
+    for fn in program.functions.values():
+        for block in fn.blocks:
+            for event in block.events:
+                if isinstance(event, Call) and (event.name in names or event.macro in names):
+                    for op in sem.section_ops(event):
+                        if op.ident in fields and op.section in generic:
+                            out.setdefault(op.ident, set()).add(op.section)
+    return out
+
+
+def _field_lock(field: str, kinds: list, evidence) -> Section:
+    """The lock in `field`, taken and released by the functions of `kinds` (those that
+    designate it by the same argument)."""
+    kinds = [k for k in kinds if k.arg == kinds[0].arg]
+
+    def union(attr):
+        return tuple(dict.fromkeys(m for k in kinds for m in getattr(k, attr)))
+    return Section(name=field, kind="lock", begin=union("begin"), end=union("end"),
+                   try_begin=union("try_begin"), unheld=union("unheld"),
+                   recursive=any(k.recursive for k in kinds), field=field,
+                   arg=kinds[0].arg,
+                   description=f"the {'/'.join(k.name for k in kinds)} in {field}",
+                   origin=Origin(evidence.file, evidence.line, "inferred", "lock"))
 
 
 def _ident(r: Requirement) -> tuple:

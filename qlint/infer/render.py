@@ -17,8 +17,9 @@ HEADER = """\
 """
 
 
-def render(entries, base: str) -> str:
-    """TOML for `entries` (Requirements with evidence)."""
+def render(entries, base: str, locks=()) -> str:
+    """TOML for `entries` (Requirements with evidence), after the `locks` they name that no
+    pack declares (definitions of locks in struct fields, `definition()`)."""
     counts = {kind: 0 for kind in KINDS}
     for entry in entries:
         counts[kind_of(entry)] += 1
@@ -26,6 +27,8 @@ def render(entries, base: str) -> str:
     out = [HEADER.format(counts=f"{len(entries)} contracts: {words}."),
            '[pack]', 'name = "inferred"',
            'description = "contracts inferred from the analysed tree (qlint infer)"', '']
+    for lock in sorted(locks, key=lambda d: d["name"]):
+        out += _lock_table(lock)
     for entry in sorted(entries, key=lambda e: (_function(e.function, base), e.kind, e.lock)):
         out += [f"[[{entry.kind}]]",
                 f"function = {_string(_function(entry.function, base))}",
@@ -34,6 +37,32 @@ def render(entries, base: str) -> str:
         out += [f"  {_evidence(e, base)}," for e in entry.evidence]
         out += ["]", ""]
     return "\n".join(out)
+
+
+def definition(section) -> dict:
+    """A lock in a struct field that inference made (contracts.field_locks) as plain data: the
+    keys of its [[lock]] table."""
+    return {"name": section.name, "description": section.description,
+            "acquire": [str(m) for m in section.begin], "release": [str(m) for m in section.end],
+            "try-acquire": [{"function": str(m), "success": "nonzero" if ok else "zero"}
+                            for m, ok in section.try_begin],
+            "none-held": [str(m) for m in section.unheld], "recursive": section.recursive,
+            "field": section.field}
+
+
+def _lock_table(lock: dict) -> list[str]:
+    out = [f"[[lock]]   # {lock['description']}, as the program takes it",
+           f"name = {_string(lock['name'])}"]
+    for key in ("acquire", "release", "none-held"):
+        if lock[key]:
+            out.append(f"{key} = [" + ", ".join(_string(m) for m in lock[key]) + "]")
+    if lock["try-acquire"]:
+        out.append("try-acquire = [" + ", ".join(
+            f"{{ function = {_string(t['function'])}, success = {_string(t['success'])} }}"
+            for t in lock["try-acquire"]) + "]")
+    if lock["recursive"]:
+        out.append("recursive = true")
+    return out + [f"field = {_string(lock['field'])}", ""]
 
 
 def _noun(kind: str) -> str:

@@ -210,10 +210,20 @@ class Contract(Item):
 @dataclass(slots=True)
 class Written(Item):
     """Words that name `lock` in a comment (regular expressions, matched without case), and
-    which `kinds` of contract a comment may state of it."""
-    lock: str
-    words: tuple[str, ...]
+    which `kinds` of contract a comment may state of it. With `field_of` instead of `lock`,
+    the words name a lock in a struct field through a parameter, `(?P<param>)` and
+    `(?P<field>)` ("s->lock"): the lock is that field's ("BDRVQcow2State.lock"), taken by
+    those of these locks' functions that take it in the program."""
+    lock: str = ""
+    words: tuple[str, ...] = ()
     kinds: tuple[str, ...] = ("requires", "excludes")
+    field_of: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.field_of and not all("(?P<param>" in w and "(?P<field>" in w
+                                     for w in self.words):
+            raise ValueError("'field-of' needs words with the groups (?P<param>...) and "
+                             "(?P<field>...)")
 
 
 @dataclass(slots=True)

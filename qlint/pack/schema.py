@@ -361,8 +361,11 @@ TABLES = (
               Key("reason", "prose", "why they do not return", default=""),
               NEEDS)),
     Table("written", "the words that name a lock in a comment, for `qlint infer`", Written,
-          "written", keys=(
-              Key("lock", "string", "a declared lock or context", refers="lock"),
+          "written", one_of=("lock", "field-of"), keys=(
+              Key("lock", "string", "a declared lock or context", default="", refers="lock"),
+              Key("field-of", "strings", "locks whose instance in a struct field the words name "
+                  "through a parameter, with the groups `(?P<param>)` and `(?P<field>)`: the "
+                  "contract is that field's lock", default=(), refers="lock", field="field_of"),
               Key("words", "patterns", "regular expressions (case ignored) that name it",
                   at_least_one="pattern"),
               Key("kinds", "kinds", "the contracts a comment may state of it",
