@@ -72,3 +72,18 @@ def test_10_0_graph_lock_is_not_inferred_where_attributes_say_it(qemu100):
     # 10.0 declares the graph lock's contracts with GRAPH_RDLOCK: nothing to add.
     assert not [k for k in qemu100 if k[2] == "graph_lock" and k[0] == "requires"
                 and k[1] == "bdrv_refresh_filename"]
+
+
+def test_7_2_written_contract_on_a_lock_in_a_field():
+    # block/nbd.c: "Called with s->requests_lock held." above functions of a BDRVNBDState *s;
+    # the lock in that field is made of the QemuMutex and lock-guard calls that take it.
+    run = qlint("infer", "block/nbd.c", "-q", cwd=qemu_tree("7.2"))
+    pack = tomllib.loads(run.out)
+    lock, = pack["lock"]
+    assert (lock["name"], lock["field"]) == ("BDRVNBDState.requests_lock",) * 2
+    assert {"qemu_mutex_lock_func", "qemu_lockable_auto_lock"} <= set(lock["acquire"])
+    on_field = sorted((e["function"], e["evidence"][0]["at"]) for e in pack["requires"]
+                      if e["lock"] == lock["name"])
+    assert on_field == [("nbd_channel_error_locked@block/nbd.c", "block/nbd.c:164"),
+                        ("nbd_client_connecting@block/nbd.c", "block/nbd.c:364"),
+                        ("nbd_reconnect_attempt@block/nbd.c", "block/nbd.c:371")]
