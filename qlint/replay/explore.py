@@ -107,11 +107,14 @@ def exhaustive(world, bound: int, limit: int, judge) -> Search:
 
 
 def _dfs(init, bound: int, limit: int, judge) -> Search:
+    # A state is remembered by its key's hash, not the key: a key holds the whole heap, and
+    # a search remembers up to `limit` states (gigabytes on a whole program's heap). Two of
+    # 200,000 states share a 64-bit hash with a chance near 1e-9.
     out = Search()
     visited: dict = {}
     children: dict = {}
     race = None
-    root = (init.key(), None)
+    root = (hash(init.key()), None)
     stack = [(init, root, 0, None, False)]
     while stack:
         m, node, pre, path, raced = stack.pop()
@@ -144,7 +147,7 @@ def _dfs(init, bound: int, limit: int, judge) -> Search:
             found = successors(m, t)
             out.choice_points += len(found) > 1
             for n, picks in reversed(found):
-                child = (n.key(), t)
+                child = (hash(n.key()), t)
                 kids.append(child)
                 stack.append((n, child, cost, (path, (t, picks)), raced))
     out.states = len(visited)
