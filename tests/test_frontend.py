@@ -142,6 +142,30 @@ def test_cache_codec_round_trips_real_facts(extract):
     assert again == tu
 
 
+def test_decoding_in_path_order_leaves_out_the_static_functions_an_earlier_tu_brought():
+    # A header's static inline function repeats in every TU that includes it; Program keeps
+    # the first TU's copy (in path order). Decoding with one `seen` keeps the same functions.
+    from qlint.facts.codec import decode_tu, encode_tu
+    from qlint.facts.ir import Function, TUFacts
+    from qlint.graph.program import Program
+
+    def fn(key, file, static, line):
+        return Function(key, key.split("@")[0], file, line, 1, line + 1, static)
+    inline = "h_inline@/src/h.h"
+    a = TUFacts("/src/a.c", [fn(inline, "/src/h.h", True, 1), fn("a_run", "/src/a.c", False, 5)])
+    b = TUFacts("/src/b.c", [fn(inline, "/src/h.h", True, 2), fn("stub", "/src/b.c", False, 5)])
+    c = TUFacts("/src/c.c", [fn("stub", "/src/c.c", False, 7)])
+    seen: set = set()
+    decoded = [decode_tu(encode_tu(tu), seen) for tu in (a, b, c)]
+    assert [[f.key for f in tu.functions] for tu in decoded] == \
+        [[inline, "a_run"], ["stub"], ["stub"]]
+    whole, lean = Program([a, b, c]), Program(decoded)
+    assert {k: (f.file, f.line) for k, f in lean.functions.items()} == \
+        {k: (f.file, f.line) for k, f in whole.functions.items()} == {
+            inline: ("/src/h.h", 1), "a_run": ("/src/a.c", 5), "stub": ("/src/b.c", 5),
+            "stub@/src/c.c": ("/src/c.c", 7)}
+
+
 def test_expression_trees_resolve_types_and_fold_constants(extract, tmp_path):
     (tmp_path / "types.h").write_text("typedef unsigned int qcount_t;\ntypedef qcount_t pending_t;\n")
     tu = extract("""

@@ -351,13 +351,14 @@ class FactsCache:
     def tu_key(self, job) -> str:
         return self.key("tu", code_digest("frontend", "facts"), job.file, job.identity, job.degraded)
 
-    def load(self, job) -> TUFacts | None:
+    def load(self, job, seen: set | None = None) -> TUFacts | None:
+        """The job's cached facts (None if there are none); `seen` as for decode_tu."""
         body = self._read("tu", self.tu_key(job))
         if body is None:
             self.misses += 1
             return None
         self.hits += 1
-        return decode_tu(body)
+        return decode_tu(body, seen)
 
     def store(self, job, facts: TUFacts, prefix=None) -> None:
         """Store a TU's facts; `prefix` is the (key, PrefixResult) it was given to parse with.

@@ -80,8 +80,11 @@ def collect(jobs, workers: int, timeout: float, cache=None, on_parsed=None):
 
 
 def _decode(cache, hits, out: dict) -> None:
+    """Decode the hits in their order (the plan's: by path), leaving out the static functions
+    an earlier one brought (decode_tu)."""
+    seen: set = set()
     for job in hits:
-        out[job.file] = cache.load(job)
+        out[job.file] = cache.load(job, seen)
 
 
 def _parse(todo, workers, timeout, cache, stats, on_done) -> dict:
