@@ -65,7 +65,6 @@ def infer(program, graph, pack, settings: Settings):
     stated, made, unknown = field_locks(stated, program, pack, sem)
     pack = replace(pack, sections=pack.sections + made) if made else pack
     first = _decide(stated, program, pack, sem, settings)
-    first.dropped += unknown
     with_stated = replace(pack, requirements=pack.requirements + first.entries)
     analysis = LockAnalysis(program, graph, with_stated)
     final = _decide(stated + observed_contracts(analysis, with_stated), program, pack, sem,

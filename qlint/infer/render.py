@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from ..pack.schema import SUCCESS
 from ..report.model import relative
 from .contracts import KINDS, kind_of
 
@@ -39,12 +40,15 @@ def render(entries, base: str, locks=()) -> str:
     return "\n".join(out)
 
 
+_SUCCESS_WORD = {ok: word for word, ok in SUCCESS.items()}
+
+
 def definition(section) -> dict:
     """A lock in a struct field that inference made (contracts.field_locks) as plain data: the
     keys of its [[lock]] table."""
     return {"name": section.name, "description": section.description,
             "acquire": [str(m) for m in section.begin], "release": [str(m) for m in section.end],
-            "try-acquire": [{"function": str(m), "success": "nonzero" if ok else "zero"}
+            "try-acquire": [{"function": str(m), "success": _SUCCESS_WORD[ok]}
                             for m, ok in section.try_begin],
             "none-held": [str(m) for m in section.unheld], "recursive": section.recursive,
             "field": section.field}

@@ -47,10 +47,10 @@ class Reader:
         for index, sentence in sentences(text):
             for kind, lock, pattern in self.patterns:
                 match = pattern.search(sentence)
-                if match and not lock:
-                    lock = f"{match.group('param')}->{match.group('field')}"
-                if match and (kind, lock) not in found:
-                    found[(kind, lock)] = (index, sentence)
+                if match is None:
+                    continue
+                named = lock or f"{match.group('param')}->{match.group('field')}"
+                found.setdefault((kind, named), (index, sentence))
         return [(kind, lock, index, sentence) for (kind, lock), (index, sentence) in found.items()]
 
 
