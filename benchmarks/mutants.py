@@ -187,7 +187,7 @@ def scope_files(tree: str, version: str, tus: list) -> list[str]:
 
 def findings_of(tus: list, pack, settings: Settings | None, base: str) -> collections.Counter:
     """Each finding by what it is about (rule, file, function, line-free detail) and the
-    functions its paths go through (trace and related locations)."""
+    functions its paths go through (trace, related locations and every way in)."""
     rules = list(all_rules().values())
     _program, _graph, ctx = context_of(tus, pack, settings)
     found = finalize(dispatch(ctx, rules), base)
@@ -196,8 +196,9 @@ def findings_of(tus: list, pack, settings: Settings | None, base: str) -> collec
     return collections.Counter(
         (f.rule, f.path, f.function, f.detail or f.message,
          " ".join(sorted({s.function for s in f.trace} |
-                         {m.group(1) for r in f.related
-                          if (m := re.match(r"(?:also reached from )?(\w+)\(", r.message))})))
+                         {m.group(1) for r in f.related + f.ways
+                          if (m := re.match(r"(?:also reached from )?(\w+)(?:@[^(]*)?\(",
+                                            r.message))})))
         for f in found)
 
 

@@ -89,7 +89,7 @@ def _unknown_codes_in(table: dict | None, option: str) -> None:
                    "stop (a CI matrix; a last run over the merged caches reports).")
 @click.option("--diff", "diff_rev", metavar="REV",
               help="Report only findings on lines changed since the git revision REV, or that "
-                   "the change introduced anywhere.")
+                   "the change introduced or opened a new way into anywhere.")
 @click.option("--show-path", is_flag=True, help="Print each finding's path from its entry point.")
 @click.option("--show-source", is_flag=True,
               help="Print the source line of each finding (and of each path step), with a caret.")

@@ -25,8 +25,8 @@ from .infer.render import definition, render
 from .project import Glob, PerFileIgnore, globs, per_file_ignores
 from .pack.load import builtin_pack_dir
 from .pack.model import Evidence, Requirement
-from .report.model import (finalize, finding_from_dict, finding_to_dict, portable, rebase,
-                           relative)
+from .report.model import (Related, finalize, finding_from_dict, finding_to_dict, portable,
+                           rebase, relative)
 from .rules.base import Context
 from .rules.dispatch import dispatch
 from .rules.registry import select
@@ -226,12 +226,15 @@ def analyse(options: Options, progress=None, reuse: bool = True, announce=None) 
                               plan.scope.holds)
         before = run.program(_as_before(plan, change, cache, result.tus), None,
                              announce and functools.partial(announce, rev=change.rev))
-        known = {f.fingerprint for f in before.findings}
+        known = {f.fingerprint: {w.message for w in f.ways} for f in before.findings}
+        newly_reached = _new_ways(result.findings, known, change.rev)
         result.diff = change
 
         def wanted(f, base):
-            """On a changed line, or introduced by the change wherever it is reported."""
-            return (change.touches(f, base) or f.fingerprint not in known) and \
+            """On a changed line, or introduced by the change wherever it is reported, or
+            reached by a way in that the change opened."""
+            return (change.touches(f, base) or f.fingerprint not in known or
+                    f.fingerprint in newly_reached) and \
                 not plan.scope.excluded(os.path.join(base, f.path))
     return _in_scope(result, base, started, wanted)
 
@@ -278,6 +281,20 @@ class Run:
                                    contracts_record(ctx.inference, ctx.pack), plan.jobs)
         return Result(findings, stats, plan, tus, program, graph, ctx, ctx.inference, rules,
                       plan.collected, problems, inactive)
+
+
+def _new_ways(findings, known: dict, rev: str) -> set:
+    """The fingerprints of the findings there were at `rev` (`known`: fingerprint -> the
+    messages of its ways in) that a way in reaches now and did not then; each such way is
+    listed first among the finding's related locations."""
+    reached = set()
+    for f in findings:
+        new = [w for w in f.ways if w.message not in known.get(f.fingerprint, (w.message,))]
+        if new:
+            reached.add(f.fingerprint)
+            f.related = [Related(w.path, w.line, f"since {rev}, {w.message}", w.column)
+                         for w in new] + f.related
+    return reached
 
 
 def _as_before(plan, change, cache, tus) -> discover.Plan:

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from conftest import FIXTURES, findings, qlint, trace
-from fixture_trees import bh_source, make_tree, write
+from fixture_trees import HEADER, bh_source, make_tree, write
 
 HERE = os.path.join(FIXTURES, "core", "handler-elsewhere")
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
@@ -133,3 +133,60 @@ def test_what_is_not_a_revision_or_a_repository_is_an_error(repo, tmp_path):
     run = check(tree, "--diff", "HEAD")
     assert run.code == 2
     assert run.err == f"qlint: error: --diff HEAD: {tree} is not in a git work tree\n"
+
+
+FLUSH_ALL = ("static void flush_all(State *s)\n{\n    completion_flush(s);\n}\n\n"
+             "static void flush_bh(void *opaque)\n{\n    State *s = opaque;\n\n")
+FLUSH_LOCKED = ("    aio_context_acquire(s->ctx);\n    flush_all(s);\n"
+                "    aio_context_release(s->ctx);\n")
+
+
+def test_a_new_way_into_a_violation_already_reported_is_reported(tmp_path):
+    """handler.c reaches completion_flush() unlocked from the start; the commit drops the lock
+    of timer.c's bottom half, a second, longer way to the same call. The finding is not new
+    and its trace (the shortest way) touches no changed line: the new way is what --diff
+    reports, listed first among its related locations."""
+    root = make_tree(tmp_path / "repo", {
+        "completion.c": read("completion.c"), "handler.c": read("handler.c"),
+        "timer.c": (HEADER + "\nvoid completion_flush(State *s);\n\n" + FLUSH_ALL +
+                    FLUSH_LOCKED + "}\n\nvoid timer_init(State *s)\n{\n"
+                    "    aio_bh_new(s->ctx, flush_bh, s);\n}\n")})
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "base")
+    assert findings(check(root)) == [FLUSH]
+    change(root, "timer.c", FLUSH_LOCKED, "    flush_all(s);\n")
+    run = check(root, "--diff", "HEAD~1")
+    assert (run.code, findings(run)) == (1, [FLUSH])
+    assert trace(run.json["findings"][0]) == [("handler_read", 9), ("handler_read", 13),
+                                              ("completion_flush", 10)]
+    assert run.json["findings"][0]["related"][0] == {
+        "path": "timer.c", "line": 19,
+        "message": "since HEAD~1, also reached from flush_bh() registered as bh by aio_bh_new()"}
+    # The change is timer.c's: checking timer.c reports it, the files it did not change not.
+    assert findings(check(root, "--diff", "HEAD~1", "timer.c")) == [FLUSH]
+    assert findings(check(root, "--diff", "HEAD~1", "completion.c", "handler.c")) == []
+    # Taking the lock again leaves the way out: nothing is new since the base.
+    change(root, "timer.c", "    flush_all(s);\n", FLUSH_LOCKED)
+    assert findings(check(root, "--diff", "HEAD~2")) == []
+
+
+def test_a_new_way_that_reaches_the_violation_through_another_is_that_ones(tmp_path):
+    """With completion_flush() declared to need the lock, the new way from timer.c's bottom
+    half meets that need first, in flush_all(): a new finding there. Its way on into
+    completion_flush()'s own violating call is behind it: that finding is not reported."""
+    root = make_tree(tmp_path / "repo", {
+        "completion.c": read("completion.c"), "handler.c": read("handler.c"),
+        "timer.c": (HEADER + "\nvoid completion_flush(State *s);\n\n" + FLUSH_ALL +
+                    FLUSH_LOCKED + "}\n\nvoid timer_init(State *s)\n{\n"
+                    "    aio_bh_new(s->ctx, flush_bh, s);\n}\n"),
+        ".qlint.toml": '[[requires]]\nfunction = "completion_flush"\nlock = "AioContext"\n'})
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "base")
+    handler = ("QL101", "handler.c", 13, "handler_read")
+    assert findings(check(root)) == [FLUSH, handler]
+    change(root, "timer.c", FLUSH_LOCKED, "    flush_all(s);\n")
+    run = check(root, "--diff", "HEAD~1")
+    assert (run.code, findings(run)) == (1, [("QL101", "timer.c", 7, "flush_all")])
+    assert findings(check(root)) == [FLUSH, handler, ("QL101", "timer.c", 7, "flush_all")]

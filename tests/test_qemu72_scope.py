@@ -124,6 +124,39 @@ def test_diff_reports_the_violation_elsewhere_that_removing_a_lock_caused(repo):
         git(copy, "reset", "-q", "--hard", "HEAD~1")
 
 
+def test_diff_reports_a_new_way_into_a_violation_already_reported(repo):
+    # qmp_blockdev_del() without its lock: bdrv_unref() reaches bdrv_detach_child()'s call of
+    # bdrv_try_change_aio_context() without the node's AioContext lock, a violation reported
+    # from the start from another QMP handler. The finding is not new and its trace touches
+    # no changed line: its ways in are new, the handler's, its QAPI marshaller's and
+    # hmp_drive_del()'s, which calls it. The calls of block.c that need the lock further down
+    # are reached through that one: they are not reported again.
+    copy, _first = repo
+    patch_file(os.path.join(copy, "blockdev.c"),
+               "    aio_context_acquire(aio_context);\n\n"
+               "    if (bdrv_op_is_blocked(bs, BLOCK_OP_TYPE_DRIVE_DEL",
+               "\n    if (bdrv_op_is_blocked(bs, BLOCK_OP_TYPE_DRIVE_DEL")
+    commit(copy, "blockdev.c", "    bdrv_unref(bs);\n\nout:\n    aio_context_release(aio_context);\n",
+           "    bdrv_unref(bs);\n\nout:\n    return;\n")
+    try:
+        run = check(copy, "--diff", "HEAD~1")
+        assert (run.code, findings(run)) == (1, [("QL101", "block.c", 3093, "bdrv_detach_child")])
+        [found] = run.json["findings"]
+        assert trace(found)[:2] == [("qmp_blockdev_insert_anon_medium", 238),
+                                    ("qmp_blockdev_insert_anon_medium", 277)]
+        handler = "entry point: QMP/HMP command handler (main loop)"
+        assert found["related"][:3] == [
+            {"path": "block/monitor/block-hmp-cmds.c", "line": 138,
+             "message": f"since HEAD~1, also reached from hmp_drive_del(), {handler}"},
+            {"path": "blockdev.c", "line": 3612,
+             "message": f"since HEAD~1, also reached from qmp_blockdev_del(), {handler}"},
+            {"path": "build/qapi/qapi-commands-block-core.c", "line": 1478,
+             "message": f"since HEAD~1, also reached from qmp_marshal_blockdev_del(), {handler}"}]
+        assert not any(r["message"].startswith("since") for r in found["related"][3:])
+    finally:
+        git(copy, "reset", "-q", "--hard", "HEAD~1")
+
+
 def test_diff_of_an_unrelated_commit_reports_nothing(repo):
     copy, _first = repo
     commit(copy, "block/qed.c", " * QEMU Enhanced Disk Format\n",

@@ -91,6 +91,17 @@ def followed(analysis, chain, table: str) -> bool:
                if w.call.via)
 
 
+def behind_another(analysis, chain, table: str) -> bool:
+    """Whether a chain passes, before its end, a call that needs its lock itself (a terminal
+    witness of the same call): the way reaches that call's violation first, and the end's
+    only through it."""
+    for w in chain[:-1]:
+        if any(x.terminal and x.call is w.call
+               for x in getattr(analysis.summary(w.caller), table).get(w.lock, ())):
+            return True
+    return False
+
+
 def met_requirements(analysis, w, table: str) -> list:
     """(name, Requirement) of the pack's entries a terminal witness's call meets: on what it
     calls, and on the function the requirement names where that is none of its callees (an

@@ -66,6 +66,10 @@ class Finding:
     level: str = "warning"
     unit: str = ""                       # the translation unit it is about (QL000), if not its path
     contract: Contract | None = None     # the inferred contract it rests on, if it does
+    # Every way into the violation (where each entry point that reaches it comes from), not
+    # only the first MAX_RELATED of `related`: --diff reports a way in that is new. Not in
+    # the reports.
+    ways: list = field(default_factory=list)
 
     def sort_key(self):
         return (self.path, self.line, self.column, self.rule, self.function, self.message)
@@ -101,7 +105,7 @@ def finalize(findings: list[Finding], base: str, root: str | None = None) -> lis
         f.unit = relative(f.unit, base)
         for step in f.trace:
             step.path = relative(step.path, base)
-        for r in f.related:
+        for r in f.related + f.ways:
             r.path = relative(r.path, base)
         if f.contract is not None:
             f.contract.path = relative(f.contract.path, base)
@@ -127,7 +131,7 @@ def rebase(findings: list[Finding], root: str, base: str) -> list[Finding]:
         f.path, f.unit = moved(f.path), moved(f.unit)
         for step in f.trace:
             step.path = moved(step.path)
-        for r in f.related:
+        for r in f.related + f.ways:
             r.path = moved(r.path)
         if f.contract is not None:
             f.contract.path = moved(f.contract.path)
@@ -142,6 +146,7 @@ def finding_from_dict(d: dict) -> Finding:
     d = dict(d)
     d["trace"] = [Step(**s) for s in d["trace"]]
     d["related"] = [Related(**r) for r in d["related"]]
+    d["ways"] = [Related(**r) for r in d["ways"]]
     if d.get("contract") is not None:
         d["contract"] = Contract(**d["contract"])
     return Finding(**d)

@@ -61,16 +61,16 @@ class Rule:
         return self.defaults[template].format(**args)
 
     def finding(self, message: str, cell, at: tuple, *, detail: str, trace: list, related=(),
-                unit: str = "", contract=None, **args) -> Finding:
+                unit: str = "", contract=None, ways=(), **args) -> Finding:
         """A finding at `at` (path, line, column, function); its message is the template
         `message` for `cell` (None: about no violation of the analysis), filled with `args`;
         `unit` is the translation unit it is about, where it is not its path's; `contract`
-        the inferred contract it rests on."""
+        the inferred contract it rests on; `ways` every way into it (Finding.ways)."""
         path, line, column, function = at
         return Finding(rule=self.code, name=self.name, path=path, line=line, column=column,
                        function=function, message=self.words(message, cell, **args),
                        detail=detail, trace=trace, related=list(related), level=self.level,
-                       unit=unit, contract=contract)
+                       unit=unit, contract=contract, ways=list(ways))
 
     @classmethod
     def doc(cls) -> str:

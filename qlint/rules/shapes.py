@@ -5,9 +5,9 @@ from __future__ import annotations
 from ..analysis.balance import first_end
 from ..analysis.violations import met_requirements
 from ..report.model import Contract, Related, Step
-from .trace import (also_reached, call_steps, callee_words, changed_by, decisions, declared_by,
-                    entry_step, exit_of, instance_words, registration_related, required_words,
-                    suggestion, where_changed)
+from .trace import (MAX_RELATED, also_reached, call_steps, callee_words, changed_by, decisions,
+                    declared_by, entry_step, every_way, exit_of, instance_words,
+                    registration_related, required_words, suggestion, where_changed)
 
 
 def report(rule, ctx, v):
@@ -26,6 +26,7 @@ def _entry(rule, ctx, v):
     return rule.finding("entry", v.cell, (fn.file, last.call.line, last.call.col, fn.name),
                         detail=f"{v.required}|{v.lock}", trace=trace,
                         related=also_reached(ctx, v.entry, v.others),
+                        ways=every_way(ctx, [(v.entry, v.chain)] + v.others, v.cell.table),
                         contract=contract_of(ctx, last, v.cell.table), **args)
 
 
@@ -68,12 +69,12 @@ def _in_helper(rule, ctx, v):
     trace = [Step(origin.name, origin.file, origin.line, f"{origin.name}() runs in coroutine "
                                                           f"context")]
     trace += call_steps(ctx, v.chain, rule.words("step-helper", v.cell, **args))
-    related = [Related(ctx.program.functions[k].file, ctx.program.functions[k].line,
-                       f"also reached from {ctx.program.name_of(k)}()") for k in v.others[:20]]
+    ways = [Related(ctx.program.functions[k].file, ctx.program.functions[k].line,
+                    f"also reached from {ctx.program.name_of(k)}()") for k in [v.origin] + v.others]
     return rule.finding("helper-every" if v.every else "helper-some", v.cell,
                         (fn.file, w.call.line, w.call.col, fn.name),
-                        detail=f"{w.required}|{v.lock}|helper", trace=trace, related=related,
-                        **args)
+                        detail=f"{w.required}|{v.lock}|helper", trace=trace,
+                        related=ways[1:MAX_RELATED + 1], ways=ways, **args)
 
 
 def _undeclared(rule, ctx, v):

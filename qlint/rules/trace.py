@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from ..analysis.violations import behind_another
 from ..facts.ir import EXIT, Return
 from ..report.model import Related, Step
 
@@ -47,6 +48,16 @@ def registration_related(ctx, entry, also: bool = False) -> list[Related]:
     lead = "also reached from " if also else ""
     return [Related(reg.file, reg.line,
                     f"{lead}{name}() registered as {entry.kind} by {reg.api}()", reg.call.col)]
+
+
+def every_way(ctx, found, table: str) -> list[Related]:
+    """Where each entry point of `found` ((entry, chain) pairs) that reaches the violation
+    directly comes from, not through another violating call of its chain: the whole list
+    that also_reached() cuts at MAX_RELATED, less the ways another finding owns."""
+    ways = {(w.message, w.path, w.line): w for e, chain in found
+            if not behind_another(ctx.locks, chain, table)
+            for w in registration_related(ctx, e, also=True)}
+    return [ways[k] for k in sorted(ways)]
 
 
 def also_reached(ctx, entry, others) -> list[Related]:
