@@ -287,6 +287,8 @@ def main() -> None:
                     help="analyse the whole program (as `qlint check` does), not the scope alone")
     ap.add_argument("--only", metavar="CONFIG", action="append", default=[],
                     help="run only this configuration ('out of the box', '--no-infer', ...)")
+    ap.add_argument("--mutant", metavar="NAME", action="append", default=[],
+                    help="of the chosen mutants, run only this one (as --list names it)")
     ap.add_argument("--list", action="store_true", help="only list the mutants")
     ap.add_argument("--json", metavar="FILE", help="also write every mutant's result here")
     opts = ap.parse_args()
@@ -299,6 +301,8 @@ def main() -> None:
     random.Random(opts.seed).shuffle(chosen)
     chosen = chosen[:opts.count] if opts.count else chosen
     chosen.sort(key=Mutant.name)
+    if opts.mutant:
+        chosen = [m for m in chosen if m.name() in opts.mutant]
     context = f"the whole program ({len(tus)} TUs)" if opts.whole_program else "the scope alone"
     print(f"QEMU {opts.version}: {len(mutants)} mutants in scope {' '.join(SCOPES[opts.version])}; "
           f"running {len(chosen)} (seed {opts.seed}); analysing {context}", flush=True)
