@@ -289,7 +289,8 @@ def _new_ways(findings, known: dict, rev: str) -> set:
     listed first among the finding's related locations."""
     reached = set()
     for f in findings:
-        new = [w for w in f.ways if w.message not in known.get(f.fingerprint, (w.message,))]
+        then = known.get(f.fingerprint)
+        new = [w for w in f.ways if w.message not in then] if then is not None else []
         if new:
             reached.add(f.fingerprint)
             f.related = [Related(w.path, w.line, f"since {rev}, {w.message}", w.column)
