@@ -114,8 +114,13 @@ def _strs(items) -> tuple:
     return tuple(map(intern, items))
 
 
-# Line and column numbers repeat too; Python shares only the ints below 257.
-_num = {}.setdefault
+_NUMBERS: dict[int, int] = {}
+
+
+def _num(value: int) -> int:
+    """One object for each line or column number: they repeat too, and Python shares only
+    the ints below 257."""
+    return _NUMBERS.setdefault(value, value)
 
 
 def _arg(d):
@@ -127,7 +132,7 @@ def _arg(d):
 
 def _call(d):
     n = len(d)
-    return Call(intern(d[0]), _num(d[1], d[1]), _num(d[2], d[2]), intern(d[3]) if n > 3 else "",
+    return Call(intern(d[0]), _num(d[1]), _num(d[2]), intern(d[3]) if n > 3 else "",
                 intern(d[4]) if n > 4 else "", tuple(_arg(a) for a in d[5]) if n > 5 else (),
                 intern(d[6]) if n > 6 else "", intern(d[7]) if n > 7 else "",
                 d[8] if n > 8 else False)
@@ -135,7 +140,7 @@ def _call(d):
 
 def _access(d):
     n = len(d)
-    return Access(intern(d[0]), intern(d[1]), intern(d[2]), _num(d[3], d[3]), _num(d[4], d[4]),
+    return Access(intern(d[0]), intern(d[1]), intern(d[2]), _num(d[3]), _num(d[4]),
                   intern(d[5]) if n > 5 else "", tree(d[6]) if n > 6 else None,
                   d[7] if n > 7 else "", tree(d[8]) if n > 8 else None)
 
@@ -148,12 +153,12 @@ def _event(item):
         return _access(item[1:])
     if tag == "S":
         n = len(item)
-        return Assign(_strs(item[1]), _num(item[2], item[2]), item[3] if n > 3 else None,
+        return Assign(_strs(item[1]), _num(item[2]), item[3] if n > 3 else None,
                       intern(item[4]) if n > 4 else "", item[5] if n > 5 else False,
                       intern(item[6]) if n > 6 else "", tree(item[7]) if n > 7 else None,
                       tree(item[8]) if n > 8 else None)
     n = len(item)
-    return Return(_num(item[1], item[1]), _num(item[2], item[2]), item[3] if n > 3 else None,
+    return Return(_num(item[1]), _num(item[2]), item[3] if n > 3 else None,
                   intern(item[4]) if n > 4 else "", tree(item[5]) if n > 5 else None)
 
 
@@ -161,7 +166,7 @@ def _edge(e):
     n = len(e)
     if n == 1:
         return Edge(e[0])
-    return Edge(e[0], intern(e[1]), intern(e[2]) if n > 2 else "", _num(e[3], e[3]) if n > 3 else 0,
+    return Edge(e[0], intern(e[1]), intern(e[2]) if n > 2 else "", _num(e[3]) if n > 3 else 0,
                 _strs(e[4]) if n > 4 else (), intern(e[5]) if n > 5 else "",
                 e[6] if n > 6 else None)
 
