@@ -314,7 +314,7 @@ def _verbose(result) -> None:
     """What collecting the facts took: cache hits, parses, precompiled prefix headers; and the
     C files skipped because the build does not compile them."""
     c = result.collected
-    if result.program is None:
+    if result.reused:
         _note("nothing changed: the previous result is reused")
     _note(f"{result.stats['tus']} translation unit(s): {c.cached} from the cache, {c.parsed} parsed, "
           f"{c.prefixes} prefix header(s) precompiled, {c.prefixes_reused} reused")

@@ -76,6 +76,14 @@ class Result:
     program_findings: list = field(default_factory=list)    # the whole program's
     problems_outside: int = 0          # TUs outside the scope that had problems
     diff: object = None                # the diff.Change of --diff
+    reused: bool = False               # the findings are the stored result of an earlier run
+
+    def release(self) -> None:
+        """Drop the analysed program (facts, call graph, analyses): what a caller that accepts
+        a stored result cannot count on, and what --diff needs the memory of for the program
+        at the revision."""
+        self.tus = self.program = self.graph = self.context = self.inference = None
+        gc.collect()    # the analyses' summaries and explorers refer to each other
 
 
 def load_config(options: Options) -> configmod.Config:
@@ -158,7 +166,7 @@ def _collect(options: Options, cfg, plan, cache, progress=None, announce=None) -
 def without_cycle_collection(func):
     """A run builds about a million long-lived objects (facts, call graph, summaries) and
     drops them at exit; the cycle collector's passes over them took a third of a run and
-    found nothing. Workers, forked meanwhile, turn it back on (frontend/workers.py)."""
+    found nothing it could free. (Result.release collects once, for what --diff drops.) Workers, forked meanwhile, turn it back on (frontend/workers.py)."""
     @functools.wraps(func)
     def run(*args, **kwargs):
         enabled = gc.isenabled()
@@ -213,7 +221,9 @@ def analyse(options: Options, progress=None, reuse: bool = True, announce=None) 
     with `options.diff`, those on lines of the paths changed since that revision, and those
     the changes made there introduced, wherever they are.
     With `reuse`, a run over facts, configuration and rules that are all unchanged takes the
-    program's findings from the cache. `announce`: as for _collect."""
+    program's findings from the cache, and --diff analyses the program at the revision after
+    releasing the current one (one program in memory at a time). `announce`: as for
+    _collect."""
     started = time.monotonic()
     cfg, pack, plan, cache = _setup(options)
     rules = select(selection_layers(options, cfg))
@@ -224,8 +234,10 @@ def analyse(options: Options, progress=None, reuse: bool = True, announce=None) 
     if options.diff:
         change = diff.changes(options.diff, options.paths[0] if options.paths else ".",
                               plan.scope.holds)
-        before = run.program(_as_before(plan, change, cache, result.tus), None,
-                             announce and functools.partial(announce, rev=change.rev))
+        then = _as_before(plan, change, cache, result.tus)
+        if reuse:
+            result.release()
+        before = run.program(then, None, announce and functools.partial(announce, rev=change.rev))
         known = {f.fingerprint: {w.message for w in f.ways} for f in before.findings}
         newly_reached = _new_ways(result.findings, known, change.rev)
         result.diff = change
@@ -261,7 +273,7 @@ class Run:
             return Result([finding_from_dict(d) for d in stored["findings"]],
                           dict(stored["stats"]), plan, None, rules=rules,
                           collected=plan.collected, problems=stored["problems"],
-                          inactive=stored.get("inactive", {}))
+                          inactive=stored.get("inactive", {}), reused=True)
         try:
             tus = _collect(self.options, cfg, plan, cache, progress, announce)
             program, graph, ctx, findings = check_facts(tus, self.pack, rules, plan.root,

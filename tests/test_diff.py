@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import weakref
 
 import pytest
 
@@ -190,3 +191,37 @@ def test_a_new_way_that_reaches_the_violation_through_another_is_that_ones(tmp_p
     run = check(root, "--diff", "HEAD~1")
     assert (run.code, findings(run)) == (1, [("QL101", "timer.c", 7, "flush_all")])
     assert findings(check(root)) == [FLUSH, handler, ("QL101", "timer.c", 7, "flush_all")]
+
+
+def _programs_alive_at_each_analysis(monkeypatch, root: str, reuse: bool) -> tuple:
+    """Analyse with --diff HEAD~1 in `root`; (for each program analysed, whether the programs
+    analysed before it were still in memory when its analysis began; the result)."""
+    from qlint import pipeline
+    analysed, alive = [], []
+    program = pipeline.Run.program
+
+    def recording(self, plan, *args, **kwargs):
+        alive.append([ref() is not None for ref in analysed])
+        result = program(self, plan, *args, **kwargs)
+        analysed.append(weakref.ref(result.program))
+        return result
+    monkeypatch.setattr(pipeline.Run, "program", recording)
+    monkeypatch.chdir(root)
+    options = pipeline.Options(paths=["."], jobs=1, diff="HEAD~1")
+    return alive, pipeline.analyse(options, reuse=reuse)
+
+
+def test_diff_holds_one_program_at_a_time_unless_the_caller_needs_it(repo, monkeypatch):
+    # The program as it is now is released before the program at the revision is analysed:
+    # a whole build's two programs do not fit in memory together. --confirm (no reuse) replays
+    # the findings on the program as it is now: it keeps it.
+    change(repo, "handler.c", LOCKED, UNLOCKED)
+    alive, result = _programs_alive_at_each_analysis(monkeypatch, repo, reuse=True)
+    assert (alive, result.program, findings_of(result)) == ([[], [False]], None, [FLUSH])
+    alive, result = _programs_alive_at_each_analysis(monkeypatch, repo, reuse=False)
+    assert (alive, findings_of(result)) == ([[], [True]], [FLUSH])
+    assert result.program.functions
+
+
+def findings_of(result) -> list:
+    return [(f.rule, f.path, f.line, f.function) for f in result.findings]
