@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from qlint.facts.conditions import contradicts, decision, key
+from qlint.analysis.paths import held_where_equal
+from qlint.facts.conditions import contradicts, decision, equality, key
+from qlint.pack.matcher import assumption_key
 from qlint.facts.ir import Arg, Block, Call, Edge
 
 S = ("var", "p:S", "s")
@@ -162,3 +164,23 @@ def test_calls_a_condition_tests_after_branching_are_found_in_the_function(tmp_p
         ("f()", "!=", 0), ("g()", "!=", 0), ("s->dst", "==", 0),
         ("((!f() || !g()) || s->dst)", "==", 0))
     assert decision(block, edge) == (("s->dst", "==", 0),)
+
+
+def test_a_comparison_of_two_expressions_is_split_at_its_own_operator():
+    assert equality("(ctx != qemu_get_aio_context())") == ("ctx", "!=", "qemu_get_aio_context()")
+    assert equality("((a == b) == f(c != d))") == ("(a == b)", "==", "f(c != d)")
+    assert [equality(k) for k in ("(a < b)", "ctx", "(a && b)", "((a == b) && (c == d))")] == \
+        [None, None, None, None]
+
+
+def test_an_assumed_equality_holds_where_a_variable_or_field_is_found_equal():
+    assumptions = {assumption_key("qemu_get_aio_context() == *"): ("AioContext",)}
+    assert list(assumptions) == ["*==qemu_get_aio_context()"]
+    main = "(ctx != qemu_get_aio_context())"
+    assert held_where_equal(assumptions, main, False) == ("AioContext",)     # taken false
+    assert held_where_equal(assumptions, main, True) == ()
+    field_main = "(job->job.aio_context == qemu_get_aio_context())"
+    assert held_where_equal(assumptions, field_main, True) == ("AioContext",)
+    thread = "(qemu_get_aio_context() == qemu_get_current_aio_context())"
+    assert held_where_equal(assumptions, thread, True) == ()
+    assert held_where_equal(assumptions, "(ctx == other)", True) == ()

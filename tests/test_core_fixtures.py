@@ -140,6 +140,20 @@ def test_lock_released_by_the_function_itself_is_flagged_without_callers():
         "poll_released() before this call")
 
 
+def test_a_context_found_to_be_the_main_one_is_the_main_loops():
+    # `if (qemu_get_aio_context() != ctx) aio_context_acquire(ctx);`: where ctx is the main
+    # context the main loop holds it (rules/qemu-aiocontext.toml, [[assume]] `* == ...`). Being
+    # in the main thread, or a context found not to be the main one, holds nothing.
+    run = check(f"{CORE}/main-context")
+    released = "requires AioContext, but AioContext was released by {}() before this call"
+    assert (run.code, findings(run)) == (1, [
+        ("QL101", f"{CORE}/main-context/main.c", 25, "run_in_main_thread"),
+        ("QL101", f"{CORE}/main-context/main.c", 35, "run_elsewhere")])
+    assert [f["message"] for f in run.json["findings"]] == [
+        "qemu_laio_process_completions() " + released.format("run_in_main_thread"),
+        "qemu_laio_process_completions() " + released.format("run_elsewhere")]
+
+
 def test_exported_api_gets_no_invented_lock_state():
     run = check(f"{CORE}/unknown-caller")
     assert run.code == 0 and run.json["findings"] == []
@@ -176,7 +190,7 @@ def test_whole_fixture_tree_is_deterministic_across_jobs(jobs):
     assert strip(first) == strip(second)
     # The before/after twins are programs of their own (a compile database each), apart from
     # seed000/before, which the main database lists too.
-    assert first.json["stats"]["tus"] == 41
+    assert first.json["stats"]["tus"] == 42
     assert first.json["stats"]["tus_with_errors"] == 0
 
 

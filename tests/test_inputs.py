@@ -97,6 +97,9 @@ def test_exit_zero_and_select():
      "2: [[across-deferral]] names unknown section 'nosection'"),
     ("[[section]]\nname = 'S'\nbegin = ['a']\nend = ['b']\ncolour = 1\n",
      "2: [[section]] unknown key 'colour'"),
+    ("[[assume]]\ncondition = '* != qemu_get_aio_context()'\nholds = ['AioContext']\n",
+     "2: [[assume]] 'condition': '* != qemu_get_aio_context()': '*' stands for one side of '==' "
+     "only (\"* == X\")"),
     ("[[lock]\n", "invalid TOML: Expected ']]' at the end of an array declaration (at line 2, column 7)"),
 ])
 def test_bad_configuration(tmp_path, config, message):

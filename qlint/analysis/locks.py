@@ -34,8 +34,8 @@ from ..pack.matcher import squash
 from .params import condition_guard, contradicts, parameter_names
 from .paths import (Explorer, State, add_pending, all_conditions, ambient_effect, begin,
                     calls_in, clear, correlated_conditions, decide, end, give_away,
-                    guarded_cleanup, hand_over, known_nonnull, loop_blocks, net_effect,
-                    normalize_cond, outcomes, resolve, returned_locals, switch,
+                    guarded_cleanup, hand_over, held_where_equal, known_nonnull, loop_blocks,
+                    net_effect, normalize_cond, outcomes, resolve, returned_locals, switch,
                     tested_variables)
 from .scc import postorder, sccs
 from .semantics import Semantics
@@ -870,5 +870,6 @@ def _assumed(assumptions, fn) -> bool:
     """Whether a branch of `fn` decides an [[assume]]d condition, itself or as a part of a
     conjunction or disjunction (`!migrate_postcopy_preempt() || !qemu_in_coroutine()`)."""
     calls = conditions.calls_of(fn.blocks)
-    return any(squash(k) in assumptions for b in fn.blocks for e in b.succs if e.cond
-               for k, _relation, _constant in conditions.decision(b, e, calls=calls) or ())
+    return any(squash(k) in assumptions or held_where_equal(assumptions, k, relation == "!=")
+               for b in fn.blocks for e in b.succs if e.cond
+               for k, relation, _constant in conditions.decision(b, e, calls=calls) or ())

@@ -14,6 +14,7 @@ paths exceed STATE_LIMIT states in a block is explored partially and counted in 
 """
 from __future__ import annotations
 
+import re
 from collections import deque
 from functools import lru_cache
 from typing import NamedTuple
@@ -22,7 +23,7 @@ from ..facts import conditions
 from ..facts.accessors import Setter, substitute
 from ..facts.ir import (ENTRY, EXIT, Access, Assign, Call, Edge, Return, constant_of, one_sided,
                         ref_decides, ref_target, uncast)
-from ..pack.matcher import squash
+from ..pack.matcher import EQUAL_TO, squash
 from .scc import sccs
 
 STATE_LIMIT = 64
@@ -693,6 +694,8 @@ def take_edge(st: State, edge: Edge, tracked: set[str], assumptions=None,
             if constant == 0 and relation in ("==", "!="):
                 for lock in assumptions.get(squash(k), ()):
                     st = switch(st, lock) if relation == "!=" else unswitch(st, lock)
+                for lock in held_where_equal(assumptions, k, relation == "!="):
+                    st = switch(st, lock)
     if value and st.handles and base.isidentifier() and \
             any(h[0] == base and not h[1] for h in st.handles):
         return None                            # a NULL guard tested as non-NULL
@@ -716,6 +719,24 @@ def take_edge(st: State, edge: Edge, tracked: set[str], assumptions=None,
     if len(st.conds) >= MAX_CONDS or set(decided.atoms).issubset(known):
         return st
     return st._replace(conds=tuple(sorted(st.conds + (decided,))))
+
+
+def held_where_equal(assumptions, k: str, truth: bool) -> tuple:
+    """The locks an [[assume]] `* == X` holds where the key `k`, taken `truth`, finds a
+    variable or field equal to X (`ctx != qemu_get_aio_context()` false: ctx is the main
+    context). Only a variable or a field stands for `*`: `qemu_get_current_aio_context() ==
+    qemu_get_aio_context()` says which thread runs, not which context a lock is of."""
+    compared = conditions.equality(k)
+    if compared is None:
+        return ()
+    left, op, right = compared
+    if truth != (op == "=="):
+        return ()
+    return tuple(lock for one, other in ((left, right), (right, left)) if _LVALUE.fullmatch(other)
+                 for lock in assumptions.get(EQUAL_TO + squash(one), ()))
+
+
+_LVALUE = re.compile(r"[A-Za-z_]\w*(?:(?:->|\.)[A-Za-z_]\w*)*")
 
 
 def _contradicts_known(st: State, atoms) -> bool:

@@ -130,6 +130,22 @@ def key(tree, calls=None, abstract: bool = False, inline=None) -> str | None:
     return "(" + f" {op} ".join(parts) + ")"
 
 
+def equality(k: str) -> tuple[str, str, str] | None:
+    """(left, "==" or "!=", right) of a key that compares two expressions (`key()` spells
+    `ctx != qemu_get_aio_context()` "(ctx != qemu_get_aio_context())"), else None."""
+    if not (k.startswith("(") and k.endswith(")")):
+        return None
+    inner, depth, found = k[1:-1], 0, []
+    for i, c in enumerate(inner):
+        depth += c in "([" and 1 or c in ")]" and -1 or 0
+        if depth == 0 and inner.startswith((" == ", " != "), i):
+            found.append(i)
+    if len(found) != 1:
+        return None
+    i = found[0]
+    return inner[:i], inner[i + 1:i + 3], inner[i + 4:]
+
+
 # ---- internals ---------------------------------------------------------------------------
 
 def calls_of(blocks) -> dict:

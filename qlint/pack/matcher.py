@@ -19,6 +19,15 @@ def squash(text: str) -> str:
     return "".join(text.split())
 
 
+EQUAL_TO = "*=="      # an [[assume]] `* == X` (or `X == *`) is keyed "*==X"
+
+
+def assumption_key(condition: str) -> str:
+    """How an [[assume]]d condition is looked up: squashed, and `X == *` as `* == X`."""
+    text = squash(condition)
+    return EQUAL_TO + text[:-3] if text.endswith("==*") else text
+
+
 def bare(text: str) -> str:
     """Without the parentheses a macro puts around its argument: `(&error_fatal)`."""
     while text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):

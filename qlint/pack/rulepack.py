@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 
-from .matcher import squash
+from .matcher import assumption_key
 from .model import (AcrossDeferral, Asserted, Assume, Boundary, Callback, Contract, Deferral,
                     Entry, Inside, Item, NoReturn, Observed, PackInfo, Phrase, Protects,
                     Requirement, Section, Transaction, Written, needs_met, unmet_needs)
@@ -57,7 +57,7 @@ class RulePack:
     def assumptions(self) -> dict[str, tuple[str, ...]]:
         out: dict[str, set] = {}
         for a in self.assume:
-            out.setdefault(squash(a.condition), set()).update(a.holds)
+            out.setdefault(assumption_key(a.condition), set()).update(a.holds)
         return {k: tuple(sorted(v)) for k, v in out.items()}
 
     def active(self, declared) -> "RulePack":

@@ -77,6 +77,17 @@ EVIDENCE_KEYS = {"kind": str, "at": str, "text": str, "held": int, "total": int,
                  "confidence": (int, float), "deviants": list}
 
 
+def _condition(value: str) -> str:
+    """A branch condition as written; a side that is `*` alone stands for any variable or
+    field, and only in an equality (`* == X`)."""
+    text = "".join(value.split())
+    wild = re.fullmatch(r"\*(==|!=)(.*)|(.*)(==|!=)\*", text)
+    if wild and (wild.group(1) or wild.group(4)) != "==" or wild and \
+            (wild.group(2) or wild.group(3)) in ("", "*"):
+        raise ValueError(f"{value!r}: '*' stands for one side of '==' only (\"* == X\")")
+    return value
+
+
 def _is_evidence(v) -> bool:
     return isinstance(v, list) and all(
         isinstance(e, dict) and isinstance(e.get("kind"), str) and isinstance(e.get("at"), str)
@@ -109,6 +120,7 @@ TYPES = {
     "matchers": Type("matcher or list of matchers", _strings, "must be a list of strings",
                      _matchers),
     "prose": Type("text", lambda v: True, "", str),
+    "condition": Type("string", _text, "must be a non-empty string", _condition),
     "trylocks": Type("list of matchers or { function, success } tables",
                      lambda v: isinstance(v, list) and all(isinstance(e, (str, dict)) for e in v),
                      "must be a list of function matchers", _trylocks),
@@ -326,7 +338,8 @@ TABLES = (
               Key("unless", "strings", "branch conditions (`!cond`: false; `*` any text) "
                   "that exempt a path", default=()))),
     Table("assume", "a branch condition under which locks are held", Assume, "assume", keys=(
-        Key("condition", "string", "the condition, as written"),
+        Key("condition", "condition", "the condition, as written; `* == X`: a variable or a field "
+            "found equal to X"),
         Key("holds", "strings", "declared locks held where it is true", refers="lock",
             verb="holds"),
         NEEDS)),
