@@ -27,7 +27,7 @@ def _sample(key):
     # A pattern with the groups a lock in a field needs ([[written]] field-of) serves all.
     return {"string": "f", "strings": ["f"], "matchers": ["f"], "count": 0, "counts": [0],
             "flag": False, "prose": "", "patterns": ["(?P<param>f)->(?P<field>f)"],
-            "kind": "requires", "kinds": ["requires"], "evidence": []}[key.type]
+            "kind": "requires", "kinds": ["requires"], "evidence": [], "condition": "f"}[key.type]
 
 
 def _entries(table):
