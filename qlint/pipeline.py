@@ -166,7 +166,8 @@ def _collect(options: Options, cfg, plan, cache, progress=None, announce=None) -
 def without_cycle_collection(func):
     """A run builds about a million long-lived objects (facts, call graph, summaries) and
     drops them at exit; the cycle collector's passes over them took a third of a run and
-    found nothing it could free. (Result.release collects once, for what --diff drops.) Workers, forked meanwhile, turn it back on (frontend/workers.py)."""
+    found nothing it could free (Result.release collects once, for what --diff drops).
+    Workers, forked meanwhile, turn it back on (frontend/workers.py)."""
     @functools.wraps(func)
     def run(*args, **kwargs):
         enabled = gc.isenabled()

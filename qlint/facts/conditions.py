@@ -137,8 +137,11 @@ def equality(k: str) -> tuple[str, str, str] | None:
         return None
     inner, depth, found = k[1:-1], 0, []
     for i, c in enumerate(inner):
-        depth += c in "([" and 1 or c in ")]" and -1 or 0
-        if depth == 0 and inner.startswith((" == ", " != "), i):
+        if c in "([":
+            depth += 1
+        elif c in ")]":
+            depth -= 1
+        elif depth == 0 and inner.startswith((" == ", " != "), i):
             found.append(i)
     if len(found) != 1:
         return None

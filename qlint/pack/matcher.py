@@ -23,9 +23,19 @@ EQUAL_TO = "*=="      # an [[assume]] `* == X` (or `X == *`) is keyed "*==X"
 
 
 def assumption_key(condition: str) -> str:
-    """How an [[assume]]d condition is looked up: squashed, and `X == *` as `* == X`."""
+    """How an [[assume]]d condition is looked up: squashed, and `X == *` as `* == X`. A side
+    that is `*` alone (any variable or field) stands only in an equality (ValueError)."""
     text = squash(condition)
-    return EQUAL_TO + text[:-3] if text.endswith("==*") else text
+    wild = _WILDCARD.fullmatch(text)
+    if wild is None:
+        return text
+    op, other = wild.group(1) or wild.group(4), wild.group(2) or wild.group(3)
+    if op != "==" or other in ("", "*"):
+        raise ValueError(f"{condition!r}: '*' stands for one side of '==' only (\"* == X\")")
+    return EQUAL_TO + other
+
+
+_WILDCARD = re.compile(r"\*(==|!=)(.*)|(.*)(==|!=)\*")
 
 
 def bare(text: str) -> str:

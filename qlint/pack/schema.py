@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .matcher import parse_matcher
+from .matcher import assumption_key, parse_matcher
 from .model import (AcrossDeferral, Asserted, Assume, Boundary, Callback, Contract, Deferral,
                     Entry, Evidence, Inside, Item, NoReturn, Observed, Phrase, Protects,
                     Requirement, Section, Transaction, Written, needs_met, unmet_needs)
@@ -78,13 +78,8 @@ EVIDENCE_KEYS = {"kind": str, "at": str, "text": str, "held": int, "total": int,
 
 
 def _condition(value: str) -> str:
-    """A branch condition as written; a side that is `*` alone stands for any variable or
-    field, and only in an equality (`* == X`)."""
-    text = "".join(value.split())
-    wild = re.fullmatch(r"\*(==|!=)(.*)|(.*)(==|!=)\*", text)
-    if wild and (wild.group(1) or wild.group(4)) != "==" or wild and \
-            (wild.group(2) or wild.group(3)) in ("", "*"):
-        raise ValueError(f"{value!r}: '*' stands for one side of '==' only (\"* == X\")")
+    """A branch condition as written, checked as [[assume]] reads it (matcher.assumption_key)."""
+    assumption_key(value)
     return value
 
 
