@@ -415,8 +415,8 @@ def explain(rule_name, paths, build_dir, config_file, jobs):
 
 
 def _inferred_words(counts: dict) -> str:
-    nouns = {"comment": "written", "assertion": "asserted", "observed": "observed"}
-    return ", ".join(f"{n} {nouns[kind]}" for kind, n in counts.items())
+    from .infer.contracts import counted
+    return counted(counts)
 
 
 @cli.command(name="infer", short_help="Infer lock and context contracts from PATHS.")
@@ -430,8 +430,9 @@ def _inferred_words(counts: dict) -> str:
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 def infer_cmd(paths, build_dir, output, config_file, jobs, cache_dir, no_cache, quiet):
     """Infer which function needs which lock or context from PATHS (default: .): from the
-    comments above declarations, the assertions at the top of bodies and the lock state at
-    call sites; write them as a rule pack, each entry with its evidence."""
+    comments above declarations, the assertions at the top of bodies, the locks a function
+    drops for a while and the lock state at call sites; write them as a rule pack, each entry
+    with its evidence."""
     from .pipeline import Options, inferred
     options = Options(paths=list(paths) or ["."], build_dir=build_dir, config_file=config_file,
                       jobs=jobs, cache_dir=cache_dir, no_cache=no_cache)

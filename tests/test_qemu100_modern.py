@@ -110,7 +110,7 @@ def test_pack_status_on_10_0_and_7_2(tree):
              if l.startswith("pack ")]
     assert packs == [
         "pack qemu-aiocontext    inactive: aio_context_acquire is not declared",
-        "pack qemu-contracts     partially active: 23 of 25 entries (inactive: "
+        "pack qemu-contracts     partially active: 23 of 26 entries (inactive: "
         "aio_context_acquire is not declared)",
         "pack qemu-core          partially active: 72 of 74 entries (inactive: "
         "aio_disable_external is not declared)",

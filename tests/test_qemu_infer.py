@@ -60,6 +60,17 @@ def test_7_2_global_state_code_is_an_asserted_bql_contract(qemu72):
         "kind": "assertion", "at": "block.c:4062", "text": "GLOBAL_STATE_CODE()"}
 
 
+def test_7_2_a_context_dropped_for_a_while_is_the_callers(qemu72):
+    # bdrv_reopen() releases the node's context around bdrv_reopen_multiple() and takes it
+    # again; AIO_WAIT_WHILE()'s own release (a macro's) makes no contract of its callers.
+    assert qemu72[("requires", "bdrv_reopen", "AioContext")] == {
+        "kind": "release", "at": "block.c:4480", "text": "aio_context_release(ctx)"}
+    # The one other function of block.c and job.c that drops its caller's context,
+    # bdrv_try_change_aio_context(), says so in its comment first.
+    assert sorted(k[1] for k, e in qemu72.items() if e["kind"] == "release") == ["bdrv_reopen"]
+    assert qemu72[("requires", "bdrv_try_change_aio_context", "AioContext")]["kind"] == "comment"
+
+
 def test_10_0_context_comments_and_assertions(qemu100):
     key = next(k for k in qemu100 if k[1].startswith("virtio_blk_vq_aio_context_init@"))
     assert key == ("requires", key[1], "BQL")

@@ -12,9 +12,13 @@ from ..facts.ir import Call
 from ..pack.model import Origin, Requirement, Section
 from .asserted import asserted_contracts
 from .observed import observed_contracts
+from .released import released_contracts
 from .written import written_contracts
 
-KINDS = ("comment", "assertion", "observed")     # evidence kinds, strongest first
+KINDS = ("comment", "assertion", "release", "observed")     # evidence kinds, strongest first
+# How counts of each kind are said ("3 written, 2 asserted, 1 released, 0 observed").
+NOUNS = {"comment": "written", "assertion": "asserted", "release": "released",
+         "observed": "observed"}
 
 
 @dataclass(frozen=True)
@@ -38,15 +42,23 @@ class Inference:
 
     def counts(self) -> dict[str, int]:
         """Entries used per kind of their strongest evidence."""
-        out = dict.fromkeys(KINDS, 0)
-        for entry in self.entries:
-            out[kind_of(entry)] += 1
-        return out
+        return kinds_of(self.entries)
 
     def words(self) -> str:
-        counts = self.counts()
-        return ", ".join(f"{n} {'written' if k == 'comment' else 'asserted' if k == 'assertion' else k}"
-                         for k, n in counts.items())
+        return counted(self.counts())
+
+
+def counted(counts: dict) -> str:
+    """`3 written, 2 asserted, 1 released, 0 observed` of {kind: count}."""
+    return ", ".join(f"{n} {NOUNS[kind]}" for kind, n in counts.items())
+
+
+def kinds_of(entries) -> dict[str, int]:
+    """How many of `entries` rest on each kind of evidence (their strongest)."""
+    out = dict.fromkeys(KINDS, 0)
+    for entry in entries:
+        out[kind_of(entry)] += 1
+    return out
 
 
 def kind_of(entry: Requirement) -> str:
@@ -61,7 +73,8 @@ def infer(program, graph, pack, settings: Settings):
     locks = frozenset(pack.section_kinds())
     sem = Semantics(pack, program)
     stated = written_contracts(program, pack, locks) + \
-        asserted_contracts(program, pack, sem, locks)
+        asserted_contracts(program, pack, sem, locks) + \
+        released_contracts(program, pack, sem, locks)
     stated, made, unknown = field_locks(stated, program, pack, sem)
     pack = replace(pack, sections=pack.sections + made) if made else pack
     first = _decide(stated, program, pack, sem, settings)

@@ -7,7 +7,7 @@ import json
 
 from ..pack.schema import SUCCESS
 from ..report.model import relative
-from .contracts import KINDS, kind_of
+from .contracts import counted, kinds_of
 
 HEADER = """\
 # Contracts qlint inferred from the analysed tree (`qlint infer`): what the tree states in
@@ -21,10 +21,7 @@ HEADER = """\
 def render(entries, base: str, locks=()) -> str:
     """TOML for `entries` (Requirements with evidence), after the `locks` they name that no
     pack declares (definitions of locks in struct fields, `definition()`)."""
-    counts = {kind: 0 for kind in KINDS}
-    for entry in entries:
-        counts[kind_of(entry)] += 1
-    words = ", ".join(f"{n} {_noun(kind)}" for kind, n in counts.items())
+    words = counted(kinds_of(entries))
     out = [HEADER.format(counts=f"{len(entries)} contracts: {words}."),
            '[pack]', 'name = "inferred"',
            'description = "contracts inferred from the analysed tree (qlint infer)"', '']
@@ -67,10 +64,6 @@ def _lock_table(lock: dict) -> list[str]:
     if lock["recursive"]:
         out.append("recursive = true")
     return out + [f"field = {_string(lock['field'])}", ""]
-
-
-def _noun(kind: str) -> str:
-    return {"comment": "written", "assertion": "asserted"}.get(kind, kind)
 
 
 def _function(function: str, base: str) -> str:

@@ -96,11 +96,12 @@ class Entry(Item):
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """What the analysed tree says for an inferred entry: a comment above a declaration, an
-    assertion at the top of a body, or the lock state at a function's call sites."""
-    kind: str                        # "comment" | "assertion" | "observed"
+    assertion at the top of a body, a release of the caller's lock, or the lock state at a
+    function's call sites."""
+    kind: str                        # "comment" | "assertion" | "release" | "observed"
     file: str
     line: int
-    text: str = ""                   # the comment's sentence, the assertion as written
+    text: str = ""                   # the comment's sentence, the assertion or release as written
     held: int = 0                    # observed: call sites where the lock is held ...
     total: int = 0                   # ... of the call sites whose lock state is known
     confidence: float = 1.0
@@ -256,6 +257,14 @@ class Observed(Item):
 
     def covers(self, name: str) -> bool:
         return any(fnmatch.fnmatchcase(name, g) for g in self.functions)
+
+
+@dataclass(slots=True)
+class Released(Item):
+    """A lock whose written release before the function takes it, taken again after, says
+    that the function's caller holds it (QEMU 7.2's AioContext lock, dropped around a poll:
+    bdrv_reopen())."""
+    lock: str
 
 
 @dataclass(slots=True)

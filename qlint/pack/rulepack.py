@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields, replace
 from .matcher import assumption_key
 from .model import (AcrossDeferral, Asserted, Assume, Boundary, Callback, Contract, Deferral,
                     Entry, Inside, Item, NoReturn, Observed, PackInfo, Phrase, Protects,
-                    Requirement, Section, Transaction, Written, needs_met, unmet_needs)
+                    Released, Requirement, Section, Transaction, Written, needs_met, unmet_needs)
 from .schema import inactive_reason
 
 
@@ -33,6 +33,7 @@ class RulePack:
     phrases: list[Phrase] = field(default_factory=list)
     asserted: list[Asserted] = field(default_factory=list)
     observed: list[Observed] = field(default_factory=list)
+    released: list[Released] = field(default_factory=list)
     inactive: list = field(default_factory=list)     # (entry, why) dropped by active()
 
     def section(self, name: str) -> Section | None:

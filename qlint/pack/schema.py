@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from .matcher import assumption_key, parse_matcher
 from .model import (AcrossDeferral, Asserted, Assume, Boundary, Callback, Contract, Deferral,
                     Entry, Evidence, Inside, Item, NoReturn, Observed, Phrase, Protects,
-                    Requirement, Section, Transaction, Written, needs_met, unmet_needs)
+                    Released, Requirement, Section, Transaction, Written, needs_met, unmet_needs)
 
 
 class SchemaError(ValueError):
@@ -399,6 +399,11 @@ TABLES = (
               Key("lock", "strings", "declared locks or sections", refers="lock"),
               Key("functions", "strings", "the functions it may be inferred for (globs)",
                   default=("*",)),
+              NEEDS)),
+    Table("released", "locks whose release a function writes before it takes them, taking "
+          "them again after, says its caller holds them, for `qlint infer`", Released,
+          "released", each=("lock",), keys=(
+              Key("lock", "strings", "declared locks", refers="lock"),
               NEEDS)),
     Table("protects", "fields a lock protects (the runtime checker's)", Protects, "protects",
           keys=(

@@ -32,7 +32,7 @@ class Contract:
     call sites hold."""
     function: str
     lock: str
-    kind: str                            # "comment" | "assertion" | "observed"
+    kind: str                            # "comment" | "assertion" | "release" | "observed"
     path: str
     line: int
     text: str = ""
