@@ -101,8 +101,11 @@ def tree(value):
     operators, names) interned, as the records' are: they repeat in every tree."""
     if value is None:
         return None
-    return tuple(tree(v) if type(v) is list else intern(v) if type(v) is str else v
-                 for v in value)
+    out = []      # a loop, not a generator: a warm run decodes millions of trees
+    for v in value:
+        kind = type(v)
+        out.append(tree(v) if kind is list else intern(v) if kind is str else v)
+    return tuple(out)
 
 
 # Positional decoders for the records a cache holds by the hundred thousand: a warm run
