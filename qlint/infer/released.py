@@ -65,6 +65,8 @@ def _lock_ops(fn, sem, locks) -> dict[tuple, tuple]:
 
 def _takes(ops, block: int, lock: str, before: int | None = None, after: int = -1,
            ident: str | None = None) -> bool:
+    """Whether `block` takes `lock` (the instance `ident`, if given) between events `after`
+    and `before`."""
     return any(b == block and after < i and (before is None or i < before) and
                op.op in ("begin", "try") and op.section == lock and
                (ident is None or op.ident == ident)
@@ -73,7 +75,8 @@ def _takes(ops, block: int, lock: str, before: int | None = None, after: int = -
 
 def _untaken_to(fn, ops, block: int, index: int, lock: str) -> bool:
     """Whether some path from the entry reaches event `index` of `block` without taking
-    `lock` (a block that takes it anywhere ends the path: the doubt goes to the lock)."""
+    `lock` (a path through a block that takes it anywhere counts as taking it: in doubt, no
+    contract)."""
     if block == ENTRY:
         return not _takes(ops, block, lock, before=index)
     seen, stack = {ENTRY}, [ENTRY]
