@@ -603,7 +603,7 @@ def _why_uncalled(stores: list, base: str) -> str:
         f"{where}, which no analysed code calls through"
 
 
-_ENDS_WITH_EXIT = []      # [True] once main() runs: the process ends with os._exit
+_ends_with_exit = False     # main() runs: the process ends with os._exit
 
 
 def _keep_out_of_collection() -> None:
@@ -612,12 +612,13 @@ def _keep_out_of_collection() -> None:
     them, several times over as they age (seconds on a whole QEMU build). A process that ends
     with os._exit never frees them, so they are set aside for good; a caller in the same
     process (a test) keeps the collector's view of them."""
-    if _ENDS_WITH_EXIT:
+    if _ends_with_exit:
         gc.freeze()
 
 
 def main(argv=None) -> None:
-    _ENDS_WITH_EXIT.append(True)
+    global _ends_with_exit
+    _ends_with_exit = True
     code = _run(argv)
     try:
         sys.stdout.flush()

@@ -911,11 +911,15 @@ class Explorer:
         return edges[::-1]
 
 
-def reachable_blocks(fn) -> list[int]:
-    seen = {ENTRY}
-    stack = [ENTRY]
+def reachable_blocks(fn, start=(ENTRY,), through=None) -> list[int]:
+    """Blocks reachable from `start` (themselves included); with `through`, paths go on only
+    from the blocks it accepts."""
+    seen = set(start)
+    stack = list(seen)
     while stack:
         b = stack.pop()
+        if through is not None and not through(b):
+            continue
         for e in fn.blocks[b].succs:
             if e.target not in seen:
                 seen.add(e.target)

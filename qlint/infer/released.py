@@ -8,6 +8,7 @@ which thread runs it, which the code does not say. A release that is not taken a
 wrapper's effect or a hand-over, not a belief about the caller."""
 from __future__ import annotations
 
+from ..analysis.paths import reachable_blocks
 from ..facts.ir import ENTRY, Call
 from ..pack.model import Evidence
 
@@ -77,20 +78,10 @@ def _untaken_to(fn, ops, block: int, index: int, lock: str) -> bool:
     """Whether some path from the entry reaches event `index` of `block` without taking
     `lock` (a path through a block that takes it anywhere counts as taking it: in doubt, no
     contract)."""
-    if block == ENTRY:
-        return not _takes(ops, block, lock, before=index)
-    seen, stack = {ENTRY}, [ENTRY]
-    while stack:
-        b = stack.pop()
-        if _takes(ops, b, lock):
-            continue
-        for edge in fn.blocks[b].succs:
-            if edge.target == block:
-                return not _takes(ops, block, lock, before=index)
-            if edge.target not in seen:
-                seen.add(edge.target)
-                stack.append(edge.target)
-    return False
+    if _takes(ops, block, lock, before=index):
+        return False
+    return block == ENTRY or block in reachable_blocks(
+        fn, through=lambda b: not _takes(ops, b, lock))
 
 
 def _taken_after(fn, ops, block: int, index: int, release) -> bool:
@@ -99,13 +90,5 @@ def _taken_after(fn, ops, block: int, index: int, release) -> bool:
     ident = release.ident or None
     if _takes(ops, block, release.section, after=index, ident=ident):
         return True
-    seen, stack = set(), [e.target for e in fn.blocks[block].succs]
-    while stack:
-        b = stack.pop()
-        if b in seen:
-            continue
-        seen.add(b)
-        if _takes(ops, b, release.section, ident=ident):
-            return True
-        stack.extend(e.target for e in fn.blocks[b].succs)
-    return False
+    later = reachable_blocks(fn, start=[e.target for e in fn.blocks[block].succs])
+    return any(_takes(ops, b, release.section, ident=ident) for b in later)
