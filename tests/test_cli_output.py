@@ -154,6 +154,18 @@ def test_a_selected_rule_that_cannot_report_on_this_tree_is_named_with_the_reaso
     assert "QL303 [graph-lock-required] is selected but inactive" in qlint("check", "a.c", cwd=tree).err
 
 
+def test_an_entry_about_a_lock_of_an_inactive_pack_says_which_pack(tmp_path):
+    # The user's entry is active, but the lock it names is declared by a pack this tree
+    # does not activate: the reason names the lock and the pack (an internal error before).
+    root = make_tree(tmp_path, {"a.c": "void wait_all(void);\nvoid f(void) { wait_all(); }\n"})
+    write(root, ".qlint.toml", '[[excludes]]\nfunction = "wait_all"\nlock = "BQL"\n')
+    run = qlint("check", "a.c", "--select", "QL103", cwd=root)
+    assert (run.code, run.out) == (0, "")
+    assert run.err == ("qlint: warning: QL103 [lock-excluded] is selected but inactive on this "
+                       "tree, so it reports nothing: no active [[lock]] BQL: pack qemu-core is "
+                       "inactive (qemu_bh_schedule is not declared)\n")
+    assert "QL103 lock-excluded" in qlint("rules", cwd=root).out
+
 def test_verbose_names_the_c_files_the_build_does_not_compile(tree):
     write(tree, "other/unbuilt.c", "int unbuilt;\n")
     write(tree, "z.c", "int z;\n")

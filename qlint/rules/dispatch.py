@@ -66,17 +66,31 @@ def inactive_reason(rule, pack) -> str:
         return ""
     kinds = {item.name: item.kind for item, _why in pack.inactive if isinstance(item, Section)}
     kinds.update(pack.section_kinds())
-    declared = owned & {c for item in pack.items() for c in entry_cells(item, kinds)}
+    declared = [item for item in pack.items() if owned & set(entry_cells(item, kinds))]
     if declared:                      # declared, but what they need besides is not active
-        companion = COMPANION[next(iter(declared)).table][0]
-        why = [w for item, w in pack.inactive if item.origin.table == companion]
-        return f"no active [[{companion}]] entry" + (f": {why[0]}" if why else "")
+        return _missing_companion(declared[0], pack)
     for item, why in pack.inactive:
         if owned & set(entry_cells(item, kinds)):
             by = "attribute" if item.origin.table in ("requires", "excludes") and item.attribute \
                 else ""
             return f"no active {declaration(Cell(item.origin.table, '', by, ''))} entry: {why}"
     return f"no active {declaration(rule.owns[0])} entry"
+
+
+def _missing_companion(item, pack) -> str:
+    """Why an active entry cannot be violated: the table it needs besides has no active
+    entry ([[deferral]] for [[across-deferral]]), or the lock or section it is about is
+    declared only by an inactive pack."""
+    table = item.origin.table
+    if table in COMPANION:
+        companion = COMPANION[table][0]
+        why = [w for inactive, w in pack.inactive if inactive.origin.table == companion]
+        return f"no active [[{companion}]] entry" + (f": {why[0]}" if why else "")
+    about = getattr(item, "lock", "") or getattr(item, "section", "")
+    for inactive, why in pack.inactive:
+        if isinstance(inactive, Section) and inactive.name == about:
+            return f"no active [[{inactive.origin.table}]] {about}: {why}"
+    return f"no active [[lock]] or [[section]] {about}"
 
 
 def declaration(cell: Cell) -> str:
