@@ -124,6 +124,25 @@ def test_excluded_lock_held_locally_and_at_a_coroutine_entry():
         "line 31 (holds AioContext)")
 
 
+def test_a_lock_that_cannot_be_taken_twice_through_qemus_conditional_idioms():
+    # .qlint.toml: taking the BQL excludes holding it. A helper that drops its caller's BQL,
+    # one that drops it where a test finds it held, one that takes it where a test kept in a
+    # local found it free, and one that calls a function asserting the BQL while it holds it:
+    # each is right where it is called. Taking it twice is reported, at a QMP handler and in
+    # a thread that took it itself.
+    path = f"{CORE}/bql-conditional/bql.c"
+    run = check(f"{CORE}/bql-conditional")
+    assert (run.code, findings(run)) == (1, [("QL103", path, 12, "handle_exception"),
+                                             ("QL103", path, 72, "vcpu_thread")])
+    entry, local = run.json["findings"]
+    assert entry["message"] == ("qemu_mutex_lock_iothread_impl() must not be called with BQL "
+                                "held, which it is on this path from entry qmp_stop()")
+    assert trace(entry) == [("qmp_stop", 87), ("qmp_stop", 89), ("handle_exception", 12)]
+    assert local["message"] == ("qemu_mutex_lock_iothread_impl() must not be called with BQL "
+                                "held, but BQL is held by vcpu_thread() here")
+    assert trace(local) == [("vcpu_thread", 64), ("vcpu_thread", 72), ("handle_exception", 12)]
+
+
 def test_registration_through_a_wrapper_and_a_lock_taking_wrapper():
     run = check(f"{CORE}/wrappers")
     assert findings(run) == [("QL101", f"{CORE}/wrappers/wrappers.c", 30, "unlocked_cb")]
@@ -190,7 +209,7 @@ def test_whole_fixture_tree_is_deterministic_across_jobs(jobs):
     assert strip(first) == strip(second)
     # The before/after twins are programs of their own (a compile database each), apart from
     # seed000/before, which the main database lists too.
-    assert first.json["stats"]["tus"] == 43
+    assert first.json["stats"]["tus"] == 44
     assert first.json["stats"]["tus_with_errors"] == 0
 
 

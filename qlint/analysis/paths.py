@@ -48,6 +48,9 @@ class State(NamedTuple):
                            # of `if (qemu_in_coroutine())`): no caller holding them gets here
     copies: tuple = ()     # (key, source key, names): what the path stored, as a copy of what
                            # (`tb_set_page_addr0(tb, phys_pc)`: tb->page_addr[0] is phys_pc)
+    found: tuple = ()      # locks an [[assume]]d test found held: the caller's, so a release
+                           # of them (`if (qemu_mutex_iothread_locked()) unlock;`) drops them
+                           # until they are taken again
 
     def holds(self, lock: str) -> bool:
         return lock in self.ambient or any(s == lock or ident == lock
@@ -87,6 +90,9 @@ def begin(st: State, section: str, ident: str, line: int, handle: str = "") -> S
         # acquire): the caller's hold is back; this path has not begun anything.
         s, i, c, l = st.below[index]
         below = st.below[:index] + (((s, i, c - 1, l),) if c > 1 else ()) + st.below[index + 1:]
+        if section in st.found and section not in st.ambient:
+            return st._replace(below=below, handles=handles,
+                               ambient=tuple(sorted(st.ambient + (section,))))
         return st._replace(below=below, handles=handles)
     held = list(st.held)
     for k, (s, i, c, l) in enumerate(held):
@@ -102,13 +108,16 @@ def begin(st: State, section: str, ident: str, line: int, handle: str = "") -> S
 
 
 def end(st: State, section: str, ident: str, line: int, handle: str = "",
-        handle_only: bool = False, fallback: bool = False) -> tuple[State, str]:
+        handle_only: bool = False, fallback: bool = False,
+        exclusive: bool = False) -> tuple[State, str]:
     """Close an instance. Returns the new state and "" or "double" (closed again what this
     path had already closed) or "below" (closed what a caller opened). With `handle_only`,
     only a guard variable bound to this section closes anything. With `fallback` (locks, whose
     spellings vary: `s->aio_context` and `ctx`), a spelling that matches no open instance closes
     the most recently opened one; sections have several instances open at once (drained `src`
-    and `target`), so theirs must match."""
+    and `target`), so theirs must match. With `exclusive` (a lock that cannot be taken twice),
+    closing the path's last instance leaves it unheld, whatever a test or a callee's assertion
+    found while the path held it (`bql_lock(); f(); bql_unlock();` where f() asserts it)."""
     handles = st.handles
     mine = [h for h in st.handles if h[0] == handle] if handle else []
     if mine and all(not h[1] for h in mine):
@@ -128,7 +137,10 @@ def end(st: State, section: str, ident: str, line: int, handle: str = "",
         touched = st.touched
         if not any(h[:2] == (s, i) for h in held):
             touched = _ended(st.touched, line, lambda t: t[:2] == (s, i))
-        return st._replace(held=held, handles=handles, touched=touched), ""
+        ambient = st.ambient
+        if exclusive and s in ambient and not any(h[0] == s for h in held):
+            ambient = tuple(a for a in ambient if a != s)
+        return st._replace(held=held, handles=handles, touched=touched, ambient=ambient), ""
     if any(t[0] == section and (t[1] == ident or fallback) for t in st.touched):
         return st._replace(handles=handles), "double"
     below = list(st.below)
@@ -138,6 +150,9 @@ def end(st: State, section: str, ident: str, line: int, handle: str = "",
             break
     else:
         below.append((section, ident, 1, line))
+    if section in st.found and section in st.ambient:
+        return st._replace(below=tuple(sorted(below)), handles=handles,
+                           ambient=tuple(a for a in st.ambient if a != section)), "below"
     return st._replace(below=tuple(sorted(below)), handles=handles), "below"
 
 
@@ -148,6 +163,13 @@ def switch(st: State, section: str) -> State:
         return st
     return st._replace(ambient=tuple(sorted(set(st.ambient) | {section})),
                        denied=tuple(d for d in st.denied if d != section))
+
+
+def found_held(st: State, section: str) -> State:
+    """Where an [[assume]]d test finds the lock held: held by the execution context, which a
+    release on this path drops (`if (qemu_mutex_iothread_locked()) unlock;`)."""
+    st = switch(st, section)
+    return st if section in st.found else st._replace(found=tuple(sorted(st.found + (section,))))
 
 
 def unswitch(st: State, section: str) -> State:
@@ -693,7 +715,7 @@ def take_edge(st: State, edge: Edge, tracked: set[str], assumptions=None,
         for k, relation, constant in decided.atoms:
             if constant == 0 and relation in ("==", "!="):
                 for lock in assumptions.get(squash(k), ()):
-                    st = switch(st, lock) if relation == "!=" else unswitch(st, lock)
+                    st = found_held(st, lock) if relation == "!=" else unswitch(st, lock)
                 for lock in held_where_equal(assumptions, k, relation == "!="):
                     st = switch(st, lock)
     if value and st.handles and base.isidentifier() and \
@@ -719,6 +741,41 @@ def take_edge(st: State, edge: Edge, tracked: set[str], assumptions=None,
     if len(st.conds) >= MAX_CONDS or set(decided.atoms).issubset(known):
         return st
     return st._replace(conds=tuple(sorted(st.conds + (decided,))))
+
+
+def assumed_stores(fn, assumptions, inline, tested) -> dict:
+    """id(Assign) -> (variable, locks, truth) where a tested local stores an [[assume]]d
+    condition (`bool need_lock = !qemu_mutex_iothread_locked();`): where the variable is
+    `truth`, the condition held when it was stored, and so did its locks."""
+    if not assumptions:
+        return {}
+    calls, out = None, {}
+    for block in fn.blocks:
+        for event in block.events:
+            if type(event) is not Assign or event.op != "=" or event.expr is None or \
+                    len(event.names) != 1 or event.names[0] not in tested:
+                continue
+            calls = calls if calls is not None else conditions.calls_of(fn.blocks)
+            tree, truth = conditions.whole(event.expr, True)
+            k = conditions.key(tree, calls, False, inline)
+            locks = assumptions.get(squash(k), ()) if k is not None else ()
+            if locks:
+                out[id(event)] = (event.names[0], tuple(locks), truth)
+    return out
+
+
+def _store_assumed(st: State, var: str, locks: tuple, truth: bool) -> list[State]:
+    """Both values of a local that stored an assumed condition: where it is `truth`, the
+    locks are held (by the caller); where not, they are not, and a caller holding them does
+    not come that way."""
+    out = []
+    for value in (True, False):
+        known = tuple(sorted({k for k in st.known if k[0] != var} | {(var, value)}))
+        forked = st._replace(known=known)
+        for lock in locks:
+            forked = found_held(forked, lock) if value == truth else unswitch(forked, lock)
+        out.append(forked)
+    return out
 
 
 def held_where_equal(assumptions, k: str, truth: bool) -> tuple:
@@ -822,6 +879,7 @@ class Explorer:
         self.tested = tested_variables(fn)
         self.unread = unread_flags(fn)
         self.decisions = decisions(fn, self.inline)
+        self.assumed = assumed_stores(fn, self.assumptions, self.inline, self.tested)
         self.limit = limit
         self.nodes: list[tuple] = []          # (block, state, parent node, edge)
         self.exits: list[tuple[int, State]] = []
@@ -867,11 +925,15 @@ class Explorer:
 
     def _through(self, events, start: int, state: State, node: int) -> list[State]:
         """The states after a block's events from `start`: none if the path ends, several
-        where a step forks it (a pending trylock result decided both ways)."""
+        where a step forks it (a pending trylock result decided both ways) or a local stores
+        an [[assume]]d condition (decided both ways where it is stored)."""
         for index in range(start, len(events)):
             event = events[index]
             if type(event) is not Call:
                 state = forget(state, event, self.tested, self.unread)
+                if id(event) in self.assumed:
+                    return [after for forked in _store_assumed(state, *self.assumed[id(event)])
+                            for after in self._through(events, index + 1, forked, node)]
             state = self._copies(state, event)
             state = self.step(state, event, node)
             if state is None:

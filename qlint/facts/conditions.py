@@ -46,7 +46,7 @@ def decision(block, edge, abstract: bool = False, inline=None,
         parts = conjuncts(tree, edge.value == "true")
         if len(parts) > 1:
             # The compound as a whole too: `a && b` taken true, then taken false, contradict.
-            parts.append(_whole(tree, edge.value == "true"))
+            parts.append(whole(tree, edge.value == "true"))
         atoms = []
         for part, positive in parts:
             atom = _atom(part, positive, calls, abstract, inline)
@@ -89,7 +89,7 @@ def conjuncts(tree, positive: bool = True) -> list[tuple]:
     return [(tree, positive)]
 
 
-def _whole(tree, positive: bool) -> tuple:
+def whole(tree, positive: bool) -> tuple:
     """(tree, holds?) with the negations and truth-keeping conversions around it taken off."""
     while tree[0] == "!" or (tree[0] == "cast" and _keeps_truth(tree)):
         positive ^= tree[0] == "!"
