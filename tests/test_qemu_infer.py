@@ -60,6 +60,17 @@ def test_7_2_global_state_code_is_an_asserted_bql_contract(qemu72):
         "kind": "assertion", "at": "block.c:4062", "text": "GLOBAL_STATE_CODE()"}
 
 
+def test_7_2_g_assert_as_an_optimized_build_expands_it():
+    # G_LIKELY() keeps the truth in a variable under -O2; the BQL's own operations assert it
+    # too (softmmu/cpus.c), which is the lock's semantics and makes no contract.
+    found = inferred(qemu_tree("7.2"), "accel/tcg/tcg-accel-ops.c", "softmmu/cpus.c")
+    assert found[("requires", "tcg_handle_interrupt", "BQL")] == {
+        "kind": "assertion", "at": "accel/tcg/tcg-accel-ops.c:81",
+        "text": "g_assert(qemu_mutex_iothread_locked())"}
+    assert not [k for k in found if k[1] in ("qemu_mutex_lock_iothread_impl",
+                                             "qemu_mutex_unlock_iothread")]
+
+
 def test_7_2_a_context_dropped_for_a_while_is_the_callers(qemu72):
     # bdrv_reopen() releases the node's context around bdrv_reopen_multiple() and takes it
     # again; AIO_WAIT_WHILE()'s own release (a macro's) makes no contract of its callers.

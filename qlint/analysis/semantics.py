@@ -174,6 +174,10 @@ class Semantics:
         """The functions whose calls begin, end or switch a lock or section."""
         return set(self._by_name)
 
+    def operates(self, name: str, section: str) -> bool:
+        """Whether calls of `name` begin, end or switch `section`."""
+        return any(entry[1].name == section for entry in self._by_name.get(name, ()))
+
     def runs_actions(self, name: str) -> bool:
         """Whether `name` is a function that runs a transaction's actions (tran_commit): its
         own body reaches every action of the program; its calls are judged at its callers."""

@@ -4,7 +4,8 @@ that could change it (`GLOBAL_STATE_CODE()`, `assert(!qemu_in_coroutine())`,
 from __future__ import annotations
 
 from ..analysis.paths import normalize_cond
-from ..facts.ir import ENTRY, EXIT, Call
+from ..facts.conditions import key as expression_key, whole
+from ..facts.ir import ENTRY, EXIT, Assign, Call
 from ..pack.matcher import squash
 from ..pack.model import Evidence
 
@@ -48,7 +49,8 @@ def _called_names(condition: str) -> set[str]:
 def _written(condition: str, truth: bool, macro: str) -> str:
     if macro not in _ASSERT_MACROS:
         return f"{macro}()"
-    return f"assert({'' if truth else '!'}{condition})"
+    spelled = "g_assert" if macro == "g_assert" else "assert"
+    return f"{spelled}({'' if truth else '!'}{condition})"
 
 
 def prologue(fn, sem, names) -> list[tuple]:
@@ -78,15 +80,48 @@ def prologue(fn, sem, names) -> list[tuple]:
         if returning is None:
             returning = _returning(fn)
         live = [e for e in succs if e.target in returning]
+        macro = last.macro if last is not None else ""
+        if len(live) != 1:
+            live, macro = _through_stored_truth(fn, succs, returning)
         if len(live) != 1:
             return out
         edge = live[0]
         base, positive = normalize_cond(edge.cond)
         if last is not None and last.name in names:
             out.append(("condition", base, positive == (edge.value == "true"), edge.line or
-                        last.line, last.macro))
+                        last.line, macro))
         block = edge.target
     return out
+
+
+def _through_stored_truth(fn, succs, returning) -> tuple[list, str]:
+    """(the side of a branch that can return, the macro that tests it) where each side only
+    stores its truth in one variable and both join at a branch on it: glib's G_LIKELY() in an
+    optimized build (`g_assert(expr)`: `if (expr) _g_boolean_var_ = 1; else
+    _g_boolean_var_ = 0;`, then a branch on `_g_boolean_var_`, whose other side does not
+    return)."""
+    stored = {}
+    for edge in succs:
+        block = fn.blocks[edge.target]
+        event = block.events[0] if len(block.events) == 1 else None
+        if type(event) is not Assign or event.value is None or len(event.names) != 1 or \
+                len(block.succs) != 1 or block.succs[0].cond:
+            return [], ""
+        stored[edge.value] = (event.names[0], block.succs[0].target, bool(event.value))
+    if set(stored) != {"true", "false"} or stored["true"][:2] != stored["false"][:2] or \
+            stored["true"][2] == stored["false"][2]:
+        return [], ""
+    var, join, _truth = stored["true"]
+    tested = fn.blocks[join].cond
+    if tested is None:
+        return [], ""
+    tree, positive = whole(tested, True)
+    live = [e for e in fn.blocks[join].succs if e.target in returning]
+    if expression_key(tree) != var or len(live) != 1 or live[0].value not in ("true", "false"):
+        return [], ""
+    truth = (live[0].value == "true") == positive
+    macro = next((e.macro for e in fn.blocks[join].events if isinstance(e, Call)), "")
+    return [e for e in succs if stored[e.value][2] == truth], macro
 
 
 def _returning(fn) -> set[int]:

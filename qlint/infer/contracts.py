@@ -29,6 +29,7 @@ class Settings:
 
 
 SAID = "the packs say what it needs of this lock"
+OPERATION = "it takes or releases this lock: what it asserts of it is the lock's own semantics"
 
 
 @dataclass
@@ -178,6 +179,8 @@ def _decide(found, program, pack, sem, settings: Settings) -> Inference:
             why = SAID
         elif (name, lock) in rejected or (subject, lock) in rejected:
             why = "rejected by the configuration"
+        elif sem.operates(name, lock):
+            why = OPERATION
         elif (subject, other, lock) in grouped:
             why = f"the evidence also says it {other} {lock}"
         elif _declared(program, sem, subject, kind, lock):
