@@ -29,7 +29,7 @@ class Settings:
 
 
 SAID = "the packs say what it needs of this lock"
-OPERATION = "it takes or releases this lock: what it asserts of it is the lock's own semantics"
+OPERATION = "it takes or releases this lock: what it needs of it is the lock's own semantics"
 
 
 @dataclass

@@ -68,7 +68,7 @@ def inactive_reason(rule, pack) -> str:
     kinds.update(pack.section_kinds())
     declared = [item for item in pack.items() if owned & set(entry_cells(item, kinds))]
     if declared:                      # declared, but what they need besides is not active
-        return _missing_companion(declared[0], pack)
+        return _what_is_missing(declared[0], pack)
     for item, why in pack.inactive:
         if owned & set(entry_cells(item, kinds)):
             by = "attribute" if item.origin.table in ("requires", "excludes") and item.attribute \
@@ -77,7 +77,7 @@ def inactive_reason(rule, pack) -> str:
     return f"no active {declaration(rule.owns[0])} entry"
 
 
-def _missing_companion(item, pack) -> str:
+def _what_is_missing(item, pack) -> str:
     """Why an active entry cannot be violated: the table it needs besides has no active
     entry ([[deferral]] for [[across-deferral]]), or the lock or section it is about is
     declared only by an inactive pack."""
