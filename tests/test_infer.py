@@ -86,6 +86,11 @@ READER = Reader(load_builtin(), {"AioContext", "BQL", "graph_lock", "coroutine-c
      "the AioContext lock for new_context", [("requires", "AioContext")]),
     ("Must be called from the main AioContext.", [("requires", "BQL")]),
     ("Called with iothread lock taken.", [("requires", "BQL")]),
+    # 7.2 hw/block/dataplane/virtio-blk.c, include/migration/register.h, block/export/export.c
+    ("Context: QEMU global mutex held", [("requires", "BQL")]),
+    ("This runs inside the iothread lock.", [("requires", "BQL")]),
+    ("This runs outside the iothread lock!", [("excludes", "BQL")]),
+    ("Runs in the main thread", [("requires", "BQL")]),
     # 10.0 hw/block/virtio-blk.c, target/arm/internals.h, include/block/block-io.h
     ("Context: BQL held", [("requires", "BQL")]),
     ("Must be called with the BQL held.", [("requires", "BQL")]),
@@ -100,6 +105,10 @@ READER = Reader(load_builtin(), {"AioContext", "BQL", "graph_lock", "coroutine-c
     ("Called with s->lock held.", []),
     ("The callback is called from a coroutine when the request completes.", []),
     ("Protected by AioContext lock.", []),
+    ("This runs outside the iothread lock in the migration case, and within the lock in the "
+     "savevm case.", []),
+    ("This runs both outside and inside the iothread lock.", []),
+    ("Runs in coroutine context if QCO_COROUTINE is set", []),          # 10.0 qmp-registry.h
 ])
 def test_phrases_read_what_qemu_writes(sentence, expected):
     assert sorted((kind, lock) for kind, lock, _i, _s in READER.contracts(sentence)) == expected

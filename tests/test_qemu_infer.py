@@ -71,6 +71,22 @@ def test_7_2_g_assert_as_an_optimized_build_expands_it():
                                              "qemu_mutex_unlock_iothread")]
 
 
+def test_7_2_the_migration_handlers_and_the_dataplane_contexts():
+    # include/migration/register.h writes which SaveVMHandlers run with the iothread lock;
+    # the dataplane writes "Context: QEMU global mutex held".
+    found = inferred(qemu_tree("7.2"), "migration/block.c", "hw/block/dataplane/virtio-blk.c")
+    assert found[("excludes", "SaveVMHandlers.save_setup", "BQL")] == {
+        "kind": "comment", "at": "include/migration/register.h:47",
+        "text": "This runs outside the iothread lock!"}
+    assert found[("requires", "SaveVMHandlers.save_state", "BQL")]["at"] == \
+        "include/migration/register.h:20"
+    assert not [k for k in found if k[1] in ("SaveVMHandlers.is_active",
+                                             "SaveVMHandlers.save_live_iterate")]
+    assert found[("requires", "virtio_blk_data_plane_create", "BQL")] == {
+        "kind": "comment", "at": "hw/block/dataplane/virtio-blk.c:83",
+        "text": "Context: QEMU global mutex held"}
+
+
 def test_7_2_a_context_dropped_for_a_while_is_the_callers(qemu72):
     # bdrv_reopen() releases the node's context around bdrv_reopen_multiple() and takes it
     # again; AIO_WAIT_WHILE()'s own release (a macro's) makes no contract of its callers.
