@@ -71,6 +71,14 @@ def test_sentences_keep_the_line_they_begin_on():
 READER = Reader(load_builtin(), {"AioContext", "BQL", "graph_lock", "coroutine-context"})
 
 
+def test_a_kernel_doc_item_is_a_sentence_of_its_own():
+    # 10.0 accel/tcg/cputlb.c: the parameter lines do not end a sentence, "Context:" does begin one.
+    text = ("do_ld_mmio_beN:\n@cpu: generic cpu state\n@ra: return address into tcg generated "
+            "code, or 0\nContext: BQL held\n\nLoad @size bytes from @addr.")
+    assert [(kind, lock, index) for kind, lock, index, _s in READER.contracts(text)] == [
+        ("requires", "BQL", 3)]
+
+
 @pytest.mark.parametrize("sentence, expected", [
     # 7.2 block.c, include/qemu/job.h, block/export/export.c, block/dirty-bitmap.c, qemu-io-cmds.c
     ("The caller must hold the AioContext lock @child_bs, but not that of @ctx",

@@ -106,6 +106,14 @@ def test_10_0_context_comments_and_assertions(qemu100):
     assert qemu100[("requires", "bdrv_open", "BQL")]["text"] == "GLOBAL_STATE_CODE()"
 
 
+def test_10_0_a_kernel_doc_context_line():
+    found = inferred(qemu_tree("10.0"), "accel/tcg/cputlb.c")
+    # The comment names do_ld_mmio_beN; the function below it is int_ld_mmio_beN().
+    key = next(k for k in found if k[1].startswith("int_ld_mmio_beN@"))
+    assert (key[0], key[2], found[key]) == ("requires", "BQL", {
+        "kind": "comment", "at": "accel/tcg/cputlb.c:1932", "text": "Context: BQL held"})
+
+
 def test_10_0_graph_lock_is_not_inferred_where_attributes_say_it(qemu100):
     # 10.0 declares the graph lock's contracts with GRAPH_RDLOCK: nothing to add.
     assert not [k for k in qemu100 if k[2] == "graph_lock" and k[0] == "requires"

@@ -6,13 +6,16 @@ import re
 
 from ..pack.model import Evidence
 
-_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n\s*\n")
+# A sentence ends after `.`, `!`, `?` or `;`, at a blank line, and before a kernel-doc item
+# (`@param: ...`, `Context: BQL held`, `Returns: ...`), whose line need not end a sentence.
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n\s*\n|\n(?=[ \t]*(?:@\w+|Context|Returns?|Locking)[ \t]*:)")
 _QUOTE_MAX = 160
 
 
 def sentences(text: str) -> list[tuple[int, str]]:
     """A comment's sentences, each with the index of the line it begins on: its paragraphs
-    split after `.`, `!`, `?` and `;`, each sentence on one line."""
+    split after `.`, `!`, `?` and `;` and before kernel-doc items, each sentence on one
+    line."""
     out, start = [], 0
     for end in [m for m in _SENTENCE_END.finditer(text)] + [None]:
         stop = end.start() if end else len(text)
