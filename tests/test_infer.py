@@ -105,6 +105,7 @@ def test_a_kernel_doc_item_is_a_sentence_of_its_own():
     ("Must be called from coroutine context.", [("requires", "coroutine-context")]),
     ("Must not be called from coroutine context.", [("excludes", "coroutine-context")]),
     ("Called with the BQL *not* held.", [("excludes", "BQL")]),
+    ("Always run under BQL.", [("requires", "BQL")]),                   # 10.0 blockdev.c
     # Not contracts, or not about these locks.
     ("Called with BQL or dirty_bitmap lock taken.", []),
     ("Takes AioContext lock internally to invoke a job->driver callback.", []),
