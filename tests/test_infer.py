@@ -106,6 +106,8 @@ def test_a_kernel_doc_item_is_a_sentence_of_its_own():
     ("Must not be called from coroutine context.", [("excludes", "coroutine-context")]),
     ("Called with the BQL *not* held.", [("excludes", "BQL")]),
     ("Always run under BQL.", [("requires", "BQL")]),                   # 10.0 blockdev.c
+    ("Called within bdrv_dirty_bitmap_lock..unlock and with BQL taken.", [("requires", "BQL")]),
+    ("Called with s->lock held and with the BQL *not* held.", []),
     # Not contracts, or not about these locks.
     ("Called with BQL or dirty_bitmap lock taken.", []),
     ("Takes AioContext lock internally to invoke a job->driver callback.", []),

@@ -94,7 +94,7 @@ def test_pack_status_on_the_modern_and_the_7_2_like_trees():
     packs = [line for line in modern.out.splitlines() if line.startswith("pack ")]
     assert packs == [
         "pack qemu-aiocontext    inactive: aio_context_acquire is not declared",
-        "pack qemu-contracts     partially active: 22 of 26 entries (inactive: "
+        "pack qemu-contracts     partially active: 24 of 28 entries (inactive: "
         "aio_context_acquire is not declared; bdrv_drained_begin is not declared)",
         "pack qemu-core          partially active: 68 of 74 entries (inactive: "
         "aio_disable_external is not declared; aio_set_fd_handler is not declared; "

@@ -19,6 +19,9 @@ BLOCK_LAYER_TUS = 71 + 10 + 4 + 2
 # block/'s findings judged against the whole program (docs/qemu-7.2-triage.md).
 BLOCK_QL101 = [("block/block-backend.c", "blk_new_open"), ("block/block-backend.c", "blk_insert_bs"),
                ("block/dirty-bitmap.c", "bdrv_release_dirty_bitmap_locked"),
+               ("block/dirty-bitmap.c", "bdrv_reclaim_dirty_bitmap_locked"),
+               ("block/dirty-bitmap.c", "bdrv_reclaim_dirty_bitmap"),
+               ("block/dirty-bitmap.c", "bdrv_release_dirty_bitmap"),
                ("block/linux-aio.c", "ioq_submit"), ("block/replication.c", "reopen_backing_file")]
 
 

@@ -36,21 +36,27 @@ def test_block_ql101_is_the_triaged_set(block_report):
     # With the whole program as the context, block/ also holds the findings reached from
     # outside it: blk_new_open() from hmp_drive_add() (benign) and replication's
     # reopen_backing_file() (false), both judged in docs/qemu-7.2-triage.md; and, on the
-    # contract dirty-bitmap.c states, the postcopy listen thread's bitmap release (benign).
+    # contracts dirty-bitmap.c states, the postcopy listen thread's bitmap release (benign)
+    # and, one call further down each, its reclaim and release (true).
     ql101 = [f for f in block_report.json["findings"] if f["rule"] == "QL101"]
     assert [(f["path"], f["line"], f["function"]) for f in ql101] == [
         ("block/block-backend.c", 459, "blk_new_open"),
         ("block/block-backend.c", 906, "blk_insert_bs"),
         ("block/dirty-bitmap.c", 259, "bdrv_release_dirty_bitmap_locked"),
+        ("block/dirty-bitmap.c", 316, "bdrv_reclaim_dirty_bitmap_locked"),
+        ("block/dirty-bitmap.c", 329, "bdrv_reclaim_dirty_bitmap"),
+        ("block/dirty-bitmap.c", 360, "bdrv_release_dirty_bitmap"),
         ("block/linux-aio.c", 329, "ioq_submit"),
         ("block/replication.c", 399, "reopen_backing_file")]
     assert trace(ql101[1]) == [("qmp_blockdev_insert_anon_medium", 238),
                                ("qmp_blockdev_insert_anon_medium", 263),
                                ("blk_insert_bs", 906)]
-    assert trace(ql101[3])[:3] == [("qed_need_check_timer_cb", 313),
+    assert ql101[4]["contract"]["text"] == ("Called within bdrv_dirty_bitmap_lock..unlock and "
+                                            "with BQL taken.")
+    assert trace(ql101[6])[:3] == [("qed_need_check_timer_cb", 313),
                                    ("qed_need_check_timer_cb", 316),
                                    ("qed_need_check_timer_entry", 304)]
-    assert ql101[3]["trace"][1]["note"] == (
+    assert ql101[6]["trace"][1]["note"] == (
         "calls qed_need_check_timer_entry() through qemu_coroutine_enter()")
     # Nothing in the shipped linux-aio.c itself: the violating call there is reached only
     # from QED's timer path, not from linux-aio's own handlers.
