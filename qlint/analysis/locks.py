@@ -541,7 +541,7 @@ class LockAnalysis:
                 first = state.ended_at(op.section)
                 state, problem = end(state, op.section, op.ident, call.line, op.handle,
                                      op.handle_only, self.sem.kinds.get(op.section) == "lock",
-                                     self._exclusive(op.section))
+                                     self.sem.exclusive(op.section))
                 if problem == "double":
                     summary.problems.append(("double", node, call, op.section, first))
         transaction = self.sem.transaction(call)
@@ -608,12 +608,8 @@ class LockAnalysis:
                 else:
                     state, _problem = end(state, section, "", call.line,
                                           fallback=self.sem.kinds.get(section) == "lock",
-                                          exclusive=self._exclusive(section))
+                                          exclusive=self.sem.exclusive(section))
         return state
-
-    def _exclusive(self, section: str) -> bool:
-        """A lock that cannot be taken twice (not `recursive`)."""
-        return self.sem.kinds.get(section) == "lock" and section not in self.sem.recursive
 
     def _needs(self, fn, call: Call, added=()) -> tuple:
         """(kind, target, required, lock) of every requirement the call meets: the pack's on
@@ -682,7 +678,7 @@ class LockAnalysis:
         else:
             if lock in state.denied:
                 return          # a caller holding it tested it and does not come this way
-            if not held and state.is_below(lock) and self._exclusive(lock):
+            if not held and state.is_below(lock) and self.sem.exclusive(lock):
                 return          # this path released it: what its caller holds is not held here
             local = held
         names = self.parameter_names(fn)

@@ -172,6 +172,13 @@ def found_held(st: State, section: str) -> State:
     return st if section in st.found else st._replace(found=tuple(sorted(st.found + (section,))))
 
 
+def assumed(st: State, locks, truth: bool) -> State:
+    """Where an [[assume]]d condition is `truth`: its locks are found held, or not held."""
+    for lock in locks:
+        st = found_held(st, lock) if truth else unswitch(st, lock)
+    return st
+
+
 def unswitch(st: State, section: str) -> State:
     """Where an [[assume]]d condition is false: the lock is not held, and the path is one
     that a caller holding it does not take."""
@@ -362,8 +369,12 @@ def known_nonnull(st: State, var: str) -> State:
     (`ctx = NULL; if (blk) { ctx = ...; aio_context_acquire(ctx); } ... if (ctx) release`)."""
     if not var.isidentifier() or (var, True) in st.known:
         return st
-    known = tuple(sorted({k for k in st.known if k[0] != var} | {(var, True)}))
-    return st._replace(known=known)
+    return knowing(st, var, True)
+
+
+def knowing(st: State, var: str, truth: bool) -> State:
+    """The state where the local `var` is known to be `truth`."""
+    return st._replace(known=tuple(sorted({k for k in st.known if k[0] != var} | {(var, truth)})))
 
 
 def loop_blocks(fn) -> set[int]:
@@ -714,8 +725,7 @@ def take_edge(st: State, edge: Edge, tracked: set[str], assumptions=None,
         # also as a conjunct of a true `&&` or a disjunct of a false `||`.
         for k, relation, constant in decided.atoms:
             if constant == 0 and relation in ("==", "!="):
-                for lock in assumptions.get(squash(k), ()):
-                    st = found_held(st, lock) if relation == "!=" else unswitch(st, lock)
+                st = assumed(st, assumptions.get(squash(k), ()), relation == "!=")
                 for lock in held_where_equal(assumptions, k, relation == "!="):
                     st = switch(st, lock)
     if value and st.handles and base.isidentifier() and \
@@ -768,14 +778,7 @@ def _store_assumed(st: State, var: str, locks: tuple, truth: bool) -> list[State
     """Both values of a local that stored an assumed condition: where it is `truth`, the
     locks are held (by the caller); where not, they are not, and a caller holding them does
     not come that way."""
-    out = []
-    for value in (True, False):
-        known = tuple(sorted({k for k in st.known if k[0] != var} | {(var, value)}))
-        forked = st._replace(known=known)
-        for lock in locks:
-            forked = found_held(forked, lock) if value == truth else unswitch(forked, lock)
-        out.append(forked)
-    return out
+    return [assumed(knowing(st, var, value), locks, value == truth) for value in (True, False)]
 
 
 def held_where_equal(assumptions, k: str, truth: bool) -> tuple:

@@ -174,6 +174,10 @@ class Semantics:
         """The functions whose calls begin, end or switch a lock or section."""
         return set(self._by_name)
 
+    def exclusive(self, section: str) -> bool:
+        """Whether `section` is a lock that cannot be taken twice (not `recursive`)."""
+        return self.kinds.get(section) == "lock" and section not in self.recursive
+
     def operates(self, name: str, section: str) -> bool:
         """Whether calls of `name` begin, end or switch `section`."""
         return any(entry[1].name == section for entry in self._by_name.get(name, ()))

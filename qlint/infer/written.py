@@ -8,7 +8,8 @@ from ..pack.model import Evidence
 
 # A sentence ends after `.`, `!`, `?` or `;`, at a blank line, and before a kernel-doc item
 # (`@param: ...`, `Context: BQL held`, `Returns: ...`), whose line need not end a sentence.
-_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n\s*\n|\n(?=[ \t]*(?:@\w+|Context|Returns?|Locking)[ \t]*:)")
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n\s*\n"
+                           r"|\n(?=[ \t]*(?:@\w+|Context|Returns?|Locking)[ \t]*:)")
 _QUOTE_MAX = 160
 
 
