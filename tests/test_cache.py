@@ -61,6 +61,33 @@ def test_cold_warm_and_a_header_change_invalidates_exactly_its_includers(tree):
     assert again.out == cold.out
 
 
+def _bodies(tree, kind: str) -> list:
+    import zlib
+    out = []
+    for entry in sorted((tree / "build" / "qlint-cache" / kind).rglob("*.json")):
+        _header, _nl, body = entry.read_bytes().partition(b"\n")
+        out.append(json.loads(zlib.decompress(body)))
+    return out
+
+
+def test_the_prefix_names_are_stored_once_and_given_back_to_every_tu(tree):
+    from qlint.facts.codec import decode_tu
+    cold = run(tree)
+    # The prefix (the fixture header and what it includes) declares the AioContext lock's
+    # functions; each TU's entry keeps only the names outside it, the prefix's entry all.
+    (prefix,) = _bodies(tree, "pch")
+    assert "aio_context_acquire" in prefix["declared"]
+    tus = [decode_tu(body) for body in _bodies(tree, "tu")]
+    assert [sorted(tu.declared) for tu in sorted(tus, key=lambda t: t.path)] == [
+        ["a_bh", "a_init", "extra"], ["b_bh", "b_init", "extra"], ["c_bh", "c_init"]]
+    # Analysed again from the entries (no stored result): the pack that needs the prefix's
+    # names is active, and the findings are the cold run's.
+    shutil.rmtree(tree / "build" / "qlint-cache" / "result")
+    warm = run(tree)
+    assert counts(warm).startswith("qlint: 3 translation unit(s): 3 from the cache, 0 parsed")
+    assert warm.out == cold.out and len(warm.json["findings"]) == 3
+
+
 def test_touched_but_unchanged_file_is_a_cache_hit(tree):
     run(tree)
     os.utime(tree / "include" / "qemu" / "extra.h")       # new mtime, same content

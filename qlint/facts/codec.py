@@ -38,7 +38,9 @@ _NESTED = {
 }
 _RECORDS = (Access, Arg, Assign, Block, Call, Comment, Diagnostic, Edge, FieldStore, Function,
             Return, TUFacts)
-_FIELD_NAMES = {cls: tuple(f.name for f in fields(cls)) for cls in _RECORDS}
+_NOT_STORED = {"prefix_declared"}     # TUFacts: the cache keeps them with the prefix
+_FIELDS = {cls: tuple(f for f in fields(cls) if f.name not in _NOT_STORED) for cls in _RECORDS}
+_FIELD_NAMES = {cls: tuple(f.name for f in _FIELDS[cls]) for cls in _RECORDS}
 
 
 def encode(obj):
@@ -65,7 +67,7 @@ def _encode_value(value):
 
 # Each field's default as encoded (None for those without a plain one: never left out).
 _DEFAULTS = {cls: tuple(None if f.default is MISSING else _encode_value(f.default)
-                        for f in fields(cls)) for cls in _RECORDS}
+                        for f in _FIELDS[cls]) for cls in _RECORDS}
 
 
 def decode(cls, data):

@@ -322,12 +322,16 @@ class TUFacts:
     field_stores: list = field(default_factory=list)
     decl_attrs: dict = field(default_factory=dict)   # function key -> attrs, from declarations
     field_attrs: dict = field(default_factory=dict)  # "Record.field" called through -> attrs
-    declared: tuple[str, ...] = ()               # every function name the TU declares
+    declared: tuple[str, ...] = ()               # every function name the TU declares, or
+                                                 # those outside its prefix (prefix_declared)
     includes: tuple[str, ...] = ()               # files included (for the cache)
     diagnostics: list = field(default_factory=list)
     degraded: bool = False                       # parsed without a compile command
     problem: str = ""                            # why the TU could not be analysed, if it could not
     comments: list = field(default_factory=list)  # Comments above the declarations it uses
+    # The names its precompiled prefix declares, where the cache keeps them once for all the
+    # TUs of the prefix (thousands of names each): one tuple shared by those TUs, not stored.
+    prefix_declared: tuple[str, ...] = ()
 
     @property
     def errors(self) -> list:

@@ -25,8 +25,10 @@ import os
 import stat
 import time
 import zlib
+from dataclasses import replace
 from functools import lru_cache
 from importlib import metadata
+from sys import intern
 
 from .. import __version__
 from ..errors import QlintError
@@ -256,6 +258,7 @@ class FactsCache:
         self._peeked: dict[str, str | None] = {}
         self._prefixes: dict[str, str | None] = {}    # prefix entry key -> its inputs, if valid
         self._prefix_files: dict[str, list] = {}      # prefix entry key -> its files (inputs())
+        self._prefix_declared: dict[str, tuple | None] = {}   # prefix entry key -> its names
         self.versions = tool_versions()
         self.hits = self.misses = self.rebuilt = 0
         check_directory(directory)
@@ -289,9 +292,13 @@ class FactsCache:
     # ---- entries --------------------------------------------------------------------------
 
     def _read(self, kind: str, key: str):
-        """The body of a valid entry, or None. An entry is a JSON header line (key, what it
-        rests on, checksum) followed by the body's JSON, zlib-compressed (a sixth of the size);
-        the checksum is over the stored bytes."""
+        """The body of a valid entry, or None."""
+        return self._read_entry(kind, key)[1]
+
+    def _read_entry(self, kind: str, key: str) -> tuple:
+        """(header, body) of a valid entry, or (None, None). An entry is a JSON header line
+        (key, what it rests on, checksum) followed by the body's JSON, zlib-compressed (a sixth
+        of the size); the checksum is over the stored bytes."""
         path = self._entry(kind, key)
         try:
             with open(path, "rb") as f:
@@ -301,22 +308,22 @@ class FactsCache:
                 raise ValueError("checksum")
             checked = self._check(header)
         except FileNotFoundError:
-            return None
+            return None, None
         except (OSError, ValueError, KeyError, TypeError):
             self.rebuilt += 1             # corrupt or truncated: parse again, write anew
-            return None
+            return None, None
         if checked is None:
-            return None
+            return None, None
         try:
             value = json.loads(zlib.decompress(body))
         except (ValueError, zlib.error):
             self.rebuilt += 1
-            return None
+            return None, None
         if checked is header:
             _touch(path)
         else:
             self._replace(path, checked, body)
-        return value
+        return checked, value
 
     def _header(self, kind: str, key: str) -> dict | None:
         """The header of a valid entry, without decoding its body; None if it is missing,
@@ -353,12 +360,16 @@ class FactsCache:
 
     def load(self, job, seen: set | None = None) -> TUFacts | None:
         """The job's cached facts (None if there are none); `seen` as for decode_tu."""
-        body = self._read("tu", self.tu_key(job))
-        if body is None:
+        header, body = self._read_entry("tu", self.tu_key(job))
+        prefix = header and header.get("prefix")
+        declared = self._declared_by_prefix(prefix[0]) if prefix else ()
+        if body is None or declared is None:
             self.misses += 1
             return None
         self.hits += 1
-        return decode_tu(body, seen)
+        facts = decode_tu(body, seen)
+        facts.prefix_declared = declared
+        return facts
 
     def store(self, job, facts: TUFacts, prefix=None) -> None:
         """Store a TU's facts; `prefix` is the (key, PrefixResult) it was given to parse with.
@@ -372,6 +383,9 @@ class FactsCache:
         if inputs is not None:
             base, shared = [prefix[0], inputs], frozenset(prefix[1].includes)
             files = tuple(f for f in files if f not in shared)
+            # The prefix's names are stored once, with the prefix (load() gives them back).
+            names = frozenset(prefix[1].declared)
+            facts = replace(facts, declared=tuple(n for n in facts.declared if n not in names))
         else:
             shared = frozenset()
         deps, absent = self._inputs(job.args, job.directory, files, shared)
@@ -398,6 +412,14 @@ class FactsCache:
         files = [dep[0] for dep in header["deps"]]
         prefix = header.get("prefix")
         return files + self._prefix_includes(prefix[0]) if prefix else files
+
+    def _declared_by_prefix(self, key: str) -> tuple | None:
+        """The names a valid prefix entry declares, read once per run: one tuple for all the
+        TUs of the prefix. None if the entry cannot be read (its TUs are parsed again)."""
+        if key not in self._prefix_declared:
+            body = self._read("pch", key)
+            self._prefix_declared[key] = tuple(map(intern, body["declared"])) if body else None
+        return self._prefix_declared[key]
 
     def _prefix_includes(self, key: str) -> list[str]:
         """The files of a valid prefix entry, read once per run (every TU of a flag group

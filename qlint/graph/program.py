@@ -22,6 +22,7 @@ class Program:
         self.decl_attrs: dict[str, tuple] = {}
         self.field_attrs: dict[str, tuple] = {}
         self.declared: set[str] = set()
+        self._prefixes_seen: set[int] = set()
         self._stores_seen: set[tuple] = set()
         self.comments: list = []                                     # facts.ir.Comment
         self._comments_seen: set[tuple] = set()
@@ -40,6 +41,9 @@ class Program:
         """Merge a TU; its function list keeps the functions the program took from it (a
         header's inline functions repeat in every TU that includes the header)."""
         self.declared.update(tu.declared)
+        if tu.prefix_declared and id(tu.prefix_declared) not in self._prefixes_seen:
+            self._prefixes_seen.add(id(tu.prefix_declared))     # shared by the prefix's TUs
+            self.declared.update(tu.prefix_declared)
         for key, attrs in tu.decl_attrs.items():
             old = self.decl_attrs.get(key, ())
             self.decl_attrs[key] = tuple(dict.fromkeys(old + attrs))
