@@ -226,13 +226,15 @@ def test_an_analysis_with_one_more_requirement_analyses_again_only_what_it_touch
     ctx = analyse([frob, held_user, bare_user, top_held, top_bare, other],
                   declared=("aio_context_release",))
     before = ctx.locks
+    first = dict(before.summaries)
     entry = Requirement(lock="AioContext", kind="requires", function="frob",
                         origin=Origin("/src/x.c", 1, "test"))
     pack = replace(ctx.pack, requirements=ctx.pack.requirements + [entry])
     again = LockAnalysis(ctx.program, ctx.graph, pack, before)
     fresh = LockAnalysis(ctx.program, ctx.graph, pack)
-    assert sorted(k for k, s in again.summaries.items() if s is not before.summaries[k]) == [
+    assert sorted(k for k, s in again.summaries.items() if s is not first[k]) == [
         "bare_user", "held_user", "top_bare"]
+    assert before.summaries == {}          # used up: taken or dropped
     assert {k: s.interface() for k, s in again.summaries.items()} == \
         {k: s.interface() for k, s in fresh.summaries.items()}
     assert [(w.caller, w.call.line, w.target) for w in again.summary("top_bare").requires[

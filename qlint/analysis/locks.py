@@ -150,7 +150,8 @@ class LockAnalysis:
         in its requirements by name at most (inferred contracts added): the summaries of the
         functions that did not ask for a changed requirement, and whose callees kept what
         callers read of them (Summary.interface), are taken from it, as analysing them again
-        would give them."""
+        would give them. `before` is used up: its summaries are taken or dropped component by
+        component, so the two analyses are never held whole at once."""
         self.program = program
         self.graph = graph
         self.pack = pack
@@ -203,6 +204,9 @@ class LockAnalysis:
                 self._same.update(key for key in scc if key in self._before.summaries and
                                   self.summaries[key].interface() ==
                                   self._before.summaries[key].interface())
+                for key in scc:
+                    self._before.summaries.pop(key, None)
+        self._before = None
         self.truncated = sorted(k for k, s in self.summaries.items()
                                 if s.explorer is not None and s.explorer.truncated)
 
@@ -229,7 +233,7 @@ class LockAnalysis:
                if c not in members):
             return False
         for key in scc:
-            self.summaries[key] = before.summaries[key]
+            self.summaries[key] = before.summaries.pop(key)
             self._same.add(key)
             self._reads[key] = before._reads.get(key, set())
             if key in before.unsettled:
@@ -392,6 +396,7 @@ class LockAnalysis:
                                 inline=self.inline)
             summary.exits = [(node, o) for node, st in explorer.run(State(ambient=contract))
                              for o in outcomes(st)]
+            explorer.step = None      # its closure holds the summary: no cycle to collect
             summary.explorer = explorer
             _set_effects(summary, {net_effect(st) for _n, st in summary.exits})
             summary.on_return = _on_return(summary.exits, contract)
