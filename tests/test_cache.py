@@ -8,6 +8,7 @@ import random
 import shutil
 import subprocess
 import sys
+import zlib
 
 import pytest
 
@@ -62,7 +63,6 @@ def test_cold_warm_and_a_header_change_invalidates_exactly_its_includers(tree):
 
 
 def _bodies(tree, kind: str) -> list:
-    import zlib
     out = []
     for entry in sorted((tree / "build" / "qlint-cache" / kind).rglob("*.json")):
         _header, _nl, body = entry.read_bytes().partition(b"\n")

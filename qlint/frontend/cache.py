@@ -259,6 +259,7 @@ class FactsCache:
         self._prefixes: dict[str, str | None] = {}    # prefix entry key -> its inputs, if valid
         self._prefix_files: dict[str, list] = {}      # prefix entry key -> its files (inputs())
         self._prefix_declared: dict[str, tuple | None] = {}   # prefix entry key -> its names
+        self._sets_of_prefix: dict[str, tuple] = {}   # prefix key -> (files, names) as sets
         self.versions = tool_versions()
         self.hits = self.misses = self.rebuilt = 0
         check_directory(directory)
@@ -381,10 +382,10 @@ class FactsCache:
         files, base = (job.file, *facts.includes), None
         inputs = self._prefix_inputs(prefix[0]) if prefix is not None else None
         if inputs is not None:
-            base, shared = [prefix[0], inputs], frozenset(prefix[1].includes)
+            base = [prefix[0], inputs]
+            shared, names = self._prefix_sets(*prefix)
             files = tuple(f for f in files if f not in shared)
             # The prefix's names are stored once, with the prefix (load() gives them back).
-            names = frozenset(prefix[1].declared)
             facts = replace(facts, declared=tuple(n for n in facts.declared if n not in names))
         else:
             shared = frozenset()
@@ -412,6 +413,13 @@ class FactsCache:
         files = [dep[0] for dep in header["deps"]]
         prefix = header.get("prefix")
         return files + self._prefix_includes(prefix[0]) if prefix else files
+
+    def _prefix_sets(self, key: str, result) -> tuple[frozenset, frozenset]:
+        """(files, declared names) of a prefix, as sets: made once per run for all the TUs
+        stored with it."""
+        if key not in self._sets_of_prefix:
+            self._sets_of_prefix[key] = (frozenset(result.includes), frozenset(result.declared))
+        return self._sets_of_prefix[key]
 
     def _declared_by_prefix(self, key: str) -> tuple | None:
         """The names a valid prefix entry declares, read once per run: one tuple for all the
