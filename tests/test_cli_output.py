@@ -143,7 +143,7 @@ def test_a_selected_rule_that_cannot_report_on_this_tree_is_named_with_the_reaso
     run = qlint("check", "a.c", "--select", "QL303", cwd=tree)
     assert (run.code, run.out) == (0, "")
     assert run.err == ("qlint: warning: QL303 [graph-lock-required] is selected but inactive on "
-                       "this tree, so it reports nothing: no active [[requires]] attribute entry: "
+                       "this tree, so it reports nothing: no active [[lock]] entry: "
                        "bdrv_graph_co_rdlock is not declared\n")
     # A selector with some rule that can report is what the user meant: no warning.
     assert qlint("check", "a.c", "--select", "QL1,QL3", "-q", cwd=tree).err == ""

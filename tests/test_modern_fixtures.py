@@ -108,7 +108,7 @@ def test_pack_status_on_the_modern_and_the_7_2_like_trees():
             "(coroutine-context); no declaration has attribute annotate:no_coroutine_fn"
             in older.out.splitlines())
     assert ("QL303 graph-lock-required              a GRAPH_RDLOCK/GRAPH_WRLOCK function is "
-            "reached without the graph lock  inactive: no active [[requires]] attribute entry: "
+            "reached without the graph lock  inactive: no active [[lock]] entry: "
             "bdrv_graph_co_rdlock is not declared" in older.out.splitlines())
 
 
@@ -228,3 +228,31 @@ def test_coroutine_context_flows_down_to_helpers():
         "disk_flush() (no_coroutine_fn) must not run in a coroutine, but disk_sync() calls it in "
         "coroutine context where disk_co_close() calls disk_sync()")
     assert trace(some) == [("disk_co_close", 32), ("disk_co_close", 34), ("disk_sync", 29)]
+
+
+def test_a_mixed_wrapper_asserts_the_graph_lock_of_its_coroutine_callers():
+    # child_pread() (a generated co_wrapper_mixed_bdrv_rdlock) calls assume_graph_lock()
+    # (TSA_ASSERT_SHARED) where qemu_in_coroutine() is true. A coroutine_fn that reaches it
+    # without the lock, itself or through a helper, is reported at its call; the one under
+    # GRAPH_RDLOCK_GUARD(), the GRAPH_RDLOCK one and the bottom half are not.
+    run = check(f"{MODERN}/mixed-wrapper")
+    path = f"{MODERN}/mixed-wrapper/wrapper.c"
+    assert run.code == 1
+    assert findings(run) == [("QL303", path, 54, "image_co_create"),
+                             ("QL302", path, 60, "image_co_probe"),
+                             ("QL303", path, 60, "image_co_probe")]
+    through, _mixed, direct = run.json["findings"]
+    assert through["message"] == (
+        "child_pread() asserts graph_lock in coroutine context (assume_graph_lock()), and "
+        "image_co_create() calls it there through header_read() without holding or declaring "
+        "graph_lock (GRAPH_RDLOCK)")
+    assert trace(through) == [("image_co_create", 52), ("image_co_create", 54),
+                              ("header_read", 41), ("child_pread", 28)]
+    assert [(r["line"], r["message"]) for r in through["related"]] == [
+        (28, "child_pread() asserts graph_lock here")]
+    assert direct["message"] == (
+        "child_pread() asserts graph_lock in coroutine context (assume_graph_lock()), and "
+        "image_co_probe() calls it there without holding or declaring graph_lock "
+        "(GRAPH_RDLOCK)")
+    assert trace(direct) == [("image_co_probe", 58), ("image_co_probe", 60), ("child_pread", 28)]
+

@@ -52,10 +52,19 @@ def test_every_violation_the_pack_format_can_produce_has_exactly_one_owner():
             for cell in entry_cells(entry, KINDS):
                 produced.add(cell)
                 assert len(table.get(cell, [])) == 1, (pack_table.name, cell, table.get(cell))
+    # An optional key that adds a cell: a lock that functions assert (switch_attribute).
+    lock = next(t for t in TABLES if t.name == "lock")
+    asserted = {cell for entry in lock.entries({"name": "L", "acquire": ["a"], "release": ["r"],
+                                                "switch_attribute": ["s"]},
+                                               Origin("test.toml", 1, "test", "lock"))
+                for cell in entry_cells(entry, KINDS)} - produced
+    assert asserted == {Cell("requires", "lock", "attribute", "asserted")}
+    assert table[Cell("requires", "lock", "attribute", "asserted")] == ["QL303"]
+    produced |= asserted
     # Nobody owns a cell that cannot happen (a misspelt shape, a kind no table names).
     assert produced == set(table)
-    # requires 20, excludes 18, contract 3, lock and section balance 8, across-deferral 2
-    assert len(produced) == 54
+    # requires 21, excludes 18, contract 3, lock and section balance 8, across-deferral 2
+    assert len(produced) == 55
 
 
 def test_what_is_deliberately_not_reported_is_listed_with_the_reason():

@@ -38,7 +38,7 @@ def test_selecting_a_rule_inactive_on_7_2_says_why(tree):
     run = qlint("check", "block/linux-aio.c", "--select", "QL303", cwd=tree)
     assert (run.code, run.out) == (0, "")
     assert run.err == ("qlint: warning: QL303 [graph-lock-required] is selected but inactive on "
-                       "this tree, so it reports nothing: no active [[requires]] attribute entry: "
+                       "this tree, so it reports nothing: no active [[lock]] entry: "
                        "bdrv_graph_co_rdlock is not declared\n")
 
 

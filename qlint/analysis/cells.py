@@ -28,6 +28,8 @@ SHAPES = {
                    "caller and registration provides it",
     "passed": "needed by a callback that a function passes on to be called, where it neither "
               "provides nor declares it",
+    "asserted": "asserted by a function that answers for a context itself, reached in that "
+                "context from a function that neither provides nor declares it",
     "registration": "assumed by a function registered as a callback whose kind does not "
                     "provide it",
     "paths": "left differently by the paths of a function",
@@ -78,7 +80,11 @@ def entry_cells(item, kinds: dict) -> list[Cell]:
     if table == "contract":
         return [c for lock in item.holds for c in possible("contract", kinds.get(lock, ""))]
     if table in ENDED:
-        return possible(table, table)
+        # A lock some function asserts by its attributes (TSA_ASSERT_SHARED) can be asserted
+        # where nothing holds it.
+        asserted = [Cell("requires", table, "attribute", "asserted")] \
+            if getattr(item, "switch_attrs", ()) else []
+        return possible(table, table) + asserted
     if table == "across-deferral":
         return possible(table, kinds.get(item.section, ""))
     return []

@@ -149,6 +149,14 @@ class Semantics:
         self._ops[id(call)] = result
         return result
 
+    def asserted(self, call: Call) -> tuple[str, ...]:
+        """The locks the callee's attributes say it asserts held (a lock's switch_attribute:
+        TSA_ASSERT_SHARED on `assume_graph_lock()`): it takes nothing, it claims them."""
+        if not call.callee or not self._by_attr:
+            return ()
+        return tuple(dict.fromkeys(sec.name for a in self.program.attrs(call.callee)
+                                   for op, sec in self._by_attr.get(a, ()) if op == "switch"))
+
     def deferral(self, call: Call) -> DeferralOp | None:
         key = id(call)
         if key not in self._deferral_of:

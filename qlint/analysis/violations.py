@@ -11,6 +11,7 @@ from .balance import balance_violations, deferral_violations
 from .cells import Cell, Violation
 from .locks import EntryPoint
 from .params import stored_fields
+from .sites import state_at
 
 
 def find(analysis, wanted: set[Cell]):
@@ -21,6 +22,7 @@ def find(analysis, wanted: set[Cell]):
     yield from _at_entry_points(analysis, kinds, wanted)
     yield from _inside_functions(analysis, kinds, wanted)
     yield from _in_helpers(analysis, kinds, wanted)
+    yield from _asserted_in_context(analysis, kinds, wanted)
     yield from _by_declaration(analysis, kinds, wanted)
     yield from _passed_callbacks(analysis, kinds, wanted)
     yield from _at_registrations(analysis, kinds, wanted)
@@ -198,6 +200,112 @@ def _in_helpers(analysis, kinds, wanted):
         yield Violation(HELPER, helper, witness=chain[-1], chain=chain, lock=lock,
                         origin=origin, every=every,
                         others=sorted({k for k, _c in ways[1:]} - {origin}))
+
+
+def _asserted_in_context(analysis, kinds, wanted):
+    """A function that answers for a context itself (coroutine_mixed_fn) and asserts a lock it
+    does not hold (QEMU 10.0's generated co_wrapper_mixed_bdrv_rdlock wrappers call
+    assume_graph_lock() where qemu_in_coroutine() is true), reached in that context from a
+    function that holds the context (a coroutine_fn) on a way where nothing holds or declares
+    the lock: what it asserts is false there. The ways are those the context's exclusion
+    takes (the wrappers are no_coroutine_fn too), without calls through struct fields (any
+    function stored there, not the one the way would reach). One violation per call of the
+    function that holds the context; none where every way into it provides the lock."""
+    if not any(c.shape == "asserted" for c in wanted):
+        return
+    asserting = _asserting(analysis)
+    found: dict[tuple, tuple] = {}
+    tails: dict[tuple, list] = {}
+    for key in sorted(analysis.summaries):
+        for local in analysis.summaries[key].local:
+            w = local.witness
+            if local.kind != "held" or kinds.get(w.lock) != "context":
+                continue
+            for chain in _ways_down(analysis, w, tails):
+                for target in _reached(analysis, chain[-1]):
+                    if w.lock not in analysis.sem.contract_accepts(
+                            analysis.program.name_of(target), analysis.sem.caller_attrs(target)):
+                        continue
+                    for lock, assertion in asserting.get(target, ()):
+                        cell = Cell("requires", kinds.get(lock), "attribute", "asserted")
+                        if cell not in wanted or _provided_on(analysis, chain, lock, target):
+                            continue
+                        rank = (len(chain), analysis.program.name_of(target), target)
+                        where = (key, id(w.call), lock)
+                        if where not in found or rank < found[where][0]:
+                            found[where] = (rank, cell, chain, target, assertion, w.lock)
+    for (key, _call, lock), (_rank, cell, chain, target, assertion, context) in found.items():
+        if not _every_caller_holds(analysis, key, lock):
+            yield Violation(cell, key, witness=chain[0], chain=chain, lock=lock,
+                            context=context, asserting=target, assertion=assertion)
+
+
+def _asserting(analysis) -> dict[str, list]:
+    """Function key -> [(lock, call)]: the calls by which it asserts a lock (Semantics.asserted)
+    on a path that does not hold it, unless the callee really takes it (see
+    LockAnalysis.apply_call)."""
+    out: dict[str, list] = {}
+    for key in sorted(analysis.summaries):
+        fn = analysis.program.functions[key]
+        held_at = analysis.summaries[key].held_at
+        for _b, _i, call in analysis.calls(fn):
+            for lock in analysis.sem.asserted(call):
+                taken = any(section == lock and delta > 0 for t in analysis.graph.callees(call)
+                            for section, delta in analysis.summary(t).effect)
+                if not taken and lock not in state_at(held_at, call)[0]:
+                    out.setdefault(key, []).append((lock, call))
+    return out
+
+
+def _ways_down(analysis, w, tails: dict):
+    """The chains from a call in a function that holds a context down to the calls its
+    exclusion reaches, without calls through struct fields; `tails` keeps each callee's."""
+    if w.call.through_field:
+        return
+    if w.terminal:
+        yield [w]
+        return
+    found = tails.get((w.target, w.lock))
+    if found is None:
+        found = tails[(w.target, w.lock)] = [
+            t for t in analysis.chains(w.target, w.lock, "excludes") if not _through_fields(t)]
+    for tail in found:
+        if analysis.follows(w, tail[0]):
+            yield [w] + tail
+
+
+def _every_caller_holds(analysis, key: str, lock: str) -> bool:
+    """Whether every known way into `key` provides `lock`: each caller holds it at the call
+    (or declares it), each registration's kind holds it. The function then runs with the lock
+    and only lacks its declaration."""
+    graph = analysis.graph
+    ways = graph.callers_of(key)
+    if any(not _holds_at(analysis, edge.caller, edge.call, key, lock) for edge in ways):
+        return False
+    registered = graph.registered.get(key, ())
+    if any(lock not in analysis.pack.entry_holds(reg.kind) for reg in registered):
+        return False
+    return bool(ways or registered)
+
+
+def _reached(analysis, w) -> list[str]:
+    """The functions a terminal witness's call reaches."""
+    return list(analysis.graph.callees(w.call)) or \
+        list(analysis.program.by_name.get(w.required, ()))
+
+
+def _provided_on(analysis, chain, lock: str, target: str) -> bool:
+    """Whether a step of the chain provides `lock` to its call (`target`: what the last reaches)."""
+    return any(_holds_at(analysis, w.caller, w.call, w.target or target, lock) for w in chain)
+
+
+def _holds_at(analysis, caller: str, call, callee: str, lock: str) -> bool:
+    """Whether `caller` holds `lock` at `call` on every path to it, or declares it, or the call
+    provides it to `callee` (an API that runs it under the lock)."""
+    program = analysis.program
+    return lock in state_at(analysis.summary(caller).held_at, call)[0] or \
+        lock in analysis.sem.contract_holds(program.name_of(caller), program.attrs(caller)) or \
+        lock in analysis.graph.provided(call, callee)
 
 
 def _through_fields(chain) -> bool:

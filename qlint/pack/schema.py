@@ -235,8 +235,10 @@ def _lock_keys(begin: str, end: str, switch: str = "") -> tuple[Key, ...]:
                      default=(), field="begin_attrs"),
                  Key("release_attribute", "strings", "attributes of functions that release it",
                      default=(), field="end_attrs"),
-                 Key("switch_attribute", "strings", "attributes of functions after which the "
-                     "execution context holds it", default=(), field="switch_attrs"),
+                 Key("switch_attribute", "strings", "attributes of functions that assert it: "
+                     "the execution context holds it from there on (where nothing holds it, "
+                     "QL303 checks the callers in the context the function answers for)",
+                     default=(), field="switch_attrs"),
                  Key("none-held", "matchers", "calls that assert no instance of it is held "
                      "(`assert_no_pages_locked()`): none is after them", default=(),
                      field="unheld"),

@@ -85,11 +85,14 @@ class GraphLockRequired(Rule):
     summary = "a GRAPH_RDLOCK/GRAPH_WRLOCK function is reached without the graph lock"
     level = "error"
     tags = ("concurrency", "locking", "graph-lock")
-    owns = cells("requires", "lock", "attribute", ("undeclared", "passed")) + \
+    owns = cells("requires", "lock", "attribute", ("undeclared", "passed", "asserted")) + \
         cells("contract", "lock", "", "registration")
     messages = {
         "undeclared": "{callee} requires {lock}, which {function}() neither holds nor declares "
                       "({suggestion})",
+        "asserted": "{asserting}() asserts {lock} in {context} ({assertion}()), and {function}() "
+                    "calls it there{through} without holding or declaring {lock} ({suggestion})",
+        "step-asserted": "calls {asserting}()",
         "passed": "{function}() passes {callback} to {callee}(), which calls it: it requires "
                   "{lock}, which {function}() neither holds nor declares ({suggestion})",
         "step-passed": "calls {required}() through its parameter",

@@ -107,6 +107,29 @@ def _passed(rule, ctx, v):
                         detail=f"{callback}|{v.lock}|passed", trace=trace, **args)
 
 
+def _asserted(rule, ctx, v):
+    """A function that asserts a lock in a context, reached there from a function that holds
+    the context and neither holds nor declares the lock: at that function's call, with the
+    way down to the assertion."""
+    program = ctx.program
+    fn, target = program.functions[v.function], program.functions[v.asserting]
+    helpers = [program.name_of(w.target) for w in v.chain if not w.terminal]
+    context = v.context.replace("-", " ")
+    args = dict(asserting=target.name, lock=v.lock, context=context,
+                assertion=v.assertion.name, function=fn.name,
+                through=f" through {', '.join(h + '()' for h in helpers)}" if helpers else "",
+                suggestion=suggestion(ctx, v.lock))
+    here = f"{target.name}() asserts {v.lock} here"
+    trace = [Step(fn.name, fn.file, fn.line, f"{fn.name}() runs in {context}")]
+    trace += call_steps(ctx, v.chain, rule.words("step-asserted", v.cell, **args))
+    trace.append(Step(target.name, target.file, v.assertion.line, here, v.assertion.col))
+    return rule.finding("asserted", v.cell, (fn.file, v.witness.call.line, v.witness.call.col,
+                                             fn.name),
+                        detail=f"{target.name}|{v.lock}|asserted", trace=trace,
+                        related=[Related(target.file, v.assertion.line, here,
+                                         v.assertion.col)], **args)
+
+
 def _annotatable(rule, ctx, v):
     """A function that only runs where what it needs is provided: declare it so."""
     fn = ctx.program.functions[v.function]
@@ -259,7 +282,7 @@ def _deferral(rule, ctx, v):
 
 REPORTERS = {
     "entry": _entry, "local": _local, "inherited": _local, "undeclared": _undeclared,
-    "annotatable": _annotatable, "passed": _passed, "registration": _registration,
-    "paths": _paths,
+    "annotatable": _annotatable, "passed": _passed, "asserted": _asserted,
+    "registration": _registration, "paths": _paths,
     "twice": _twice, "entry-point": _entry_point, "handoff": _handoff, "deferral": _deferral,
 }
