@@ -8,6 +8,7 @@ import random
 import shutil
 import subprocess
 import sys
+import time
 import zlib
 
 import pytest
@@ -243,3 +244,72 @@ def test_size_bound_keeps_what_this_run_used(tmp_path):
     cache.prune()
     left = sorted(p.name for p in (tmp_path / "c" / "result").rglob("*.json"))
     assert left == [f"{i:064x}.json" for i in range(3, 10)]
+
+
+def _jobs(tmp_path, sources: dict, settle: bool = True):
+    """CompileJobs of `sources` ({name: text}) beside a header with a static inline function
+    every one includes (each TU's facts have a copy of it: code before the #include keeps it
+    out of a precompiled prefix)."""
+    from qlint.frontend.compdb import CompileJob
+    (tmp_path / "twice.h").write_text("static inline int twice(int x) { return x * 2; }\n")
+    jobs = []
+    for name, text in sorted(sources.items()):
+        (tmp_path / name).write_text('typedef int first_t;\n#include "twice.h"\n' + text)
+        jobs.append(CompileJob(str(tmp_path / name), args=["-std=gnu11"],
+                               directory=str(tmp_path)))
+    if settle:
+        time.sleep(0.2)     # older than 100 ms when parsed: an entry can vouch for them
+    return jobs
+
+
+def test_a_cold_collect_reads_back_what_its_workers_stored(tmp_path):
+    # The workers store the facts; the parent reads the entries back in path order as a warm
+    # run does: the second TU's copy of the header's static function is left out.
+    from qlint.frontend.cache import FactsCache
+    from qlint.frontend.collect import collect
+    jobs = _jobs(tmp_path, {"a.c": "int a(void) { return twice(1); }\n",
+                            "b.c": "int b(void) { return twice(2); }\n"})
+    cache = FactsCache(str(tmp_path / "cache"))
+    cold, stats = collect(jobs, 2, 60.0, cache)
+    assert (stats.parsed, stats.cached) == (2, 0)
+    names = lambda facts: sorted(f.name for f in facts.functions)  # noqa: E731
+    assert [names(cold[job.file]) for job in jobs] == [["a", "twice"], ["b"]]
+    warm, stats = collect(jobs, 2, 60.0, FactsCache(str(tmp_path / "cache")))
+    assert (stats.parsed, stats.cached) == (0, 2)
+    assert [names(warm[job.file]) for job in jobs] == [["a", "twice"], ["b"]]
+    # Without a cache the workers send the facts, every copy included (Program drops them).
+    bare, _stats = collect(jobs, 2, 60.0, None)
+    assert [names(bare[job.file]) for job in jobs] == [["a", "twice"], ["b", "twice"]]
+
+
+def test_an_entry_another_run_rewrote_is_parsed_again(tmp_path, monkeypatch):
+    # What the worker stored no longer reads back (another run wrote the entry since): the
+    # TU is parsed again and its facts stored from the parent.
+    from qlint.frontend.cache import FactsCache
+    from qlint.frontend.collect import collect
+    jobs = _jobs(tmp_path, {"a.c": "int a(void) { return twice(1); }\n"})
+    cache = FactsCache(str(tmp_path / "cache"))
+    stores, loads = [], []
+    load, store = cache.load, cache.store
+    monkeypatch.setattr(cache, "load", lambda job, seen=None, written="": loads.append(job.file))
+    monkeypatch.setattr(cache, "store", lambda *a: stores.append(a[0].file) or store(*a))
+    facts, stats = collect(jobs, 1, 60.0, cache)
+    assert (loads, stores) == ([jobs[0].file], [jobs[0].file])   # the worker's store: its own
+    assert sorted(f.name for f in facts[jobs[0].file].functions) == ["a", "twice"]
+    assert stats.parsed == 1
+    assert load(jobs[0]) is not None                     # and the parent's is in the cache
+
+
+def test_a_file_written_just_before_is_read_back_from_what_its_worker_stored(tmp_path,
+                                                                            monkeypatch):
+    # Its entry cannot vouch for it in the next run (the racy rule), but it is what this run's
+    # worker parsed: read back, not parsed a second time.
+    from qlint.frontend.cache import FactsCache
+    from qlint.frontend.collect import collect
+    jobs = _jobs(tmp_path, {"a.c": "int a(void) { return twice(1); }\n"}, settle=False)
+    cache = FactsCache(str(tmp_path / "cache"))
+    read, load = [], cache.load
+    monkeypatch.setattr(cache, "load", lambda *a: read.append(load(*a)) or read[-1])
+    facts, _stats = collect(jobs, 1, 60.0, cache)
+    assert read == [facts[jobs[0].file]] and read[0] is not None
+    assert FactsCache(str(tmp_path / "cache")).peek(jobs[0]) is None     # the next run's view

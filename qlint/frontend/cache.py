@@ -296,10 +296,12 @@ class FactsCache:
         """The body of a valid entry, or None."""
         return self._read_entry(kind, key)[1]
 
-    def _read_entry(self, kind: str, key: str) -> tuple:
+    def _read_entry(self, kind: str, key: str, written: str = "") -> tuple:
         """(header, body) of a valid entry, or (None, None). An entry is a JSON header line
         (key, what it rests on, checksum) followed by the body's JSON, zlib-compressed (a sixth
-        of the size); the checksum is over the stored bytes."""
+        of the size); the checksum is over the stored bytes. `written`: the checksum of the
+        entry this run's worker has just written from its parse, which is what the run wants
+        whatever the files' times say (the racy rule is for the next runs)."""
         path = self._entry(kind, key)
         try:
             with open(path, "rb") as f:
@@ -307,7 +309,9 @@ class FactsCache:
                 body = f.read()
             if header["key"] != key or header["sum"] != hashlib.sha256(body).hexdigest():
                 raise ValueError("checksum")
-            checked = self._check(header)
+            if written and header["sum"] != written:
+                return None, None         # another run's since: this run parses it again
+            checked = header if written else self._check(header)
         except FileNotFoundError:
             return None, None
         except (OSError, ValueError, KeyError, TypeError):
@@ -340,45 +344,55 @@ class FactsCache:
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
-    def _write(self, kind: str, key: str, body, **basis) -> None:
+    def _write(self, kind: str, key: str, body, **basis) -> str:
+        """Write an entry; its checksum, or "" if it could not be written."""
         data = zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 1)
-        self._replace(self._entry(kind, key), {"key": key, **basis,
-                                               "sum": hashlib.sha256(data).hexdigest()}, data)
+        checksum = hashlib.sha256(data).hexdigest()
+        written = self._replace(self._entry(kind, key), {"key": key, **basis, "sum": checksum},
+                                data)
+        return checksum if written else ""
 
-    def _replace(self, path: str, header: dict, data: bytes) -> None:
-        """Write an entry (its header and its compressed body) in place of `path`, atomically."""
+    def _replace(self, path: str, header: dict, data: bytes) -> bool:
+        """Write an entry (its header and its compressed body) in place of `path`, atomically;
+        False if it could not be written."""
         header = json.dumps(header, separators=(",", ":")).encode()
         try:
             os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
             write_whole(path, header + b"\n" + data, mode=0o600)
         except OSError:
-            pass                          # a cache that cannot be written is only slower
+            return False                  # a cache that cannot be written is only slower
+        return True
 
     # ---- TU facts -------------------------------------------------------------------------
 
     def tu_key(self, job) -> str:
         return self.key("tu", code_digest("frontend", "facts"), job.file, job.identity, job.degraded)
 
-    def load(self, job, seen: set | None = None) -> TUFacts | None:
-        """The job's cached facts (None if there are none); `seen` as for decode_tu."""
-        header, body = self._read_entry("tu", self.tu_key(job))
+    def load(self, job, seen: set | None = None, written: str = "") -> TUFacts | None:
+        """The job's cached facts (None if there are none); `seen` as for decode_tu, `written`
+        as for _read_entry."""
+        key = self.tu_key(job)
+        header, body = self._read_entry("tu", key, written)
         prefix = header and header.get("prefix")
         declared = self._declared_by_prefix(prefix[0]) if prefix else ()
         if body is None or declared is None:
             self.misses += 1
+            self._peeked.pop(key, None)
             return None
         self.hits += 1
+        self._peeked[key] = header["sum"]     # a worker may have stored it since it was peeked
         facts = decode_tu(body, seen)
         facts.prefix_declared = declared
         return facts
 
-    def store(self, job, facts: TUFacts, prefix=None) -> None:
-        """Store a TU's facts; `prefix` is the (key, PrefixResult) it was given to parse with.
-        A TU rests on its prefix's entry, if valid, for the files of the prefix: those are
-        validated once per run, however many TUs share them."""
+    def store(self, job, facts: TUFacts, prefix=None) -> str:
+        """Store a TU's facts; the entry's checksum, or "" if they were not stored (a problem,
+        or an unwritable cache). `prefix` is the (key, PrefixResult) it was given to parse with. A TU rests on its
+        prefix's entry, if valid, for the files of the prefix: those are validated once per
+        run, however many TUs share them."""
         self._peeked.pop(self.tu_key(job), None)
         if facts.problem:
-            return                        # a crash or timeout is retried next run
+            return ""                     # a crash or timeout is retried next run
         files, base = (job.file, *facts.includes), None
         inputs = self._prefix_inputs(prefix[0]) if prefix is not None else None
         if inputs is not None:
@@ -390,8 +404,8 @@ class FactsCache:
         else:
             shared = frozenset()
         deps, absent = self._inputs(job.args, job.directory, files, shared)
-        self._write("tu", self.tu_key(job), encode_tu(facts), prefix=base, deps=deps,
-                    absent=absent)
+        return self._write("tu", self.tu_key(job), encode_tu(facts), prefix=base, deps=deps,
+                           absent=absent)
 
     def peek(self, job) -> str | None:
         """The checksum of the TU's valid entry, without decoding it; None if it is missing,

@@ -1,6 +1,8 @@
 """Run parse tasks in worker processes.
 
-libclang objects cannot cross processes, so workers return encoded facts. Every parse happens in
+libclang objects cannot cross processes, so workers return encoded facts, or store them in the
+facts cache themselves (`in_worker`) and send (STORED, the entry's checksum): the parent then
+reads the entry as a warm run does. Every parse happens in
 a worker, also with --jobs 1: a TU that crashes libclang (the worker dies) or hangs (it exceeds
 the per-TU timeout and is killed) is reported as a problem of that TU, the worker is replaced,
 and the run goes on. Results are keyed by TU, so their order never depends on scheduling.
@@ -19,9 +21,10 @@ from ..facts.codec import decode_tu, encode_tu
 from ..facts.ir import TUFacts
 
 DEFAULT_TIMEOUT = 300.0
+STORED = "stored"      # (STORED, checksum): what a worker sends for facts `in_worker` stored
 
 
-def _worker_main(conn) -> None:
+def _worker_main(conn, in_worker=None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.enable()                  # forked from a parent that paused it (pipeline.py)
     faulthandler.disable()       # a crash is the parent's one-line problem, not a stack dump
@@ -38,7 +41,10 @@ def _worker_main(conn) -> None:
             result = task.run()
         except Exception as e:  # an extractor bug must not lose the TU silently
             result = task.failed(f"internal error while extracting facts: {type(e).__name__}: {e}")
-        conn.send(encode_tu(result) if isinstance(result, TUFacts) else result)
+        if isinstance(result, TUFacts):
+            written = in_worker(task, result) if in_worker is not None else ""
+            result = (STORED, written) if written else encode_tu(result)
+        conn.send(result)
 
 
 def _inject(fault: str, key: str) -> None:
@@ -56,9 +62,9 @@ def _inject(fault: str, key: str) -> None:
 
 
 class _Worker:
-    def __init__(self, ctx):
+    def __init__(self, ctx, in_worker=None):
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child,), daemon=True)
+        self.proc = ctx.Process(target=_worker_main, args=(child, in_worker), daemon=True)
         self.proc.start()
         child.close()
         self.job = None
@@ -86,19 +92,24 @@ class _Worker:
 
 
 def run_tasks(tasks: list, workers: int, timeout: float = DEFAULT_TIMEOUT, on_done=None,
-              on_result=None) -> dict:
+              on_result=None, in_worker=None) -> dict:
     """Results of the tasks (TUTask, PrefixTask), keyed by task.key. `on_result(key, result)`
     then `on_done(key)` are called as each finishes. A task whose worker dies or exceeds
-    `timeout` gets task.failed(reason)."""
+    `timeout` gets task.failed(reason). `in_worker(task, facts)` runs in the worker (forked:
+    it has the parent's objects as they were) on the facts it parsed; where it returns a
+    checksum (it stored them), the result is (STORED, checksum) instead of the facts."""
     results: dict = {}
     if not tasks:
         return results
-    ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
+    fork = hasattr(os, "fork")
+    ctx = multiprocessing.get_context("fork" if fork else "spawn")
+    if not fork:
+        in_worker = None             # a closure cannot be sent to a spawned process
     pending = list(reversed(tasks))
-    pool = [_Worker(ctx) for _ in range(max(1, min(workers, len(tasks))))]
+    pool = [_Worker(ctx, in_worker) for _ in range(max(1, min(workers, len(tasks))))]
 
     def finish(task, result):
-        if isinstance(result, list):
+        if isinstance(result, list):       # encoded facts ((STORED, checksum) is a tuple)
             result = decode_tu(result)
         results[task.key] = result
         if on_result:
@@ -140,7 +151,7 @@ def run_tasks(tasks: list, workers: int, timeout: float = DEFAULT_TIMEOUT, on_do
                 else:
                     continue
                 w.kill()
-                pool[i] = _Worker(ctx)
+                pool[i] = _Worker(ctx, in_worker)
                 if pending:
                     pool[i].send(pending.pop())
     finally:
