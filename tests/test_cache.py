@@ -313,3 +313,17 @@ def test_a_file_written_just_before_is_read_back_from_what_its_worker_stored(tmp
     facts, _stats = collect(jobs, 1, 60.0, cache)
     assert read == [facts[jobs[0].file]] and read[0] is not None
     assert FactsCache(str(tmp_path / "cache")).peek(jobs[0]) is None     # the next run's view
+
+
+def test_a_store_that_fails_in_the_worker_loses_nothing(tmp_path, monkeypatch):
+    # The worker sends the facts instead; only the entry is missing (parsed again next run).
+    from qlint.frontend.cache import FactsCache
+    from qlint.frontend.collect import collect
+    jobs = _jobs(tmp_path, {"a.c": "int a(void) { return twice(1); }\n"})
+    cache = FactsCache(str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "store", lambda *a: 1 / 0)
+    facts, stats = collect(jobs, 1, 60.0, cache)
+    tu = facts[jobs[0].file]
+    assert (tu.problem, sorted(f.name for f in tu.functions), stats.parsed) == \
+        ("", ["a", "twice"], 1)
+    assert FactsCache(str(tmp_path / "cache")).peek(jobs[0]) is None

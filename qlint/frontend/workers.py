@@ -42,9 +42,20 @@ def _worker_main(conn, in_worker=None) -> None:
         except Exception as e:  # an extractor bug must not lose the TU silently
             result = task.failed(f"internal error while extracting facts: {type(e).__name__}: {e}")
         if isinstance(result, TUFacts):
-            written = in_worker(task, result) if in_worker is not None else ""
-            result = (STORED, written) if written else encode_tu(result)
+            result = _stored(in_worker, task, result) or encode_tu(result)
         conn.send(result)
+
+
+def _stored(in_worker, task, facts):
+    """(STORED, checksum) if `in_worker` stored the facts; None if it did not, or failed (the
+    facts are sent instead: an entry not written costs the next run a parse, nothing more)."""
+    if in_worker is None:
+        return None
+    try:
+        written = in_worker(task, facts)
+    except Exception:  # noqa: BLE001 - the parse succeeded; only its entry is missing
+        return None
+    return (STORED, written) if written else None
 
 
 def _inject(fault: str, key: str) -> None:
