@@ -98,18 +98,15 @@ def _parse(todo, workers, timeout, cache, stats, on_done) -> dict:
         tasks = [TUTask(job, prefixes[job.file][1] if job.file in prefixes else None)
                  for job in todo]
         by_file = {job.file: job for job in todo}
+        store = lambda file, facts: cache.store(by_file[file], facts,  # noqa: E731
+                                                prefixes.get(file))
         # Stored as each TU is parsed, by its worker: a cold whole-program run cut short keeps
         # what it parsed, and the parent reads the entry back as a warm run would.
-        in_worker = (lambda task, facts: cache.store(by_file[task.key], facts,
-                                                     prefixes.get(task.key))) \
-            if cache is not None else None
-
+        in_worker = (lambda task, facts: store(task.key, facts)) if cache is not None else None
         run_tasks(tasks, workers, timeout, on_done, in_worker=in_worker,
                   on_result=_in_path_order([task.key for task in tasks], by_file, cache, results))
         # An entry another run rewrote since its worker stored it: parsed again, stored here.
         again = [task for task in tasks if results[task.key] is None]
-        store = lambda file, facts: cache.store(by_file[file], facts,  # noqa: E731
-                                                prefixes.get(file))
         results.update(run_tasks(again, workers, timeout, on_result=store))
         stats.parsed += len(todo)
     finally:
